@@ -1,0 +1,6 @@
+"""Checkpoint conversion: readers for upstream formats, a key-map engine driven by tables, quantization."""
+
+from .keymap import CheckpointError, KeyMap, Rule, apply_keymap
+from .readers import read_state_dict
+
+__all__ = ["CheckpointError", "KeyMap", "Rule", "apply_keymap", "read_state_dict"]

@@ -1,0 +1,122 @@
+"""Read checkpoint files into name -> numpy array dicts, safetensors first, never unpickling code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+# Preference order when a folder holds several formats.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "weights.safetensors",
+    "weights.npz",
+    "pytorch_model.bin",
+)
+
+
+class UnsafeCheckpointError(ValueError):
+    """A file that would need arbitrary unpickling, or a pickle where safetensors was expected."""
+
+
+def _sniff(path: Path) -> str:
+    head = path.open("rb").read(8)
+    if head[:2] == b"PK":
+        return "zip"  # torch.save zip archive (a pickle inside) or npz
+    if head[:1] == b"\x80":
+        return "pickle"
+    if len(head) == 8 and int.from_bytes(head, "little") < 100_000_000:
+        return "safetensors"
+    return "unknown"
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Read a safetensors file (bf16 is widened to float32, numpy has no bfloat16)."""
+    kind = _sniff(path)
+    if kind in {"zip", "pickle"}:
+        raise UnsafeCheckpointError(
+            f"{path} is a PyTorch pickle ({kind}), not safetensors; refusing to unpickle it. "
+            "Re-save it with safetensors.torch.save_file."
+        )
+    try:
+        from safetensors.numpy import load_file
+
+        return load_file(str(path))
+    except Exception as e:
+        if "bfloat16" in str(e) or "bf16" in str(e).lower():
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:  # needs torch only for bf16 files
+                return {k: f.get_tensor(k).float().numpy() for k in f.keys()}
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def read_torch(path: Path) -> dict[str, np.ndarray]:
+    """Read a PyTorch checkpoint with `weights_only=True` (tensors and plain containers only)."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(
+            f"{path} holds objects other than tensors; refusing to unpickle untrusted code ({e})"
+        ) from e
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    return {k: v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
+            for k, v in _flatten(obj).items()}
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in obj.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Read an .npz of arrays without allowing pickled objects."""
+    with np.load(str(path), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def read_file(path: Path) -> dict[str, np.ndarray]:
+    """Read one weight file by its extension."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such weight file")
+    if path.name.endswith(".index.json"):
+        index = json.loads(path.read_text())
+        out: dict[str, np.ndarray] = {}
+        for shard in sorted(set(index["weight_map"].values())):
+            out.update(read_safetensors(path.parent / shard))
+        return out
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)
+    if path.suffix == ".npz":
+        return read_npz(path)
+    if path.suffix in {".bin", ".pt", ".pth"}:
+        if path.name == "model.bin" and (path.parent / "vocabulary.txt").exists() or _sniff(path) == "unknown":
+            from .ctranslate2 import read_ctranslate2
+
+            return read_ctranslate2(path)
+        return read_torch(path)
+    raise ValueError(f"{path}: unknown weight file type (expected .safetensors, .npz, .bin, .pt, .pth)")
+
+
+def read_state_dict(folder: Path, names: tuple[str, ...] = WEIGHT_FILES) -> tuple[dict[str, np.ndarray], Path]:
+    """Read the preferred weight file of a model folder; returns (state, file read)."""
+    folder = Path(folder)
+    for name in names:
+        p = folder / name
+        if p.is_file():
+            return read_file(p), p
+    raise FileNotFoundError(f"{folder}: no weight file (looked for {', '.join(names)})")

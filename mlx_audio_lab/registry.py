@@ -1,0 +1,94 @@
+"""Model types: `config.json`'s `model_type` -> which port, family, reference and notebook."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class UnknownModelError(ValueError):
+    """A config names a model type that no port handles."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered port."""
+
+    model_type: str
+    family: str  # "stt" | "tts" | "codecs"
+    module: str  # import path of the port package
+    reference: str  # the PyTorch implementation it is proven against
+    notebook: str
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    def port(self) -> Any:
+        """Import the port package (it exposes `Model`, `load_model`, `convert` and `reference`)."""
+        return importlib.import_module(self.module)
+
+
+_SPECS = [
+    ModelSpec(
+        "whisper", "stt", "mlx_audio_lab.models.stt.whisper",
+        "transformers.WhisperForConditionalGeneration", "notebooks/stt/whisper.ipynb",
+        aliases=("whisper_ct2", "whisper_mlx"),
+    ),
+]
+
+REGISTRY: dict[str, ModelSpec] = {s.model_type: s for s in _SPECS}
+_ALIASES: dict[str, str] = {a: s.model_type for s in _SPECS for a in s.aliases}
+
+
+def register(spec: ModelSpec) -> None:
+    """Add a port (used by plug-ins and tests)."""
+    REGISTRY[spec.model_type] = spec
+    _ALIASES.update({a: spec.model_type for a in spec.aliases})
+
+
+def available_models() -> list[str]:
+    """The model types that `load()` understands."""
+    return sorted(REGISTRY)
+
+
+def spec_for(model_type: str) -> ModelSpec:
+    """The spec of a model type (or alias); unknown types get an error listing the known ones."""
+    name = _ALIASES.get(model_type, model_type)
+    if name not in REGISTRY:
+        raise UnknownModelError(
+            f"unknown model_type {model_type!r}; known model types: {', '.join(available_models())}"
+        )
+    return REGISTRY[name]
+
+
+def detect(folder: Path) -> ModelSpec:
+    """Read `config.json` in a model folder and return the spec of its model type."""
+    cfg_path = Path(folder) / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{folder}: no config.json, so the model type cannot be detected")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_path}: not valid JSON ({e})") from e
+    model_type = config.get("model_type")
+    if model_type is None:
+        # Layouts without model_type: CTranslate2 (a model.bin beside it) and the MLX community export.
+        if (Path(folder) / "model.bin").is_file() and "alignment_heads" in config:
+            model_type = "whisper_ct2"
+        elif {"n_mels", "n_audio_ctx", "n_text_layer"} <= set(config):
+            model_type = "whisper_mlx"
+        else:
+            raise UnknownModelError(
+                f"{cfg_path} has no 'model_type'; known model types: {', '.join(available_models())}"
+            )
+    return spec_for(model_type)
+
+
+def load(path_or_id: str | Path, **kwargs: Any) -> Any:
+    """Load any registered model from a folder, a hub repo id or a bundled asset name."""
+    from .hub import resolve
+
+    folder = resolve(path_or_id)
+    spec = detect(folder)
+    return spec.port().load_model(folder, **kwargs)
