@@ -1,0 +1,20 @@
+"""Affine group quantization of a model's large linear and embedding layers (MLX `nn.quantize`)."""
+
+from __future__ import annotations
+
+import mlx.nn as nn
+
+
+def quantize_model(model: nn.Module, bits: int = 8, group_size: int = 64, min_dims: int = 256) -> nn.Module:
+    """Quantize in place every Linear/Embedding whose input width divides by `group_size` and is >= `min_dims`."""
+    if bits not in (2, 3, 4, 5, 6, 8):
+        raise ValueError(f"bits must be one of 2, 3, 4, 5, 6, 8 (got {bits})")
+
+    def wanted(_path: str, module: nn.Module) -> bool:
+        if not isinstance(module, (nn.Linear, nn.Embedding)):
+            return False
+        w = module.weight
+        return w.shape[-1] % group_size == 0 and w.shape[-1] >= min_dims
+
+    nn.quantize(model, group_size=group_size, bits=bits, class_predicate=wanted)
+    return model

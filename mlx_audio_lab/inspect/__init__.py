@@ -1,0 +1,1 @@
+"""Inspectors: a plain-function core (data or a figure) and an ipywidgets view for each."""

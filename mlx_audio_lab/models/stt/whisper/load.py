@@ -1,0 +1,80 @@
+"""Build the MLX Whisper from a model folder in any supported layout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
+
+from ....convert.keymap import KeyMap, apply_keymap
+from ....convert.quantize import quantize_model
+from ....convert.readers import read_state_dict
+from ....layers import sinusoids
+from .config import WhisperConfig
+from .convert import HF, MLX_COMMUNITY
+from .model import Whisper
+from .tokenizer import WhisperTokenizer
+
+
+def detect_layout(folder: Path) -> str:
+    """'ctranslate2', 'mlx-community' or 'hf' from the files present."""
+    if (folder / "model.bin").is_file() and (folder / "vocabulary.txt").is_file():
+        return "ctranslate2"
+    if (folder / "weights.safetensors").is_file() or (folder / "weights.npz").is_file():
+        return "mlx-community"
+    return "hf"
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, str]:
+    """(upstream state dict, config dict, key map to apply, description) for a folder."""
+    layout = detect_layout(folder)
+    if layout == "ctranslate2":
+        from .ct2 import ct2_to_hf
+
+        state, config = ct2_to_hf(folder)
+        return state, config, HF, f"{folder / 'model.bin'} (CTranslate2)"
+    config = json.loads((folder / "config.json").read_text())
+    if layout == "mlx-community":
+        state, path = read_state_dict(folder, ("weights.safetensors", "weights.npz"))
+        return state, config, MLX_COMMUNITY, str(path)
+    state, path = read_state_dict(folder)
+    return state, config, HF, str(path)
+
+
+def convert_weights(model: Whisper, state: dict[str, np.ndarray], keymap: KeyMap,
+                    source: str) -> dict[str, np.ndarray]:
+    """Upstream weights renamed and re-laid-out for `model`, checked key by key."""
+    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+    weights = apply_keymap(state, keymap, expected, source=source, optional=["encoder.embed_positions.weight"])
+    if "encoder.embed_positions.weight" not in weights:  # mlx-community files omit the fixed sinusoids
+        cfg = model.config
+        weights["encoder.embed_positions.weight"] = np.array(sinusoids(cfg.max_source_positions, cfg.d_model))
+    return weights
+
+
+def find_tokenizer(folder: Path) -> Path | None:
+    """`tokenizer.json` in the folder, if any."""
+    p = folder / "tokenizer.json"
+    return p if p.is_file() else None
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> Whisper:
+    """A ready MLX Whisper (weights loaded, tokenizer attached) from a folder in any supported layout."""
+    folder = Path(folder)
+    state, config, keymap, source = read_checkpoint(folder)
+    cfg = WhisperConfig.from_dict(config)
+    model = Whisper(cfg)
+    weights = convert_weights(model, state, keymap, source)
+    model.load_weights([(k, mx.array(v).astype(dtype)) for k, v in weights.items()], strict=True)
+    if quantize:
+        quantize_model(model, bits=quantize, group_size=group_size)
+    mx.eval(model.parameters())
+    model.eval()
+    tok = find_tokenizer(folder)
+    model.tokenizer = WhisperTokenizer(tok, cfg.is_multilingual) if tok else None
+    model.source = folder
+    return model

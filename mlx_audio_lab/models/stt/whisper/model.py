@@ -1,0 +1,165 @@
+"""Whisper (Radford et al., 2022): a log-mel audio encoder and a text decoder with cross attention.
+
+Module names follow transformers' `WhisperModel` so Hugging Face checkpoints load with few renames.
+Shapes are channels-last: mel (B, frames, n_mels), hidden states (B, T, d_model).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from ....layers import KVCache, MultiHeadAttention
+from ....parity.taps import tap
+from .config import WhisperConfig
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer block: self attention, then a GELU MLP."""
+
+    def __init__(self, d: int, heads: int, ffn: int):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d, heads)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
+        return x + self.fc2(nn.gelu(self.fc1(self.final_layer_norm(x))))
+
+
+class AudioEncoder(nn.Module):
+    """Two convolutions (the second strides by 2), sinusoidal positions, transformer blocks."""
+
+    def __init__(self, cfg: WhisperConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.conv1 = nn.Conv1d(cfg.num_mel_bins, d, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv1d(d, d, kernel_size=3, stride=2, padding=1)
+        self.embed_positions = nn.Embedding(cfg.max_source_positions, d)
+        self.layers = [EncoderLayer(d, cfg.encoder_attention_heads, cfg.encoder_ffn_dim)
+                       for _ in range(cfg.encoder_layers)]
+        self.layer_norm = nn.LayerNorm(d)
+
+    def __call__(self, mel: mx.array) -> mx.array:
+        """mel (B, 2 * n_ctx, n_mels) -> audio features (B, n_ctx, d_model)."""
+        x = nn.gelu(tap("encoder.conv1", self.conv1(mel)))
+        x = nn.gelu(tap("encoder.conv2", self.conv2(x)))
+        x = x + self.embed_positions.weight[: x.shape[1]]
+        for i, layer in enumerate(self.layers):
+            x = tap(f"encoder.layers.{i}", layer(x))
+        return tap("encoder.layer_norm", self.layer_norm(x))
+
+
+class DecoderLayer(nn.Module):
+    """Pre-norm block: causal self attention, cross attention over the audio, GELU MLP."""
+
+    def __init__(self, d: int, heads: int, ffn: int):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(d, heads)
+        self.self_attn_layer_norm = nn.LayerNorm(d)
+        self.encoder_attn = MultiHeadAttention(d, heads)
+        self.encoder_attn_layer_norm = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, ffn)
+        self.fc2 = nn.Linear(ffn, d)
+        self.final_layer_norm = nn.LayerNorm(d)
+
+    def __call__(self, x, audio, mask, cache, cross_cache, return_weights=False):
+        h, cache, _ = self.self_attn(self.self_attn_layer_norm(x), mask=mask, cache=cache)
+        x = x + h
+        h, cross_cache, weights = self.encoder_attn(
+            self.encoder_attn_layer_norm(x), context=audio, cache=cross_cache, return_weights=return_weights
+        )
+        x = x + h
+        x = x + self.fc2(nn.gelu(self.fc1(self.final_layer_norm(x))))
+        return x, cache, cross_cache, weights
+
+
+class DecoderState:
+    """Per-layer self-attention caches and cross-attention keys/values of one decoding run."""
+
+    def __init__(self, n_layers: int):
+        self.self_attn = [KVCache() for _ in range(n_layers)]
+        self.cross_attn: list[tuple[mx.array, mx.array] | None] = [None] * n_layers
+
+    @property
+    def offset(self) -> int:
+        return self.self_attn[0].offset
+
+    def reorder(self, index: mx.array, cross: bool = False) -> None:
+        """Keep batch rows `index` (beam search); cross keys/values only when rows differ in audio."""
+        for c in self.self_attn:
+            c.reorder(index)
+        if cross:
+            self.cross_attn = [None if c is None else (c[0][index], c[1][index]) for c in self.cross_attn]
+
+
+class TextDecoder(nn.Module):
+    """Token and learned position embeddings, decoder blocks, logits tied to the token embedding."""
+
+    def __init__(self, cfg: WhisperConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, d)
+        self.embed_positions = nn.Embedding(cfg.max_target_positions, d)
+        self.layers = [DecoderLayer(d, cfg.decoder_attention_heads, cfg.decoder_ffn_dim)
+                       for _ in range(cfg.decoder_layers)]
+        self.layer_norm = nn.LayerNorm(d)
+
+    def __call__(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None,
+                 return_weights: bool = False) -> tuple[mx.array, list[mx.array]]:
+        """tokens (B, T) after `state.offset` positions -> logits (B, T, vocab), cross-attention weights."""
+        offset = state.offset if state is not None else 0
+        T = tokens.shape[1]
+        x = self.embed_tokens(tokens) + self.embed_positions.weight[offset : offset + T]
+        mask = nn.MultiHeadAttention.create_additive_causal_mask(T).astype(x.dtype) if T > 1 else None
+        if mask is not None and offset:
+            mask = mx.concatenate([mx.zeros((T, offset), x.dtype), mask], axis=1)
+        weights = []
+        for i, layer in enumerate(self.layers):
+            cache = state.self_attn[i] if state is not None else None
+            cross = state.cross_attn[i] if state is not None else None
+            x, _, cross, w = layer(x, audio, mask, cache, cross, return_weights)
+            if state is not None:
+                state.cross_attn[i] = cross
+            weights.append(w)
+            x = tap(f"decoder.layers.{i}", x)
+        x = tap("decoder.layer_norm", self.layer_norm(x))
+        return tap("decoder.logits", self.embed_tokens.as_linear(x)), weights
+
+
+class Whisper(nn.Module):
+    """The encoder-decoder; `encoder`/`decoder` match `model.encoder`/`model.decoder` of transformers."""
+
+    def __init__(self, cfg: WhisperConfig):
+        super().__init__()
+        self.config = cfg
+        self.encoder = AudioEncoder(cfg)
+        self.decoder = TextDecoder(cfg)
+
+    def embed_audio(self, mel: mx.array) -> mx.array:
+        """mel (B, frames, n_mels) -> audio features (B, n_ctx, d_model)."""
+        return self.encoder(mel)
+
+    def logits(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None) -> mx.array:
+        """Next-token logits (B, T, vocab) for `tokens` given the audio features."""
+        return self.decoder(tokens, audio, state)[0]
+
+    def new_state(self) -> DecoderState:
+        """An empty decoder cache."""
+        return DecoderState(len(self.decoder.layers))
+
+    def __call__(self, mel: mx.array, tokens: mx.array) -> mx.array:
+        """Teacher-forced logits (B, T, vocab) for a mel batch and token prefixes."""
+        return self.logits(tokens, self.embed_audio(mel))
+
+    @property
+    def alignment_heads(self) -> list[tuple[int, int]]:
+        """(layer, head) pairs whose cross attention follows the audio (for timestamps and plots)."""
+        heads = self.config.alignment_heads
+        if heads:
+            return [tuple(h) for h in heads]
+        n = len(self.decoder.layers)  # default as in openai/whisper: all heads of the last half
+        return [(layer, h) for layer in range(n // 2, n) for h in range(self.config.decoder_attention_heads)]

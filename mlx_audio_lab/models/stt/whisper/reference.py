@@ -1,0 +1,140 @@
+"""The PyTorch side of Whisper: transformers' WhisperForConditionalGeneration, its fixture and tap map."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ....parity import TapPoint
+
+# Fixture sizes: the real vocabulary (so the real tokenizer and control tokens work), tiny widths.
+SIZES = {
+    "tiny": dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+                 decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256),
+}
+
+
+def tap_points(folder: Path) -> list[TapPoint]:
+    """MLX tap name -> module of transformers' model, in forward order (data, not code)."""
+    cfg = json.loads((Path(folder) / "config.json").read_text()) if (Path(folder) / "config.json").exists() else {}
+    n_enc = cfg.get("encoder_layers", 4)
+    n_dec = cfg.get("decoder_layers", 4)
+    points = [
+        TapPoint("encoder.conv1", "model.encoder.conv1", layout="channels_first"),
+        TapPoint("encoder.conv2", "model.encoder.conv2", layout="channels_first"),
+        *[TapPoint(f"encoder.layers.{i}", f"model.encoder.layers.{i}") for i in range(n_enc)],
+        TapPoint("encoder.layer_norm", "model.encoder.layer_norm"),
+        *[TapPoint(f"decoder.layers.{i}", f"model.decoder.layers.{i}") for i in range(n_dec)],
+        TapPoint("decoder.layer_norm", "model.decoder.layer_norm"),
+        TapPoint("decoder.logits", "proj_out", tol=1e-3),
+    ]
+    return points
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random WhisperForConditionalGeneration in the Hugging Face layout."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from ....fixtures import randomize_
+    from ....hub import resolve
+
+    tiny_en = resolve("whisper-tiny.en")  # the real tokenizer and control-token config
+    ct2_cfg = json.loads((tiny_en / "config.json").read_text())
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=51864, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
+        decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256, bos_token_id=50257,
+        suppress_tokens=ct2_cfg["suppress_ids"], begin_suppress_tokens=ct2_cfg["suppress_ids_begin"],
+        **SIZES[size],
+    )
+    model = WhisperForConditionalGeneration(config).eval()
+    randomize_(model, seed=0, std=0.08, keep=("model.encoder.embed_positions.weight",))
+    model.generation_config = generation_config(config, ct2_cfg["alignment_heads"])
+    model.save_pretrained(folder, safe_serialization=True)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    shutil.copy(tiny_en / "tokenizer.json", folder / "tokenizer.json")
+
+
+def generation_config(config, alignment_heads: list[list[int]]):
+    """The generation config of an English-only Whisper (as openai/whisper-*.en ship it)."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        decoder_start_token_id=50257, bos_token_id=50257, eos_token_id=50256, pad_token_id=50256,
+        max_length=448, no_timestamps_token_id=50362, prev_sot_token_id=50360, is_multilingual=False,
+        suppress_tokens=list(config.suppress_tokens), begin_suppress_tokens=list(config.begin_suppress_tokens),
+        alignment_heads=alignment_heads, max_initial_timestamp_index=50, return_timestamps=False,
+    )
+
+
+def parity_inputs(folder: Path, clip: str = "fox") -> dict[str, np.ndarray]:
+    """Log-mel of a spoken clip (noise if espeak-ng is missing) and the decoder prompt."""
+    from ....dsp import log_mel_spectrogram
+    from ....fixtures import speech
+
+    n_mels = json.loads((Path(folder) / "config.json").read_text()).get("num_mel_bins", 80)
+    if speech.espeak_available():
+        audio = speech.speech(clip, 16000)
+    else:
+        audio = (np.random.default_rng(0).standard_normal(16000 * 3) * 0.1).astype(np.float32)
+    mel = np.array(log_mel_spectrogram(audio, n_mels=n_mels))[None]  # (1, 3000, n_mels)
+    return {"mel": mel.astype(np.float32), "prompt": np.array([[50257, 50362]], dtype=np.int64)}
+
+
+def load_reference(folder: Path):
+    """transformers' model with the folder's weights, fp32, eval mode."""
+    from transformers import WhisperForConditionalGeneration
+
+    return WhisperForConditionalGeneration.from_pretrained(folder, dtype="float32").eval()
+
+
+def run_reference(folder: Path, inputs: dict[str, np.ndarray], max_new_tokens: int = 32):
+    """Greedy-decode with transformers, then a teacher-forced pass over the result with hooks at the taps."""
+    import torch
+
+    from ....parity.torch_hooks import capture_torch
+
+    model = load_reference(folder)
+    mel = torch.from_numpy(inputs["mel"]).transpose(1, 2)
+    prompt = torch.from_numpy(inputs["prompt"])
+    with torch.no_grad():
+        out = model.generate(mel, decoder_input_ids=prompt, max_new_tokens=max_new_tokens, do_sample=False,
+                             num_beams=1, return_timestamps=False, return_dict_in_generate=True)
+    full = out.sequences  # the prompt followed by the generated tokens
+    paths = [p.ref for p in tap_points(folder)]
+    acts, _ = capture_torch(model, paths, lambda: model(input_features=mel, decoder_input_ids=full))
+    return acts, {"tokens": full.numpy()}
+
+
+def run_mlx(folder: Path, inputs: dict[str, np.ndarray], max_new_tokens: int = 32):
+    """The port on the same inputs: greedy decoding, then the same teacher-forced pass with taps on."""
+    import mlx.core as mx
+
+    from ....parity.taps import capture
+    from .decoding import greedy
+    from .load import load_model
+
+    model = load_model(folder)
+    mel = mx.array(inputs["mel"])
+    prompt = inputs["prompt"][0].tolist()
+    tokens = greedy(model, model.embed_audio(mel), prompt, max_new_tokens=max_new_tokens)
+    full = mx.array([prompt + tokens])
+    with capture() as acts:
+        model(mel, full)
+    return {k: np.array(v) for k, v in acts.items()}, {"tokens": np.array(full)}
+
+
+def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Greedy tokens identical, and not a constant sequence."""
+    a, b = mlx_out["tokens"][0].tolist(), ref_out["tokens"][0].tolist()
+    same = a == b
+    distinct = len(set(b[2:]))
+    note = f"greedy tokens {'identical' if same else 'differ'} ({len(b) - 2} generated, {distinct} distinct)"
+    if not same:
+        k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        note += f"; first difference at position {k}"
+    return same, note

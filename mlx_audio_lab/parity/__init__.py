@@ -1,0 +1,18 @@
+"""Parity: the same input through the MLX port and the PyTorch reference, compared at named points.
+
+Each port's `reference.py` declares its tap points (MLX tap name -> reference module path, layout,
+tolerance) as data and knows how to run both sides; this package runs them and builds the report.
+The reference side is live PyTorch or tensors recorded from it earlier (`record`), so parity can be
+proven where torch is not installed.
+"""
+
+from __future__ import annotations
+
+from .core import TapPoint, compare, load_recording, record, run
+from .report import LayerResult, ParityReport, compare_arrays, sig1
+from .taps import capture, tap
+
+__all__ = [
+    "LayerResult", "ParityReport", "TapPoint", "capture", "compare", "compare_arrays", "load_recording",
+    "record", "run", "sig1", "tap",
+]
