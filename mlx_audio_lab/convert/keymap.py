@@ -32,7 +32,8 @@ class CheckpointError(ValueError):
         self.missing, self.unexpected, self.misshaped = missing, unexpected, misshaped
         lines = [f"checkpoint {source} does not fit the model:"]
         if missing:
-            lines.append(f"  missing ({len(missing)}): " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+            more = " ..." if len(missing) > 20 else ""
+            lines.append(f"  missing ({len(missing)}): " + ", ".join(missing[:20]) + more)
         if unexpected:
             lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected[:20])
                          + (" ..." if len(unexpected) > 20 else ""))

@@ -12,6 +12,7 @@ from mlx.utils import tree_flatten
 from ....convert.keymap import KeyMap, apply_keymap
 from ....convert.quantize import quantize_model
 from ....convert.readers import read_state_dict
+from ....convert.save import IDENTITY, is_mlx_layout, quantization_of
 from ....layers import sinusoids
 from .config import WhisperConfig
 from .convert import HF, MLX_COMMUNITY
@@ -37,6 +38,9 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
         state, config = ct2_to_hf(folder)
         return state, config, HF, f"{folder / 'model.bin'} (CTranslate2)"
     config = json.loads((folder / "config.json").read_text())
+    if is_mlx_layout(config):
+        state, path = read_state_dict(folder, ("model.safetensors",))
+        return state, config, IDENTITY, str(path)
     if layout == "mlx-community":
         state, path = read_state_dict(folder, ("weights.safetensors", "weights.npz"))
         return state, config, MLX_COMMUNITY, str(path)
@@ -55,6 +59,11 @@ def convert_weights(model: Whisper, state: dict[str, np.ndarray], keymap: KeyMap
     return weights
 
 
+def _cast(v: np.ndarray, dtype: mx.Dtype) -> mx.array:
+    a = mx.array(v)
+    return a.astype(dtype) if mx.issubdtype(a.dtype, mx.floating) else a
+
+
 def find_tokenizer(folder: Path) -> Path | None:
     """`tokenizer.json` in the folder, if any."""
     p = folder / "tokenizer.json"
@@ -68,10 +77,14 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     state, config, keymap, source = read_checkpoint(folder)
     cfg = WhisperConfig.from_dict(config)
     model = Whisper(cfg)
+    saved_q = quantization_of(config)
+    if saved_q:  # a quantized MLX-layout folder: quantize the skeleton first, then load as is
+        quantize_model(model, **saved_q)
     weights = convert_weights(model, state, keymap, source)
-    model.load_weights([(k, mx.array(v).astype(dtype)) for k, v in weights.items()], strict=True)
-    if quantize:
+    model.load_weights([(k, _cast(v, dtype)) for k, v in weights.items()], strict=True)
+    if quantize and not saved_q:
         quantize_model(model, bits=quantize, group_size=group_size)
+    model.quantization = saved_q or ({"bits": quantize, "group_size": group_size} if quantize else None)
     mx.eval(model.parameters())
     model.eval()
     tok = find_tokenizer(folder)

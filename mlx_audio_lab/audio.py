@@ -1,0 +1,129 @@
+"""Audio in and out: read (any soundfile format), downmix, resample (soxr), write, and play in a notebook."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AudioError", "duration", "load_audio", "player", "resample", "save_audio"]
+
+logger = logging.getLogger(__name__)
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used: missing, unreadable, empty, or holding NaN / inf samples."""
+
+
+def resample(audio: np.ndarray, src: int, dst: int, quality: str = "HQ") -> np.ndarray:
+    """Resample (T,) or (T, channels) audio from `src` Hz to `dst` Hz with soxr; float32 out."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if int(src) == int(dst):
+        return audio
+    if src <= 0 or dst <= 0:
+        raise AudioError(f"sample rates must be positive, got {src} Hz -> {dst} Hz")
+    import soxr
+
+    return np.asarray(soxr.resample(audio, int(src), int(dst), quality=quality), dtype=np.float32)
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    """Read a file with soundfile as float32 (T, channels), with AudioErrors naming the file."""
+    import soundfile as sf
+
+    if not path.exists():
+        raise AudioError(f"audio file not found: {path}")
+    if path.is_dir():
+        raise AudioError(f"audio path is a directory, not a file: {path}")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
+        raise AudioError(f"cannot read {path} as audio ({type(err).__name__}: {err})") from err
+    return data, int(rate)
+
+
+def load_audio(
+    source: str | Path | np.ndarray, sample_rate: int = 16000, *, source_rate: int | None = None
+) -> np.ndarray:
+    """Mono float32 audio at `sample_rate` from a file (soundfile) or an array at `source_rate`.
+
+    Several channels are averaged and a different rate is resampled with soxr (each with a warning).
+    Missing / unreadable / empty files and NaN or inf samples raise `AudioError` naming the source.
+    """
+    if isinstance(source, str | Path):
+        path = Path(source).expanduser()
+        name = str(path)
+        data, rate = _read(path)
+        if source_rate is not None and source_rate != rate:
+            raise AudioError(f"{name} is {rate} Hz; source_rate={source_rate} applies only to arrays")
+    else:
+        name = "audio array"
+        arr = np.asarray(source)
+        if arr.dtype.kind not in "fiu":
+            raise AudioError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+        if arr.dtype.kind in "iu":  # PCM integers -> [-1, 1)
+            arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max + 1)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        elif arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 8:
+            arr = arr.T  # (channels, T) -> (T, channels)
+        elif arr.ndim != 2:
+            raise AudioError(f"{name} must be (T,) or (T, channels), got shape {arr.shape}")
+        data, rate = arr.astype(np.float32, copy=False), int(source_rate or sample_rate)
+
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(f"{name} is empty (zero-length audio)")
+    bad = ~np.isfinite(data)
+    if bad.any():
+        raise AudioError(f"{name} has {int(bad.sum())} non-finite samples (NaN or inf)")
+    if data.shape[1] > 1:
+        msg = f"{name}: downmixed {data.shape[1]} channels to mono (mean of channels)"
+        logger.info(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    mono = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if rate != sample_rate:
+        msg = f"{name}: resampled from {rate} Hz to {sample_rate} Hz"
+        logger.info(msg)
+        warnings.warn(msg, UserWarning, stacklevel=2)
+        mono = resample(mono, rate, sample_rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def save_audio(path: str | Path, audio: Any, sample_rate: int, subtype: str = "FLOAT") -> Path:
+    """Write (T,) or (T, channels) audio (numpy or MLX) to a WAV file; `subtype` "FLOAT" or "PCM_16"."""
+    import soundfile as sf
+
+    arr = np.asarray(audio, dtype=np.float32)
+    if arr.ndim not in (1, 2):
+        raise AudioError(f"audio to save must be (T,) or (T, channels), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise AudioError(f"refusing to write {path}: audio has NaN or inf samples")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if subtype.upper().startswith("PCM"):
+        arr = np.clip(arr, -1.0, 1.0)
+    sf.write(str(path), arr, int(sample_rate), subtype=subtype.upper())
+    return path
+
+
+def duration(audio: Any, sample_rate: int) -> float:
+    """Length of (T,) or (T, channels) audio in seconds."""
+    return int(np.shape(audio)[0]) / float(sample_rate)
+
+
+def player(audio: Any, sample_rate: int, normalize: bool = False) -> Any:
+    """An `IPython.display.Audio` player; with `normalize=False` the true level is heard (clipped to ±1)."""
+    from IPython.display import Audio
+
+    arr = np.asarray(audio, dtype=np.float32)
+    if arr.ndim == 2:  # (T, channels) -> IPython wants (channels, T)
+        arr = arr.T
+    if not normalize:
+        arr = np.clip(arr, -1.0, 1.0)
+    try:
+        return Audio(arr, rate=int(sample_rate), normalize=normalize)
+    except TypeError:  # very old IPython without `normalize`
+        return Audio(arr, rate=int(sample_rate))

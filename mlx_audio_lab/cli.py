@@ -1,0 +1,162 @@
+"""The `mlx-audio-lab` command line: models, transcribe, parity, fixtures, convert."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import _blas  # noqa: F401  (OpenBLAS before MLX)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=float))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .registry import REGISTRY
+
+    rows = [{"model_type": s.model_type, "family": s.family, "reference": s.reference,
+             "notebook": s.notebook, "aliases": list(s.aliases)} for s in REGISTRY.values()]
+    if args.json:
+        _print_json(rows)
+        return 0
+    w = max(len(r["model_type"]) for r in rows)
+    for r in rows:
+        print(f"{r['model_type']:<{w}}  {r['family']:<6}  {r['reference']}  ({r['notebook']})")
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from . import load
+    from .audio import AudioError
+
+    model = load(args.model)
+    if not hasattr(model, "transcribe"):
+        raise SystemExit(f"error: {args.model} is not a speech-recognition model")
+    results = []
+    for path in args.audio:
+        try:
+            result = model.transcribe(path, beam_size=args.beam_size, language=args.language,
+                                      timestamps=not args.no_timestamps, progress=not args.json)
+        except AudioError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        results.append(result)
+        if not args.json:
+            if len(args.audio) > 1:
+                print(f"== {path}")
+            for s in result.segments:
+                print(f"[{s.start:7.2f} -> {s.end:7.2f}] {s.text.strip()}")
+            if not result.segments:
+                print(result.text.strip())
+    if args.json:
+        out = [{"file": str(p), **r.to_dict()} for p, r in zip(args.audio, results)]
+        _print_json(out[0] if len(out) == 1 else out)
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from . import parity
+
+    report = parity.run(args.model_type, weights=args.weights, recording=args.recording)
+    print(report.to_json(indent=2) if args.json else report.table())
+    return 0 if report.ok else 1
+
+
+def cmd_parity_record(args: argparse.Namespace) -> int:
+    from .fixtures import build
+    from .hub import resolve
+    from .parity import record
+    from .registry import spec_for
+
+    spec = spec_for(args.model_type)
+    folder = build(spec.model_type) if args.weights == "fixture" else resolve(args.weights)
+    print(record(spec.model_type, folder, Path(args.out)))
+    return 0
+
+
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    from .fixtures import build
+    from .registry import available_models
+
+    for model_type in args.model_types or available_models():
+        print(build(model_type, force=args.force))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from . import load
+    from .convert.save import save_model
+
+    model = load(args.model, quantize=args.quantize) if args.quantize else load(args.model)
+    print(save_model(model, Path(args.out)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlx-audio-lab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("models", help="registered model types")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(fn=cmd_models)
+
+    t = sub.add_parser("transcribe", help="speech to text")
+    t.add_argument("--model", required=True, help="folder, hub repo id, or bundled name (whisper-tiny.en)")
+    t.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
+    t.add_argument("--language", default=None)
+    t.add_argument("--no-timestamps", action="store_true")
+    t.add_argument("--json", action="store_true")
+    t.add_argument("audio", nargs="+")
+    t.set_defaults(fn=cmd_transcribe)
+
+    q = sub.add_parser("parity", help="layer-by-layer parity against the PyTorch reference "
+                                      "(`parity record MODEL_TYPE --out F` saves the reference side)")
+    q.add_argument("model_type")
+    q.add_argument("--weights", default="fixture", help="'fixture' (default), a folder, hub id or bundled name")
+    q.add_argument("--recording", type=Path, default=None, help="reference tensors saved by `parity record`")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_parity)
+
+    f = sub.add_parser("fixtures", help="fixture checkpoints")
+    fsub = f.add_subparsers(dest="action", required=True)
+    fb = fsub.add_parser("build", help="build (or reuse) fixtures; prints each folder")
+    fb.add_argument("model_types", nargs="*")
+    fb.add_argument("--force", action="store_true")
+    fb.set_defaults(fn=cmd_fixtures)
+
+    c = sub.add_parser("convert", help="save a model in the MLX layout (optionally quantized)")
+    c.add_argument("--model", required=True)
+    c.add_argument("--out", required=True)
+    c.add_argument("--quantize", type=int, choices=[4, 8], default=None)
+    c.set_defaults(fn=cmd_convert)
+    return p
+
+
+def record_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mlx-audio-lab parity record")
+    p.add_argument("model_type")
+    p.add_argument("--weights", default="fixture")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_parity_record)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = record_parser().parse_args(argv[2:]) if argv[:2] == ["parity", "record"] else parser().parse_args(argv)
+    from .convert.keymap import CheckpointError
+    from .hub import HubUnavailableError
+    from .registry import UnknownModelError
+
+    try:
+        return args.fn(args)
+    except (CheckpointError, HubUnavailableError, UnknownModelError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
