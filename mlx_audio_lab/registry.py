@@ -35,6 +35,14 @@ _SPECS = [
         "transformers.WhisperForConditionalGeneration", "notebooks/stt/whisper.ipynb",
         aliases=("whisper_ct2", "whisper_mlx"),
     ),
+    ModelSpec(
+        "wav2vec2", "stt", "mlx_audio_lab.models.stt.wav2vec2",
+        "transformers.Wav2Vec2ForCTC", "notebooks/stt/wav2vec2.ipynb",
+    ),
+    ModelSpec(
+        "encodec", "codecs", "mlx_audio_lab.models.codecs.encodec",
+        "transformers.EncodecModel", "notebooks/codecs/encodec.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {s.model_type: s for s in _SPECS}
