@@ -20,12 +20,16 @@ LAYOUTS = {
 
 @dataclass(frozen=True)
 class TapPoint:
-    """An MLX tap name, the reference module path it mirrors, how to lay the reference out, and a tolerance."""
+    """An MLX tap name, the reference module path it mirrors, its layout, and the tolerance.
+
+    A tap passes when max-abs error <= tol + rtol * max |reference| (float32 rounding scales with size).
+    """
 
     name: str
     ref: str
     tol: float = 1e-4
     layout: str = "same"
+    rtol: float = 1e-5
 
 
 def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_acts: dict[str, np.ndarray],
@@ -39,7 +43,7 @@ def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_ac
             raise KeyError(f"reference side recorded no {p.ref!r} (recorded: {sorted(ref_acts)})")
         got = np.asarray(mlx_acts[p.name])
         want = LAYOUTS[p.layout](np.asarray(ref_acts[p.ref]))
-        rows.append(compare_arrays(p.name, got, want, p.tol))
+        rows.append(compare_arrays(p.name, got, want, p.tol, p.rtol))
     return ParityReport(model, rows, outputs_match, outputs_note)
 
 

@@ -17,9 +17,25 @@ SIZES = {
 }
 
 
+def reference_folder(folder: Path) -> Path:
+    """A folder transformers can load: the folder itself, or a cached HF copy of a CTranslate2 model."""
+    from ....fixtures.cache import cache_dir
+    from .ct2 import write_hf_folder
+    from .load import detect_layout
+
+    folder = Path(folder)
+    if detect_layout(folder) != "ctranslate2":
+        return folder
+    stat = (folder / "model.bin").stat()
+    out = cache_dir("real", f"{folder.name}-{stat.st_size}-{int(stat.st_mtime)}-hf")
+    if not (out / "model.safetensors").is_file():
+        write_hf_folder(folder, out)
+    return out
+
+
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of transformers' model, in forward order (data, not code)."""
-    cfg = json.loads((Path(folder) / "config.json").read_text()) if (Path(folder) / "config.json").exists() else {}
+    cfg = json.loads((reference_folder(folder) / "config.json").read_text())
     n_enc = cfg.get("encoder_layers", 4)
     n_dec = cfg.get("decoder_layers", 4)
     points = [
@@ -76,7 +92,7 @@ def parity_inputs(folder: Path, clip: str = "fox") -> dict[str, np.ndarray]:
     from ....dsp import log_mel_spectrogram
     from ....fixtures import speech
 
-    n_mels = json.loads((Path(folder) / "config.json").read_text()).get("num_mel_bins", 80)
+    n_mels = json.loads((reference_folder(folder) / "config.json").read_text()).get("num_mel_bins", 80)
     if speech.espeak_available():
         audio = speech.speech(clip, 16000)
     else:
@@ -89,7 +105,7 @@ def load_reference(folder: Path):
     """transformers' model with the folder's weights, fp32, eval mode."""
     from transformers import WhisperForConditionalGeneration
 
-    return WhisperForConditionalGeneration.from_pretrained(folder, dtype="float32").eval()
+    return WhisperForConditionalGeneration.from_pretrained(reference_folder(folder), dtype="float32").eval()
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray], max_new_tokens: int = 32):
