@@ -63,8 +63,9 @@ def _snapshot(repo_id: str, revision: str | None) -> Path:
 
     patterns = ["*.json", "*.safetensors", "*.bin", "*.npz", "*.pth", "*.pt", "*.txt", "*.model", "*.tiktoken"]
     try:
+        # the environment is read at call time (huggingface_hub reads it once, at import)
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
-                                      local_files_only=offline()))
+                                      cache_dir=os.environ.get("HF_HUB_CACHE"), local_files_only=offline()))
     except LocalEntryNotFoundError as e:
         raise HubUnavailableError(_hub_message(repo_id)) from e
     except Exception as e:  # network errors come in many types (httpx, OSError, requests)
