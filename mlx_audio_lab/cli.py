@@ -1,4 +1,4 @@
-"""The `mlx-audio-lab` command line: models, transcribe, parity, fixtures, convert."""
+"""The `mlx-audio-lab` command line: models, transcribe, encode, decode, speak, parity, fixtures, convert."""
 
 from __future__ import annotations
 
@@ -86,6 +86,65 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_rate(model) -> int:
+    rate = getattr(model, "sample_rate", None) or getattr(model.config, "sampling_rate", None)
+    if rate is None:
+        raise SystemExit("error: the model does not say its sample rate")
+    return int(rate)
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import load
+    from .audio import load_audio
+
+    model = load(args.model)
+    if not hasattr(model, "encode"):
+        raise SystemExit(f"error: {args.model} is not a codec (it has no encode)")
+    kwargs = {"bandwidth": args.bandwidth} if args.bandwidth is not None else {}
+    codes = np.asarray(model.encode(load_audio(args.audio, _sample_rate(model)), **kwargs))
+    np.save(args.out, codes)
+    print(f"{args.out}: codes {codes.shape[0]} codebooks x {codes.shape[-1]} frames")
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import load
+    from .audio import save_audio
+
+    model = load(args.model)
+    if not hasattr(model, "decode"):
+        raise SystemExit(f"error: {args.model} is not a codec (it has no decode)")
+    codes = np.load(args.codes, allow_pickle=False)
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise SystemExit(f"error: {args.codes} holds {codes.dtype} values; codes must be integers")
+    audio = np.asarray(model.decode(codes), dtype=np.float32).reshape(-1)
+    save_audio(args.out, audio, _sample_rate(model))
+    print(f"{args.out}: {len(audio) / _sample_rate(model):.2f} s")
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import load
+    from .audio import save_audio
+
+    model = load(args.model)
+    if not hasattr(model, "generate"):
+        raise SystemExit(f"error: {args.model} is not a text-to-speech model")
+    chunks = list(model.generate(args.text, voice=args.voice, speed=args.speed))
+    audio = np.concatenate([np.asarray(c.audio, dtype=np.float32).reshape(-1) for c in chunks])
+    rate = chunks[0].sample_rate
+    save_audio(args.out, audio, rate)
+    rtf = sum(c.stats.processing_time for c in chunks) / max(len(audio) / rate, 1e-9)
+    print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz, {len(chunks)} chunk(s), real-time factor {rtf:.2f}")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from . import load
     from .convert.save import save_model
@@ -132,6 +191,27 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True)
     c.add_argument("--quantize", type=int, choices=[4, 8], default=None)
     c.set_defaults(fn=cmd_convert)
+
+    e = sub.add_parser("encode", help="codec: audio -> codes (.npy, codebooks x frames)")
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--bandwidth", type=float, default=None, help="kbps, for codecs with several bandwidths")
+    e.add_argument("audio")
+    e.set_defaults(fn=cmd_encode)
+
+    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio")
+    d.add_argument("--model", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("codes")
+    d.set_defaults(fn=cmd_decode)
+
+    s = sub.add_parser("speak", help="text to speech")
+    s.add_argument("--model", required=True)
+    s.add_argument("--voice", default=None)
+    s.add_argument("--speed", type=float, default=1.0)
+    s.add_argument("--out", required=True)
+    s.add_argument("text")
+    s.set_defaults(fn=cmd_speak)
     return p
 
 
@@ -147,13 +227,17 @@ def record_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = record_parser().parse_args(argv[2:]) if argv[:2] == ["parity", "record"] else parser().parse_args(argv)
+    from .audio import AudioError
     from .convert.keymap import CheckpointError
+    from .convert.readers import UnsafeCheckpointError
     from .hub import HubUnavailableError
     from .registry import UnknownModelError
 
+    except_types = (CheckpointError, HubUnavailableError, UnknownModelError, FileNotFoundError, AudioError,
+                    UnsafeCheckpointError)
     try:
         return args.fn(args)
-    except (CheckpointError, HubUnavailableError, UnknownModelError, FileNotFoundError) as e:
+    except except_types as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
