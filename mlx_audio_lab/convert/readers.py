@@ -22,13 +22,15 @@ class UnsafeCheckpointError(ValueError):
 
 
 def _sniff(path: Path) -> str:
-    head = path.open("rb").read(8)
+    """'safetensors' (8-byte header length, then a JSON object), 'zip', 'pickle' or 'unknown'."""
+    with path.open("rb") as f:
+        head = f.read(9)
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") < 100_000_000:
+        return "safetensors"
     if head[:2] == b"PK":
         return "zip"  # torch.save zip archive (a pickle inside) or npz
     if head[:1] == b"\x80":
         return "pickle"
-    if len(head) == 8 and int.from_bytes(head, "little") < 100_000_000:
-        return "safetensors"
     return "unknown"
 
 

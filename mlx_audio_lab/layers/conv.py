@@ -1,0 +1,108 @@
+"""SEANet-style convolutions (EnCodec, Mimi, DAC-like codecs): 1-D convs that pad themselves, causal or not.
+
+Channels-last throughout: inputs are (B, T, C). Padding follows transformers' `EncodecConv1d` /
+`EncodecConvTranspose1d`, so a strided stack maps T samples to ceil(T / stride) frames exactly like it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.array:
+    """Pad the time axis of (B, T, C); reflect on a signal shorter than the pad zero-extends it first."""
+    if left == 0 and right == 0:
+        return x
+    if mode != "reflect":
+        return mx.pad(x, [(0, 0), (left, right), (0, 0)], mode="edge" if mode == "replicate" else "constant")
+    length = x.shape[1]
+    extra = max(left, right) - length + 1 if length <= max(left, right) else 0
+    if extra:
+        x = mx.pad(x, [(0, 0), (0, extra), (0, 0)])
+    x = mx.pad(x, [(0, 0), (left, right), (0, 0)], mode="reflect")
+    return x[:, : x.shape[1] - extra] if extra else x
+
+
+def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
+    """Right padding so the last window is full (the `pad_for_conv1d` rule): output ceil-frames."""
+    n_frames = -(-(length - kernel + padding_total) // stride) + 1  # ceil((L - k + p) / s) + 1
+    ideal = (n_frames - 1) * stride + kernel - padding_total
+    return ideal - length
+
+
+class StreamableConv1d(nn.Module):
+    """Conv1d that pads itself ('same'-like; causal puts all fixed padding on the left), + optional GroupNorm."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1,
+                 causal: bool = False, pad_mode: str = "reflect", norm: str = "weight_norm", bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, bias=bias)
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
+        elif norm not in ("weight_norm", "none"):
+            raise ValueError(f"norm must be 'weight_norm', 'time_group_norm' or 'none', got {norm!r}")
+        self.causal, self.pad_mode, self.stride = causal, pad_mode, stride
+        self.kernel = (kernel_size - 1) * dilation + 1  # effective kernel with dilation
+        self.padding_total = self.kernel - stride
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C_in) -> (B, ceil(T / stride), C_out)."""
+        extra = extra_padding(x.shape[1], self.kernel, self.stride, self.padding_total)
+        if self.causal:
+            left, right = self.padding_total, extra
+        else:
+            right = self.padding_total // 2
+            left, right = self.padding_total - right, right + extra
+        x = self.conv(pad1d(x, left, right, self.pad_mode))
+        return self.norm(x) if "norm" in self else x
+
+
+class StreamableConvTranspose1d(nn.Module):
+    """ConvTranspose1d that trims its fixed padding (causal: `trim_right_ratio` of it on the right)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 causal: bool = False, trim_right_ratio: float = 1.0, norm: str = "weight_norm", bias: bool = True):
+        super().__init__()
+        self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
+        if norm == "time_group_norm":
+            self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
+        padding_total = kernel_size - stride
+        self.right = math.ceil(padding_total * trim_right_ratio) if causal else padding_total // 2
+        self.left = padding_total - self.right
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C_in) -> (B, T * stride, C_out)."""
+        x = self.conv(x)
+        if "norm" in self:
+            x = self.norm(x)
+        return x[:, self.left : x.shape[1] - self.right]
+
+
+class SEANetResnetBlock(nn.Module):
+    """ELU -> conv(k, dilation) -> ELU -> conv(1), plus a shortcut (1x1 conv or identity).
+
+    `block` keeps transformers' indices (ELUs at even positions, convs at odd), so weights load by name.
+    """
+
+    def __init__(self, dim: int, kernel_sizes: tuple[int, ...], dilations: tuple[int, ...], compress: int = 2,
+                 true_skip: bool = False, **conv_kw):
+        super().__init__()
+        hidden = dim // compress
+        block: list[nn.Module] = []
+        for i, (k, d) in enumerate(zip(kernel_sizes, dilations)):
+            c_in = dim if i == 0 else hidden
+            c_out = dim if i == len(kernel_sizes) - 1 else hidden
+            block += [nn.ELU(), StreamableConv1d(c_in, c_out, k, dilation=d, **conv_kw)]
+        self.block = block
+        if not true_skip:
+            self.shortcut = StreamableConv1d(dim, dim, 1, **conv_kw)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, dim) -> (B, T, dim)."""
+        h = x
+        for layer in self.block:
+            h = layer(h)
+        return (self.shortcut(x) if "shortcut" in self else x) + h

@@ -1,0 +1,9 @@
+"""EnCodec: neural audio codec (MLX port of facebook/encodec, checked against transformers' EncodecModel)."""
+
+from .config import EncodecConfig
+from .load import load_model
+from .model import Encodec
+
+Model = Encodec
+
+__all__ = ["Encodec", "EncodecConfig", "Model", "load_model"]
