@@ -23,6 +23,8 @@ class ModelSpec:
     reference: str  # the PyTorch implementation it is proven against
     notebook: str
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Config keys that identify an upstream layout whose config has no `model_type` (e.g. SNAC, Kokoro).
+    signature: tuple[str, ...] = field(default_factory=tuple)
 
     def port(self) -> Any:
         """Import the port package (it exposes `Model`, `load_model`, `convert` and `reference`)."""
@@ -33,7 +35,7 @@ _SPECS = [
     ModelSpec(
         "whisper", "stt", "mlx_audio_lab.models.stt.whisper",
         "transformers.WhisperForConditionalGeneration", "notebooks/stt/whisper.ipynb",
-        aliases=("whisper_ct2", "whisper_mlx"),
+        aliases=("whisper_ct2", "whisper_mlx"), signature=("n_mels", "n_audio_ctx", "n_text_layer"),
     ),
     ModelSpec(
         "wav2vec2", "stt", "mlx_audio_lab.models.stt.wav2vec2",
@@ -42,6 +44,22 @@ _SPECS = [
     ModelSpec(
         "encodec", "codecs", "mlx_audio_lab.models.codecs.encodec",
         "transformers.EncodecModel", "notebooks/codecs/encodec.ipynb",
+    ),
+    ModelSpec(
+        "dac", "codecs", "mlx_audio_lab.models.codecs.dac",
+        "transformers.DacModel", "notebooks/codecs/dac.ipynb",
+    ),
+    ModelSpec(
+        "snac", "codecs", "mlx_audio_lab.models.codecs.snac",
+        "snac.SNAC", "notebooks/codecs/snac.ipynb", signature=("encoder_dim", "vq_strides"),
+    ),
+    ModelSpec(
+        "vocos", "codecs", "mlx_audio_lab.models.codecs.vocos",
+        "vocos.Vocos", "notebooks/codecs/vocos.ipynb", signature=("feature_extractor", "backbone", "head"),
+    ),
+    ModelSpec(
+        "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
+        "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
 ]
 
@@ -70,26 +88,37 @@ def spec_for(model_type: str) -> ModelSpec:
     return REGISTRY[name]
 
 
+def read_config(folder: Path) -> dict[str, Any]:
+    """`config.json` of a model folder (or `config.yaml`, as some upstream repos ship)."""
+    folder = Path(folder)
+    json_path, yaml_path = folder / "config.json", folder / "config.yaml"
+    if json_path.is_file():
+        try:
+            return json.loads(json_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{json_path}: not valid JSON ({e})") from e
+    if yaml_path.is_file():
+        import yaml
+
+        return yaml.safe_load(yaml_path.read_text()) or {}
+    raise FileNotFoundError(f"{folder}: no config.json, so the model type cannot be detected")
+
+
 def detect(folder: Path) -> ModelSpec:
-    """Read `config.json` in a model folder and return the spec of its model type."""
-    cfg_path = Path(folder) / "config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(f"{folder}: no config.json, so the model type cannot be detected")
-    try:
-        config = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{cfg_path}: not valid JSON ({e})") from e
+    """Read a model folder's config and return the spec of its model type."""
+    config = read_config(folder)
     model_type = config.get("model_type")
     if model_type is None:
-        # Layouts without model_type: CTranslate2 (a model.bin beside it) and the MLX community export.
+        # CTranslate2 Whisper: model.bin + vocabulary.txt beside a config with alignment heads.
         if (Path(folder) / "model.bin").is_file() and "alignment_heads" in config:
-            model_type = "whisper_ct2"
-        elif {"n_mels", "n_audio_ctx", "n_text_layer"} <= set(config):
-            model_type = "whisper_mlx"
-        else:
-            raise UnknownModelError(
-                f"{cfg_path} has no 'model_type'; known model types: {', '.join(available_models())}"
-            )
+            return spec_for("whisper_ct2")
+        for spec in REGISTRY.values():
+            if spec.signature and set(spec.signature) <= set(config):
+                return spec
+        raise UnknownModelError(
+            f"{Path(folder) / 'config.json'} has no 'model_type' and matches no known layout; "
+            f"known model types: {', '.join(available_models())}"
+        )
     return spec_for(model_type)
 
 
