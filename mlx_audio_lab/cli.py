@@ -105,7 +105,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
     kwargs = {"bandwidth": args.bandwidth} if args.bandwidth is not None else {}
     codes = np.asarray(model.encode(load_audio(args.audio, _sample_rate(model)), **kwargs))
     np.save(args.out, codes)
-    print(f"{args.out}: codes {codes.shape[0]} codebooks x {codes.shape[-1]} frames")
+    kind = "codes" if np.issubdtype(codes.dtype, np.integer) else "features"
+    print(f"{args.out}: {kind}, {codes.shape[0]} x {codes.shape[-1]} frames")
     return 0
 
 
@@ -119,7 +120,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if not hasattr(model, "decode"):
         raise SystemExit(f"error: {args.model} is not a codec (it has no decode)")
     codes = np.load(args.codes, allow_pickle=False)
-    if not np.issubdtype(codes.dtype, np.integer):
+    if not np.issubdtype(codes.dtype, np.integer) and not getattr(model, "decodes_features", False):
         raise SystemExit(f"error: {args.codes} holds {codes.dtype} values; codes must be integers")
     audio = np.asarray(model.decode(codes), dtype=np.float32).reshape(-1)
     save_audio(args.out, audio, _sample_rate(model))
@@ -225,6 +226,9 @@ def record_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.showwarning = lambda message, *_a, **_k: print(f"note: {message}", file=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = record_parser().parse_args(argv[2:]) if argv[:2] == ["parity", "record"] else parser().parse_args(argv)
     from .audio import AudioError

@@ -1,0 +1,199 @@
+"""The PyTorch side of Vocos: the upstream `vocos` classes (built from `config.yaml`), fixtures and taps.
+
+`vocos` imports torchaudio and encodec, neither importable here: `torch_shim.import_vocos` stands in for
+torchaudio's MelSpectrogram (re-written in torch) and for EnCodec's codebooks (seeded random); every
+`vocos` class (feature extractors, backbone, ConvNeXt, AdaLayerNorm, ISTFT head) is the upstream code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ....parity import TapPoint
+
+_FE = "vocos.feature_extractors."
+# Fixture sizes: the real DSP (mel-24khz: n_fft 1024, hop 256, 100 mels; encodec-24khz: n_fft 1280, hop 320)
+# with a tiny ConvNeXt; the EnCodec variant's stand-in codebooks are 4 x 64 of width 16 (0.45 kbps each).
+SIZES = {
+    "tiny": {
+        "feature_extractor": {"class_path": _FE + "MelSpectrogramFeatures", "init_args": dict(
+            sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100, padding="center")},
+        "backbone": {"class_path": "vocos.models.VocosBackbone", "init_args": dict(
+            input_channels=100, dim=32, intermediate_dim=64, num_layers=2)},
+        "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": dict(
+            dim=32, n_fft=1024, hop_length=256, padding="same")},
+    },
+    "encodec": {
+        "feature_extractor": {"class_path": _FE + "EncodecFeatures", "init_args": dict(
+            encodec_model="encodec_24khz", bandwidths=[0.9, 1.8], train_codebooks=False)},
+        "backbone": {"class_path": "vocos.models.VocosBackbone", "init_args": dict(
+            input_channels=16, dim=32, intermediate_dim=64, num_layers=2, adanorm_num_embeddings=2)},
+        "head": {"class_path": "vocos.heads.ISTFTHead", "init_args": dict(
+            dim=32, n_fft=1280, hop_length=320, padding="same")},
+    },
+}
+
+
+def _config(folder: Path) -> dict:
+    return yaml.safe_load((Path(folder) / "config.yaml").read_text())
+
+
+def _is_encodec(folder: Path) -> bool:
+    return _config(folder)["feature_extractor"]["class_path"].endswith("EncodecFeatures")
+
+
+def tap_points(folder: Path) -> list[TapPoint]:
+    """MLX tap name -> module of the upstream model (or a value run_reference records), in forward order."""
+    n_layers = _config(folder)["backbone"]["init_args"]["num_layers"]
+    cf = "channels_first"
+    points = [TapPoint("feature_extractor", "feature_extractor", layout=cf),
+              TapPoint("backbone.embed", "backbone.embed", layout=cf),
+              TapPoint("backbone.norm", "backbone.norm")]
+    points += [TapPoint(f"backbone.convnext.{i}", f"backbone.convnext.{i}", layout=cf) for i in range(n_layers)]
+    points += [TapPoint("backbone.final_layer_norm", "backbone.final_layer_norm"),
+               TapPoint("head.out", "head.out"),
+               TapPoint("head.magnitude", "head.magnitude", layout=cf),
+               TapPoint("head.phase", "head.phase", layout=cf),
+               TapPoint("head.istft", "head.istft")]
+    return points
+
+
+def _randomize(model, seed: int) -> None:
+    """Seeded weights on the backbone and the head's Linear (buffers such as windows stay as built)."""
+    import torch
+
+    from ....fixtures import randomize_
+
+    randomize_(model.backbone, seed=seed, std=0.1)
+    randomize_(model.head.out, seed=seed + 1, std=0.1)
+    g = torch.Generator().manual_seed(seed + 2)
+    with torch.no_grad():
+        for block in model.backbone.convnext:  # layer scales around their init (1 / num_layers)
+            block.gamma.copy_(0.5 + 0.1 * torch.randn(block.gamma.shape, generator=g))
+        half = model.head.out.out_features // 2  # phase rows: spread phases over several turns
+        model.head.out.weight[half:].mul_(8.0)
+        model.head.out.bias[half:].mul_(8.0)
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random Vocos as charactr's repos do: `config.yaml` + `pytorch_model.bin` (a state dict)."""
+    import torch
+
+    from .torch_shim import import_vocos
+
+    vocos, _ = import_vocos()
+    folder = Path(folder)
+    (folder / "config.yaml").write_text(yaml.safe_dump(SIZES[size], sort_keys=False))
+    torch.manual_seed(0)
+    model = vocos.Vocos.from_hparams(str(folder / "config.yaml")).eval()
+    _randomize(model, seed=0)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("feature_extractor.encodec.")}
+    torch.save(state, folder / "pytorch_model.bin")
+
+
+def load_reference(folder: Path):
+    """The upstream Vocos with the folder's weights, as `Vocos.from_pretrained` loads them (offline)."""
+    import torch
+
+    from .torch_shim import import_vocos
+
+    vocos, _ = import_vocos()
+    folder = Path(folder)
+    model = vocos.Vocos.from_hparams(str(folder / "config.yaml"))
+    state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    if isinstance(model.feature_extractor, vocos.feature_extractors.EncodecFeatures):
+        state.update({"feature_extractor.encodec." + k: v
+                      for k, v in model.feature_extractor.encodec.state_dict().items()})
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
+    """Mel variant: a spoken clip plus seeded noise at -50 dBFS; EnCodec variant: seeded random codes.
+
+    The noise keeps every mel bin above float32's STFT rounding floor (about 1e-7 of the peak): in the
+    near-silent top bands of a clean espeak clip the log amplifies that floor (both sides' rounding) to
+    ~0.5 in the log-mel. The clean clip is checked in the tests: decode of the same features, and the
+    log-mel where the mel is above that floor.
+    """
+    from ....fixtures import speech
+
+    cfg = _config(folder)
+    if _is_encodec(folder):
+        from .load import load_model
+
+        fe = load_model(folder).config.feature_extractor
+        rng = np.random.default_rng(0)
+        return {"codes": rng.integers(0, fe.codebook_size, (fe.num_quantizers, 150)).astype(np.int64),
+                "bandwidth_id": np.array(len(fe.bandwidths) - 1, np.int64)}
+    sr = cfg["feature_extractor"]["init_args"]["sample_rate"]
+    if speech.espeak_available():
+        audio = speech.speech(clip, sr)[: 3 * sr]
+    else:
+        audio = (np.random.default_rng(0).standard_normal(sr * 2) * 0.1).astype(np.float32)
+    noise = np.random.default_rng(1).standard_normal(audio.shape) * 3e-3
+    return {"audio": (audio + noise).astype(np.float32)}
+
+
+def run_reference(folder: Path, inputs: dict[str, np.ndarray], model=None):
+    """Upstream forward (mel: audio -> features -> audio; EnCodec: codes -> features -> audio), hooks on."""
+    import torch
+
+    from ....parity.torch_hooks import capture_torch
+
+    model = load_reference(folder) if model is None else model
+    paths = [p.ref for p in tap_points(folder) if p.ref.count(".") <= 2 and not p.ref.startswith("head.")]
+    paths += ["head.out"]
+    spectra = []
+    handle = model.head.istft.register_forward_pre_hook(lambda _m, args: spectra.append(args[0].detach()))
+
+    def run():
+        if "codes" in inputs:
+            bw = torch.tensor([int(inputs["bandwidth_id"])])
+            feats = model.codes_to_features(torch.from_numpy(inputs["codes"]))
+            return feats, model.decode(feats, bandwidth_id=bw)
+        feats = model.feature_extractor(torch.from_numpy(inputs["audio"])[None])
+        return feats, model.decode(feats)
+
+    try:
+        acts, (feats, audio) = capture_torch(model, [p for p in paths if p != "feature_extractor"], run)
+    finally:
+        handle.remove()
+    spec = spectra[0]
+    acts.update({"feature_extractor": feats.numpy(), "head.magnitude": spec.abs().numpy(),
+                 "head.phase": spec.angle().numpy(), "head.istft": audio.numpy()})
+    return acts, {"features": feats[0].numpy(), "audio": audio[0].numpy()}
+
+
+def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
+    """The port on the same inputs, taps on."""
+    from ....parity.taps import capture
+    from .load import load_model
+
+    model = load_model(folder)
+    with capture() as acts:
+        if "codes" in inputs:
+            feats = np.array(model.codes_to_features(inputs["codes"])[0]).T
+            audio = model.decode(inputs["codes"], bandwidth_id=int(inputs["bandwidth_id"]))
+        else:
+            feats = model.encode(inputs["audio"])
+            audio = model.decode(feats)
+    return {k: np.array(v) for k, v in acts.items()}, {"features": feats, "audio": audio}
+
+
+def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Features and audio within 1e-4 max-abs, and the audio at the same level (RMS within 1e-4)."""
+    from ....parity import sig1
+
+    a, b = np.asarray(mlx_out["audio"]), np.asarray(ref_out["audio"])
+    if a.shape != b.shape:
+        return False, f"audio shape {a.shape} vs reference {b.shape}"
+    f_err = float(np.abs(np.asarray(mlx_out["features"]) - np.asarray(ref_out["features"])).max())
+    err = float(np.abs(a - b).max())
+    rms_a, rms_b = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))), float(np.sqrt(np.mean(b ** 2.0)))
+    note = (f"features max_abs {sig1(f_err)}; audio {a.shape[0]} samples, max_abs {sig1(err)}, "
+            f"RMS {rms_a:.4f} vs {rms_b:.4f}")
+    return f_err <= 1e-4 and err <= 1e-4 and abs(rms_a - rms_b) <= 1e-4 and b.std() > 1e-3, note

@@ -1,0 +1,221 @@
+"""Vocos port: layer-by-layer parity (mel and EnCodec variants), iSTFT level, speech decode, bad checkpoints."""
+
+from __future__ import annotations
+
+import shutil
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+import mlx_audio_lab
+from mlx_audio_lab import parity
+from mlx_audio_lab.convert import CheckpointError
+from mlx_audio_lab.convert.save import save_model
+
+
+@pytest.fixture(scope="module")
+def folder():
+    from mlx_audio_lab.fixtures import build
+
+    return build("vocos")
+
+
+@pytest.fixture(scope="module")
+def encodec_folder():
+    from mlx_audio_lab.fixtures import build
+
+    return build("vocos", "encodec")
+
+
+@pytest.fixture(scope="module")
+def model(folder):
+    return mlx_audio_lab.load(folder)
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
+
+    return load_reference(folder)
+
+
+@pytest.fixture(scope="module")
+def clip(espeak):
+    from mlx_audio_lab.fixtures.speech import speech
+
+    return speech("harbor", 24000)[:72000]
+
+
+@pytest.mark.parametrize("variant", ["mel", "encodec"])
+def test_fixture_parity_every_layer(variant, folder, encodec_folder):
+    report = parity.run("vocos", weights=folder if variant == "mel" else encodec_folder)
+    names = [r.name for r in report.layers]
+    assert names[0] == "feature_extractor" and names[-1] == "head.istft"
+    assert {"head.magnitude", "head.phase", "backbone.convnext.1"} <= set(names)
+    for r in report.layers:
+        assert r.max_abs <= 1e-4, r
+    assert report.first_divergence is None
+    assert report.outputs_match, report.outputs_note
+    assert report.ok
+
+
+def test_istft_level_matches_reference(model, reference, clip):
+    """Squared-window normalization: the RMS equals the reference's; a window-sum one would be 0.75x."""
+    import torch
+
+    from mlx_audio_lab import dsp
+
+    with torch.no_grad():
+        feats = reference.feature_extractor(torch.from_numpy(clip)[None])
+        want = reference.decode(feats)[0].numpy()
+    got = model.decode(feats[0].numpy())
+    rms = lambda a: float(np.sqrt(np.mean(np.asarray(a, np.float64) ** 2)))  # noqa: E731
+    assert abs(rms(got) - rms(want)) <= 1e-4 and rms(want) > 1e-2
+    # the same spectrum, overlap-added and divided by the summed window (not its square): level x 4/3
+    h = model.config.head
+    hidden = model.backbone(mx.array(feats.numpy()).swapaxes(1, 2))
+    mag, phase = (np.array(a[0], np.float64) for a in model.head.spectrum(hidden))
+    win = np.array(dsp.get_window("hann", h.n_fft), np.float64)
+    frames = np.fft.irfft(mag * np.exp(1j * phase), n=h.n_fft, axis=-1) * win
+    total = h.n_fft + h.hop_length * (len(frames) - 1)
+    ola, env_sq, env_sum = np.zeros(total), np.zeros(total), np.zeros(total)
+    for t, frame in enumerate(frames):
+        sl = slice(t * h.hop_length, t * h.hop_length + h.n_fft)
+        ola[sl] += frame
+        env_sq[sl] += win ** 2
+        env_sum[sl] += win
+    pad = (h.n_fft - h.hop_length) // 2
+    right = (ola / env_sq)[pad:-pad]
+    wrong = (ola / env_sum)[pad:-pad]
+    assert abs(rms(right) - rms(want)) <= 1e-4
+    assert abs(rms(wrong) / rms(want) - 0.75) < 1e-3  # hann, 75 % overlap: sum w^2 = 1.5, sum w = 2
+
+
+def test_decode_speech_features_close(model, reference, clip):
+    """The reference's log-mel of an espeak clip, decoded by both: audio within 1e-4."""
+    import torch
+
+    with torch.no_grad():
+        feats = reference.feature_extractor(torch.from_numpy(clip)[None])
+        want = reference.decode(feats)[0].numpy()
+    got = model.decode(feats[0].numpy())
+    assert got.dtype == np.float32 and got.shape == want.shape == (feats.shape[-1] * 256,)
+    assert np.abs(got - want).max() <= 1e-4
+    assert got.std() > 1e-3
+
+
+def test_speech_features_close_above_fp32_floor(model, reference, clip):
+    """Clean-clip log-mel: within 1e-4 wherever the mel is above 1e-3 of its peak (below it, fp32 STFT
+    rounding, ~1e-7 of the peak on both sides, is what the log amplifies)."""
+    import torch
+
+    with torch.no_grad():
+        mel = reference.feature_extractor.mel_spec(torch.from_numpy(clip)[None])[0].numpy()
+        want = reference.feature_extractor(torch.from_numpy(clip)[None])[0].numpy()
+    got = model.encode(clip)
+    assert got.shape == want.shape == (100, len(clip) // 256 + 1)
+    above = mel > 1e-3 * mel.max()
+    assert above.mean() > 0.7, above.mean()
+    assert np.abs(got - want)[above].max() <= 1e-4
+    np.testing.assert_allclose(np.exp(got), np.maximum(mel, 1e-7), rtol=0, atol=2e-6 * mel.max())
+
+
+def test_encodec_variant_bandwidths(encodec_folder):
+    """Codes at each bandwidth (2 or 4 codebooks): the id follows the codebook count, as upstream uses it."""
+    import torch
+
+    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
+
+    model, ref = mlx_audio_lab.load(encodec_folder), load_reference(encodec_folder)
+    assert (model.config.feature_extractor.codebook_size, model.config.feature_extractor.num_quantizers) == (64, 4)
+    codes = np.random.default_rng(3).integers(0, 64, (4, 40))
+    for bw_id, n_q in enumerate((2, 4)):
+        with torch.no_grad():
+            want = ref.decode(ref.codes_to_features(torch.from_numpy(codes[:n_q])),
+                              bandwidth_id=torch.tensor([bw_id]))[0].numpy()
+        got = model.decode(codes[:n_q])
+        assert got.shape == want.shape == (40 * 320,)
+        assert np.abs(got - want).max() <= 1e-4
+    with pytest.raises(ValueError, match="not one of"):
+        model.decode(codes[:2], bandwidth=3.0)
+    with pytest.raises(NotImplementedError):
+        model.encode(np.zeros(24000, np.float32))
+
+
+def test_mlx_layout_round_trip(folder, model, tmp_path):
+    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
+    base = dict(tree_flatten(model.parameters()))
+    assert base.keys() == dict(tree_flatten(again.parameters())).keys()
+    for k, v in tree_flatten(again.parameters()):
+        assert np.array_equal(np.array(v), np.array(base[k])), k
+    x = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
+    np.testing.assert_array_equal(again.decode(x), model.decode(x))
+
+
+def _broken(folder, tmp_path, edit) -> str:
+    import torch
+
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    state = torch.load(bad / "pytorch_model.bin", weights_only=True)
+    edit(state)
+    torch.save(state, bad / "pytorch_model.bin")
+    with pytest.raises(CheckpointError) as e:
+        mlx_audio_lab.load(bad)
+    return str(e.value)
+
+
+def test_missing_key_is_named(folder, tmp_path):
+    msg = _broken(folder, tmp_path, lambda s: s.pop("backbone.convnext.1.gamma"))
+    assert "missing (1): backbone.convnext.1.gamma" in msg
+
+
+def test_misshaped_and_unexpected_keys_are_named(folder, tmp_path):
+    def edit(s):
+        s["head.out.bias"] = s["head.out.bias"][:10]
+        s["backbone.extra.weight"] = s["head.out.bias"]
+    msg = _broken(folder, tmp_path, edit)
+    assert "mis-shaped: head.out.bias has shape (10,), the model expects (1026,)" in msg
+    assert "backbone.extra.weight" in msg
+
+
+def test_shim_filter_bank_matches_transformers_and_dsp():
+    """The torchaudio stand-in's HTK filter bank equals transformers' (an independent implementation)."""
+    from transformers.audio_utils import mel_filter_bank
+
+    from mlx_audio_lab import dsp
+    from mlx_audio_lab.models.codecs.vocos.torch_shim import _torchaudio
+
+    fb = _torchaudio().functional.melscale_fbanks(513, 0.0, 12000.0, 100, 24000).numpy()
+    hf = mel_filter_bank(num_frequency_bins=513, num_mel_filters=100, min_frequency=0.0, max_frequency=12000.0,
+                         sampling_rate=24000, norm=None, mel_scale="htk")
+    assert np.abs(fb - hf).max() < 1e-5
+    assert np.abs(np.array(dsp.mel_filters(24000, 1024, 100)) - hf).max() < 1e-6
+
+
+def test_shims_leave_no_trace():
+    """After importing vocos, no torchaudio / encodec stand-in stays importable (transformers is unaffected)."""
+    import importlib.util
+    import sys
+
+    from mlx_audio_lab.models.codecs.vocos.torch_shim import import_vocos
+
+    vocos, used = import_vocos()
+    assert vocos.Vocos.__name__ == "Vocos"
+    assert "torchaudio" not in sys.modules or not getattr(sys.modules["torchaudio"], "__shim__", False)
+    if used["torchaudio"]:
+        assert importlib.util.find_spec("torchaudio") is None
+    from transformers import WhisperFeatureExtractor  # noqa: F401
+
+
+def test_cli_encode_features(folder, clip, tmp_path):
+    from mlx_audio_lab.audio import save_audio
+    from mlx_audio_lab.cli import main
+
+    save_audio(tmp_path / "in.wav", clip[:24000], 24000)
+    assert main(["encode", "--model", str(folder), str(tmp_path / "in.wav"), "--out", str(tmp_path / "f.npy")]) == 0
+    feats = np.load(tmp_path / "f.npy")
+    assert feats.shape == (100, 24000 // 256 + 1) and feats.dtype == np.float32
+    assert mx.array(feats).dtype == mx.float32
