@@ -41,6 +41,9 @@ _SPECS = [
         "wav2vec2", "stt", "mlx_audio_lab.models.stt.wav2vec2",
         "transformers.Wav2Vec2ForCTC", "notebooks/stt/wav2vec2.ipynb",
     ),
+    *[ModelSpec(t, "stt", "mlx_audio_lab.models.stt.parakeet", f"transformers.{cls}", "notebooks/stt/parakeet.ipynb")
+      for t, cls in (("parakeet_ctc", "ParakeetForCTC"), ("parakeet_rnnt", "ParakeetForRNNT"),
+                     ("parakeet_tdt", "ParakeetForTDT"))],
     ModelSpec(
         "encodec", "codecs", "mlx_audio_lab.models.codecs.encodec",
         "transformers.EncodecModel", "notebooks/codecs/encodec.ipynb",
