@@ -1,1 +1,34 @@
-"""Inspectors: a plain-function core (data or a figure) and an ipywidgets view for each."""
+"""Inspectors: a plain-function core (data or a figure) and an ipywidgets view for each.
+
+Every view has `.figure()` (a matplotlib Figure), `.show()`, `.widget` (an ipywidgets box with the CSS class
+`mal-inspector` plus its own, e.g. `mal-audio-inspector`), and displays as the live widget + a static PNG +
+a deterministic one-line text (what nbval compares). One line each:
+
+    AudioInspector(clip, 16000)                                   # waveform, spectrogram, selection + player
+    AudioInspector(reference, sr, other=port_out)                 # compare: difference spectrogram, SNR
+    AttentionInspector.from_whisper(model, clip, tokens)          # layer / head / self+cross, alignment heads
+    ParityInspector.for_model("whisper")                          # bars vs tolerance; layer -> histogram, worst
+    ParityInspector(report)                                       # bars only, from a ParityReport / JSON
+    TokenInspector.for_codec(codec, codes)                        # code grid, usage, entropy, decode a span
+    TokenInspector.from_whisper(model, clip, k=5)                 # step-by-step tokens with top-k probabilities
+    GenerationInspector(steps_or_audio_results_or_transcript)     # tokens, time, memory per step
+
+Cores (no widgets, for tests and scripts): `spectrogram_data`, `snr_db`, `difference_spectrogram`,
+`whisper_attention`, `select_map`, `run_with_tensors`, `differences`, `code_usage`, `code_entropy`,
+`decode_span`, `whisper_steps`, `topk_steps`, `timeline`; static views in `plots`.
+"""
+
+from __future__ import annotations
+
+from .attention import AttentionInspector, AttentionMaps, select_map, whisper_attention
+from .audio import AudioInspector, difference_spectrogram, snr_db, spectrogram_data
+from .generation import GenerationInspector, Timeline, timeline
+from .parity import ParityInspector, ParityRun, differences, run_with_tensors
+from .tokens import DecodeStep, TokenInspector, code_entropy, code_usage, decode_span, topk_steps, whisper_steps
+
+__all__ = [
+    "AttentionInspector", "AttentionMaps", "AudioInspector", "DecodeStep", "GenerationInspector",
+    "ParityInspector", "ParityRun", "Timeline", "TokenInspector", "code_entropy", "code_usage", "decode_span",
+    "difference_spectrogram", "differences", "run_with_tensors", "select_map", "snr_db", "spectrogram_data",
+    "timeline", "topk_steps", "whisper_attention", "whisper_steps",
+]

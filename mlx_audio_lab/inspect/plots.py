@@ -7,7 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def _fig(figsize):
+def _fig(figsize, ax=None):
+    """(figure, axes): a new pyplot figure, or the figure of `ax` when the caller gives one to draw into."""
+    if ax is not None:
+        return ax.figure, ax
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -16,57 +19,74 @@ def _fig(figsize):
     return plt.subplots(figsize=figsize)
 
 
+def _finish(fig, own: bool) -> None:
+    """tight_layout only for figures made here (a caller's layout is its own business)."""
+    if own and fig.get_layout_engine() is None:
+        fig.tight_layout()
+
+
 def spectrogram(features: np.ndarray, frame_seconds: float = 0.01, title: str = "log-mel spectrogram",
-                ylabel: str = "mel bin", figsize=(10, 3)):
+                ylabel: str = "mel bin", figsize=(10, 3), ax=None, **imshow_kw):
     """Plot (frames, bins) features as an image with time in seconds on x."""
-    fig, ax = _fig(figsize)
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
     f = np.asarray(features)
     im = ax.imshow(f.T, origin="lower", aspect="auto", interpolation="nearest",
-                   extent=(0, f.shape[0] * frame_seconds, 0, f.shape[1]))
+                   extent=(0, f.shape[0] * frame_seconds, 0, f.shape[1]), **imshow_kw)
     ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
     fig.colorbar(im, ax=ax, pad=0.01)
-    fig.tight_layout()
+    _finish(fig, own)
     return fig
 
 
 def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: float = 0.02,
-              title: str = "cross attention", figsize=(10, 4)):
+              title: str = "cross attention", figsize=(10, 4), ax=None):
     """Plot (tokens, positions) attention with token labels on y and time on x."""
-    fig, ax = _fig(figsize)
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
     w = np.asarray(weights)
     ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma",
               extent=(0, w.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set(xlabel="time (s)", title=title)
-    fig.tight_layout()
+    _finish(fig, own)
     return fig
 
 
-def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook x time)", figsize=(10, 3)):
+def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook x time)", figsize=(10, 3),
+          ax=None):
     """Plot a (codebooks, frames) integer code grid."""
-    fig, ax = _fig(figsize)
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
     g = np.asarray(grid)
     im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="tab20",
                    extent=(0, g.shape[1] * frame_seconds, g.shape[0] - 0.5, -0.5))
     ax.set(xlabel="time (s)", ylabel="codebook", title=title)
     fig.colorbar(im, ax=ax, pad=0.01)
-    fig.tight_layout()
+    _finish(fig, own)
     return fig
 
 
-def parity_bars(report, figsize=(10, 3)):
-    """Max-abs error per layer against its tolerance (log scale), the first divergence in red."""
-    fig, ax = _fig(figsize)
+def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
+    """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange."""
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
     names = [r.name for r in report.layers]
     errs = [max(r.max_abs, 1e-12) for r in report.layers]
-    colors = ["tab:blue" if r.ok else "tab:red" for r in report.layers]
+    first = report.first_divergence
+    colors = ["tab:red" if r.name == first else "tab:blue" if r.ok else "tab:orange" for r in report.layers]
     ax.bar(range(len(names)), errs, color=colors)
     ax.plot(range(len(names)), [r.tol for r in report.layers], "k_", markersize=14, label="tolerance")
     ax.set_yscale("log")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="max |MLX - PyTorch|", title=f"parity: {report.model}")
-    ax.legend()
-    fig.tight_layout()
+    if first is not None:
+        ax.get_xticklabels()[names.index(first)].set_color("tab:red")
+    if highlight in names:
+        ax.get_xticklabels()[names.index(highlight)].set_fontweight("bold")
+        ax.axvspan(names.index(highlight) - 0.5, names.index(highlight) + 0.5, color="0.85", zorder=0)
+    ax.legend(fontsize=8)
+    _finish(fig, own)
     return fig

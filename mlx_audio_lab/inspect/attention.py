@@ -1,0 +1,196 @@
+"""AttentionInspector: self- and cross-attention maps per layer and head (or averaged), with token/time labels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import plots
+from ._view import Inspector, new_figure
+
+AVG = "avg"
+ALIGNMENT = "alignment"
+
+
+@dataclass
+class AttentionMaps:
+    """Weights of one teacher-forced pass: cross (layers, heads, tokens, positions), self (layers, heads, T, T)."""
+
+    tokens: list[str]
+    cross: np.ndarray | None = None
+    self_attn: np.ndarray | None = None
+    seconds_per_position: float = 0.02
+    alignment_heads: list[tuple[int, int]] = field(default_factory=list)
+
+    def weights(self, kind: str) -> np.ndarray:
+        """The (layers, heads, T, S) array of "cross" or "self" attention."""
+        w = self.cross if kind == "cross" else self.self_attn if kind == "self" else None
+        if w is None:
+            raise ValueError(f"no {kind!r} attention recorded (have: {self.kinds})")
+        return w
+
+    @property
+    def kinds(self) -> list[str]:
+        return [k for k, w in (("cross", self.cross), ("self", self.self_attn)) if w is not None]
+
+    @property
+    def n_layers(self) -> int:
+        return self.weights(self.kinds[0]).shape[0]
+
+    @property
+    def n_heads(self) -> int:
+        return self.weights(self.kinds[0]).shape[1]
+
+
+def select_map(weights: np.ndarray, layer: int, head: int | str = AVG,
+               alignment_heads: Sequence[tuple[int, int]] = ()) -> np.ndarray:
+    """One (T, S) map from (layers, heads, T, S): a head, the mean over heads ("avg") or over alignment heads."""
+    w = np.asarray(weights)
+    if head == ALIGNMENT:
+        if not alignment_heads:
+            raise ValueError("no alignment heads given")
+        return np.mean([w[layer_, h] for layer_, h in alignment_heads], axis=0)
+    if head == AVG:
+        return w[layer].mean(axis=0)
+    return w[layer, int(head)]
+
+
+def attention_figure(maps: AttentionMaps, kind: str = "cross", layer: int = 0, head: int | str = AVG):
+    """The selected map: tokens on y; time (cross) or tokens (self) on x. One axes."""
+    w = select_map(maps.weights(kind), layer, head, maps.alignment_heads)
+    fig, ax = new_figure((10, max(2.5, 0.22 * len(maps.tokens) + 1.2)))
+    what = "alignment heads (mean)" if head == ALIGNMENT else f"layer {layer}, " + (
+        "mean of heads" if head == AVG else f"head {head}")
+    if kind == "cross":
+        plots.attention(w, maps.tokens, maps.seconds_per_position, title=f"cross attention: {what}", ax=ax)
+    else:
+        ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma")
+        ticks = range(len(maps.tokens))
+        ax.set_yticks(ticks, maps.tokens, fontsize=8)
+        ax.set_xticks(ticks, maps.tokens, fontsize=8, rotation=90)
+        ax.set(title=f"self attention: {what}", xlabel="attended token")
+    return fig
+
+
+def token_labels(tokenizer, tokens: Sequence[int]) -> list[str]:
+    """A short readable label per token id (control tokens by name, text tokens quoted)."""
+    out = []
+    for t in tokens:
+        t = int(t)
+        if tokenizer is None:
+            out.append(str(t))
+        elif t < tokenizer.eot:
+            out.append(repr(tokenizer.decode([t])))
+        elif t >= tokenizer.timestamp_begin:
+            out.append(f"<|{(t - tokenizer.timestamp_begin) * 0.02:.2f}|>")
+        else:
+            raw = getattr(tokenizer, "_tok", None)
+            out.append((raw.id_to_token(t) if raw is not None else None) or f"<{t}>")
+    return out
+
+
+def whisper_attention(model, audio_or_mel: np.ndarray, tokens: Sequence[int],
+                      positions: int | None = None) -> AttentionMaps:
+    """Teacher-forced Whisper pass over `tokens`, keeping self and cross attention of every decoder layer.
+
+    `audio_or_mel`: 16 kHz audio (T,) or a log-mel (frames, n_mels) / (1, frames, n_mels). Cross attention is
+    cut to the audio's own positions (`positions`, or the clip length for audio input).
+    """
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    from ..models.stt.whisper.transcribe import HOP, features, window
+
+    x = np.asarray(audio_or_mel, dtype=np.float32)
+    if x.ndim == 1:
+        positions = positions or -(-len(x) // (2 * HOP))
+        x = features(x, model.config.num_mel_bins)
+    mel = x if x.ndim == 3 else window(x, 0, model.config.n_frames)
+    audio = model.embed_audio(mx.array(mel))
+    dec = model.decoder
+    ids = mx.array([list(map(int, tokens))])
+    T = ids.shape[1]
+    h = dec.embed_tokens(ids) + dec.embed_positions.weight[:T]
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(T).astype(h.dtype) if T > 1 else None
+    selfs, crosses = [], []
+    for layer in dec.layers:
+        _, _, w_self = layer.self_attn(layer.self_attn_layer_norm(h), mask=mask, return_weights=True)
+        h, _, _, w_cross = layer(h, audio, mask, None, None, True)
+        selfs.append(w_self[0])
+        crosses.append(w_cross[0])
+    cross = np.array(mx.stack(crosses).astype(mx.float32))
+    if positions:
+        cross = cross[..., :positions]
+    return AttentionMaps(token_labels(getattr(model, "tokenizer", None), tokens), cross,
+                         np.array(mx.stack(selfs).astype(mx.float32)), 0.02,
+                         [tuple(map(int, p)) for p in model.alignment_heads])
+
+
+class AttentionInspector(Inspector):
+    """Layer / head / kind selectors over `AttentionMaps`; `from_whisper(model, audio, tokens)` builds one."""
+
+    css_class = "mal-attention-inspector"
+
+    def __init__(self, maps: AttentionMaps, kind: str | None = None, layer: int | None = None,
+                 head: int | str = AVG):
+        super().__init__()
+        self.maps = maps
+        self.kind = kind or maps.kinds[0]
+        self.layer = maps.n_layers - 1 if layer is None else int(layer)
+        self.head = head
+
+    @classmethod
+    def from_whisper(cls, model, audio_or_mel: np.ndarray, tokens: Sequence[int], **kw) -> AttentionInspector:
+        """Whisper's attention over a transcript (prompt + tokens); see `whisper_attention`."""
+        return cls(whisper_attention(model, audio_or_mel, tokens, kw.pop("positions", None)), **kw)
+
+    def map(self) -> np.ndarray:
+        """The (T, S) map selected now."""
+        return select_map(self.maps.weights(self.kind), self.layer, self.head, self.maps.alignment_heads)
+
+    def figure(self):
+        return attention_figure(self.maps, self.kind, self.layer, self.head)
+
+    def summary(self) -> str:
+        m = self.maps
+        w = m.weights(m.kinds[0])
+        return (f"AttentionInspector: {'+'.join(m.kinds)} attention, {m.n_layers} layers x {m.n_heads} heads, "
+                f"{len(m.tokens)} tokens x {w.shape[-1]} positions, {len(m.alignment_heads)} alignment heads")
+
+    def status(self) -> str:
+        head = "alignment heads" if self.head == ALIGNMENT else (
+            "mean of heads" if self.head == AVG else f"head {self.head}")
+        return f"{self.kind} attention, layer {self.layer}, {head}"
+
+    def _controls(self) -> list:
+        import ipywidgets as W
+
+        kind = W.Dropdown(options=self.maps.kinds, value=self.kind, description="attention")
+        layer = W.Dropdown(options=list(range(self.maps.n_layers)), value=self.layer, description="layer")
+        heads = [("mean", AVG), *[(f"head {h}", h) for h in range(self.maps.n_heads)]]
+        if self.maps.alignment_heads:
+            heads.append(("alignment heads", ALIGNMENT))
+        head = W.Dropdown(options=heads, value=self.head, description="head")
+        for w, cls in ((kind, "mal-kind"), (layer, "mal-layer"), (head, "mal-head")):
+            w.add_class(cls)
+
+        def on_change(_):
+            self.kind, self.layer, self.head = kind.value, int(layer.value), head.value
+            self.refresh()
+
+        for w in (kind, layer, head):
+            w.observe(on_change, names="value")
+        return [kind, layer, head]
+
+    def _extra(self) -> list:
+        return []
+
+
+def alignment_figure(maps: AttentionMaps, ax=None):
+    """Mean of the alignment heads' cross attention (Whisper's word-timing view)."""
+    fig, ax = (ax.figure, ax) if ax is not None else new_figure((10, 4))
+    plots.attention(select_map(maps.cross, 0, ALIGNMENT, maps.alignment_heads), maps.tokens,
+                    maps.seconds_per_position, title="alignment heads (mean)", ax=ax)
+    return fig

@@ -1,0 +1,54 @@
+"""AttentionInspector core: map selection and Whisper's self / cross attention against `timing`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlx_audio_lab.inspect import AttentionInspector, AttentionMaps, select_map, whisper_attention
+from mlx_audio_lab.inspect.attention import ALIGNMENT, attention_figure
+
+
+def test_select_map_head_mean_and_alignment():
+    w = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)
+    np.testing.assert_array_equal(select_map(w, 1, 2), w[1, 2])
+    np.testing.assert_allclose(select_map(w, 0), w[0].mean(0))
+    np.testing.assert_allclose(select_map(w, 0, ALIGNMENT, [(0, 1), (1, 2)]), (w[0, 1] + w[1, 2]) / 2)
+    with pytest.raises(ValueError):
+        select_map(w, 0, ALIGNMENT, [])
+
+
+def test_inspector_on_synthetic_maps():
+    rng = np.random.default_rng(0)
+    maps = AttentionMaps(["a", "b", "c"], cross=rng.random((2, 4, 3, 10)), self_attn=rng.random((2, 4, 3, 3)))
+    insp = AttentionInspector(maps)
+    assert insp.summary() == ("AttentionInspector: cross+self attention, 2 layers x 4 heads, 3 tokens x 10 "
+                              "positions, 0 alignment heads")
+    assert insp.status() == "cross attention, layer 1, mean of heads"
+    insp.kind, insp.head = "self", 3
+    np.testing.assert_array_equal(insp.map(), maps.self_attn[1, 3])
+    ax = attention_figure(maps, "cross", 0, 2).axes[0]
+    assert ax.get_title() == "cross attention: layer 0, head 2" and ax.get_xlabel() == "time (s)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+
+
+@pytest.mark.reference
+def test_whisper_attention_matches_timing(whisper_fixture):
+    import mlx.core as mx
+
+    import mlx_audio_lab
+    from mlx_audio_lab.models.stt.whisper.timing import alignment_attention
+    from mlx_audio_lab.models.stt.whisper.transcribe import features, window
+
+    model = mlx_audio_lab.load(whisper_fixture)
+    audio = (np.random.default_rng(0).standard_normal(16000) * 0.1).astype(np.float32)
+    tokens = [50257, 50362, 383, 2068, 2835]
+    maps = whisper_attention(model, audio, tokens)
+    L, H = len(model.decoder.layers), model.config.decoder_attention_heads
+    assert maps.cross.shape == (L, H, 5, 50) and maps.self_attn.shape == (L, H, 5, 5)
+    np.testing.assert_allclose(maps.self_attn.sum(-1), 1.0, atol=1e-5)
+    assert np.abs(np.triu(maps.self_attn, 1)).max() == 0.0  # causal
+    want = alignment_attention(model, mx.array(window(features(audio), 0)), tokens)[..., :50]
+    got = np.stack([maps.cross[layer, h] for layer, h in model.alignment_heads])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert maps.tokens[:2] == ["<|startoftranscript|>", "<|notimestamps|>"] and maps.tokens[2] == "' The'"
