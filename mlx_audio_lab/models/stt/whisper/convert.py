@@ -45,3 +45,30 @@ MLX_COMMUNITY = KeyMap(
         Rule(r"alignment_heads", None),
     ],
 )
+
+# The port's parameter names -> the mlx-examples layout (to run mlx-whisper on the same weights).
+_OURS = r"(en|de)coder\.layers\.(\d+)\."
+TO_MLX_COMMUNITY = KeyMap(
+    name="whisper/to-mlx-community",
+    rules=[
+        Rule(r"encoder\.embed_positions\.weight", None),  # mlx-whisper computes the sinusoids
+        Rule(r"encoder\.(conv[12])\.(weight|bias)", r"encoder.\1.\2"),
+        Rule(r"encoder\.layer_norm\.(weight|bias)", r"encoder.ln_post.\1"),
+        Rule(r"decoder\.embed_tokens\.weight", r"decoder.token_embedding.weight"),
+        Rule(r"decoder\.embed_positions\.weight", r"decoder.positional_embedding"),
+        Rule(r"decoder\.layer_norm\.(weight|bias)", r"decoder.ln.\1"),
+        Rule(_OURS + r"self_attn\.q_proj\.(weight|bias)", r"\1coder.blocks.\2.attn.query.\3"),
+        Rule(_OURS + r"self_attn\.k_proj\.weight", r"\1coder.blocks.\2.attn.key.weight"),
+        Rule(_OURS + r"self_attn\.v_proj\.(weight|bias)", r"\1coder.blocks.\2.attn.value.\3"),
+        Rule(_OURS + r"self_attn\.out_proj\.(weight|bias)", r"\1coder.blocks.\2.attn.out.\3"),
+        Rule(_OURS + r"self_attn_layer_norm\.(weight|bias)", r"\1coder.blocks.\2.attn_ln.\3"),
+        Rule(_OURS + r"encoder_attn\.q_proj\.(weight|bias)", r"\1coder.blocks.\2.cross_attn.query.\3"),
+        Rule(_OURS + r"encoder_attn\.k_proj\.weight", r"\1coder.blocks.\2.cross_attn.key.weight"),
+        Rule(_OURS + r"encoder_attn\.v_proj\.(weight|bias)", r"\1coder.blocks.\2.cross_attn.value.\3"),
+        Rule(_OURS + r"encoder_attn\.out_proj\.(weight|bias)", r"\1coder.blocks.\2.cross_attn.out.\3"),
+        Rule(_OURS + r"encoder_attn_layer_norm\.(weight|bias)", r"\1coder.blocks.\2.cross_attn_ln.\3"),
+        Rule(_OURS + r"fc1\.(weight|bias)", r"\1coder.blocks.\2.mlp1.\3"),
+        Rule(_OURS + r"fc2\.(weight|bias)", r"\1coder.blocks.\2.mlp2.\3"),
+        Rule(_OURS + r"final_layer_norm\.(weight|bias)", r"\1coder.blocks.\2.mlp_ln.\3"),
+    ],
+)

@@ -91,3 +91,23 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     model.tokenizer = WhisperTokenizer(tok, cfg.is_multilingual) if tok else None
     model.source = folder
     return model
+
+
+def export_mlx_community(model: Whisper, folder: str | Path) -> Path:
+    """Write `model` in the mlx-examples layout (`config.json` with n_* dims + `weights.safetensors`)."""
+    from mlx.utils import tree_flatten as flat
+
+    from .convert import TO_MLX_COMMUNITY
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {k: np.array(v) for k, v in flat(model.parameters())}
+    weights = apply_keymap(params, TO_MLX_COMMUNITY, source="MLX Whisper")
+    mx.save_safetensors(str(folder / "weights.safetensors"), {k: mx.array(v) for k, v in weights.items()})
+    c = model.config
+    (folder / "config.json").write_text(json.dumps({
+        "n_mels": c.num_mel_bins, "n_audio_ctx": c.max_source_positions, "n_audio_state": c.d_model,
+        "n_audio_head": c.encoder_attention_heads, "n_audio_layer": c.encoder_layers, "n_vocab": c.vocab_size,
+        "n_text_ctx": c.max_target_positions, "n_text_state": c.d_model, "n_text_head": c.decoder_attention_heads,
+        "n_text_layer": c.decoder_layers}, indent=2))
+    return folder
