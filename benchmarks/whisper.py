@@ -25,7 +25,7 @@ CLIPS = ["fox", "harbor", "numbers", "long"]
 ENGINES = ["mlx_audio_lab", "mlx_whisper", "transformers", "faster_whisper"]
 
 
-def _clips() -> dict[str, "object"]:
+def _clips() -> dict[str, object]:
     from mlx_audio_lab.fixtures.speech import speech
 
     return {name: speech(name, 16000) for name in CLIPS}
@@ -192,7 +192,8 @@ def main() -> None:
               f"{r['peak_rss_mb']:12.0f} {ratio:14.2f}x")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "python": sys.version.split()[0],
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "python": sys.version.split()[0],
                     "blas": _blas.status(), "load_average": list(__import__("os").getloadavg())},
         "settings": {"repeats": a.repeats, "clips": CLIPS, "decoding": "greedy, timestamps, fp32"},
         "results": results}, indent=2))
