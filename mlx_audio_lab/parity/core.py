@@ -47,6 +47,16 @@ def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_ac
     return ParityReport(model, rows, outputs_match, outputs_note)
 
 
+def quiet_reference() -> None:
+    """Silence transformers' progress bars and advisory logs, so notebook outputs stay deterministic."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def _reference_module(model_type: str):
     from ..registry import spec_for
 
@@ -57,6 +67,7 @@ def record(model_type: str, folder: Path, out: Path) -> Path:
     """Run the PyTorch reference on the port's parity inputs and save inputs + taps + outputs (safetensors)."""
     from safetensors.numpy import save_file
 
+    quiet_reference()
     ref = _reference_module(model_type)
     inputs = ref.parity_inputs(folder)
     acts, outputs = ref.run_reference(folder, inputs)
@@ -96,6 +107,7 @@ def run(model_type: str, weights: str | Path = "fixture", recording: Path | None
     if recording is not None:
         inputs, ref_acts, ref_out = load_recording(Path(recording))
     else:
+        quiet_reference()
         inputs = ref.parity_inputs(folder)
         ref_acts, ref_out = ref.run_reference(folder, inputs)
     mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
