@@ -41,9 +41,17 @@ _SPECS = [
         "wav2vec2", "stt", "mlx_audio_lab.models.stt.wav2vec2",
         "transformers.Wav2Vec2ForCTC", "notebooks/stt/wav2vec2.ipynb",
     ),
+    ModelSpec(
+        "voxtral", "stt", "mlx_audio_lab.models.stt.voxtral",
+        "transformers.VoxtralForConditionalGeneration", "notebooks/stt/voxtral.ipynb",
+    ),
     *[ModelSpec(t, "stt", "mlx_audio_lab.models.stt.parakeet", f"transformers.{cls}", "notebooks/stt/parakeet.ipynb")
       for t, cls in (("parakeet_ctc", "ParakeetForCTC"), ("parakeet_rnnt", "ParakeetForRNNT"),
                      ("parakeet_tdt", "ParakeetForTDT"))],
+    ModelSpec(
+        "kokoro", "tts", "mlx_audio_lab.models.tts.kokoro", "kokoro.KModel", "notebooks/tts/kokoro.ipynb",
+        signature=("istftnet", "plbert", "vocab"),
+    ),
     ModelSpec(
         "encodec", "codecs", "mlx_audio_lab.models.codecs.encodec",
         "transformers.EncodecModel", "notebooks/codecs/encodec.ipynb",

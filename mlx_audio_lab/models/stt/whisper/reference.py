@@ -154,3 +154,34 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
         k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         note += f"; first difference at position {k}"
     return same, note
+
+
+def decode_both(folder: Path, audio: np.ndarray, beam_size: int = 1) -> dict[str, list[int]]:
+    """Decode one <=30 s clip with the port and with transformers on the same features (no timestamps).
+
+    Returns {"port": tokens, "reference": tokens} (generated tokens after the prompt, end-of-text dropped).
+    """
+    import mlx.core as mx
+    import torch
+
+    from ....dsp import log_mel_spectrogram
+    from ....parity.core import quiet_reference
+    from .decoding import beam_search, greedy
+    from .load import load_model
+
+    quiet_reference()
+    model = load_model(folder)
+    mel = np.array(log_mel_spectrogram(audio, n_mels=model.config.num_mel_bins))[None]
+    prompt = model.tokenizer.sot_sequence(timestamps=False)
+    features = model.embed_audio(mx.array(mel))
+    if beam_size > 1:
+        port = beam_search(model, features, prompt, beam_size=beam_size)
+    else:
+        port = greedy(model, features, prompt)
+    ref_model = load_reference(folder)
+    with torch.no_grad():
+        out = ref_model.generate(torch.from_numpy(mel).transpose(1, 2), num_beams=beam_size, do_sample=False,
+                                 length_penalty=1.0, return_timestamps=False, return_dict_in_generate=True)
+    eot = model.config.eos_token_id
+    ref = [t for t in out.sequences[0].tolist()[len(prompt):] if t != eot]
+    return {"port": [t for t in port if t != eot], "reference": ref}
