@@ -103,7 +103,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if not hasattr(model, "encode"):
         raise SystemExit(f"error: {args.model} is not a codec (it has no encode)")
     kwargs = {"bandwidth": args.bandwidth} if args.bandwidth is not None else {}
-    codes = np.asarray(model.encode(load_audio(args.audio, _sample_rate(model)), **kwargs))
+    codes = model.encode(load_audio(args.audio, _sample_rate(model)), **kwargs)
+    if isinstance(codes, (list, tuple)):  # multi-scale codecs (SNAC): one array per scale, in an .npz
+        out = str(args.out) if str(args.out).endswith(".npz") else str(args.out) + ".npz"
+        np.savez(out, *[np.asarray(c) for c in codes])
+        print(f"{out}: codes at {len(codes)} scales, frames {[np.asarray(c).shape[-1] for c in codes]}")
+        return 0
+    codes = np.asarray(codes)
     np.save(args.out, codes)
     kind = "codes" if np.issubdtype(codes.dtype, np.integer) else "features"
     print(f"{args.out}: {kind}, {codes.shape[0]} x {codes.shape[-1]} frames")
@@ -119,9 +125,16 @@ def cmd_decode(args: argparse.Namespace) -> int:
     model = load(args.model)
     if not hasattr(model, "decode"):
         raise SystemExit(f"error: {args.model} is not a codec (it has no decode)")
-    codes = np.load(args.codes, allow_pickle=False)
-    if not np.issubdtype(codes.dtype, np.integer) and not getattr(model, "decodes_features", False):
-        raise SystemExit(f"error: {args.codes} holds {codes.dtype} values; codes must be integers")
+    loaded = np.load(args.codes, allow_pickle=False)
+    if isinstance(loaded, np.lib.npyio.NpzFile):  # multi-scale codes, one array per scale
+        codes = [loaded[k] for k in sorted(loaded.files, key=lambda k: int(k.split("_")[-1]))]
+        arrays = codes
+    else:
+        codes = loaded
+        arrays = [codes]
+    for a in arrays:
+        if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
+            raise SystemExit(f"error: {args.codes} holds {a.dtype} values; codes must be integers")
     audio = np.asarray(model.decode(codes), dtype=np.float32).reshape(-1)
     save_audio(args.out, audio, _sample_rate(model))
     print(f"{args.out}: {len(audio) / _sample_rate(model):.2f} s")

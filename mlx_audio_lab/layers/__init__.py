@@ -1,11 +1,34 @@
-"""MLX layers shared by more than one model."""
+"""MLX layers shared by more than one model (each lives once; ports import them from here).
+
+attention        multi-head attention (HF names) with a growable KV cache
+transformer      RoPE attention with a sliding window, layer scale, transformer stack (Mimi)
+relpos_attention relative-position self attention (FastConformer); conformer: its conv module
+conv             SEANet streamable convs (causal / non-causal padding), residual blocks; streaming: frame steps
+convnext         ConvNeXt block and AdaLayerNorm (Vocos)
+lstm             LSTM with torch names and gate order (uni- and bidirectional)
+quantizer        residual vector quantizer (Euclidean codebooks), bandwidth -> codebooks
+factorized_vq    projected, L2-normalised codebooks (DAC, SNAC); split_quantizer: semantic + acoustic (Mimi)
+snake            Snake activation and its residual unit; groupnorm: float32-stable group norm; ctc: greedy CTC
+positional       sinusoidal position tables
+"""
 
 from .attention import KVCache, MultiHeadAttention
 from .conv import SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
+from .convnext import AdaLayerNorm, ConvNeXtBlock
+from .factorized_vq import FactorizedVectorQuantizer, ResidualFactorizedVQ, l2_normalize
 from .lstm import LSTM, ResidualLSTM
 from .positional import sinusoids
 from .quantizer import EuclideanCodebook, ResidualVectorQuantizer, VectorQuantizer, quantizers_for_bandwidth
+from .snake import Snake1d, SnakeResidualUnit, snake
+from .split_quantizer import ProjectedResidualVectorQuantizer, SplitResidualVectorQuantizer
+from .streaming import conv1d_step, conv_transpose1d_step, layers_step
+from .transformer import LayerScale, RoPEAttention, SlidingKVCache, Transformer, TransformerLayer
 
-__all__ = ["KVCache", "MultiHeadAttention", "sinusoids"]
-__all__ += ["SEANetResnetBlock", "StreamableConv1d", "StreamableConvTranspose1d", "LSTM", "ResidualLSTM"]
-__all__ += ["EuclideanCodebook", "ResidualVectorQuantizer", "VectorQuantizer", "quantizers_for_bandwidth"]
+__all__ = [
+    "LSTM", "AdaLayerNorm", "ConvNeXtBlock", "EuclideanCodebook", "FactorizedVectorQuantizer", "KVCache",
+    "LayerScale", "MultiHeadAttention", "ProjectedResidualVectorQuantizer", "ResidualFactorizedVQ", "ResidualLSTM",
+    "ResidualVectorQuantizer", "RoPEAttention", "SEANetResnetBlock", "SlidingKVCache", "Snake1d", "SnakeResidualUnit",
+    "SplitResidualVectorQuantizer", "StreamableConv1d", "StreamableConvTranspose1d", "Transformer",
+    "TransformerLayer", "VectorQuantizer", "conv1d_step", "conv_transpose1d_step", "l2_normalize", "layers_step",
+    "quantizers_for_bandwidth", "sinusoids", "snake",
+]

@@ -1,4 +1,7 @@
-"""A multi-layer LSTM with PyTorch's parameter names and gate order (i, f, g, o), channels-last."""
+"""A multi-layer LSTM with PyTorch's parameter names and gate order (i, f, g, o), channels-last.
+
+Bidirectional layers add torch's `*_reverse` weights and concatenate [forward, backward] features.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +10,35 @@ import mlx.nn as nn
 
 
 class LSTM(nn.Module):
-    """`torch.nn.LSTM(input_size, hidden_size, num_layers)` (unidirectional); weights load by their torch names."""
+    """`torch.nn.LSTM(input_size, hidden_size, num_layers, bidirectional=...)`; weights load by their torch names.
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True):
+    Input is (B, T, C) (torch's `batch_first=True`) unless `batch_first=False`, then (T, B, C).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 bidirectional: bool = False, batch_first: bool = True):
         super().__init__()
         self.hidden_size, self.num_layers, self.bias = hidden_size, num_layers, bias
+        self.bidirectional, self.batch_first = bidirectional, batch_first
         scale = hidden_size ** -0.5
+        dirs = ("", "_reverse") if bidirectional else ("",)
         for n in range(num_layers):
-            d_in = input_size if n == 0 else hidden_size
-            setattr(self, f"weight_ih_l{n}", mx.random.uniform(-scale, scale, (4 * hidden_size, d_in)))
-            setattr(self, f"weight_hh_l{n}", mx.random.uniform(-scale, scale, (4 * hidden_size, hidden_size)))
-            if bias:
-                setattr(self, f"bias_ih_l{n}", mx.zeros((4 * hidden_size,)))
-                setattr(self, f"bias_hh_l{n}", mx.zeros((4 * hidden_size,)))
+            d_in = input_size if n == 0 else hidden_size * len(dirs)
+            for sfx in dirs:
+                setattr(self, f"weight_ih_l{n}{sfx}", mx.random.uniform(-scale, scale, (4 * hidden_size, d_in)))
+                setattr(self, f"weight_hh_l{n}{sfx}",
+                        mx.random.uniform(-scale, scale, (4 * hidden_size, hidden_size)))
+                if bias:
+                    setattr(self, f"bias_ih_l{n}{sfx}", mx.zeros((4 * hidden_size,)))
+                    setattr(self, f"bias_hh_l{n}{sfx}", mx.zeros((4 * hidden_size,)))
 
-    def _layer(self, x: mx.array, n: int) -> mx.array:
-        w_ih, w_hh = self[f"weight_ih_l{n}"], self[f"weight_hh_l{n}"]
+    def _layer(self, x: mx.array, n: int, sfx: str = "") -> mx.array:
+        w_ih, w_hh = self[f"weight_ih_l{n}{sfx}"], self[f"weight_hh_l{n}{sfx}"]
+        if sfx:  # the backward direction: run over reversed time, then flip back
+            x = x[:, ::-1]
         gates_x = x @ w_ih.T  # (B, T, 4H): the input part of every step at once
         if self.bias:
-            gates_x = gates_x + (self[f"bias_ih_l{n}"] + self[f"bias_hh_l{n}"])
+            gates_x = gates_x + (self[f"bias_ih_l{n}{sfx}"] + self[f"bias_hh_l{n}{sfx}"])
         B, T, _ = x.shape
         h = mx.zeros((B, self.hidden_size), x.dtype)
         c = mx.zeros((B, self.hidden_size), x.dtype)
@@ -35,13 +48,19 @@ class LSTM(nn.Module):
             c = mx.sigmoid(f) * c + mx.sigmoid(i) * mx.tanh(g)
             h = mx.sigmoid(o) * mx.tanh(c)
             out.append(h)
-        return mx.stack(out, axis=1)
+        y = mx.stack(out, axis=1)
+        return y[:, ::-1] if sfx else y
 
     def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, input_size) -> (B, T, hidden_size): the last layer's hidden states (zero initial state)."""
+        """(B, T, input_size) -> (B, T, D * hidden_size): the last layer's hidden states (zero initial state)."""
+        if not self.batch_first:
+            x = x.swapaxes(0, 1)
         for n in range(self.num_layers):
-            x = self._layer(x, n)
-        return x
+            if self.bidirectional:
+                x = mx.concatenate([self._layer(x, n), self._layer(x, n, "_reverse")], axis=-1)
+            else:
+                x = self._layer(x, n)
+        return x if self.batch_first else x.swapaxes(0, 1)
 
 
 class ResidualLSTM(nn.Module):

@@ -1,0 +1,46 @@
+"""Snake activation (Ziyin et al., 2020) and the Snake residual unit of DAC-style codecs (DAC, SNAC).
+
+Channels-last: inputs are (B, T, C); `alpha` is stored per channel as (C,) (PyTorch keeps it as (1, C, 1)).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+
+def snake(x: mx.array, alpha: mx.array) -> mx.array:
+    """x + 1 / (alpha + 1e-9) * sin(alpha * x)^2, with alpha broadcast over the last (channel) axis."""
+    return x + mx.reciprocal(alpha + 1e-9) * mx.square(mx.sin(alpha * x))
+
+
+class Snake1d(nn.Module):
+    """Snake with one learned frequency `alpha` per channel."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = mx.ones((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C) -> (B, T, C)."""
+        return snake(x, self.alpha)
+
+
+class SnakeResidualUnit(nn.Module):
+    """snake -> conv(k, dilation, 'same' padding, groups) -> snake -> conv(1), plus the input (DAC's unit)."""
+
+    def __init__(self, dim: int, dilation: int = 1, kernel_size: int = 7, groups: int = 1):
+        super().__init__()
+        pad = (kernel_size - 1) * dilation // 2
+        self.snake1 = Snake1d(dim)
+        self.conv1 = nn.Conv1d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=groups)
+        self.snake2 = Snake1d(dim)
+        self.conv2 = nn.Conv1d(dim, dim, 1)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, dim) -> (B, T, dim); the input is centre-cropped if the convs shortened it (even kernels)."""
+        y = self.conv2(self.snake2(self.conv1(self.snake1(x))))
+        crop = (x.shape[1] - y.shape[1]) // 2
+        if crop > 0:
+            x = x[:, crop:-crop]
+        return x + y
