@@ -6,12 +6,21 @@ Shapes are channels-last: mel (B, frames, n_mels), hidden states (B, T, d_model)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers import KVCache, MultiHeadAttention
 from ....parity.taps import tap
 from .config import WhisperConfig
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from ....results import Transcript
 
 
 class EncoderLayer(nn.Module):
@@ -154,6 +163,12 @@ class Whisper(nn.Module):
     def __call__(self, mel: mx.array, tokens: mx.array) -> mx.array:
         """Teacher-forced logits (B, T, vocab) for a mel batch and token prefixes."""
         return self.logits(tokens, self.embed_audio(mel))
+
+    def transcribe(self, audio: np.ndarray | str | Path, **kwargs: Any) -> Transcript:
+        """Speech (16 kHz array or file) -> `Transcript`; see `transcribe.transcribe` for the options."""
+        from .transcribe import transcribe
+
+        return transcribe(self, audio, **kwargs)
 
     @property
     def alignment_heads(self) -> list[tuple[int, int]]:

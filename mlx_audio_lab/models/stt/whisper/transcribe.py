@@ -1,0 +1,153 @@
+"""Whole-clip transcription: log-mel, sequential 30 s windows, timestamped segments (transformers' long form).
+
+The algorithm is `WhisperForConditionalGeneration.generate(..., return_timestamps=True)` of transformers 5.x
+(its "sequential" long form, which follows openai/whisper): decode a 30 s window; if it ends in a single
+timestamp, the window is done, else cut after the last timestamp *pair* and start the next window there
+(a short clip too may take a second pass over its padded 30 s). With the same features, tokens and segment
+times equal transformers' for greedy and beam search (checked on real tiny.en, short and 46 s clips).
+Features as transformers gets them: a clip up to 30 s is zero-padded as *audio* to 480000 samples (the
+feature extractor's default); a longer clip gets one log-mel over the whole clip (extractor with
+`truncation=False, padding="longest"`) whose windows are zero-padded as *mel* to 3000 frames.
+Left out (transformers' defaults also skip them): temperature fallback, no-speech skipping, conditioning on
+previous text. Unlike transformers, `timestamps=False` on long audio decodes plain 30 s windows instead of
+refusing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from ....audio import load_audio
+from ....dsp import log_mel_spectrogram
+from ....results import RunStats, Segment, Transcript, measure
+from .decoding import beam_search, detect_language, greedy, timestamp_begin
+from .model import Whisper
+
+SAMPLE_RATE = 16000
+HOP = 160
+N_SAMPLES = 30 * SAMPLE_RATE  # one window: 480000 samples, 3000 frames
+TIME_PRECISION = 0.02  # seconds per timestamp token
+FRAME_SECONDS = 0.01  # seconds per mel frame
+INPUT_STRIDE = 2  # mel frames per timestamp step (conv2 strides by 2)
+
+
+@dataclass
+class WindowSegment:
+    """A segment of one window: timestamp positions (0.02 s units from the window start) and its tokens."""
+
+    start: float
+    end: float
+    tokens: list[int]
+
+
+def features(audio: np.ndarray, n_mels: int = 80) -> np.ndarray:
+    """(frames, n_mels) log-mel as transformers' extractor gives it (30 s audio padding only for short clips)."""
+    pad_to = N_SAMPLES if len(audio) <= N_SAMPLES else None
+    return np.array(log_mel_spectrogram(audio, n_mels=n_mels, pad_to=pad_to))
+
+
+def window(mel: np.ndarray, seek: int, n_frames: int = 3000) -> np.ndarray:
+    """Frames [seek, seek + n_frames) zero-padded (as mel) to n_frames -> (1, n_frames, n_mels)."""
+    w = mel[seek : seek + n_frames]
+    if len(w) < n_frames:
+        w = np.pad(w, [(0, n_frames - len(w)), (0, 0)])
+    return w[None]
+
+
+def split_segments(tokens: list[int], tb: int, seek_frames: int) -> tuple[list[WindowSegment], int]:
+    """Segments of one window's tokens (end-of-text removed) and how many frames to advance.
+
+    Follows transformers' `_retrieve_segment`: consecutive timestamps close a segment; text after the last
+    pair is dropped and decoding resumes at that pair, unless the window ends in a single timestamp.
+    """
+    is_ts = [t >= tb for t in tokens]
+    single_ending = is_ts[-2:] == [False, True]
+    cuts = [i + 1 for i in range(len(is_ts) - 1) if is_ts[i] and is_ts[i + 1]]
+    if not cuts:
+        # one segment for the whole window; its end: the last timestamp if any (and not <|0.00|>), else the window
+        end = float(int(np.float32(seek_frames) * np.float32(FRAME_SECONDS) / np.float32(TIME_PRECISION)))
+        stamps = [t for t in tokens if t >= tb]
+        if stamps and stamps[-1] != tb:
+            end = float(stamps[-1] - tb)
+        return [WindowSegment(0.0, end, list(tokens))], seek_frames
+    if single_ending:
+        cuts.append(len(tokens))
+    else:
+        cuts[-1] += 1  # keep both timestamps of the last pair in the last segment
+    segments, prev = [], 0
+    for i, cut in enumerate(cuts):
+        piece = tokens[prev:cut]
+        end_token = piece[-1] if i < len(cuts) - 1 or single_ending else piece[-2]
+        segments.append(WindowSegment(float(piece[0] - tb), float(end_token - tb), piece))
+        prev = cut
+    if single_ending:
+        return segments, seek_frames
+    return segments, (tokens[prev - 2] - tb) * INPUT_STRIDE
+
+
+def decode_window(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int, timestamps: bool) -> list[int]:
+    """New tokens of one window, up to the model's context, end-of-text removed."""
+    room = model.config.max_target_positions - len(prompt)
+    if beam_size > 1:
+        out = beam_search(model, audio, prompt, beam_size, max_new_tokens=room, timestamps=timestamps)
+    else:
+        out = greedy(model, audio, prompt, max_new_tokens=room, timestamps=timestamps)
+    return out[:-1] if out and out[-1] == model.config.eos_token_id else out
+
+
+def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int = 5, language: str | None = None,
+               task: str = "transcribe", timestamps: bool = True, progress: bool = False) -> Transcript:
+    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats."""
+    tok = model.tokenizer
+    if tok is None:
+        raise ValueError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
+    if not tok.multilingual and (task != "transcribe" or language not in (None, "en")):
+        raise ValueError(f"an English-only Whisper cannot take language={language!r}, task={task!r}")
+    stats = RunStats(sample_rate=SAMPLE_RATE)
+    with measure(stats):
+        wav = load_audio(audio, SAMPLE_RATE)
+        stats.audio_duration = len(wav) / SAMPLE_RATE
+        mel = features(wav, model.config.num_mel_bins)
+        n_frames, total = model.config.n_frames, len(mel)
+        first = model.embed_audio(mx.array(window(mel, 0, n_frames)))
+        if tok.multilingual and language is None:
+            language, _ = detect_language(model, first)
+        prompt = tok.sot_sequence(language if tok.multilingual else None, task, timestamps)
+        tb = timestamp_begin(model)
+        segments: list[Segment] = []
+        bar = _progress(total, progress)
+        seek = 0
+        while seek < total:
+            seek_frames = min(total - seek, n_frames)
+            audio_feats = first if seek == 0 else model.embed_audio(mx.array(window(mel, seek, n_frames)))
+            out = decode_window(model, audio_feats, prompt, beam_size, timestamps)
+            offset = seek * FRAME_SECONDS
+            if timestamps:
+                pieces, advance = split_segments(out, tb, seek_frames)
+            else:
+                pieces, advance = [WindowSegment(0.0, seek_frames / INPUT_STRIDE, out)], seek_frames
+            for p in pieces:
+                segments.append(Segment(offset + p.start * TIME_PRECISION, offset + p.end * TIME_PRECISION,
+                                        tok.decode(p.tokens).strip(), p.tokens))
+            seek += advance
+            if bar is not None:
+                bar.update(min(seek, total) - bar.n)
+        if bar is not None:
+            bar.close()
+        tokens = [t for s in segments for t in s.tokens]
+        stats.token_count = len(tokens)
+        text = tok.decode(tokens).strip()
+    return Transcript(text, segments, language or ("en" if not tok.multilingual else None), tokens, stats)
+
+
+def _progress(total_frames: int, enabled: bool):
+    """A tqdm bar over the clip's frames (advanced window by window), or None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total_frames, unit="frame", desc="transcribe")
