@@ -77,7 +77,8 @@ class MultiHeadAttention(nn.Module):
         elif isinstance(cache, tuple):  # cross attention: keys/values of the context computed once
             k, v = cache
         else:
-            k, v = self._split(self.k_proj(context)), self._split(self.v_proj(context))
+            # stored contiguous once: MLX's CPU attention would copy the strided (B, H, S, D) views every step
+            k, v = mx.contiguous(self._split(self.k_proj(context))), mx.contiguous(self._split(self.v_proj(context)))
             cache = (k, v)
         if return_weights:
             scores = q @ k.transpose(0, 1, 3, 2)

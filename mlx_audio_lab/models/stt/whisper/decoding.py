@@ -110,11 +110,9 @@ def _last_logits(model: Whisper, tokens: mx.array, audio: mx.array, state) -> np
 
 
 def _prefill(model: Whisper, prompt: list[int], audio: mx.array, rows: int):
-    """(state, last logits (rows, V)) after the prompt; cross keys/values stored contiguously once, since
-    MLX's CPU attention would otherwise copy the strided (B, H, T, D) views at every step (4x slower)."""
+    """(state, last logits (rows, V)) after the prompt (the cross keys/values are cached in `state`)."""
     state = model.new_state()
     logits = _last_logits(model, mx.array([prompt] * rows), audio, state)
-    state.cross_attn = [None if c is None else (mx.contiguous(c[0]), mx.contiguous(c[1])) for c in state.cross_attn]
     return state, logits
 
 
