@@ -87,3 +87,14 @@ def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
     ax.legend(fontsize=8)
     _finish(fig, own)
     return fig
+
+
+def png(fig, dpi: int = 72):
+    """A figure as an IPython PNG image (for figures made without pyplot, which notebooks do not auto-display)."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return Image(buf.getvalue())
