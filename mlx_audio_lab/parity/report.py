@@ -30,6 +30,10 @@ class LayerResult:
     ref_shape: list[int] | None = None
     note: str = ""
 
+    def __post_init__(self) -> None:  # plain Python numbers, so reports serialize whatever numpy gave us
+        self.max_abs, self.rel_err, self.tol = float(self.max_abs), float(self.rel_err), float(self.tol)
+        self.ok = bool(self.ok)
+
 
 @dataclass
 class ParityReport:
@@ -40,6 +44,9 @@ class ParityReport:
     outputs_match: bool
     outputs_note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.outputs_match = bool(self.outputs_match)
 
     @property
     def first_divergence(self) -> str | None:
@@ -62,7 +69,7 @@ class ParityReport:
         }
 
     def to_json(self, **kw: Any) -> str:
-        return json.dumps(self.to_dict(), **kw)
+        return json.dumps(self.to_dict(), default=_plain, **kw)
 
     def table(self, exact: bool = False) -> str:
         """Fixed-width text table; errors to one significant figure unless `exact`."""
@@ -94,6 +101,11 @@ class ParityReport:
         tail = (f"<p>first divergence: <b>{self.first_divergence or 'none'}</b>; outputs match: "
                 f"<b>{'yes' if self.outputs_match else 'NO'}</b>; parity: <b>{'ok' if self.ok else 'FAILED'}</b></p>")
         return f"<table>{head}{body}</table>{tail}"
+
+
+def _plain(x: Any) -> Any:
+    """numpy scalars and arrays in `extras` -> plain JSON values."""
+    return x.item() if hasattr(x, "item") and getattr(x, "size", 1) == 1 else np.asarray(x).tolist()
 
 
 def compare_arrays(name: str, got: np.ndarray, want: np.ndarray, tol: float, rtol: float = 0.0) -> LayerResult:

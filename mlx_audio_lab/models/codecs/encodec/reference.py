@@ -111,7 +111,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
 
     model = load_reference(folder)
     x = torch.from_numpy(inputs["audio"])[None, None]
-    bandwidth = float(inputs["bandwidth"])
+    bandwidth = float(np.asarray(inputs["bandwidth"]).item())
     modules = dict(model.named_modules())
     paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
@@ -134,7 +134,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
 
     model = load_model(folder)
     with capture() as acts:
-        codes = model.encode(inputs["audio"], bandwidth=float(inputs["bandwidth"]))
+        codes = model.encode(inputs["audio"], bandwidth=float(np.asarray(inputs["bandwidth"]).item()))
         audio = model.decode(codes)
     return {k: np.array(v) for k, v in acts.items()}, {"codes": codes, "audio": audio}
 

@@ -145,7 +145,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
 
     model = load_reference(folder)
     x = torch.from_numpy(inputs["audio"])[None, None]
-    n_q = int(inputs["num_quantizers"])
+    n_q = int(np.asarray(inputs["num_quantizers"]).item())
     modules = dict(model.named_modules())
     paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
@@ -168,7 +168,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
 
     model = load_model(folder)
     with capture() as acts:
-        codes = model.encode(inputs["audio"], num_quantizers=int(inputs["num_quantizers"]))
+        codes = model.encode(inputs["audio"], num_quantizers=int(np.asarray(inputs["num_quantizers"]).item()))
         audio = model.decode(codes)
     return {k: np.array(v) for k, v in acts.items()}, {"codes": codes, "audio": audio}
 

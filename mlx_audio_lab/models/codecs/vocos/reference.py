@@ -152,7 +152,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray], model=None):
 
     def run():
         if "codes" in inputs:
-            bw = torch.tensor([int(inputs["bandwidth_id"])])
+            bw = torch.tensor([int(np.asarray(inputs["bandwidth_id"]).item())])
             feats = model.codes_to_features(torch.from_numpy(inputs["codes"]))
             return feats, model.decode(feats, bandwidth_id=bw)
         feats = model.feature_extractor(torch.from_numpy(inputs["audio"])[None])
@@ -177,7 +177,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     with capture() as acts:
         if "codes" in inputs:
             feats = np.array(model.codes_to_features(inputs["codes"])[0]).T
-            audio = model.decode(inputs["codes"], bandwidth_id=int(inputs["bandwidth_id"]))
+            audio = model.decode(inputs["codes"], bandwidth_id=int(np.asarray(inputs["bandwidth_id"]).item()))
         else:
             feats = model.encode(inputs["audio"])
             audio = model.decode(feats)
