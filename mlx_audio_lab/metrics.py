@@ -1,0 +1,22 @@
+"""Small evaluation metrics shared by tests and notebooks."""
+
+from __future__ import annotations
+
+import re
+
+
+def normalize_words(text: str) -> list[str]:
+    """Lower-case words without punctuation ("Dock." -> "dock"); digits and apostrophes kept."""
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, by word-level edit distance."""
+    ref, hyp = normalize_words(reference), normalize_words(hypothesis)
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(len(ref), 1)
