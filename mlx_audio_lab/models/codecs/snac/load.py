@@ -6,7 +6,8 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from ..dac.load import load_weights, read_checkpoint
+from ....convert.loading import fill_model
+from ..dac.load import read_checkpoint
 from .config import SnacConfig
 from .convert import HF_KEYMAP, prepare
 from .model import Snac
@@ -21,4 +22,6 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     folder = Path(folder)
     state, config, keymap, source = read_checkpoint(folder, prepare, HF_KEYMAP)
     model = Snac(SnacConfig.from_dict(config))
-    return load_weights(model, folder, state, config, keymap, source, dtype, quantize, group_size)
+    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
+    model.source = folder
+    return model

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
-from ....convert.keymap import KeyMap, apply_keymap
-from ....convert.quantize import quantize_model
+from ....convert.keymap import KeyMap
+from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
-from ....convert.save import IDENTITY, is_mlx_layout, quantization_of
+from ....convert.save import IDENTITY, is_mlx_layout
 from .config import VoxtralConfig
 from .convert import HF, TIED_HEAD
 from .model import Voxtral
@@ -29,13 +28,11 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
     return state, config, HF, str(path)
 
 
-def convert_weights(model: Voxtral, state: dict[str, np.ndarray], keymap: KeyMap,
-                    source: str) -> dict[str, np.ndarray]:
-    """Upstream weights renamed and re-laid-out for `model`, checked key by key."""
-    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
-    if model.language_model.args.tie_word_embeddings:
-        state = {k: v for k, v in state.items() if keymap.map_key(k) is None or keymap.map_key(k)[0] != TIED_HEAD}
-    return apply_keymap(state, keymap, expected, source=source)
+def drop_tied_head(model: Voxtral, state: dict[str, np.ndarray], keymap: KeyMap) -> dict[str, np.ndarray]:
+    """Without the output head's weights when the language model ties them to the embeddings."""
+    if not model.language_model.args.tie_word_embeddings:
+        return state
+    return {k: v for k, v in state.items() if keymap.map_key(k) is None or keymap.map_key(k)[0] != TIED_HEAD}
 
 
 def find_tokenizer(folder: Path) -> VoxtralTokenizer | None:
@@ -52,27 +49,14 @@ def find_tokenizer(folder: Path) -> VoxtralTokenizer | None:
     return None
 
 
-def _cast(v: np.ndarray, dtype: mx.Dtype) -> mx.array:
-    a = mx.array(v)
-    return a.astype(dtype) if mx.issubdtype(a.dtype, mx.floating) else a
-
-
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64) -> Voxtral:
     """A ready MLX Voxtral (weights loaded, tokenizer attached); `quantize` 4 or 8 bits for the linears."""
     folder = Path(folder)
     state, config, keymap, source = read_checkpoint(folder)
     model = Voxtral(VoxtralConfig.from_dict(config))
-    saved_q = quantization_of(config)
-    if saved_q:  # a quantized MLX-layout folder: quantize the skeleton first, then load as is
-        quantize_model(model, **saved_q)
-    weights = convert_weights(model, state, keymap, source)
-    model.load_weights([(k, _cast(v, dtype)) for k, v in weights.items()], strict=True)
-    if quantize and not saved_q:
-        quantize_model(model, bits=quantize, group_size=group_size)
-    model.quantization = saved_q or ({"bits": quantize, "group_size": group_size} if quantize else None)
-    mx.eval(model.parameters())
-    model.eval()
+    model = fill_model(model, drop_tied_head(model, state, keymap), keymap, config, source, dtype, quantize,
+                       group_size)
     model.tokenizer = find_tokenizer(folder)
     model.source = folder
     return model

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
-from ....convert.keymap import KeyMap, apply_keymap
-from ....convert.quantize import quantize_model
+from ....convert.keymap import KeyMap
+from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
-from ....convert.save import IDENTITY, is_mlx_layout, quantization_of
+from ....convert.save import IDENTITY, is_mlx_layout
 from .config import Wav2Vec2Config
 from .convert import HF, fold_positional_weight_norm
 from .model import Wav2Vec2ForCTC
@@ -29,18 +28,6 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
     return fold_positional_weight_norm(state), config, HF, str(path)
 
 
-def convert_weights(model: Wav2Vec2ForCTC, state: dict[str, np.ndarray], keymap: KeyMap,
-                    source: str) -> dict[str, np.ndarray]:
-    """Upstream weights renamed and re-laid-out for `model`, checked key by key."""
-    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
-    return apply_keymap(state, keymap, expected, source=source)
-
-
-def _cast(v: np.ndarray, dtype: mx.Dtype) -> mx.array:
-    a = mx.array(v)
-    return a.astype(dtype) if mx.issubdtype(a.dtype, mx.floating) else a
-
-
 def _preprocessor(folder: Path) -> dict:
     p = folder / "preprocessor_config.json"
     return json.loads(p.read_text()) if p.is_file() else {}
@@ -52,17 +39,7 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     folder = Path(folder)
     state, config, keymap, source = read_checkpoint(folder)
     cfg = Wav2Vec2Config.from_dict(config)
-    model = Wav2Vec2ForCTC(cfg)
-    saved_q = quantization_of(config)
-    if saved_q:  # a quantized MLX-layout folder: quantize the skeleton first, then load as is
-        quantize_model(model, **saved_q)
-    weights = convert_weights(model, state, keymap, source)
-    model.load_weights([(k, _cast(v, dtype)) for k, v in weights.items()], strict=True)
-    if quantize and not saved_q:
-        quantize_model(model, bits=quantize, group_size=group_size)
-    model.quantization = saved_q or ({"bits": quantize, "group_size": group_size} if quantize else None)
-    mx.eval(model.parameters())
-    model.eval()
+    model = fill_model(Wav2Vec2ForCTC(cfg), state, keymap, config, source, dtype, quantize, group_size)
     pre = _preprocessor(folder)
     model.do_normalize = bool(pre.get("do_normalize", True))
     model.sample_rate = int(pre.get("sampling_rate", 16000))

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ....convert.keymap import KeyMap, apply_keymap
-from ....convert.quantize import quantize_model
+from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
-from ....convert.save import IDENTITY, is_mlx_layout, quantization_of
+from ....convert.save import IDENTITY, is_mlx_layout
 from ....layers import sinusoids
 from .config import WhisperConfig
 from .convert import HF, MLX_COMMUNITY
@@ -48,20 +47,13 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
     return state, config, HF, str(path)
 
 
-def convert_weights(model: Whisper, state: dict[str, np.ndarray], keymap: KeyMap,
-                    source: str) -> dict[str, np.ndarray]:
-    """Upstream weights renamed and re-laid-out for `model`, checked key by key."""
-    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
-    weights = apply_keymap(state, keymap, expected, source=source, optional=["encoder.embed_positions.weight"])
-    if "encoder.embed_positions.weight" not in weights:  # mlx-community files omit the fixed sinusoids
-        cfg = model.config
-        weights["encoder.embed_positions.weight"] = np.array(sinusoids(cfg.max_source_positions, cfg.d_model))
-    return weights
-
-
-def _cast(v: np.ndarray, dtype: mx.Dtype) -> mx.array:
-    a = mx.array(v)
-    return a.astype(dtype) if mx.issubdtype(a.dtype, mx.floating) else a
+def _sinusoids_if_missing(cfg: WhisperConfig):
+    """mlx-community files omit the encoder's fixed sinusoids: recompute them."""
+    def complete(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "encoder.embed_positions.weight" not in weights:
+            weights["encoder.embed_positions.weight"] = np.array(sinusoids(cfg.max_source_positions, cfg.d_model))
+        return weights
+    return complete
 
 
 def find_tokenizer(folder: Path) -> Path | None:
@@ -76,17 +68,8 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     folder = Path(folder)
     state, config, keymap, source = read_checkpoint(folder)
     cfg = WhisperConfig.from_dict(config)
-    model = Whisper(cfg)
-    saved_q = quantization_of(config)
-    if saved_q:  # a quantized MLX-layout folder: quantize the skeleton first, then load as is
-        quantize_model(model, **saved_q)
-    weights = convert_weights(model, state, keymap, source)
-    model.load_weights([(k, _cast(v, dtype)) for k, v in weights.items()], strict=True)
-    if quantize and not saved_q:
-        quantize_model(model, bits=quantize, group_size=group_size)
-    model.quantization = saved_q or ({"bits": quantize, "group_size": group_size} if quantize else None)
-    mx.eval(model.parameters())
-    model.eval()
+    model = fill_model(Whisper(cfg), state, keymap, config, source, dtype, quantize, group_size,
+                       optional=["encoder.embed_positions.weight"], complete=_sinusoids_if_missing(cfg))
     tok = find_tokenizer(folder)
     model.tokenizer = WhisperTokenizer(tok, cfg.is_multilingual) if tok else None
     model.source = folder
