@@ -79,7 +79,10 @@ def cmd_parity_record(args: argparse.Namespace) -> int:
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
     from .fixtures import build
+    from .parity.core import quiet_reference
     from .registry import available_models
+
+    quiet_reference()
 
     for model_type in args.model_types or available_models():
         print(build(model_type, force=args.force))
