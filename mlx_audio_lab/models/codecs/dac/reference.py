@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
 
 # Fixture sizes: descript/dac_16khz's layout (strides 2-4-5-8, hop 320), tiny widths, weight-normed convs.
 SIZES = {
@@ -150,18 +151,3 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
         codes = model.encode(inputs["audio"])
         audio = model.decode(codes)
     return {k: np.array(v) for k, v in acts.items()}, {"codes": codes, "audio": audio}
-
-
-def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
-    """Codes identical (and varied), decoded audio within 1e-4."""
-    from ....parity import sig1
-
-    a, b = np.asarray(mlx_out["codes"]), np.asarray(ref_out["codes"])
-    same = a.shape == b.shape and bool((a == b).all())
-    mismatches = int((a != b).sum()) if a.shape == b.shape else -1
-    distinct = len(np.unique(b[0])) if b.size else 0
-    err = float(np.abs(np.asarray(mlx_out["audio"]) - np.asarray(ref_out["audio"])).max()) \
-        if np.shape(mlx_out["audio"]) == np.shape(ref_out["audio"]) else float("inf")
-    note = (f"codes {'identical' if same else f'differ at {mismatches}'} ({b.shape[0]} codebooks x "
-            f"{b.shape[-1]} frames, {distinct} distinct in codebook 0); audio max_abs {sig1(err)}")
-    return same and distinct >= 2 and err <= 1e-4, note
