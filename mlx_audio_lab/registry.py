@@ -45,7 +45,8 @@ _SPECS = [
         "voxtral", "stt", "mlx_audio_lab.models.stt.voxtral",
         "transformers.VoxtralForConditionalGeneration", "notebooks/stt/voxtral.ipynb",
     ),
-    *[ModelSpec(t, "stt", "mlx_audio_lab.models.stt.parakeet", f"transformers.{cls}", "notebooks/stt/parakeet.ipynb")
+    *[ModelSpec(t, "stt", "mlx_audio_lab.models.stt.parakeet", f"transformers.{cls}", "notebooks/stt/parakeet.ipynb",
+                signature=("preprocessor", "encoder", "decoding"))  # NeMo config of mlx-community folders
       for t, cls in (("parakeet_ctc", "ParakeetForCTC"), ("parakeet_rnnt", "ParakeetForRNNT"),
                      ("parakeet_tdt", "ParakeetForTDT"))],
     ModelSpec(
@@ -59,6 +60,7 @@ _SPECS = [
     ModelSpec(
         "dac", "codecs", "mlx_audio_lab.models.codecs.dac",
         "transformers.DacModel", "notebooks/codecs/dac.ipynb",
+        signature=("encoder_dim", "encoder_rates", "n_codebooks"),  # mlx-community config: DAC's arguments
     ),
     ModelSpec(
         "snac", "codecs", "mlx_audio_lab.models.codecs.snac",

@@ -1,10 +1,10 @@
 """Parakeet / FastConformer speech recognition with CTC, RNN-T and TDT heads (checked against transformers)."""
 
 from .config import ParakeetConfig
-from .load import load_model
+from .load import export_mlx_community, load_model
 from .model import Parakeet
 
 Model = Parakeet
 
-__all__ = ["Model", "Parakeet", "ParakeetConfig", "load_model"]
+__all__ = ["Model", "Parakeet", "ParakeetConfig", "export_mlx_community", "load_model"]
 

@@ -18,9 +18,26 @@ class ParakeetTokenizer:
     def __init__(self, path: str | Path, skip: set[int] = frozenset()):
         from tokenizers import Tokenizer
 
-        self.path = Path(path)
+        self.path: Path | None = Path(path)
         self._tok = Tokenizer.from_file(str(path))
         self.skip = set(skip)
+
+    @classmethod
+    def from_vocabulary(cls, pieces: list[str], skip: set[int] = frozenset()) -> ParakeetTokenizer:
+        """From a NeMo `vocabulary` list (the community layout's config): ids are list positions."""
+        from tokenizers import Tokenizer, decoders, models
+
+        self = cls.__new__(cls)
+        self.path = None
+        self._tok = Tokenizer(models.WordLevel({p: i for i, p in enumerate(pieces)}, unk_token=pieces[0]))
+        self._tok.decoder = decoders.Metaspace(replacement=WORD_START, prepend_scheme="always")
+        self._tok.add_special_tokens([p for p in pieces if p.startswith("<") and p.endswith(">")])  # <unk>, <|x|>
+        self.skip = set(skip)
+        return self
+
+    def vocabulary(self, size: int) -> list[str]:
+        """The pieces of ids 0 .. size - 1 (the NeMo `vocabulary` list)."""
+        return [self.piece(i) for i in range(size)]
 
     def piece(self, i: int) -> str:
         return self._tok.id_to_token(int(i)) or ""

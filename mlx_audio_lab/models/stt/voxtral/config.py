@@ -8,7 +8,7 @@ from typing import Any
 from ..whisper.config import WhisperConfig
 
 # transformers' VoxtralEncoderConfig names -> WhisperConfig names (its `attribute_map`, reversed).
-_AUDIO_NAMES = {
+AUDIO_NAMES = {
     "hidden_size": "d_model",
     "num_hidden_layers": "encoder_layers",
     "num_attention_heads": "encoder_attention_heads",
@@ -55,7 +55,7 @@ class VoxtralConfig:
     @property
     def audio(self) -> WhisperConfig:
         """The audio tower's dimensions as a WhisperConfig (so the Whisper encoder is reused as is)."""
-        a = {_AUDIO_NAMES.get(k, k): v for k, v in self.audio_config.items()}
+        a = {AUDIO_NAMES.get(k, k): v for k, v in self.audio_config.items()}
         return WhisperConfig.from_dict({**a, "model_type": "voxtral_encoder"})
 
     @property

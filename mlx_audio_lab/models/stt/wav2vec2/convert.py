@@ -1,6 +1,9 @@
-"""Wav2Vec2ForCTC checkpoints -> MLX parameters: a key-map table plus the positional conv's weight norm.
+"""Wav2Vec2ForCTC checkpoints -> MLX parameters: key-map tables plus the positional conv's weight norm.
 
 Names already match transformers', so the table only re-lays-out convolutions and drops training-only keys.
+The MLX community layout is the Hugging Face one: mlx-audio (`stt/models/mms`, `stt/models/wav2vec`) reads
+the upstream `model.safetensors` and transposes the convolutions at load; a quantized folder adds
+`.scales` / `.biases` beside the linear weights and a `quantization` block in `config.json`.
 """
 
 from __future__ import annotations
@@ -9,16 +12,35 @@ import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, fold_weight_norm
 
+_CONVS = [
+    Rule(r"(wav2vec2\.feature_extractor\.conv_layers\.\d+\.conv)\.weight", r"\1.weight", "conv1d"),
+    Rule(r"(wav2vec2\.encoder\.pos_conv_embed\.conv)\.weight", r"\1.weight", "conv1d"),
+]
+
 # transformers' Wav2Vec2ForCTC (`facebook/wav2vec2-base-960h`, `-large-960h-lv60-self`, ...).
 HF = KeyMap(
     name="wav2vec2/hf",
     rules=[
-        Rule(r"(wav2vec2\.feature_extractor\.conv_layers\.\d+\.conv)\.weight", r"\1.weight", "conv1d"),
-        Rule(r"(wav2vec2\.encoder\.pos_conv_embed\.conv)\.weight", r"\1.weight", "conv1d"),
+        *_CONVS,
         Rule(r"wav2vec2\.masked_spec_embed", None),  # SpecAugment's mask vector (training only)
         Rule(r"(wav2vec2\..+|lm_head\.(?:weight|bias))", r"\1"),
     ],
 )
+
+# mlx-audio's reading of the same files; quantized linears carry `scales` / `biases` (lm_head included).
+MLX_COMMUNITY = KeyMap(
+    name="wav2vec2/mlx-community",
+    rules=[
+        *_CONVS,
+        Rule(r"wav2vec2\.masked_spec_embed", None),
+        Rule(r"(wav2vec2\..+|lm_head\.(?:weight|bias|scales|biases))", r"\1"),
+    ],
+)
+
+# The port's parameters -> that layout (convs back to channels-first; (out, k, in) <-> (out, in, k)).
+TO_MLX_COMMUNITY = KeyMap(name="wav2vec2/to-mlx-community", rules=[*_CONVS, Rule(r"(.+)", r"\1")])
+
+POS_CONV = "wav2vec2.encoder.pos_conv_embed.conv"
 
 
 def fold_positional_weight_norm(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -27,3 +49,12 @@ def fold_positional_weight_norm(state: dict[str, np.ndarray]) -> dict[str, np.nd
     wav2vec2 normalizes its positional conv over the kernel axis (torch `dim=2` of (out, in/groups, k)).
     """
     return fold_weight_norm(state, dim=2)
+
+
+def unfold_positional_weight_norm(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inverse: the positional conv's weight as `weight_g` (its norm per kernel tap) and `weight_v`."""
+    out = dict(state)
+    w = out.pop(f"{POS_CONV}.weight")
+    out[f"{POS_CONV}.weight_g"] = np.sqrt((w.astype(np.float64) ** 2).sum(axis=(0, 1), keepdims=True)).astype(w.dtype)
+    out[f"{POS_CONV}.weight_v"] = w
+    return out
