@@ -106,7 +106,23 @@ def cmd_encode(args: argparse.Namespace) -> int:
     if not hasattr(model, "encode"):
         raise SystemExit(f"error: {args.model} is not a codec (it has no encode)")
     kwargs = {"bandwidth": args.bandwidth} if args.bandwidth is not None else {}
-    codes = model.encode(load_audio(args.audio, _sample_rate(model)), **kwargs)
+    channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
+    if channels == 1:
+        audio = load_audio(args.audio, _sample_rate(model))
+    else:  # multi-channel codecs (encodec_48khz): each channel at the model's rate, a mono file duplicated
+        from .audio import _read
+
+        data, rate = _read(Path(args.audio))
+        if data.shape[1] not in (1, channels):
+            raise SystemExit(f"error: {args.audio} has {data.shape[1]} channels; the model takes {channels}")
+        audio = np.stack([load_audio(data[:, min(c, data.shape[1] - 1)], _sample_rate(model), source_rate=rate)
+                          for c in range(channels)], axis=1)
+    codes = model.encode(audio, **kwargs)
+    if hasattr(codes, "to_arrays"):  # chunked codecs (encodec_48khz): codes per chunk with scales, in an .npz
+        out = str(args.out) if str(args.out).endswith(".npz") else str(args.out) + ".npz"
+        np.savez(out, **codes.to_arrays())
+        print(f"{out}: codes, {len(codes.codes)} chunks of {codes.codes.shape[1]} x {codes.codes.shape[2]} frames")
+        return 0
     if isinstance(codes, (list, tuple)):  # multi-scale codecs (SNAC): one array per scale, in an .npz
         out = str(args.out) if str(args.out).endswith(".npz") else str(args.out) + ".npz"
         np.savez(out, *[np.asarray(c) for c in codes])
@@ -129,7 +145,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if not hasattr(model, "decode"):
         raise SystemExit(f"error: {args.model} is not a codec (it has no decode)")
     loaded = np.load(args.codes, allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile):  # multi-scale codes, one array per scale
+    if isinstance(loaded, np.lib.npyio.NpzFile) and "codes" in loaded.files:  # chunked codes with their scales
+        codes = {k: loaded[k] for k in loaded.files}
+        arrays = [codes["codes"]]
+    elif isinstance(loaded, np.lib.npyio.NpzFile):  # multi-scale codes, one array per scale
         codes = [loaded[k] for k in sorted(loaded.files, key=lambda k: int(k.split("_")[-1]))]
         arrays = codes
     else:
@@ -138,7 +157,10 @@ def cmd_decode(args: argparse.Namespace) -> int:
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
             raise SystemExit(f"error: {args.codes} holds {a.dtype} values; codes must be integers")
-    audio = np.asarray(model.decode(codes), dtype=np.float32).reshape(-1)
+    audio = np.asarray(model.decode(codes), dtype=np.float32)
+    channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
+    if not (channels > 1 and audio.ndim == 2 and audio.shape[1] == channels):  # (T, channels) kept as is
+        audio = audio.reshape(-1)
     save_audio(args.out, audio, _sample_rate(model))
     print(f"{args.out}: {len(audio) / _sample_rate(model):.2f} s")
     return 0

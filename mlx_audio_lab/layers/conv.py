@@ -11,6 +11,8 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
+from .groupnorm import TimeGroupNorm
+
 
 def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.array:
     """Pad the time axis of (B, T, C); reflect on a signal shorter than the pad zero-extends it first."""
@@ -41,7 +43,7 @@ class StreamableConv1d(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, bias=bias)
         if norm == "time_group_norm":
-            self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
+            self.norm = TimeGroupNorm(out_channels)
         elif norm not in ("weight_norm", "none"):
             raise ValueError(f"norm must be 'weight_norm', 'time_group_norm' or 'none', got {norm!r}")
         self.causal, self.pad_mode, self.stride = causal, pad_mode, stride
@@ -68,7 +70,7 @@ class StreamableConvTranspose1d(nn.Module):
         super().__init__()
         self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
         if norm == "time_group_norm":
-            self.norm = nn.GroupNorm(1, out_channels, pytorch_compatible=True)
+            self.norm = TimeGroupNorm(out_channels)
         padding_total = kernel_size - stride
         self.right = math.ceil(padding_total * trim_right_ratio) if causal else padding_total // 2
         self.left = padding_total - self.right

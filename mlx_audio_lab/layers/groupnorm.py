@@ -12,7 +12,7 @@ import mlx.nn as nn
 BLOCK = 64
 
 
-def _blocked_sum(x: mx.array) -> mx.array:
+def blocked_sum(x: mx.array) -> mx.array:
     """Sum over axis 1 of (B, T, C) in blocks of BLOCK frames, then over blocks; keeps dims."""
     B, T, C = x.shape
     pad = (-T) % BLOCK
@@ -34,8 +34,22 @@ class ChannelGroupNorm(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         T = x.shape[1]
         xf = x.astype(mx.float32)
-        mean = _blocked_sum(xf) / T
+        mean = blocked_sum(xf) / T
         d = xf - mean
-        var = _blocked_sum(d * d) / T
+        var = blocked_sum(d * d) / T
+        y = (d * mx.rsqrt(var + self.eps)).astype(x.dtype)
+        return y * self.weight + self.bias if "weight" in self else y
+
+
+class TimeGroupNorm(ChannelGroupNorm):
+    """`torch.nn.GroupNorm(1, C)` on channels-last input (B, T, C): one mean/variance over time and channels
+    (EnCodec's `time_group_norm`), summed in blocks like `ChannelGroupNorm`."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        n = x.shape[1] * x.shape[2]
+        xf = x.astype(mx.float32)
+        mean = blocked_sum(xf).sum(axis=2, keepdims=True) / n
+        d = xf - mean
+        var = blocked_sum(d * d).sum(axis=2, keepdims=True) / n
         y = (d * mx.rsqrt(var + self.eps)).astype(x.dtype)
         return y * self.weight + self.bias if "weight" in self else y

@@ -183,3 +183,154 @@ def test_old_weight_norm_names_load_the_same(folder, model, tmp_path):
     base = dict(tree_flatten(model.parameters()))
     for k, v in tree_flatten(mlx_audio_lab.load(old).parameters()):
         assert np.array_equal(np.array(v), np.array(base[k])), k
+
+
+# --- encodec_48khz layout: stereo, 1 s chunks with 1 % overlap, each normalized by its RMS ---------------------
+
+@pytest.fixture(scope="module")
+def folder48():
+    from mlx_audio_lab.fixtures import build
+
+    return build("encodec", "48khz")
+
+
+@pytest.fixture(scope="module")
+def model48(folder48):
+    return mlx_audio_lab.load(folder48)
+
+
+@pytest.fixture(scope="module")
+def reference48(folder48):
+    from mlx_audio_lab.models.codecs.encodec.reference import load_reference
+
+    return load_reference(folder48)
+
+
+@pytest.fixture(scope="module")
+def stereo_clip(espeak):
+    """The espeak clip resampled to 48 kHz, made stereo (right channel quieter and 1 ms later)."""
+    from mlx_audio_lab.fixtures.speech import speech
+    from mlx_audio_lab.models.codecs.encodec.reference import stereo
+
+    return stereo(speech("harbor", 48000), 48000)
+
+
+def test_48khz_fixture_parity_every_layer(folder48):
+    report = parity.run("encodec", weights=folder48)
+    names = [r.name for r in report.layers]
+    assert names[:2] == ["scales", "encoder.layers.0"] and "quantizer" in names and names[-1] == "decoder.output"
+    for r in report.layers:
+        assert r.max_abs <= 1e-4, r
+    assert report.first_divergence is None
+    assert report.outputs_match, report.outputs_note
+    assert report.ok
+
+
+def _reference_chunks(reference, audio: np.ndarray, bandwidth: float | None):
+    """transformers' encode of (T, 2) audio and its decode: (codes (chunks, n_q, frames), scales, padding, audio)."""
+    import torch
+
+    with torch.no_grad():
+        enc = reference.encode(torch.from_numpy(np.ascontiguousarray(audio.T))[None], bandwidth=bandwidth,
+                               return_dict=True)
+        wave = reference.decode(enc.audio_codes, enc.audio_scales, return_dict=True,
+                                last_frame_pad_length=enc.last_frame_pad_length).audio_values[0].numpy().T
+    scales = torch.stack(enc.audio_scales).reshape(-1).numpy()
+    return enc.audio_codes[:, 0].numpy(), scales, enc.last_frame_pad_length, wave
+
+
+@pytest.mark.parametrize("bandwidth", [None, 3.6])
+def test_48khz_speech_codes_scales_identical_and_decode_close(model48, reference48, stereo_clip, bandwidth):
+    from mlx_audio_lab.models.codecs.encodec import EncodecChunks
+
+    want_codes, want_scales, want_pad, want_audio = _reference_chunks(reference48, stereo_clip, bandwidth)
+    got = model48.encode(stereo_clip, bandwidth=bandwidth)
+    assert isinstance(got, EncodecChunks)
+    n_chunks = -(-len(stereo_clip) // model48.config.chunk_stride)
+    assert got.codes.shape == want_codes.shape == (n_chunks, model48.num_codebooks(bandwidth), 150)
+    np.testing.assert_array_equal(got.codes, want_codes)
+    assert got.padding == want_pad > 0  # the last chunk is shorter than 1 s
+    assert len(np.unique(want_codes[:, 0])) >= 10, "codebook 0 nearly constant: the fixture hides mapping bugs"
+    assert np.abs(got.scales / want_scales - 1).max() <= 1e-6
+    assert want_scales.max() / want_scales.min() > 1.2  # per-chunk scales differ (speech vs trailing pause)
+    audio = model48.decode(got)
+    assert audio.dtype == np.float32 and audio.shape == want_audio.shape
+    assert audio.shape == (model48.config.chunk_stride * (n_chunks - 1) + (150 - want_pad) * 320, 2)
+    assert np.abs(audio - want_audio).max() <= 1e-4
+    assert audio.std() > 1e-3 and np.abs(audio[:, 0] - audio[:, 1]).max() > 1e-3  # stereo, not silence
+
+
+def test_48khz_decodes_reference_codes(model48, reference48, stereo_clip):
+    """transformers' own codes and scales, decoded by the port: the cross-faded audio within 1e-4."""
+    from mlx_audio_lab.models.codecs.encodec import EncodecChunks
+
+    codes, scales, pad, want = _reference_chunks(reference48, stereo_clip[:100_000], 3.6)
+    assert len(codes) == 3
+    got = model48.decode(EncodecChunks(codes, scales, pad))
+    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4
+
+
+def test_48khz_scales_carry_the_level(model48, stereo_clip):
+    """Each chunk is normalized by its RMS: the clip 4x louder gives the same codes, 4x the scales and audio."""
+    quiet, loud = model48.encode(stereo_clip[:60_000]), model48.encode(4 * stereo_clip[:60_000])
+    np.testing.assert_array_equal(quiet.codes, loud.codes)
+    np.testing.assert_allclose(loud.scales, 4 * quiet.scales, rtol=1e-6)
+    a, b = model48.decode(quiet), model48.decode(loud)
+    assert np.abs(b - 4 * a).max() <= 1e-5 * np.abs(b).max()
+
+
+def test_48khz_chunks_as_arrays(model48, stereo_clip, tmp_path):
+    from mlx_audio_lab.models.codecs.encodec import EncodecChunks
+
+    chunks = model48.encode(stereo_clip[:60_000])
+    np.savez(tmp_path / "c.npz", **chunks.to_arrays())
+    again = EncodecChunks.from_arrays(np.load(tmp_path / "c.npz"))
+    assert again.padding == chunks.padding and np.array_equal(again.codes, chunks.codes)
+    np.testing.assert_array_equal(model48.decode(dict(np.load(tmp_path / "c.npz"))), model48.decode(chunks))
+    with pytest.raises(ValueError, match="1 scales for 2 chunks"):
+        EncodecChunks(chunks.codes, chunks.scales[:1], chunks.padding)
+
+
+def test_wrong_channel_count_is_a_clear_error(model48, model, stereo_clip):
+    with pytest.raises(ValueError, match=r"2-channel audio shaped \(T, 2\).*got shape \(48000, 1\)"):
+        model48.encode(stereo_clip[:48000, 0])
+    with pytest.raises(ValueError, match=r"2-channel audio.*got shape \(2, 48000\)"):
+        model48.encode(stereo_clip[:48000].T)  # channels first
+    with pytest.raises(ValueError, match=r"1-channel audio.*got shape \(24000, 2\)"):
+        model.encode(stereo_clip[:24000])
+    with pytest.raises(TypeError, match="EncodecChunks"):
+        model48.decode(np.zeros((4, 150), np.int64))
+
+
+def test_cli_encode_decode_48khz(folder48, model48, stereo_clip, tmp_path):
+    from mlx_audio_lab.audio import save_audio
+    from mlx_audio_lab.cli import main
+
+    save_audio(tmp_path / "in.wav", stereo_clip[:60_000], 48000)
+    assert main(["encode", "--model", str(folder48), "--bandwidth", "3.6", str(tmp_path / "in.wav"),
+                 "--out", str(tmp_path / "codes")]) == 0
+    saved = np.load(tmp_path / "codes.npz")
+    want = model48.encode(stereo_clip[:60_000], bandwidth=3.6)
+    np.testing.assert_array_equal(saved["codes"], want.codes)
+    np.testing.assert_allclose(saved["scales"], want.scales, rtol=1e-6)
+    assert main(["decode", "--model", str(folder48), str(tmp_path / "codes.npz"),
+                 "--out", str(tmp_path / "o.wav")]) == 0
+    import soundfile as sf
+
+    out, rate = sf.read(tmp_path / "o.wav", dtype="float32")
+    assert rate == 48000 and out.shape == model48.decode(want).shape
+    assert np.abs(out - model48.decode(want)).max() <= 1e-6
+
+
+def test_batch_api(model, model48, clip, stereo_clip):
+    """encode_batch / decode_batch: whole-clip models only; chunked ones go through encode_chunks / decode_chunks."""
+    x = mx.array(clip[:24000])[None, :, None]
+    codes = model.encode_batch(x, 1.8)
+    np.testing.assert_array_equal(np.array(codes[:, 0]), model.encode(clip[:24000], bandwidth=1.8))
+    assert np.abs(np.array(model.decode_batch(codes)[0, :, 0]) - model.decode(np.array(codes[:, 0]))).max() == 0
+    with pytest.raises(ValueError, match="use encode_chunks"):
+        model48.encode_batch(mx.array(stereo_clip[:48000])[None])
+    chunks, scales, padding = model48.encode_chunks(mx.array(stereo_clip[:60_000])[None])
+    assert chunks.shape == (2, 2, 1, 150) and scales.shape == (2, 1) and padding == 150 - 39
+    with pytest.raises(ValueError, match="use decode_chunks"):
+        model48.decode_batch(chunks[0])

@@ -1,4 +1,5 @@
-"""Vocos port: layer-by-layer parity (mel and EnCodec variants), iSTFT level, speech decode, bad checkpoints."""
+"""Vocos port: layer-by-layer parity (mel and EnCodec variants, the latter from audio through EnCodec codes),
+iSTFT level, speech decode, the EnCodec variant's encode, bad checkpoints."""
 
 from __future__ import annotations
 
@@ -52,12 +53,15 @@ def clip(espeak):
 def test_fixture_parity_every_layer(variant, folder, encodec_folder):
     report = parity.run("vocos", weights=folder if variant == "mel" else encodec_folder)
     names = [r.name for r in report.layers]
-    assert names[0] == "feature_extractor" and names[-1] == "head.istft"
+    assert names[0] == ("feature_extractor" if variant == "mel" else "encoder.layers.0")  # EnCodec encodes audio
+    assert names[-1] == "head.istft" and "feature_extractor" in names
     assert {"head.magnitude", "head.phase", "backbone.convnext.1"} <= set(names)
     for r in report.layers:
         assert r.max_abs <= 1e-4, r
     assert report.first_divergence is None
     assert report.outputs_match, report.outputs_note
+    if variant == "encodec":
+        assert report.outputs_note.startswith("codes identical")
     assert report.ok
 
 
@@ -140,8 +144,88 @@ def test_encodec_variant_bandwidths(encodec_folder):
         assert np.abs(got - want).max() <= 1e-4
     with pytest.raises(ValueError, match="not one of"):
         model.decode(codes[:2], bandwidth=3.0)
-    with pytest.raises(NotImplementedError):
-        model.encode(np.zeros(24000, np.float32))
+
+
+@pytest.fixture(scope="module")
+def encodec_model(encodec_folder):
+    return mlx_audio_lab.load(encodec_folder)
+
+
+@pytest.fixture(scope="module")
+def encodec_reference(encodec_folder):
+    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
+
+    return load_reference(encodec_folder)
+
+
+@pytest.mark.parametrize("bandwidth_id", [0, 1])
+def test_encodec_variant_encode_matches_vocos(encodec_model, encodec_reference, clip, bandwidth_id):
+    """audio -> EnCodec codes -> features -> audio, against vocos' EncodecFeatures and forward at that id."""
+    import torch
+
+    x, bw = torch.from_numpy(clip)[None], torch.tensor([bandwidth_id])
+    fe = encodec_reference.feature_extractor
+    with torch.no_grad():
+        want_feats = fe(x, bandwidth_id=bw)  # sets EnCodec's bandwidth to bandwidths[id]
+        want_codes = fe.get_encodec_codes(x)[:, 0].numpy()
+        want_audio = encodec_reference(x, bandwidth_id=bw)[0].numpy()
+    codes = encodec_model.encode(clip, bandwidth_id=bandwidth_id)
+    assert codes.dtype == np.int64 and codes.shape == want_codes.shape == (2 * (bandwidth_id + 1), 225)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert len(np.unique(want_codes[0])) >= 10, "codebook 0 nearly constant: the fixture hides mapping bugs"
+    feats = np.array(encodec_model.codes_to_features(codes)[0]).T
+    assert np.abs(feats - want_feats[0].numpy()).max() <= 1e-4
+    audio = encodec_model.decode(encodec_model.encode(clip, bandwidth=fe.bandwidths[bandwidth_id]))
+    assert audio.shape == want_audio.shape == clip.shape
+    assert np.abs(audio - want_audio).max() <= 1e-4 and audio.std() > 1e-3
+
+
+def test_encodec_variant_uses_its_encodec(encodec_folder, encodec_model, clip):
+    """The EnCodec comes from the fixture's `encodec/` folder, is no parameter, and must match the codebooks."""
+    from mlx_audio_lab.fixtures import build
+    from mlx_audio_lab.models.codecs.vocos.model import encodec_source
+
+    fe = encodec_model.config.feature_extractor
+    assert encodec_source(fe, encodec_folder) == encodec_folder / "encodec"
+    assert encodec_source(fe, None) == "facebook/encodec_24khz"  # the real variant's EnCodec
+    port = mlx_audio_lab.load(encodec_folder / "encodec")
+    np.testing.assert_array_equal(encodec_model.encode(clip[:24000]), port.encode(clip[:24000], bandwidth=1.8))
+    assert encodec_model.encode(clip[:24000]).shape == (4, 75)  # default: the largest bandwidth
+    assert not any(k.startswith(("encodec", "_encodec")) for k, _ in tree_flatten(encodec_model.parameters()))
+    with pytest.raises(ValueError, match="mono EnCodec"):
+        encodec_model.use_encodec(mlx_audio_lab.load(build("encodec", "48khz")))
+    other = mlx_audio_lab.load(encodec_folder / "encodec")
+    other.quantizer.layers[1].codebook.embed = other.quantizer.layers[1].codebook.embed + 1e-3
+    with pytest.raises(ValueError, match="codebooks are not the ones"):
+        encodec_model.use_encodec(other)
+    with pytest.raises(ValueError, match="bandwidth_id 2"):
+        encodec_model.encode(clip[:24000], bandwidth_id=2)
+    with pytest.raises(ValueError, match="mono audio"):
+        encodec_model.encode(np.stack([clip, clip], 1))
+
+
+def test_mel_variant_has_no_encodec(model, clip):
+    with pytest.raises(TypeError, match="no bandwidths"):
+        model.encode(clip[:24000], bandwidth_id=0)
+    with pytest.raises(TypeError, match="only the EnCodec variant"):
+        model.encodec  # noqa: B018
+
+
+def test_cli_encode_decode_encodec_variant(encodec_folder, encodec_model, clip, tmp_path):
+    import soundfile as sf
+
+    from mlx_audio_lab.audio import save_audio
+    from mlx_audio_lab.cli import main
+
+    save_audio(tmp_path / "in.wav", clip[:24000], 24000)
+    folder = str(encodec_folder)
+    assert main(["encode", "--model", folder, "--bandwidth", "0.9", str(tmp_path / "in.wav"),
+                 "--out", str(tmp_path / "c.npy")]) == 0
+    codes = np.load(tmp_path / "c.npy")
+    np.testing.assert_array_equal(codes, encodec_model.encode(clip[:24000], bandwidth=0.9))
+    assert main(["decode", "--model", folder, str(tmp_path / "c.npy"), "--out", str(tmp_path / "o.wav")]) == 0
+    out, rate = sf.read(tmp_path / "o.wav", dtype="float32")
+    assert rate == 24000 and np.abs(out - encodec_model.decode(codes)).max() <= 1e-6
 
 
 def test_mlx_layout_round_trip(folder, model, tmp_path):

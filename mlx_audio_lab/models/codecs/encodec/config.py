@@ -66,3 +66,10 @@ class EncodecConfig:
     def chunk_length(self) -> int | None:
         """Samples per chunk (the 48 kHz model encodes 1 s chunks); None: the whole clip at once."""
         return None if self.chunk_length_s is None else int(self.chunk_length_s * self.sampling_rate)
+
+    @property
+    def chunk_stride(self) -> int | None:
+        """Samples between chunk starts, (1 - overlap) x chunk as transformers computes it; None: no chunks."""
+        if self.chunk_length is None or self.overlap is None:
+            return None
+        return max(1, int((1.0 - self.overlap) * self.chunk_length))

@@ -6,6 +6,8 @@ Module names follow transformers' `EncodecModel` (`encoder.layers.N`, `quantizer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -19,6 +21,7 @@ from ....layers import (
     quantizers_for_bandwidth,
 )
 from ....parity.taps import tap
+from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
 
@@ -93,7 +96,8 @@ def transposed_conv_indices(cfg: EncodecConfig) -> list[int]:
 
 
 class Encodec(nn.Module):
-    """The codec: `encode(audio) -> codes (n_q, frames)`, `decode(codes) -> audio`."""
+    """The codec: `encode(audio) -> codes (n_q, frames)`, `decode(codes) -> audio`; chunked models (48 kHz)
+    encode to `EncodecChunks` (codes per chunk with per-chunk scales) and decode them."""
 
     def __init__(self, cfg: EncodecConfig):
         super().__init__()
@@ -114,31 +118,105 @@ class Encodec(nn.Module):
             raise ValueError(f"bandwidth {bandwidth} is not one of this model's {cfg.target_bandwidths}")
         return quantizers_for_bandwidth(bandwidth, cfg.codebook_size, cfg.frame_rate, cfg.num_quantizers)
 
-    def _check_supported(self) -> None:
-        if self.config.normalize or self.config.chunk_length is not None:
-            raise NotImplementedError("chunked / normalized EnCodec (encodec_48khz) is not ported yet")
+    @property
+    def chunked(self) -> bool:
+        """True when encode gives `EncodecChunks` (chunks and / or per-chunk scales, as encodec_48khz)."""
+        return self.config.chunk_length is not None or self.config.normalize
+
+    def encode_frame(self, audio: mx.array, n_q: int) -> tuple[mx.array, mx.array | None]:
+        """One chunk (B, T, channels) -> codes (n_q, B, frames) and, if the model normalizes, its scale (B,)."""
+        scale = None
+        if self.config.normalize:
+            scale = chunk_scale(audio.astype(mx.float32))
+            audio = audio / scale[:, None, None].astype(audio.dtype)
+        return self.quantizer.encode(self.encoder(audio), n_q), scale
+
+    def encode_chunks(self, audio: mx.array, bandwidth: float | None = None) -> tuple[mx.array, mx.array | None, int]:
+        """audio (B, T, channels) -> (codes (chunks, n_q, B, frames), scales (chunks, B) or None, padding).
+
+        Chunks start every `chunk_stride` samples (one chunk when the model has no chunk length); the last,
+        shorter chunk's codes are zero-padded by `padding` frames to the others' length.
+        """
+        n_q, cfg = self.num_codebooks(bandwidth), self.config
+        length = audio.shape[1]
+        size = cfg.chunk_length or length
+        stride = cfg.chunk_stride or size
+        codes, scales = [], []
+        for start in range(0, length, stride):
+            c, scale = self.encode_frame(audio[:, start:start + size], n_q)
+            codes.append(c)
+            scales.append(scale)
+        padding = codes[0].shape[-1] - codes[-1].shape[-1]
+        if padding:
+            codes[-1] = mx.pad(codes[-1], [(0, 0), (0, 0), (0, padding)])
+        stacked = None if scales[0] is None else tap("scales", mx.stack(scales))
+        return mx.stack(codes), stacked, padding
+
+    def decode_chunks(self, codes: mx.array, scales: mx.array | None = None, padding: int = 0) -> mx.array:
+        """codes (chunks, n_q, B, frames), scales (chunks, B) or None -> audio (B, T, channels).
+
+        Each chunk is decoded (the last without its `padding` frames) and multiplied by its scale; with a chunk
+        length the chunks are cross-faded (`overlap_add`), T = stride * (chunks - 1) + the last chunk's length.
+        """
+        cfg, out = self.config, []
+        for i in range(codes.shape[0]):
+            frame = codes[i, ..., : codes.shape[-1] - padding] if i == codes.shape[0] - 1 else codes[i]
+            audio = self.decoder(tap("quantizer", self.quantizer.decode(frame)))
+            out.append(audio if scales is None else audio * scales[i][:, None, None].astype(audio.dtype))
+        if cfg.chunk_length is None:
+            if len(out) != 1:
+                raise ValueError(f"this model decodes one chunk, got {len(out)}")
+            return tap("decoder.output", out[0])
+        return tap("decoder.output", overlap_add(out, cfg.chunk_stride or 1))
+
+    def _whole_clip_only(self, what: str) -> None:
+        if self.chunked:
+            raise ValueError(f"this model is chunked / normalized (as encodec_48khz): use {what}_chunks")
 
     def encode_batch(self, audio: mx.array, bandwidth: float | None = None) -> mx.array:
-        """audio (B, T, channels) -> codes (n_q, B, frames)."""
-        self._check_supported()
-        latents = self.encoder(audio)
-        return self.quantizer.encode(latents, self.num_codebooks(bandwidth))
+        """audio (B, T, channels) -> codes (n_q, B, frames), for a model that encodes the whole clip at once."""
+        self._whole_clip_only("encode")
+        return self.encode_chunks(audio, bandwidth)[0][0]
 
     def decode_batch(self, codes: mx.array) -> mx.array:
-        """codes (n_q, B, frames) -> audio (B, frames * hop, channels)."""
-        self._check_supported()
-        latents = tap("quantizer", self.quantizer.decode(codes))
-        return tap("decoder.output", self.decoder(latents))
+        """codes (n_q, B, frames) -> audio (B, frames * hop, channels), for a model without chunks."""
+        self._whole_clip_only("decode")
+        return self.decode_chunks(codes[None])
 
-    def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None) -> np.ndarray:
-        """Mono (T,) or (T, channels) audio at `sample_rate` -> int codes (codebooks, frames)."""
+    def _as_batch(self, audio: np.ndarray | mx.array) -> mx.array:
+        """(T,) or (T, channels) -> (1, T, channels) in the weights' dtype; the wrong channel count is an error."""
         x = mx.array(audio, dtype=mx.float32)
         x = x[:, None] if x.ndim == 1 else x
-        codes = self.encode_batch(x[None].astype(self.encoder.layers[0].conv.weight.dtype), bandwidth)
-        return np.array(codes[:, 0]).astype(np.int64)
+        channels = self.config.audio_channels
+        if x.ndim != 2 or x.shape[1] != channels or x.shape[0] == 0:
+            want = "(T,) or (T, 1)" if channels == 1 else f"(T, {channels}), channels last"
+            raise ValueError(f"this model encodes {channels}-channel audio shaped {want}; got shape {tuple(x.shape)}")
+        return x[None].astype(self.encoder.layers[0].conv.weight.dtype)
 
-    def decode(self, codes: np.ndarray | mx.array) -> np.ndarray:
-        """Codes (codebooks, frames) -> float32 audio (frames * hop,) mono, or (frames * hop, channels)."""
-        audio = self.decode_batch(mx.array(codes)[:, None])[0].astype(mx.float32)
+    def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None) -> np.ndarray | EncodecChunks:
+        """Audio at `sample_rate`, (T,) / (T, 1) mono or (T, channels) -> int codes (codebooks, frames).
+
+        A chunked model (encodec_48khz) gives `EncodecChunks`: codes per chunk with each chunk's scale.
+        """
+        codes, scales, padding = self.encode_chunks(self._as_batch(audio), bandwidth)
+        if not self.chunked:
+            return np.array(codes[0, :, 0]).astype(np.int64)
+        return EncodecChunks(np.array(codes[:, :, 0]).astype(np.int64),
+                             None if scales is None else np.array(scales[:, 0]), padding)
+
+    def decode(self, codes: np.ndarray | mx.array | EncodecChunks | Mapping) -> np.ndarray:
+        """Codes (codebooks, frames), or `EncodecChunks` (or its `to_arrays()` dict) for a chunked model ->
+        float32 audio (T,) mono or (T, channels)."""
+        if isinstance(codes, Mapping):
+            codes = EncodecChunks.from_arrays(codes)
+        if isinstance(codes, EncodecChunks):
+            scales = None if codes.scales is None else mx.array(codes.scales)[:, None]
+            batch, padding = mx.array(codes.codes)[:, :, None], codes.padding
+        elif self.chunked:
+            raise TypeError("this model (chunked / normalized, as encodec_48khz) decodes the EncodecChunks that "
+                            "encode() returns (codes per chunk with their scales), not a plain code array")
+        else:
+            batch, scales, padding = mx.array(codes)[None, :, None], None, 0
+        audio = self.decode_chunks(batch, scales, padding)[0].astype(mx.float32)
         out = np.array(audio)
         return out[:, 0] if out.shape[1] == 1 else out

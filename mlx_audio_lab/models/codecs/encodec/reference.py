@@ -8,11 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
-from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
+from ....parity.outputs import codes_and_audio_match
 
-# Fixture sizes: encodec_24khz's layout (strides 8-5-4-2, 2 LSTM layers, causal reflect convs), tiny widths.
+# Fixture sizes, tiny widths in the real layouts (strides 8-5-4-2, 2 LSTM layers, reflect padding):
+# "tiny" as encodec_24khz (mono, causal weight-normed convs, whole clip at once), "48khz" as encodec_48khz
+# (stereo, non-causal convs with GroupNorm, 1 s chunks overlapping by 1 %, each normalized by its RMS).
+_TINY = dict(upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=2, pad_mode="reflect", num_filters=4, hidden_size=16,
+             codebook_size=64)
 SIZES = {
-    "tiny": dict(num_filters=4, hidden_size=16, codebook_size=64, target_bandwidths=[0.9, 1.8]),
+    "tiny": dict(_TINY, sampling_rate=24_000, use_causal_conv=True, target_bandwidths=[0.9, 1.8]),
+    "48khz": dict(_TINY, sampling_rate=48_000, audio_channels=2, normalize=True, chunk_length_s=1.0, overlap=0.01,
+                  use_causal_conv=False, norm_type="time_group_norm", target_bandwidths=[1.8, 3.6]),
 }
 
 
@@ -30,7 +36,8 @@ def tap_points(folder: Path) -> list[TapPoint]:
     names = [f"{part}.layers.{i}" for part in ("encoder", "decoder")
              for i, layer in enumerate(getattr(model, part).layers) if type(layer).__name__ != "ELU"]
     n_enc = sum(n.startswith("encoder") for n in names)
-    points = [TapPoint(n, n, layout="channels_first") for n in names[:n_enc]]
+    points = [TapPoint("scales", "scales")] if model.config.normalize else []
+    points += [TapPoint(n, n, layout="channels_first") for n in names[:n_enc]]
     points.append(TapPoint("quantizer", "quantizer", layout="channels_first"))
     points += [TapPoint(n, n, layout="channels_first") for n in names[n_enc:]]
     points.append(TapPoint("decoder.output", "decoder.output", layout="channels_first"))
@@ -41,11 +48,15 @@ def _fill_codebooks(model, seed: int) -> None:
     """Seeded random codebooks (and statistics) spread like the latents each stage sees, so codes vary."""
     import torch
 
+    cfg = model.config
     g = torch.Generator().manual_seed(seed)
-    t = torch.arange(model.config.sampling_rate * 2) / model.config.sampling_rate
+    t = torch.arange(cfg.sampling_rate * 2) / cfg.sampling_rate
     probe = torch.sin(2 * torch.pi * (200 + 400 * t) * t) * 0.3 + 0.1 * torch.randn(t.shape, generator=g)
+    probe = torch.stack([probe * (1 - 0.3 * c) for c in range(cfg.audio_channels)])[None]  # (1, channels, T)
+    if cfg.normalize:  # the encoder sees chunks divided by their RMS
+        probe = probe / probe.mean(1).pow(2).mean().sqrt()
     with torch.no_grad():
-        residual = model.encoder(probe[None, None].float())  # (1, D, frames)
+        residual = model.encoder(probe.float())  # (1, D, frames)
         for layer in model.quantizer.layers:
             cb = layer.codebook
             flat = residual[0].T  # (frames, D)
@@ -63,9 +74,10 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
 
     from ....fixtures import randomize_
 
+    if size not in SIZES:
+        raise ValueError(f"unknown EnCodec fixture size {size!r}; sizes: {', '.join(SIZES)}")
     torch.manual_seed(0)
-    config = EncodecConfig(sampling_rate=24_000, upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=2,
-                           use_causal_conv=True, pad_mode="reflect", **SIZES[size])
+    config = EncodecConfig(**SIZES[size])
     model = EncodecModel(config).eval()
     randomize_(model, seed=0, std=0.1)
     g = torch.Generator().manual_seed(1)
@@ -75,11 +87,20 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
     _fill_codebooks(model, seed=2)
     model.save_pretrained(folder, safe_serialization=True)
-    EncodecFeatureExtractor(feature_size=1, sampling_rate=24_000).save_pretrained(folder)
+    EncodecFeatureExtractor(feature_size=config.audio_channels, sampling_rate=config.sampling_rate,
+                            chunk_length_s=config.chunk_length_s, overlap=config.overlap).save_pretrained(folder)
+
+
+def stereo(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(T,) -> (T, 2): the left channel as is, the right at 0.6 x and 1 ms later (the channels differ)."""
+    delay = sample_rate // 1000
+    right = 0.6 * np.concatenate([np.zeros(delay, np.float32), mono[:-delay]])
+    return np.stack([mono, right], axis=1).astype(np.float32)
 
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
-    """A spoken clip at the model's rate (seeded noise if espeak-ng is missing) and the largest bandwidth."""
+    """A spoken clip at the model's rate, (T, 2) for a stereo model (seeded noise if espeak-ng is missing),
+    and the largest bandwidth."""
     from ....fixtures import speech
 
     cfg = _config(folder)
@@ -87,6 +108,10 @@ def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
         audio = speech.speech(clip, cfg.sampling_rate)
     else:
         audio = (np.random.default_rng(0).standard_normal(cfg.sampling_rate * 3) * 0.1).astype(np.float32)
+    if cfg.audio_channels == 2:
+        audio = stereo(audio, cfg.sampling_rate)
+    elif cfg.audio_channels != 1:
+        raise NotImplementedError(f"parity inputs for {cfg.audio_channels} channels")
     return {"audio": audio.astype(np.float32), "bandwidth": np.array(cfg.target_bandwidths[-1], np.float64)}
 
 
@@ -105,13 +130,15 @@ def load_reference(folder: Path):
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
-    """Encode then decode with transformers, hooks on every tapped module; the quantized latents recorded too."""
+    """Encode then decode with transformers, hooks on every tapped module; the quantized latents (first chunk)
+    and, for a normalizing model, the chunk scales recorded too."""
     import torch
 
     from ....parity.torch_hooks import capture_torch
 
     model = load_reference(folder)
-    x = torch.from_numpy(inputs["audio"])[None, None]
+    audio_in = inputs["audio"]
+    x = torch.from_numpy(np.ascontiguousarray(audio_in.T if audio_in.ndim == 2 else audio_in[None]))[None]
     bandwidth = float(np.asarray(inputs["bandwidth"]).item())
     modules = dict(model.named_modules())
     paths = [p.ref for p in tap_points(folder) if p.ref in modules]
@@ -119,22 +146,60 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     def run():
         enc = model.encode(x, bandwidth=bandwidth, return_dict=True)
         quantized = model.quantizer.decode(enc.audio_codes[0].transpose(0, 1))
-        audio = model.decode(enc.audio_codes, enc.audio_scales, return_dict=True).audio_values
-        return enc.audio_codes[0, 0], quantized, audio
+        audio = model.decode(enc.audio_codes, enc.audio_scales, return_dict=True,
+                             last_frame_pad_length=enc.last_frame_pad_length).audio_values
+        return enc, quantized, audio
 
-    acts, (codes, quantized, audio) = capture_torch(model, paths, run)
+    acts, (enc, quantized, audio) = capture_torch(model, paths, run)
     acts["quantizer"] = quantized.numpy()
     acts["decoder.output"] = audio.numpy()
-    return acts, {"codes": codes.numpy(), "audio": audio[0, 0].numpy()}
+    wave = audio[0].numpy().T  # (T, channels)
+    out = {"audio": wave[:, 0] if wave.shape[1] == 1 else wave}
+    if model.config.chunk_length is None and not model.config.normalize:
+        out["codes"] = enc.audio_codes[0, 0].numpy()
+        return acts, out
+    out["codes"] = enc.audio_codes[:, 0].numpy()  # (chunks, n_q, frames)
+    out["padding"] = np.array(enc.last_frame_pad_length, np.int64)
+    if enc.audio_scales[0] is not None:
+        acts["scales"] = torch.stack(enc.audio_scales).reshape(len(enc.audio_scales), -1).numpy()
+        out["scales"] = acts["scales"][:, 0]
+    return acts, out
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     """The port on the same inputs, taps on: codes, then audio from those codes."""
     from ....parity.taps import capture
+    from .chunks import EncodecChunks
     from .load import load_model
 
     model = load_model(folder)
     with capture() as acts:
         codes = model.encode(inputs["audio"], bandwidth=float(np.asarray(inputs["bandwidth"]).item()))
         audio = model.decode(codes)
-    return {k: np.array(v) for k, v in acts.items()}, {"codes": codes, "audio": audio}
+    out = codes.to_arrays() if isinstance(codes, EncodecChunks) else {"codes": codes}
+    return {k: np.array(v) for k, v in acts.items()}, {**out, "audio": audio}
+
+
+def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Codes identical, audio within 1e-4; chunked models: the chunks' codes side by side (codebooks x all
+    frames), the same last-chunk padding, and scales within 1e-6 relative."""
+    from ....parity import sig1
+
+    if np.ndim(ref_out["codes"]) == 2:
+        return codes_and_audio_match(mlx_out, ref_out)
+    side_by_side = {k: np.concatenate(list(np.asarray(d["codes"])), axis=-1) for k, d in
+                    (("mlx", mlx_out), ("ref", ref_out))}
+    ok, note = codes_and_audio_match({**mlx_out, "codes": side_by_side["mlx"]},
+                                     {**ref_out, "codes": side_by_side["ref"]})
+    chunks = np.shape(ref_out["codes"])[0]
+    same_pad = int(np.asarray(mlx_out["padding"])) == int(np.asarray(ref_out["padding"]))
+    note += f"; {chunks} chunks, last padded {int(np.asarray(ref_out['padding']))} frames"
+    ok = ok and same_pad and np.shape(mlx_out["codes"]) == np.shape(ref_out["codes"])
+    if "scales" in ref_out or "scales" in mlx_out:
+        if "scales" not in ref_out or "scales" not in mlx_out:
+            return False, note + "; scales on one side only"
+        a, b = np.asarray(mlx_out["scales"], np.float64), np.asarray(ref_out["scales"], np.float64)
+        rel = float(np.abs(a - b).max() / np.abs(b).max()) if a.shape == b.shape else float("inf")
+        note += f"; scales rel_err {sig1(rel)}"
+        ok = ok and rel <= 1e-6
+    return ok, note

@@ -1,16 +1,37 @@
-"""Build the MLX SNAC from a model folder: upstream layout (config.json + pytorch_model.bin) or MLX layout."""
+"""Build the MLX SNAC from a model folder: upstream (`config.json` + `pytorch_model.bin`), mlx-community
+(`config.json` + `model.safetensors`) or the project's MLX layout."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten
 
+from ....convert.community import save_community
+from ....convert.keymap import KeyMap
 from ....convert.loading import fill_model
-from ..dac.load import read_checkpoint
+from ....convert.readers import read_state_dict
+from ....convert.save import IDENTITY, is_mlx_layout
 from .config import SnacConfig
-from .convert import HF_KEYMAP, prepare
+from .convert import HF_KEYMAP, MLX_COMMUNITY, prepare, prepare_mlx_community, to_mlx_community
 from .model import Snac
+
+
+def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, str]:
+    """(state dict ready for the key map, config dict, key map, description); the weight file names the layout."""
+    config = json.loads((folder / "config.json").read_text())
+    if is_mlx_layout(config):
+        state, path = read_state_dict(folder, ("model.safetensors",))
+        return state, config, IDENTITY, str(path)
+    if (folder / "model.safetensors").is_file() and not (folder / "pytorch_model.bin").is_file():
+        state, path = read_state_dict(folder, ("model.safetensors",))
+        return prepare_mlx_community(state), config, MLX_COMMUNITY, f"{path} (mlx-community)"
+    state, path = read_state_dict(folder, ("pytorch_model.bin",))
+    return prepare(state), config, HF_KEYMAP, str(path)
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
@@ -20,8 +41,14 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     `pytorch_model.bin` is read with `torch.load(weights_only=True)`: tensors only, no code unpickled.
     """
     folder = Path(folder)
-    state, config, keymap, source = read_checkpoint(folder, prepare, HF_KEYMAP)
+    state, config, keymap, source = read_checkpoint(folder)
     model = Snac(SnacConfig.from_dict(config))
     model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
     model.source = folder
     return model
+
+
+def export_mlx_community(model: Snac, folder: str | Path) -> Path:
+    """Write `model` as mlx-community/snac_* folders are (read by mlx-audio's `SNAC.from_pretrained`)."""
+    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
+    return save_community(folder, to_mlx_community(params), asdict(model.config))

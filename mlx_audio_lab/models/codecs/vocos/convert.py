@@ -50,3 +50,15 @@ def codebook_rows(state: dict[str, np.ndarray]) -> int | None:
     """Rows of the EnCodec variant's stacked codebooks (None for the mel variant)."""
     w = state.get("feature_extractor.codebook_weights")
     return None if w is None else int(w.shape[0])
+
+
+# mlx-community/vocos-* (read by mlx-audio's `Vocos.from_pretrained`): the upstream `config.yaml` and the upstream
+# state dict saved as `model.safetensors`: upstream names, PyTorch layouts (mlx-audio transposes the two convs
+# and drops the windows when it loads). `KEYMAP` reads it as is; this table writes it.
+TO_MLX_COMMUNITY = KeyMap(
+    name="vocos/to-mlx-community",
+    rules=[
+        Rule(r"(backbone\.(?:embed|convnext\.\d+\.dwconv)\.weight)", r"\1", "conv1d"),  # (out, k, in) -> (out, in, k)
+        Rule(r"((?:backbone|head|feature_extractor)\..+)", r"\1"),
+    ],
+)

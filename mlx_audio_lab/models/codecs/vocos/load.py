@@ -1,18 +1,23 @@
-"""Build the MLX Vocos from a folder: upstream (`config.yaml` + `pytorch_model.bin`) or the MLX layout."""
+"""Build the MLX Vocos from a folder: upstream (`config.yaml` + `pytorch_model.bin`), mlx-community
+(`config.yaml` + `model.safetensors`, the same names and layouts) or the MLX layout."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
+import yaml
+from mlx.utils import tree_flatten
 
+from ....convert.keymap import apply_keymap
 from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
 from ....registry import read_config
-from .config import VocosConfig
-from .convert import KEYMAP, codebook_layout, codebook_rows
+from .config import BACKBONE, ENCODEC, HEAD, MEL, VocosConfig
+from .convert import KEYMAP, TO_MLX_COMMUNITY, codebook_layout, codebook_rows
 from .model import Vocos
 
 
@@ -35,11 +40,49 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     if is_mlx_layout(config):
         state, source = read_state_dict(folder, ("model.safetensors",))
         keymap = IDENTITY
-    else:
-        state, source = read_state_dict(folder, ("pytorch_model.bin",))
+    else:  # upstream or mlx-community: one table
+        state, source = read_state_dict(folder, ("pytorch_model.bin", "model.safetensors"))
         keymap = KEYMAP
     cfg = _config(config, state)
     model = Vocos(cfg)
     model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
     model.source = folder
     return model
+
+
+def upstream_config(cfg: VocosConfig) -> dict:
+    """The `config.yaml` blocks (`class_path` + `init_args`) that `vocos` and mlx-audio build a Vocos from."""
+    fe = cfg.feature_extractor
+    if cfg.is_encodec:
+        features = {"class_path": ENCODEC, "init_args": {"encodec_model": fe.encodec_model,
+                                                          "bandwidths": list(fe.bandwidths)}}
+    else:
+        features = {"class_path": MEL, "init_args": {"sample_rate": fe.sample_rate, "n_fft": fe.n_fft,
+                                                      "hop_length": fe.hop_length, "n_mels": fe.n_mels,
+                                                      "padding": fe.padding}}
+    bb = cfg.backbone
+    backbone = {"input_channels": bb.input_channels, "dim": bb.dim, "intermediate_dim": bb.intermediate_dim,
+                "num_layers": bb.num_layers, "layer_scale_init_value": bb.layer_scale_init_value,
+                "adanorm_num_embeddings": bb.adanorm_num_embeddings}
+    hd = cfg.head
+    return {"feature_extractor": features,
+            "backbone": {"class_path": BACKBONE, "init_args": {k: v for k, v in backbone.items() if v is not None}},
+            "head": {"class_path": HEAD, "init_args": {"dim": hd.dim, "n_fft": hd.n_fft,
+                                                       "hop_length": hd.hop_length, "padding": hd.padding}}}
+
+
+def export_mlx_community(model: Vocos, folder: str | Path) -> Path:
+    """Write `model` as mlx-community/vocos-* folders are: upstream `config.yaml` + `model.safetensors`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
+    weights = apply_keymap(params, TO_MLX_COMMUNITY, source="MLX Vocos")
+    mx.save_safetensors(str(folder / "model.safetensors"), {k: mx.array(v) for k, v in weights.items()},
+                        metadata={"format": "mlx"})
+    source = getattr(model, "source", None)
+    if source is not None and (Path(source) / "config.yaml").is_file():
+        if Path(source).resolve() != folder.resolve():
+            shutil.copy(Path(source) / "config.yaml", folder / "config.yaml")
+    else:
+        (folder / "config.yaml").write_text(yaml.safe_dump(upstream_config(model.config), sort_keys=False))
+    return folder

@@ -5,11 +5,15 @@ Module names follow the upstream checkpoints (`feature_extractor`, `backbone.emb
 hidden states (B, frames, dim), spectra (B, frames, n_fft // 2 + 1), audio (B, T).
 
 A vocoder's "codes" are its features: `encode(audio)` gives the log-mel (n_mels, frames) that the mel
-variant decodes; the EnCodec variant decodes EnCodec codes (codebooks, frames), embedded with EnCodec's
-own codebooks.
+variant decodes; the EnCodec variant encodes audio to EnCodec codes (codebooks, frames) with the project's
+EnCodec port (as `vocos`' EncodecFeatures does with the `encodec` package) and decodes them, embedded with
+EnCodec's own codebooks.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -20,6 +24,20 @@ from ....layers import quantizers_for_bandwidth
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
 from ....parity.taps import tap
 from .config import FeatureConfig, HeadConfig, VocosConfig
+
+if TYPE_CHECKING:
+    from ..encodec import Encodec
+
+# Hugging Face repos of the EnCodec models that `encodec_model` names (the `encodec` package's weights).
+ENCODEC_REPOS = {"encodec_24khz": "facebook/encodec_24khz"}
+
+
+def encodec_source(cfg: FeatureConfig, folder: str | Path | None = None) -> str | Path:
+    """Where the EnCodec of an EnCodec-feature Vocos comes from: an `encodec/` folder beside the Vocos
+    weights (the fixtures carry one), else the Hugging Face repo of `cfg.encodec_model`."""
+    if folder is not None and (Path(folder) / "encodec" / "config.json").is_file():
+        return Path(folder) / "encodec"
+    return ENCODEC_REPOS[cfg.encodec_model]
 
 
 class MelSpectrogramFeatures(nn.Module):
@@ -175,15 +193,57 @@ class Vocos(nn.Module):
         codes = codes[:, None] if codes.ndim == 2 else codes
         return tap("feature_extractor", self.feature_extractor(codes))
 
-    def encode(self, audio: np.ndarray | mx.array) -> np.ndarray:
-        """Mono audio (T,) at `sample_rate` -> log-mel features (n_mels, frames), what `decode` takes.
+    @property
+    def encodec(self) -> Encodec:
+        """The EnCodec port whose codes the EnCodec variant embeds: the one given to `use_encodec`, else loaded
+        on first use from `encodec_source`. Not a parameter of this model."""
+        if not self.config.is_encodec:
+            raise TypeError("only the EnCodec variant has an EnCodec; the mel variant's features are log-mels")
+        if self.__dict__.get("_encodec") is None:
+            from .... import load
 
-        Laid out like codes (channels x frames) and like upstream's features, for the codec CLI contract.
+            self.use_encodec(load(encodec_source(self.config.feature_extractor, getattr(self, "source", None))))
+        return self.__dict__["_encodec"]
+
+    def use_encodec(self, model: Encodec) -> Vocos:
+        """Encode with `model` (a 24 kHz mono EnCodec port whose codebooks are this model's); returns self."""
+        if not self.config.is_encodec:
+            raise TypeError("only the EnCodec variant embeds EnCodec codes")
+        fe = self.config.feature_extractor
+        cfg = model.config
+        if model.chunked or cfg.sampling_rate != fe.sample_rate or cfg.audio_channels != 1:
+            raise ValueError(f"Vocos embeds codes of a {fe.sample_rate} Hz mono EnCodec that encodes the whole clip "
+                             f"({fe.encodec_model}); got {cfg.sampling_rate} Hz, {cfg.audio_channels} channel(s)"
+                             f"{', chunked' if model.chunked else ''}")
+        books = [layer.codebook.embed for layer in model.quantizer.layers[: fe.num_quantizers]]
+        stacked = self.feature_extractor.codebook_weights  # compared in its dtype (a float16 Vocos rounds them)
+        if len(books) < fe.num_quantizers or not mx.array_equal(mx.concatenate(books).astype(stacked.dtype),
+                                                                stacked).item():
+            raise ValueError("this EnCodec's codebooks are not the ones stacked in feature_extractor.codebook_weights")
+        object.__setattr__(self, "_encodec", model)  # a plain attribute: not part of this model's parameters
+        return self
+
+    def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None,
+               bandwidth_id: int | None = None) -> np.ndarray:
+        """Mono audio (T,) at `sample_rate` -> what `decode` takes: log-mel features (n_mels, frames) for the
+        mel variant, EnCodec codes (codebooks, frames) for the EnCodec variant.
+
+        Laid out like codes (channels x frames) and like upstream's features, for the codec CLI contract. The
+        EnCodec variant encodes at `bandwidth` kbps or `bandwidth_id` (default: the largest bandwidth).
         """
+        x = mx.array(audio, dtype=mx.float32)
+        if x.ndim != 1:
+            raise ValueError(f"Vocos encodes mono audio shaped (T,); got shape {tuple(x.shape)}")
         if self.config.is_encodec:
-            raise NotImplementedError("encode EnCodec codes with the EnCodec port; this model decodes them")
-        x = mx.array(audio, dtype=mx.float32).reshape(1, -1)
-        return np.array(tap("feature_extractor", self.feature_extractor(x))[0]).T
+            bws = self.config.feature_extractor.bandwidths
+            if bandwidth_id is None:
+                bandwidth_id = len(bws) - 1 if bandwidth is None else self.bandwidth_id(bandwidth)
+            elif not 0 <= bandwidth_id < len(bws):
+                raise ValueError(f"bandwidth_id {bandwidth_id} is not an index of this model's bandwidths {bws}")
+            return self.encodec.encode(x, bandwidth=bws[bandwidth_id])
+        if bandwidth is not None or bandwidth_id is not None:
+            raise TypeError("the mel variant has no bandwidths")
+        return np.array(tap("feature_extractor", self.feature_extractor(x.reshape(1, -1)))[0]).T
 
     def decode(self, features_or_codes: np.ndarray | mx.array, bandwidth: float | None = None,
                bandwidth_id: int | None = None) -> np.ndarray:

@@ -1,8 +1,11 @@
 """The PyTorch side of Vocos: the upstream `vocos` classes (built from `config.yaml`), fixtures and taps.
 
 `vocos` imports torchaudio and encodec, neither importable here: `torch_shim.import_vocos` stands in for
-torchaudio's MelSpectrogram (re-written in torch) and for EnCodec's codebooks (seeded random); every
-`vocos` class (feature extractors, backbone, ConvNeXt, AdaLayerNorm, ISTFT head) is the upstream code.
+torchaudio's MelSpectrogram (re-written in torch) and for the `encodec` package's 24 kHz model (transformers'
+EncodecModel of the same weights); every `vocos` class (feature extractors, backbone, ConvNeXt, AdaLayerNorm,
+ISTFT head) is the upstream code. The EnCodec-variant fixture carries its EnCodec (a tiny transformers
+EncodecModel, the EnCodec port's "tiny" fixture) in `encodec/`, where the real variant downloads
+facebook/encodec_24khz.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from ....parity import TapPoint
 
 _FE = "vocos.feature_extractors."
 # Fixture sizes: the real DSP (mel-24khz: n_fft 1024, hop 256, 100 mels; encodec-24khz: n_fft 1280, hop 320)
-# with a tiny ConvNeXt; the EnCodec variant's stand-in codebooks are 4 x 64 of width 16 (0.45 kbps each).
+# with a tiny ConvNeXt; the EnCodec variant's codebooks are the tiny EnCodec's, 4 x 64 of width 16 (0.45 kbps each).
 SIZES = {
     "tiny": {
         "feature_extractor": {"class_path": _FE + "MelSpectrogramFeatures", "init_args": dict(
@@ -45,11 +48,27 @@ def _is_encodec(folder: Path) -> bool:
     return _config(folder)["feature_extractor"]["class_path"].endswith("EncodecFeatures")
 
 
+def _encodec_folder(folder: Path) -> Path:
+    """The local folder of the EnCodec variant's EnCodec (`encodec/` in fixtures, else the hub repo)."""
+    from ....hub import resolve
+    from .config import FeatureConfig
+    from .model import encodec_source
+
+    fe = _config(folder)["feature_extractor"]["init_args"]
+    return resolve(encodec_source(FeatureConfig(encodec_model=fe.get("encodec_model", "encodec_24khz")), folder))
+
+
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of the upstream model (or a value run_reference records), in forward order."""
     n_layers = _config(folder)["backbone"]["init_args"]["num_layers"]
     cf = "channels_first"
-    points = [TapPoint("feature_extractor", "feature_extractor", layout=cf),
+    points = []
+    if _is_encodec(folder):  # audio -> codes: EnCodec's encoder layers, inside vocos' EncodecFeatures
+        from ..encodec.reference import tap_points as encodec_taps
+
+        points = [TapPoint(p.name, "feature_extractor.encodec." + p.ref, layout=p.layout)
+                  for p in encodec_taps(_encodec_folder(folder)) if p.name.startswith("encoder.")]
+    points += [TapPoint("feature_extractor", "feature_extractor", layout=cf),
               TapPoint("backbone.embed", "backbone.embed", layout=cf),
               TapPoint("backbone.norm", "backbone.norm")]
     points += [TapPoint(f"backbone.convnext.{i}", f"backbone.convnext.{i}", layout=cf) for i in range(n_layers)]
@@ -79,16 +98,22 @@ def _randomize(model, seed: int) -> None:
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """Save a seeded random Vocos as charactr's repos do: `config.yaml` + `pytorch_model.bin` (a state dict)."""
+    """Save a seeded random Vocos as charactr's repos do: `config.yaml` + `pytorch_model.bin` (a state dict);
+    the EnCodec variant's stacked codebooks are those of the EnCodec saved in `encodec/`."""
     import torch
 
-    from .torch_shim import import_vocos
+    from .torch_shim import encodec_from, import_vocos
 
     vocos, _ = import_vocos()
     folder = Path(folder)
     (folder / "config.yaml").write_text(yaml.safe_dump(SIZES[size], sort_keys=False))
+    if _is_encodec(folder):  # its EnCodec, saved beside it (charactr's repo leaves it to the `encodec` package)
+        from ..encodec.reference import build_fixture as build_encodec
+
+        build_encodec(folder / "encodec", "tiny")
     torch.manual_seed(0)
-    model = vocos.Vocos.from_hparams(str(folder / "config.yaml")).eval()
+    with encodec_from(folder / "encodec"):
+        model = vocos.Vocos.from_hparams(str(folder / "config.yaml")).eval()
     _randomize(model, seed=0)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("feature_extractor.encodec.")}
     torch.save(state, folder / "pytorch_model.bin")
@@ -98,11 +123,15 @@ def load_reference(folder: Path):
     """The upstream Vocos with the folder's weights, as `Vocos.from_pretrained` loads them (offline)."""
     import torch
 
-    from .torch_shim import import_vocos
+    from .torch_shim import encodec_from, import_vocos
 
     vocos, _ = import_vocos()
     folder = Path(folder)
-    model = vocos.Vocos.from_hparams(str(folder / "config.yaml"))
+    if _is_encodec(folder):
+        with encodec_from(_encodec_folder(folder)):
+            model = vocos.Vocos.from_hparams(str(folder / "config.yaml"))
+    else:
+        model = vocos.Vocos.from_hparams(str(folder / "config.yaml"))
     state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     if isinstance(model.feature_extractor, vocos.feature_extractors.EncodecFeatures):
         state.update({"feature_extractor.encodec." + k: v
@@ -112,7 +141,8 @@ def load_reference(folder: Path):
 
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
-    """Mel variant: a spoken clip plus seeded noise at -50 dBFS; EnCodec variant: seeded random codes.
+    """Mel variant: a spoken clip plus seeded noise at -50 dBFS; EnCodec variant: the clean clip and the
+    largest bandwidth's id (audio -> EnCodec codes -> features -> audio).
 
     The noise keeps every mel bin above float32's STFT rounding floor (about 1e-7 of the peak): in the
     near-silent top bands of a clean espeak clip the log amplifies that floor (both sides' rounding) to
@@ -122,30 +152,28 @@ def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     from ....fixtures import speech
 
     cfg = _config(folder)
-    if _is_encodec(folder):
-        from .load import load_model
-
-        fe = load_model(folder).config.feature_extractor
-        rng = np.random.default_rng(0)
-        return {"codes": rng.integers(0, fe.codebook_size, (fe.num_quantizers, 150)).astype(np.int64),
-                "bandwidth_id": np.array(len(fe.bandwidths) - 1, np.int64)}
-    sr = cfg["feature_extractor"]["init_args"]["sample_rate"]
+    sr = cfg["feature_extractor"]["init_args"].get("sample_rate", 24_000)
     if speech.espeak_available():
         audio = speech.speech(clip, sr)[: 3 * sr]
     else:
         audio = (np.random.default_rng(0).standard_normal(sr * 2) * 0.1).astype(np.float32)
+    if _is_encodec(folder):
+        n_bandwidths = len(cfg["feature_extractor"]["init_args"]["bandwidths"])
+        return {"audio": audio.astype(np.float32), "bandwidth_id": np.array(n_bandwidths - 1, np.int64)}
     noise = np.random.default_rng(1).standard_normal(audio.shape) * 3e-3
     return {"audio": (audio + noise).astype(np.float32)}
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray], model=None):
-    """Upstream forward (mel: audio -> features -> audio; EnCodec: codes -> features -> audio), hooks on."""
+    """Upstream forward, hooks on. Mel: audio -> features -> audio; EnCodec variant: audio -> codes -> features
+    -> audio (`EncodecFeatures` at the bandwidth id), or given codes -> features -> audio."""
     import torch
 
     from ....parity.torch_hooks import capture_torch
 
     model = load_reference(folder) if model is None else model
-    paths = [p.ref for p in tap_points(folder) if p.ref.count(".") <= 2 and not p.ref.startswith("head.")]
+    paths = [p.ref for p in tap_points(folder)
+             if (p.ref.count(".") <= 2 and not p.ref.startswith("head.")) or p.ref.startswith("feature_extractor.")]
     paths += ["head.out"]
     spectra = []
     handle = model.head.istft.register_forward_pre_hook(lambda _m, args: spectra.append(args[0].detach()))
@@ -154,18 +182,24 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray], model=None):
         if "codes" in inputs:
             bw = torch.tensor([int(np.asarray(inputs["bandwidth_id"]).item())])
             feats = model.codes_to_features(torch.from_numpy(inputs["codes"]))
-            return feats, model.decode(feats, bandwidth_id=bw)
-        feats = model.feature_extractor(torch.from_numpy(inputs["audio"])[None])
-        return feats, model.decode(feats)
+            return feats, model.decode(feats, bandwidth_id=bw), None
+        x = torch.from_numpy(inputs["audio"])[None]
+        if "bandwidth_id" in inputs:
+            bw = torch.tensor([int(np.asarray(inputs["bandwidth_id"]).item())])
+            feats = model.feature_extractor(x, bandwidth_id=bw)  # sets EnCodec's bandwidth, encodes, embeds
+            return feats, model.decode(feats, bandwidth_id=bw), model.feature_extractor.get_encodec_codes(x)
+        feats = model.feature_extractor(x)
+        return feats, model.decode(feats), None
 
     try:
-        acts, (feats, audio) = capture_torch(model, [p for p in paths if p != "feature_extractor"], run)
+        acts, (feats, audio, codes) = capture_torch(model, [p for p in paths if p != "feature_extractor"], run)
     finally:
         handle.remove()
     spec = spectra[0]
     acts.update({"feature_extractor": feats.numpy(), "head.magnitude": spec.abs().numpy(),
                  "head.phase": spec.angle().numpy(), "head.istft": audio.numpy()})
-    return acts, {"features": feats[0].numpy(), "audio": audio[0].numpy()}
+    out = {"features": feats[0].numpy(), "audio": audio[0].numpy()}
+    return acts, out if codes is None else {**out, "codes": codes[:, 0].numpy()}
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
@@ -173,27 +207,37 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     from ....parity.taps import capture
     from .load import load_model
 
-    model = load_model(folder)
+    model, out = load_model(folder), {}
     with capture() as acts:
-        if "codes" in inputs:
-            feats = np.array(model.codes_to_features(inputs["codes"])[0]).T
-            audio = model.decode(inputs["codes"], bandwidth_id=int(np.asarray(inputs["bandwidth_id"]).item()))
+        if "bandwidth_id" in inputs:  # EnCodec variant: given codes, or the audio's codes at that bandwidth
+            bw_id = int(np.asarray(inputs["bandwidth_id"]).item())
+            codes = inputs["codes"] if "codes" in inputs else model.encode(inputs["audio"], bandwidth_id=bw_id)
+            feats = np.array(model.codes_to_features(codes)[0]).T
+            audio = model.decode(codes, bandwidth_id=bw_id)
+            out = {} if "codes" in inputs else {"codes": codes}
         else:
             feats = model.encode(inputs["audio"])
             audio = model.decode(feats)
-    return {k: np.array(v) for k, v in acts.items()}, {"features": feats, "audio": audio}
+    return {k: np.array(v) for k, v in acts.items()}, {**out, "features": feats, "audio": audio}
 
 
 def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
-    """Features and audio within 1e-4 max-abs, and the audio at the same level (RMS within 1e-4)."""
+    """Codes identical (EnCodec variant from audio), features and audio within 1e-4 max-abs, and the audio at
+    the same level (RMS within 1e-4)."""
     from ....parity import sig1
 
     a, b = np.asarray(mlx_out["audio"]), np.asarray(ref_out["audio"])
     if a.shape != b.shape:
         return False, f"audio shape {a.shape} vs reference {b.shape}"
+    codes_note, codes_ok = "", True
+    if "codes" in ref_out:
+        got, want = np.asarray(mlx_out.get("codes", np.zeros(0))), np.asarray(ref_out["codes"])
+        codes_ok = got.shape == want.shape and bool((got == want).all()) and len(np.unique(want[0])) >= 2
+        codes_note = (f"codes {'identical' if codes_ok else 'differ'} ({want.shape[0]} codebooks x {want.shape[1]} "
+                      f"frames, {len(np.unique(want[0]))} distinct in codebook 0); ")
     f_err = float(np.abs(np.asarray(mlx_out["features"]) - np.asarray(ref_out["features"])).max())
     err = float(np.abs(a - b).max())
     rms_a, rms_b = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))), float(np.sqrt(np.mean(b ** 2.0)))
-    note = (f"features max_abs {sig1(f_err)}; audio {a.shape[0]} samples, max_abs {sig1(err)}, "
+    note = (f"{codes_note}features max_abs {sig1(f_err)}; audio {a.shape[0]} samples, max_abs {sig1(err)}, "
             f"RMS {rms_a:.4f} vs {rms_b:.4f}")
-    return f_err <= 1e-4 and err <= 1e-4 and abs(rms_a - rms_b) <= 1e-4 and b.std() > 1e-3, note
+    return codes_ok and f_err <= 1e-4 and err <= 1e-4 and abs(rms_a - rms_b) <= 1e-4 and b.std() > 1e-3, note

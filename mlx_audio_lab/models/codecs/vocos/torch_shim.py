@@ -7,8 +7,10 @@ so the upstream `vocos` classes run unchanged:
 - `torchaudio.transforms.MelSpectrogram`: torchaudio's algorithm re-written in torch (torch.stft, magnitude
   to `power`, HTK triangular filter bank without norm), with torchaudio's buffer names
   (`spectrogram.window`, `mel_scale.fb`) so a state dict has the upstream keys.
-- `encodec.EncodecModel.encodec_model_24khz`: only the quantizer codebooks (seeded random, sized by
-  `ENCODEC_SIZE`) that Vocos stacks into `codebook_weights`; its encoder is absent (no audio -> codes).
+- `encodec.EncodecModel.encodec_model_24khz`: the interface vocos' `EncodecFeatures` uses (`encoder`,
+  `quantizer.encode` / `.vq.layers[k].codebook` / `.bins`, `set_target_bandwidth`, `frame_rate`) over
+  transformers' `EncodecModel` (the same SEANet encoder and residual quantizer, ported from `encodec`), loaded
+  from the Hugging Face layout folder given to `encodec_from(folder)`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,23 @@ import importlib
 import math
 import sys
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
-ENCODEC_SIZE = {"dim": 16, "bins": 64, "n_q": 4, "frame_rate": 75, "seed": 0}
+# The Hugging Face layout EnCodec folder that the stand-in `EncodecModel.encodec_model_24khz()` loads.
+_ENCODEC_FOLDER: Path | None = None
+
+
+@contextmanager
+def encodec_from(folder: str | Path) -> Iterator[None]:
+    """While open, the stand-in `encodec` package's 24 kHz model is transformers' EncodecModel from `folder`."""
+    global _ENCODEC_FOLDER
+    prev, _ENCODEC_FOLDER = _ENCODEC_FOLDER, Path(folder)
+    try:
+        yield
+    finally:
+        _ENCODEC_FOLDER = prev
 
 
 def _hz_to_mel(freq: float, mel_scale: str = "htk") -> float:
@@ -102,20 +119,16 @@ def _torchaudio() -> types.ModuleType:
 
 
 def _encodec() -> types.ModuleType:
-    import torch
     from torch import nn
 
-    class _VQ(nn.Module):
-        def __init__(self, bins: int, dim: int, g: torch.Generator):
-            super().__init__()
-            self.register_buffer("codebook", torch.randn(bins, dim, generator=g))
-
     class _Quantizer(nn.Module):
-        def __init__(self, n_q: int, bins: int, dim: int, g: torch.Generator):
+        """encodec's ResidualVectorQuantizer interface over transformers' (the codebooks are the same tensors)."""
+
+        def __init__(self, rvq: nn.Module):
             super().__init__()
-            self.bins = bins
-            self.vq = nn.Module()
-            self.vq.layers = nn.ModuleList([_VQ(bins, dim, g) for _ in range(n_q)])
+            self.rvq, self.bins = rvq, rvq.codebook_size
+            self.vq = types.SimpleNamespace(layers=[types.SimpleNamespace(codebook=layer.codebook.embed)
+                                                    for layer in rvq.layers])
 
         def get_num_quantizers_for_bandwidth(self, frame_rate: float, bandwidth: float | None = None) -> int:
             n_q = len(self.vq.layers)
@@ -123,24 +136,30 @@ def _encodec() -> types.ModuleType:
                 n_q = int(max(1, math.floor(bandwidth * 1000 / (math.log2(self.bins) * frame_rate))))
             return n_q
 
+        def encode(self, x, frame_rate: float, bandwidth: float | None = None):
+            """Latents (B, D, frames) -> codes (n_q, B, frames), n_q from the bandwidth (all when None)."""
+            return self.rvq.encode(x, bandwidth)
+
     class EncodecModel(nn.Module):
-        def __init__(self):
+        def __init__(self, hf_model: nn.Module):
             super().__init__()
-            s = ENCODEC_SIZE
-            g = torch.Generator().manual_seed(s["seed"])
-            self.frame_rate, self.bandwidth = s["frame_rate"], None
-            self.quantizer = _Quantizer(s["n_q"], s["bins"], s["dim"], g)
+            self.encoder = hf_model.encoder
+            self.quantizer = _Quantizer(hf_model.quantizer)
+            self.frame_rate, self.bandwidth = hf_model.config.frame_rate, None
 
         def set_target_bandwidth(self, bandwidth: float) -> None:
             self.bandwidth = bandwidth
 
-        @property
-        def encoder(self):
-            raise NotImplementedError("shim EnCodec has no encoder: decode codes only")
-
         @staticmethod
         def encodec_model_24khz(pretrained: bool = True) -> EncodecModel:
-            return EncodecModel()
+            from ..encodec.reference import load_reference
+
+            if _ENCODEC_FOLDER is None:
+                raise RuntimeError("stand-in encodec: open torch_shim.encodec_from(folder) to say which EnCodec")
+            hf = load_reference(_ENCODEC_FOLDER)
+            if hf.config.sampling_rate != 24_000 or hf.config.audio_channels != 1:
+                raise ValueError(f"{_ENCODEC_FOLDER} is not a 24 kHz mono EnCodec")
+            return EncodecModel(hf)
 
     mod = types.ModuleType("encodec")
     mod.__shim__ = True

@@ -1,0 +1,70 @@
+"""What the codecs' mlx-community layouts share: weight norm kept as gain and direction in MLX's layout.
+
+mlx-audio's DAC and SNAC store each weight-normed conv as `X.weight_g` and `X.weight_v`, channels-last, and
+compute `weight = g * v / ||v||` on every call; the gain has size 1 on each axis the norm runs over (the axis it
+keeps depends on the layer: 0 for convolutions, 2 for DAC's transposed ones, 0 for SNAC's (in, k, out) ones).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import numpy as np
+
+GAIN, DIRECTION = ".weight_g", ".weight_v"
+
+
+def fold_gains(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Replace every `X.weight_g` / `X.weight_v` pair by `X.weight`; the norm runs where the gain has size 1.
+
+    An axis of size 1 in both gain and direction reduces to the same value either way, so the gain's shape
+    alone says which axis a layer keeps. A lone half of a pair is left for the key map to report.
+    """
+    out = dict(state)
+    for gk in [k for k in state if k.endswith(GAIN)]:
+        base = gk[: -len(GAIN)]
+        if base + DIRECTION not in out:
+            continue
+        g, v = out.pop(gk), out.pop(base + DIRECTION)
+        if g.ndim != v.ndim or any(a not in (1, b) for a, b in zip(g.shape, v.shape)):
+            raise ValueError(f"{gk} has shape {g.shape}, which does not fit {base + DIRECTION} {v.shape}")
+        axes = tuple(i for i, n in enumerate(g.shape) if n == 1)
+        norm = np.sqrt(np.sum(v.astype(np.float64) ** 2, axis=axes, keepdims=True))
+        out[base + ".weight"] = (g * (v / norm)).astype(v.dtype)
+    return out
+
+
+def add_gains(weights: Mapping[str, np.ndarray], keep: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Give every `X.weight_v` (a plain weight, exported as the direction) its gain `X.weight_g` = ||v||.
+
+    The norm keeps axis 0 unless a regex of `keep` fully matches the key (then the axis it names).
+    """
+    rules = [(re.compile(p), axis) for p, axis in (keep or {}).items()]
+    out = dict(weights)
+    for k, v in weights.items():
+        if not k.endswith(DIRECTION):
+            continue
+        axis = next((a for rx, a in rules if rx.fullmatch(k)), 0) % v.ndim
+        axes = tuple(i for i in range(v.ndim) if i != axis)
+        norm = np.sqrt(np.sum(np.asarray(v, np.float64) ** 2, axis=axes, keepdims=True))
+        out[k[: -len(DIRECTION)] + GAIN] = norm.astype(np.asarray(v).dtype)
+    return out
+
+
+def reshape_matching(weights: Mapping[str, np.ndarray], pattern: str, shape: tuple[int, ...]
+                     ) -> dict[str, np.ndarray]:
+    """Reshape the arrays whose key fully matches `pattern` (one -1 in `shape` takes the rest)."""
+    rx = re.compile(pattern)
+    return {k: np.reshape(v, shape) if rx.fullmatch(k) else v for k, v in weights.items()}
+
+
+def swap_matching(weights: Mapping[str, np.ndarray], pattern: str) -> dict[str, np.ndarray]:
+    """Swap the first and last axes of the arrays whose key fully matches `pattern` ((in, k, out) <-> (out, k, in))."""
+    rx = re.compile(pattern)
+    return {k: np.swapaxes(v, 0, -1) if rx.fullmatch(k) else v for k, v in weights.items()}
+
+
+def flat_alphas(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Snake's `alpha`, stored (1, C, 1) or (1, 1, C), as the port's (C,)."""
+    return {k: v.reshape(-1) if k.endswith(".alpha") else v for k, v in state.items()}
