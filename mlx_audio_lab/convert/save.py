@@ -41,4 +41,6 @@ def save_model(model: nn.Module, folder: Path) -> Path:
     for name in SIDE_FILES:
         if source is not None and (Path(source) / name).is_file() and Path(source) != folder:
             shutil.copy(Path(source) / name, folder / name)
+    if callable(getattr(model, "save_extras", None)):  # a model's own side files (e.g. Kokoro's voices)
+        model.save_extras(folder)
     return folder

@@ -150,16 +150,63 @@ def test_generate_api_and_errors(model):
     r = results[0]
     assert r.sample_rate == 24000 and r.audio.ndim == 1 and r.audio.size % 600 == 0
     assert r.stats.real_time_factor > 0 and r.stats.peak_memory_mb > 0
-    with pytest.raises(G2PError):
-        next(model.generate("   ", voice="af_fixture"))
-    with pytest.raises(UnknownVoiceError, match="af_fixture"):
+    assert np.sqrt(np.mean(r.audio**2)) > 1e-3
+    for empty in ("", "   ", "\n\t"):
+        with pytest.raises(G2PError, match="empty text"):
+            next(model.generate(empty, voice="af_fixture"))
+    with pytest.raises(UnknownVoiceError, match="unknown voice 'nobody'; voices: af_fixture, am_fixture"):
         next(model.generate("Hi.", voice="nobody"))
+    with pytest.raises(ValueError, match="voices: af_fixture, am_fixture"):
+        next(model.generate("Hi."))
+    with pytest.raises(ValueError, match="speed must be > 0"):
+        next(model.generate("Hi.", voice="af_fixture", speed=0))
     mixed = model.voices.pack("af_fixture,am_fixture")
     assert np.allclose(mixed, (model.voices.pack("af_fixture") + model.voices.pack("am_fixture")) / 2)
 
 
-def test_mlx_layout_round_trip(model, tmp_path):
-    """save_model (+ the voice packs) -> mlx_audio_lab.load: the same parameters and the same audio."""
+def test_unreadable_characters_are_reported_not_spoken(model):
+    """Characters G2P cannot read (other scripts, symbols espeak skips) are left out, warned about and listed;
+    the rest is spoken exactly as without them. Text of nothing else is an error naming them."""
+    from mlx_audio_lab.models.tts.kokoro.frontend import G2PError, unreadable
+
+    assert unreadable("Hello ★ 你好 мир 😀 café x² «q» — 5€") == sorted("★你好мир")
+    with pytest.warns(UserWarning, match="G2P cannot read") as caught:
+        r = next(model.generate("Hello ★ world 你好.", voice="am_fixture"))
+    assert all(c in str(caught[0].message) for c in "★你好")
+    assert r.extras["unreadable"] == sorted("★你好")
+    plain = next(model.generate("Hello world.", voice="am_fixture"))
+    assert r.extras["phonemes"] == plain.extras["phonemes"] and np.array_equal(r.audio, plain.audio)
+    with pytest.raises(G2PError, match="unreadable characters: '★'"):
+        next(model.generate("★★★", voice="am_fixture"))
+
+
+PARAGRAPH = ("The harbor lights flickered as the night ferry pulled away from the dock. Please bring the blue "
+             "folder to the meeting tomorrow morning. She planted tomatoes and basil in the small garden behind "
+             "the house, and every evening she watered them while the sun went down over the quiet hills")
+
+
+def test_long_paragraph_is_chunked_within_the_context(model):
+    """The fixture's PL-BERT has 128 positions: a paragraph of ~280 phonemes (one sentence with no full stop
+    longer than the context) comes out as several chunks, each within 126 phonemes, covering the text."""
+    from mlx_audio_lab.models.tts.kokoro.frontend import phonemize, split_sentences
+
+    assert model.context == 126
+    results = list(model.generate(PARAGRAPH, voice="af_fixture"))
+    assert len(results) >= 3
+    assert all(0 < len(r.tokens) <= model.context and len(r.extras["phonemes"]) <= model.context for r in results)
+    assert [r.extras["chunk"] for r in results] == list(range(len(results)))
+    assert all(r.audio.size == 600 * r.extras["durations"].sum() > 0 for r in results)
+    whole = "".join(phonemize(s) for s in split_sentences(PARAGRAPH))
+    assert "".join(r.extras["phonemes"] for r in results).replace(" ", "") == whole.replace(" ", "")
+    import mlx.core as mx
+
+    with pytest.raises(ValueError, match="exceed the model's context of 128"):
+        model(mx.zeros((1, 129), dtype=mx.int32), mx.zeros((1, 256)))
+
+
+def test_save_model_keeps_the_voices(model, tmp_path):
+    """save_model writes the voice packs beside the weights: the saved folder generates with the same voices
+    (same parameters, same audio)."""
     import mlx.core as mx
     from mlx.utils import tree_flatten
 
@@ -167,14 +214,17 @@ def test_mlx_layout_round_trip(model, tmp_path):
     from mlx_audio_lab.convert.save import save_model
 
     out = save_model(model, tmp_path / "kokoro-mlx")
-    model.voices.save(out)  # save_model copies side files only; voice packs are Kokoro's own
+    assert (out / "voices.safetensors").is_file()
     again = mlx_audio_lab.load(out)
+    assert again.layout == "mlx"
     a, b = dict(tree_flatten(model.parameters())), dict(tree_flatten(again.parameters()))
     assert a.keys() == b.keys() and all(mx.array_equal(a[k], b[k]) for k in a)
     assert again.voices.names == model.voices.names
-    x = next(model.generate("Hi.", voice="am_fixture")).audio
-    y = next(again.generate("Hi.", voice="am_fixture")).audio
-    assert np.array_equal(x, y)
+    assert all(np.array_equal(again.voices.pack(n), model.voices.pack(n)) for n in model.voices.names)
+    for voice in model.voices.names:
+        x = next(model.generate("Hi.", voice=voice)).audio
+        y = next(again.generate("Hi.", voice=voice)).audio
+        assert np.array_equal(x, y) and np.abs(x).max() > 1e-3
 
 
 def test_cli_speak_writes_24khz_wav(folder, tmp_path):

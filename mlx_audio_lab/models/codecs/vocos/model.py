@@ -223,6 +223,15 @@ class Vocos(nn.Module):
         object.__setattr__(self, "_encodec", model)  # a plain attribute: not part of this model's parameters
         return self
 
+    def save_extras(self, folder: Path) -> None:
+        """`save_model` hook: an EnCodec-variant folder keeps the `encodec/` it encodes with (else it would need the hub)."""
+        source = getattr(self, "source", None)
+        if self.config.is_encodec and source is not None and (Path(source) / "encodec").is_dir():
+            import shutil
+
+            if Path(source).resolve() != Path(folder).resolve():
+                shutil.copytree(Path(source) / "encodec", Path(folder) / "encodec", dirs_exist_ok=True)
+
     def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None,
                bandwidth_id: int | None = None) -> np.ndarray:
         """Mono audio (T,) at `sample_rate` -> what `decode` takes: log-mel features (n_mels, frames) for the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -66,6 +66,15 @@ class KokoroConfig:
             istftnet=ISTFTNetConfig(**ist),
             extra={k: v for k, v in d.items() if k not in known and k not in _BLOCKS},
         )
+
+    def to_hexgrad(self) -> dict[str, Any]:
+        """The hexgrad `config.json` schema (what `from_dict` reads, and mlx-audio's `ModelConfig`), with
+        `model_type` "kokoro"; the PL-BERT block leaves out `vocab_size` (it is `n_token`)."""
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _BLOCKS}
+        plbert = {k: v for k, v in asdict(self.plbert).items() if k != "vocab_size"}
+        defaults = {"dim_in": 64, "max_conv_dim": 512, "multispeaker": True}
+        return {"model_type": "kokoro", **defaults, **self.extra, **d, "plbert": plbert,
+                "istftnet": asdict(self.istftnet)}
 
 
 def is_kokoro_config(d: dict[str, Any]) -> bool:

@@ -1,7 +1,13 @@
-"""Kokoro checkpoints -> MLX parameters: the hexgrad `kokoro-v1_0.pth` layout as a key-map table (data).
+"""Kokoro checkpoints <-> MLX parameters, as key-map tables (data).
 
-The .pth is a dict of five state dicts (bert, bert_encoder, predictor, text_encoder, decoder), each with
-`module.` prefixes (saved from DataParallel) and weight-norm pairs; `prepare` flattens and folds them.
+hexgrad `kokoro-v1_0.pth`: a dict of five state dicts (bert, bert_encoder, predictor, text_encoder, decoder),
+each with `module.` prefixes (saved from DataParallel) and weight-norm pairs; `prepare` flattens and folds them.
+
+MLX community (`mlx-community/Kokoro-82M-bf16`, read by mlx-audio's `Model.sanitize`): `config.json` (hexgrad's,
+`model_type` "kokoro"), `kokoro-v1_0.safetensors` with hexgrad's names *without* `module.`, torch layouts
+(conv (out, in, k), transposed conv (in, out, k), Snake alphas (1, C, 1)), weight norm unfolded (weight_g /
+weight_v) and InstanceNorm affines absent; `voices/<name>.safetensors` with one tensor "voice" (510, 1, 256).
+mlx-audio also accepts its own LSTM names (`Wx_forward`, ...); the table maps them back.
 """
 
 from __future__ import annotations
@@ -26,8 +32,72 @@ HEXGRAD = KeyMap(
     ],
 )
 
+COMMUNITY_FILE = "kokoro-v1_0.safetensors"
+_LSTM = {"Wx": "weight_ih", "Wh": "weight_hh", "bias_ih": "bias_ih", "bias_hh": "bias_hh"}
+COMMUNITY = KeyMap(
+    name="kokoro/mlx-community",
+    rules=[
+        *[Rule(rf"(.+)\.{a}_{d}", rf"\1.{t}_l0{s}") for a, t in _LSTM.items()
+          for d, s in (("forward", ""), ("backward", "_reverse"))],
+        *HEXGRAD.rules,
+    ],
+)
+
 # Optional in checkpoints: InstanceNorm affine parameters (absent from the hexgrad .pth: ones / zeros).
 OPTIONAL = re.compile(r".+\.norm\.(weight|bias)$")
+
+# Modules saved with weight norm (weight_g / weight_v, g over dim 0 of the torch layout): the exporter splits
+# their folded weights back.
+WEIGHT_NORM = re.compile(
+    r"(?:text_encoder\.cnn\.\d+\.0|predictor\.(?:F0|N)\.\d+\.(?:conv1|conv2|conv1x1|pool)"
+    r"|decoder\.(?:F0_conv|N_conv|asr_res\.0|(?:encode|decode\.\d+)\.(?:conv1|conv2|conv1x1|pool)"
+    r"|generator\.(?:ups\.\d+|conv_post|(?:resblocks|noise_res)\.\d+\.convs[12]\.\d+)))\.weight"
+)
+SNAKE_ALPHA = re.compile(r".+\.alpha[12]\.\d+")
+# The tables' MLX layouts undone (MLX -> torch), by transform name.
+TO_TORCH = {"conv1d": lambda w: w.transpose(0, 2, 1), "conv_transpose1d": lambda w: w.transpose(2, 0, 1)}
+
+
+def split_weight_norm(w: np.ndarray, rounds: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """w (torch layout) -> (g, v): g = |w| over all but dim 0, and v = w, nudged by ulps where needed until the
+    loader's refold (`fold_weight_norm`: g * v / |v|) gives back w bit for bit. The real model's audio moves
+    by ~1e-3 for 1e-8 weight changes (through the source phase), so a round trip must be exact."""
+    axes = tuple(range(1, w.ndim))
+    norm = np.sqrt((w.astype(np.float64) ** 2).sum(axis=axes, keepdims=True))
+    g = norm.astype(np.float32)
+    v = np.where(norm == 0, 1.0, w).astype(np.float32)  # channels of all zeros (int8 export): g = 0, v finite
+    todo = np.flatnonzero(norm.reshape(-1) != 0)
+    for _ in range(rounds):
+        back = fold_weight_norm({"w.weight_g": g[todo], "w.weight_v": v[todo]})["w.weight"]
+        wrong = back != w[todo]
+        keep = wrong.any(axis=axes)
+        if not keep.any():
+            break
+        v[todo] = np.where(wrong, v[todo] + (w[todo] - back), v[todo])
+        todo = todo[keep]
+    return g, v
+
+
+def to_torch_layout(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """MLX parameters -> the unprefixed hexgrad state (torch layouts, weight norm split, default
+    InstanceNorm affines left out): what the MLX community file holds. ALBERT's pooler, which Kokoro never
+    uses (the loaders drop it), is written as zeros: mlx-audio's strict load wants it."""
+    hidden = params["bert_encoder.weight"].shape[1]  # (hidden_dim, ALBERT hidden)
+    out: dict[str, np.ndarray] = {"bert.pooler.weight": np.zeros((hidden, hidden), np.float32),
+                                  "bert.pooler.bias": np.zeros((hidden,), np.float32)}
+    for name, w in params.items():
+        w = np.asarray(w, np.float32)
+        if OPTIONAL.fullmatch(name) and np.array_equal(w, np.full_like(w, name.endswith("weight"))):
+            continue
+        _, transform = HEXGRAD.map_key(name)
+        w = TO_TORCH[transform](w) if transform else w
+        if SNAKE_ALPHA.fullmatch(name):
+            w = w.reshape(1, -1, 1)
+        if WEIGHT_NORM.fullmatch(name):
+            out[name + "_g"], out[name + "_v"] = split_weight_norm(w)
+        else:
+            out[name] = w
+    return out
 
 
 def prepare(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -35,6 +105,6 @@ def prepare(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out = {re.sub(r"^(\w+)\.module\.", r"\1.", k): v for k, v in state.items()}
     out = fold_weight_norm(out, dim=0)
     for k, v in out.items():
-        if re.search(r"\.alpha[12]\.\d+$", k):
+        if SNAKE_ALPHA.fullmatch(k):
             out[k] = v.reshape(1, 1, -1)
     return out

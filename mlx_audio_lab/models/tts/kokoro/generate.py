@@ -14,7 +14,11 @@ from .frontend import chunks
 
 def generate(model, text: str, voice: str | np.ndarray | None = None, speed: float = 1.0, lang: str = "en-us",
              seed: int = 0) -> Iterator[AudioResult]:
-    """Speak `text` with `voice` (a name, a blend "a,b", or a pack array); yields 24 kHz audio per chunk."""
+    """Speak `text` with `voice` (a name, a blend "a,b", or a pack array); yields 24 kHz audio per chunk.
+
+    Text longer than the PL-BERT context is cut into chunks of at most `model.context` phonemes; characters
+    G2P cannot read are left out, warned about once and listed in `extras["unreadable"]`.
+    """
     voices = getattr(model, "voices", None)
     if voice is None:
         names = voices.names if voices is not None else []
@@ -25,7 +29,10 @@ def generate(model, text: str, voice: str | np.ndarray | None = None, speed: flo
     if speed <= 0:
         raise ValueError(f"speed must be > 0, got {speed}")
     sr = model.config.sample_rate
-    for i, chunk in enumerate(chunks(text, model.config.vocab, lang)):
+    parts = chunks(text, model.config.vocab, lang, limit=model.context)
+    if parts[0].unreadable:
+        warnings.warn(f"G2P cannot read {''.join(parts[0].unreadable)!r}: left out", stacklevel=2)
+    for i, chunk in enumerate(parts):
         if chunk.dropped:
             warnings.warn(f"dropped symbols with no phoneme id: {''.join(sorted(set(chunk.dropped)))!r}",
                           stacklevel=2)
@@ -37,4 +44,5 @@ def generate(model, text: str, voice: str | np.ndarray | None = None, speed: flo
         stats.audio_duration = audio.shape[0] / sr
         yield AudioResult(audio, stats, text=chunk.text, tokens=chunk.ids,
                           extras={"phonemes": chunk.phonemes, "durations": np.array(out.durations),
-                                  "f0": np.array(out.f0), "n": np.array(out.n), "dropped": chunk.dropped})
+                                  "f0": np.array(out.f0), "n": np.array(out.n), "dropped": chunk.dropped,
+                                  "unreadable": chunk.unreadable, "chunk": i, "chunks": len(parts)})

@@ -1,4 +1,10 @@
-"""Build the MLX Kokoro from a folder: hexgrad (`config.json` + `kokoro-v1_0.pth` + `voices/*.pt`) or MLX."""
+"""Build the MLX Kokoro from a folder in one of three layouts (`layout_of` tells which):
+
+- "mlx": written by `convert.save.save_model` (`model.safetensors` in MLX names + `voices.safetensors`);
+- "mlx-community": `kokoro-v1_0.safetensors` in hexgrad names and torch layouts + `voices/*.safetensors`
+  (mlx-community/Kokoro-82M-bf16; `export.export_mlx_community` writes it);
+- "hexgrad": `kokoro-v1_0.pth` + `voices/*.pt` (hexgrad/Kokoro-82M; also the converted int8 ONNX weights).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +15,11 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 
-from ....convert.keymap import apply_keymap
+from ....convert.keymap import KeyMap, apply_keymap
 from ....convert.readers import read_file, read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
 from .config import KokoroConfig, is_kokoro_config
-from .convert import HEXGRAD, OPTIONAL, prepare
+from .convert import COMMUNITY, COMMUNITY_FILE, HEXGRAD, OPTIONAL, prepare
 from .model import Kokoro
 from .voices import Voices
 
@@ -29,15 +35,38 @@ def weight_file(folder: Path) -> Path:
     return found[0]
 
 
-def load_weights(model: Kokoro, state: dict[str, np.ndarray], source: str, mlx_layout: bool = False) -> None:
-    """Map, check and load a state dict into `model` (InstanceNorm affines default to 1 / 0)."""
+def community_file(folder: Path) -> Path | None:
+    """The MLX-community weight file: `kokoro-v1_0.safetensors`, else the only top-level `*.safetensors`
+    other than this project's `model.safetensors` / `voices.safetensors`; None when there is none."""
+    if (folder / COMMUNITY_FILE).is_file():
+        return folder / COMMUNITY_FILE
+    found = [p for p in sorted(folder.glob("*.safetensors")) if p.name not in ("model.safetensors",
+                                                                               "voices.safetensors")]
+    return found[0] if len(found) == 1 else None
+
+
+def layout_of(folder: Path, config: dict) -> str:
+    """"mlx", "mlx-community" or "hexgrad" (safetensors before .pth when a folder holds both)."""
+    if is_mlx_layout(config):
+        return "mlx"
+    if community_file(folder) is not None:
+        return "mlx-community"
+    if list(folder.glob("*.pth")):
+        return "hexgrad"
+    raise FileNotFoundError(f"{folder}: no Kokoro weights (model.safetensors with an mlx_audio_lab block, "
+                            f"{COMMUNITY_FILE}, or kokoro-v1_0.pth)")
+
+
+def load_weights(model: Kokoro, state: dict[str, np.ndarray], source: str, keymap: KeyMap = HEXGRAD) -> None:
+    """Map, check and load a state dict into `model` (InstanceNorm affines default to 1 / 0).
+
+    `keymap` IDENTITY takes MLX names as they are; HEXGRAD / COMMUNITY first fold weight norm (`prepare`)."""
     params = dict(tree_flatten(model.parameters()))
     expected = {k: tuple(v.shape) for k, v in params.items()}
     optional = [k for k in expected if OPTIONAL.match(k)]
-    if mlx_layout:
-        weights = apply_keymap(state, IDENTITY, expected, source=source, optional=optional)
-    else:
-        weights = apply_keymap(prepare(state), HEXGRAD, expected, source=source, optional=optional)
+    if keymap is not IDENTITY:
+        state = prepare(state)
+    weights = apply_keymap(state, keymap, expected, source=source, optional=optional)
     for k in optional:
         weights.setdefault(k, np.array(params[k]))
     model.load_weights([(k, mx.array(np.asarray(v, dtype=np.float32))) for k, v in weights.items()], strict=True)
@@ -51,13 +80,18 @@ def load_model(folder: str | Path, voices: Voices | None = None) -> Kokoro:
     if not is_kokoro_config(config):
         raise ValueError(f"{folder}/config.json is not a Kokoro config (no istftnet / plbert / vocab blocks)")
     model = Kokoro(KokoroConfig.from_dict(config))
-    if is_mlx_layout(config):
+    layout = layout_of(folder, config)
+    if layout == "mlx":
         state, path = read_state_dict(folder, ("model.safetensors",))
-        load_weights(model, state, str(path), mlx_layout=True)
+        load_weights(model, state, str(path), keymap=IDENTITY)
+    elif layout == "mlx-community":
+        path = community_file(folder)
+        load_weights(model, read_file(path), str(path), keymap=COMMUNITY)
     else:
         path = weight_file(folder)
         load_weights(model, read_file(path), str(path))
     model.eval()
     model.voices = voices if voices is not None else Voices.from_folder(folder)
     model.source = folder
+    model.layout = layout
     return model

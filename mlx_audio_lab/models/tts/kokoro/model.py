@@ -57,6 +57,16 @@ class Kokoro(nn.Module):
         self.decoder = Decoder(c.hidden_dim, c.style_dim, c.istftnet, c.sample_rate)
 
     @property
+    def context(self) -> int:
+        """The most phonemes one forward pass takes: PL-BERT's positions minus the two boundary tokens."""
+        return self.config.plbert.max_position_embeddings - 2
+
+    def save_extras(self, folder) -> None:
+        """Called by `convert.save.save_model`: the voice packs go with the weights (`voices.safetensors`)."""
+        if getattr(self, "voices", None) is not None:
+            self.voices.save(folder)
+
+    @property
     def hop(self) -> int:
         """Audio samples per alignment frame (600 at 24 kHz: 40 frames per second)."""
         return 2 * self.decoder.generator.scale
@@ -64,6 +74,9 @@ class Kokoro(nn.Module):
     def __call__(self, input_ids: mx.array, ref_s: mx.array, speed: float = 1.0, seed: int = 0,
                  rand_ini: mx.array | None = None, noise: mx.array | None = None) -> KokoroOutput:
         """input_ids (1, T) wrapped in 0 ... 0, ref_s (1, 2S) -> KokoroOutput. `seed` fixes the source noise."""
+        if input_ids.shape[1] > self.context + 2:
+            raise ValueError(f"{input_ids.shape[1]} tokens exceed the model's context of {self.context + 2} "
+                             "(split the text: `generate` chunks it)")
         S = self.config.style_dim
         s_pro, s_dec = ref_s[:, S:], ref_s[:, :S]
         bert = tap("bert", self.bert(input_ids))

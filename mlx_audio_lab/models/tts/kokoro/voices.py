@@ -22,10 +22,16 @@ class Voices:
 
     @classmethod
     def from_folder(cls, folder: Path) -> Voices:
-        """`voices/*.pt` (hexgrad, read with weights_only=True), `voices.npz` or `voices.safetensors`."""
+        """`voices/<name>.safetensors` (MLX community, one tensor "voice"), `voices/<name>.pt` (hexgrad, read
+        with weights_only=True, only where no .safetensors has the name), `voices.npz` or `voices.safetensors`."""
+        from ....convert.readers import read_file
+
         folder = Path(folder)
         packs: dict[str, np.ndarray] = {}
-        pts = sorted((folder / "voices").glob("*.pt"))
+        for p in sorted((folder / "voices").glob("*.safetensors")):
+            tensors = read_file(p)
+            packs[p.stem] = tensors["voice"] if "voice" in tensors else next(iter(tensors.values()))
+        pts = [p for p in sorted((folder / "voices").glob("*.pt")) if p.stem not in packs]
         if pts:
             import torch
 
@@ -33,10 +39,18 @@ class Voices:
                 packs[p.stem] = torch.load(str(p), map_location="cpu", weights_only=True).float().numpy()
         for name in ("voices.npz", "voices.safetensors"):
             if (folder / name).is_file():
-                from ....convert.readers import read_file
-
                 packs.update(read_file(folder / name))
         return cls(packs)
+
+    def save_files(self, folder: Path) -> Path:
+        """One `folder/voices/<name>.safetensors` per pack, tensor "voice" (N, 1, 256): the MLX-community layout."""
+        from safetensors.numpy import save_file
+
+        out = Path(folder) / "voices"
+        out.mkdir(parents=True, exist_ok=True)
+        for name, pack in self.packs.items():
+            save_file({"voice": np.ascontiguousarray(pack, dtype=np.float32)}, str(out / f"{name}.safetensors"))
+        return out
 
     def save(self, folder: Path) -> Path:
         """Write every pack to `folder/voices.safetensors` (read back by `from_folder`; the MLX layout)."""
