@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from . import _blas  # noqa: F401  (OpenBLAS before MLX)
@@ -189,8 +190,29 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from .convert.save import save_model
 
     model = load(args.model, quantize=args.quantize) if args.quantize else load(args.model)
-    print(save_model(model, Path(args.out)))
+    if args.layout == "mlx":
+        print(save_model(model, Path(args.out)))
+        return 0
+    print(community_exporter(args.model)(model, Path(args.out)))
     return 0
+
+
+def community_exporter(ref: str) -> Callable[..., Path]:
+    """The port's `export_mlx_community` for a model reference (found in its `load` or `export` module)."""
+    import importlib
+
+    from .hub import resolve
+    from .registry import detect
+
+    spec = detect(resolve(ref))
+    for name in ("load", "export"):
+        try:
+            module = importlib.import_module(f"{spec.module}.{name}")
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "export_mlx_community"):
+            return module.export_mlx_community
+    raise SystemExit(f"{spec.model_type} has no mlx-community exporter")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -229,6 +251,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--model", required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--quantize", type=int, choices=[4, 8], default=None)
+    c.add_argument("--layout", choices=["mlx", "mlx-community"], default="mlx",
+                   help="the project's MLX layout (default) or the layout mlx-audio / the mlx-community repos use")
     c.set_defaults(fn=cmd_convert)
 
     e = sub.add_parser("encode", help="codec: audio -> codes (.npy, codebooks x frames)")
