@@ -1,4 +1,5 @@
-"""What the codecs' mlx-community layouts share: weight norm kept as gain and direction in MLX's layout.
+"""What the codecs' mlx-community layouts share: float parameters to export, weight norm kept as gain and
+direction in MLX's layout.
 
 mlx-audio's DAC and SNAC store each weight-normed conv as `X.weight_g` and `X.weight_v`, channels-last, and
 compute `weight = g * v / ||v||` on every call; the gain has size 1 on each axis the norm runs over (the axis it
@@ -10,9 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
+from mlx.utils import tree_flatten
 
 GAIN, DIRECTION = ".weight_g", ".weight_v"
+
+
+def numpy_params(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's parameters by flat name as numpy arrays (bfloat16 as float32: numpy has no bfloat16)."""
+    return {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)
+            for k, v in tree_flatten(model.parameters())}
 
 
 def fold_gains(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -4,52 +4,20 @@ from __future__ import annotations
 
 import shutil
 
+import helpers
 import mlx.core as mx
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
 
 import mlx_audio_lab
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
-from mlx_audio_lab.convert.save import save_model
 
-
-@pytest.fixture(scope="module")
-def folder():
-    from mlx_audio_lab.fixtures import build
-
-    return build("encodec")
-
-
-@pytest.fixture(scope="module")
-def model(folder):
-    return mlx_audio_lab.load(folder)
-
-
-@pytest.fixture(scope="module")
-def reference(folder):
-    from mlx_audio_lab.models.codecs.encodec.reference import load_reference
-
-    return load_reference(folder)
-
-
-@pytest.fixture(scope="module")
-def clip(espeak, model):
-    from mlx_audio_lab.fixtures.speech import speech
-
-    return speech("harbor", model.sample_rate)
+folder, model, reference = helpers.fixture_trio("encodec")
 
 
 def test_fixture_parity_every_layer(folder):
-    report = parity.run("encodec", weights=folder)
-    names = [r.name for r in report.layers]
+    names = helpers.assert_parity_every_layer(parity.run("encodec", weights=folder))
     assert names[0] == "encoder.layers.0" and "quantizer" in names and names[-1] == "decoder.output"
-    for r in report.layers:
-        assert r.max_abs <= 1e-4, r
-    assert report.first_divergence is None
-    assert report.outputs_match, report.outputs_note
-    assert report.ok
 
 
 def _tie_gaps(reference, audio: np.ndarray, ref_codes: np.ndarray, got: np.ndarray) -> list[float]:
@@ -58,14 +26,7 @@ def _tie_gaps(reference, audio: np.ndarray, ref_codes: np.ndarray, got: np.ndarr
 
     with torch.no_grad():
         residual = reference.encoder(torch.from_numpy(audio)[None, None])[0].T.double()  # (frames, D)
-    gaps = []
-    for k in range(ref_codes.shape[0]):
-        embed = reference.quantizer.layers[k].codebook.embed.double()
-        for t in np.flatnonzero(ref_codes[k] != got[k]):
-            d = ((residual[t] - embed) ** 2).sum(-1)
-            gaps.append(float(abs(d[got[k, t]] - d[ref_codes[k, t]]) / d[ref_codes[k, t]]))
-        residual = residual - embed[torch.from_numpy(ref_codes[k])]
-    return gaps
+    return helpers.l2_tie_gaps(residual, [layer.codebook.embed for layer in reference.quantizer.layers], ref_codes, got)
 
 
 @pytest.mark.parametrize("bandwidth", [None, 1.8])
@@ -78,15 +39,8 @@ def test_speech_codes_identical_and_decode_close(model, reference, clip, bandwid
         want_audio = reference.decode(enc.audio_codes, enc.audio_scales, return_dict=True).audio_values[0, 0]
     want = enc.audio_codes[0, 0].numpy()
     assert got.shape == want.shape == (model.num_codebooks(bandwidth), -(-len(clip) // 320))
-    mismatches = int((got != want).sum())
-    if mismatches:  # only argmin near-ties may differ
-        gaps = _tie_gaps(reference, clip, want, got)
-        assert max(gaps) < 1e-5, f"{mismatches} codes differ and are not ties: {gaps}"
-    assert len(np.unique(want[0])) >= 10, "codebook 0 nearly constant: the fixture hides mapping bugs"
-    audio = model.decode(want)
-    assert audio.dtype == np.float32 and audio.shape == tuple(want_audio.shape)
-    assert np.abs(audio - want_audio.numpy()).max() <= 1e-4
-    assert audio.std() > 1e-3  # decoded audio is not silence
+    helpers.assert_codes_equal_but_ties(got, want, lambda: _tie_gaps(reference, clip, want, got), 1e-5)
+    helpers.assert_decoded_close(model.decode(want), want_audio.numpy())
 
 
 def test_bandwidth_selects_codebooks(model, clip):
@@ -100,35 +54,18 @@ def test_bandwidth_selects_codebooks(model, clip):
 
 
 def test_mlx_layout_round_trip(folder, model, tmp_path):
-    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
-    base = dict(tree_flatten(model.parameters()))
-    for k, v in tree_flatten(again.parameters()):
-        assert np.array_equal(np.array(v), np.array(base[k])), k
-    assert base.keys() == dict(tree_flatten(again.parameters())).keys()
-
-
-def _broken(folder, tmp_path, edit) -> str:
-    from safetensors.numpy import load_file, save_file
-
-    bad = tmp_path / "bad"
-    shutil.copytree(folder, bad)
-    state = load_file(str(bad / "model.safetensors"))
-    edit(state)
-    save_file(state, str(bad / "model.safetensors"))
-    with pytest.raises(CheckpointError) as e:
-        mlx_audio_lab.load(bad)
-    return str(e.value)
+    helpers.assert_round_trip(model, tmp_path)
 
 
 def test_missing_key_is_named(folder, tmp_path):
-    msg = _broken(folder, tmp_path, lambda s: s.pop("quantizer.layers.2.codebook.embed"))
+    msg = helpers.checkpoint_error(folder, tmp_path, lambda s: s.pop("quantizer.layers.2.codebook.embed"))
     assert "missing (1): quantizer.layers.2.codebook.embed" in msg
 
 
 def test_misshaped_key_is_named(folder, tmp_path):
     def edit(s):
         s["encoder.layers.13.lstm.bias_ih_l1"] = s["encoder.layers.13.lstm.bias_ih_l1"][:10]
-    msg = _broken(folder, tmp_path, edit)
+    msg = helpers.checkpoint_error(folder, tmp_path, edit)
     assert "mis-shaped: encoder.layers.13.lstm.bias_ih_l1 has shape (10,), the model expects (256,)" in msg
 
 
@@ -180,30 +117,12 @@ def test_old_weight_norm_names_load_the_same(folder, model, tmp_path):
     # metadata as transformers writes it; without it this header is 0x3680 bytes long, and readers._sniff
     # takes a first byte of 0x80 for a pickle (a bug in the shared reader, reported to the lead)
     save_file(renamed, str(old / "model.safetensors"), metadata={"format": "pt"})
-    base = dict(tree_flatten(model.parameters()))
-    for k, v in tree_flatten(mlx_audio_lab.load(old).parameters()):
-        assert np.array_equal(np.array(v), np.array(base[k])), k
+    helpers.assert_same_parameters(model, mlx_audio_lab.load(old))
 
 
 # --- encodec_48khz layout: stereo, 1 s chunks with 1 % overlap, each normalized by its RMS ---------------------
 
-@pytest.fixture(scope="module")
-def folder48():
-    from mlx_audio_lab.fixtures import build
-
-    return build("encodec", "48khz")
-
-
-@pytest.fixture(scope="module")
-def model48(folder48):
-    return mlx_audio_lab.load(folder48)
-
-
-@pytest.fixture(scope="module")
-def reference48(folder48):
-    from mlx_audio_lab.models.codecs.encodec.reference import load_reference
-
-    return load_reference(folder48)
+folder48, model48, reference48 = helpers.fixture_trio("encodec", "48khz", ("folder48", "model48", "reference48"))
 
 
 @pytest.fixture(scope="module")
@@ -216,14 +135,8 @@ def stereo_clip(espeak):
 
 
 def test_48khz_fixture_parity_every_layer(folder48):
-    report = parity.run("encodec", weights=folder48)
-    names = [r.name for r in report.layers]
+    names = helpers.assert_parity_every_layer(parity.run("encodec", weights=folder48))
     assert names[:2] == ["scales", "encoder.layers.0"] and "quantizer" in names and names[-1] == "decoder.output"
-    for r in report.layers:
-        assert r.max_abs <= 1e-4, r
-    assert report.first_divergence is None
-    assert report.outputs_match, report.outputs_note
-    assert report.ok
 
 
 def _reference_chunks(reference, audio: np.ndarray, bandwidth: float | None):

@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
-
+import helpers
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
 
-import mlx_audio_lab
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
-from mlx_audio_lab.convert.save import save_model
 
-
-@pytest.fixture(scope="module")
-def folder():
-    from mlx_audio_lab.fixtures import build
-
-    return build("mimi")
-
-
-@pytest.fixture(scope="module")
-def model(folder):
-    return mlx_audio_lab.load(folder)
-
-
-@pytest.fixture(scope="module")
-def reference(folder):
-    from mlx_audio_lab.models.codecs.mimi.reference import load_reference
-
-    return load_reference(folder)
-
-
-@pytest.fixture(scope="module")
-def clip(espeak, model):
-    from mlx_audio_lab.fixtures.speech import speech
-
-    return speech("harbor", model.sample_rate)
+folder, model, reference = helpers.fixture_trio("mimi")
 
 
 def test_fixture_parity_every_layer(folder):
-    report = parity.run("mimi", weights=folder)
-    names = [r.name for r in report.layers]
+    names = helpers.assert_parity_every_layer(parity.run("mimi", weights=folder))
     assert names[0] == "encoder.layers.0" and names[-1] == "decoder.output"
     for part in ("encoder_transformer.layers.1", "downsample", "quantizer", "upsample", "decoder_transformer"):
         assert part in names
-    for r in report.layers:
-        assert r.max_abs <= 1e-4, r
-    assert report.ok, report.table()
 
 
 def _tie_gaps(reference, audio: np.ndarray, ref_codes: np.ndarray, got: np.ndarray) -> list[float]:
@@ -62,15 +29,9 @@ def _tie_gaps(reference, audio: np.ndarray, ref_codes: np.ndarray, got: np.ndarr
     for rvq in (q.semantic_residual_vector_quantizer, q.acoustic_residual_vector_quantizer):
         with torch.no_grad():
             residual = rvq.input_proj(latents)[0].T.double()
-        for layer in rvq.layers:
-            if k0 >= ref_codes.shape[0]:
-                break
-            embed = layer.codebook.embed.double()
-            for t in np.flatnonzero(ref_codes[k0] != got[k0]):
-                d = ((residual[t] - embed) ** 2).sum(-1)
-                gaps.append(float(abs(d[got[k0, t]] - d[ref_codes[k0, t]]) / d[ref_codes[k0, t]]))
-            residual = residual - embed[torch.from_numpy(ref_codes[k0])]
-            k0 += 1
+        embeds = [layer.codebook.embed for layer in rvq.layers]
+        gaps += helpers.l2_tie_gaps(residual, embeds, ref_codes[k0:], got[k0:])
+        k0 += len(embeds)
     return gaps
 
 
@@ -85,15 +46,8 @@ def test_speech_codes_identical_and_decode_close(model, reference, clip, num_qua
     want = codes[0].numpy()
     n_q = num_quantizers or model.config.num_quantizers
     assert got.shape == want.shape == (n_q, -(-len(clip) // model.frame_size))
-    mismatches = int((got != want).sum())
-    if mismatches:  # only argmin near-ties may differ
-        gaps = _tie_gaps(reference, clip, want, got)
-        assert max(gaps) < 1e-5, f"{mismatches} codes differ and are not ties: {gaps}"
-    assert len(np.unique(want[0])) >= 10, "codebook 0 nearly constant: the fixture hides mapping bugs"
-    audio = model.decode(want)
-    assert audio.dtype == np.float32 and audio.shape == want_audio.shape
-    assert np.abs(audio - want_audio).max() <= 1e-4
-    assert audio.std() > 1e-3
+    helpers.assert_codes_equal_but_ties(got, want, lambda: _tie_gaps(reference, clip, want, got), 1e-5)
+    helpers.assert_decoded_close(model.decode(want), want_audio)
 
 
 def test_num_quantizers_prefix_and_limits(model, clip):
@@ -133,29 +87,12 @@ def test_stream_objects_step_by_frame(model, clip):
 
 
 def test_mlx_layout_round_trip(model, tmp_path):
-    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
-    base = dict(tree_flatten(model.parameters()))
-    got = dict(tree_flatten(again.parameters()))
-    assert base.keys() == got.keys()
-    for k, v in got.items():
-        assert np.array_equal(np.array(v), np.array(base[k])), k
-
-
-def _broken(folder, tmp_path, edit) -> str:
-    from safetensors.numpy import load_file, save_file
-
-    bad = tmp_path / "bad"
-    shutil.copytree(folder, bad)
-    state = load_file(str(bad / "model.safetensors"))
-    edit(state)
-    save_file(state, str(bad / "model.safetensors"), metadata={"format": "pt"})
-    with pytest.raises(CheckpointError) as e:
-        mlx_audio_lab.load(bad)
-    return str(e.value)
+    helpers.assert_round_trip(model, tmp_path)
 
 
 def test_missing_key_is_named(folder, tmp_path):
-    msg = _broken(folder, tmp_path, lambda s: s.pop("encoder_transformer.layers.1.self_attn.k_proj.weight"))
+    msg = helpers.checkpoint_error(folder, tmp_path,
+                                   lambda s: s.pop("encoder_transformer.layers.1.self_attn.k_proj.weight"))
     assert "missing (1): encoder_transformer.layers.1.self_attn.k_proj.weight" in msg
 
 
@@ -163,7 +100,7 @@ def test_misshaped_and_unexpected_keys_are_named(folder, tmp_path):
     def edit(s):
         s["downsample.conv.weight"] = s["downsample.conv.weight"][:, :, :3]
         s["quantizer.extra.weight"] = np.zeros(3, np.float32)
-    msg = _broken(folder, tmp_path, edit)
+    msg = helpers.checkpoint_error(folder, tmp_path, edit)
     assert "mis-shaped: downsample.conv.weight has shape (32, 3, 32), the model expects (32, 4, 32)" in msg
     assert "unexpected (1): quantizer.extra.weight" in msg
 

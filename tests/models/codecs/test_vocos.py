@@ -3,8 +3,7 @@ iSTFT level, speech decode, the EnCodec variant's encode, bad checkpoints."""
 
 from __future__ import annotations
 
-import shutil
-
+import helpers
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -12,34 +11,10 @@ from mlx.utils import tree_flatten
 
 import mlx_audio_lab
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
-from mlx_audio_lab.convert.save import save_model
 
-
-@pytest.fixture(scope="module")
-def folder():
-    from mlx_audio_lab.fixtures import build
-
-    return build("vocos")
-
-
-@pytest.fixture(scope="module")
-def encodec_folder():
-    from mlx_audio_lab.fixtures import build
-
-    return build("vocos", "encodec")
-
-
-@pytest.fixture(scope="module")
-def model(folder):
-    return mlx_audio_lab.load(folder)
-
-
-@pytest.fixture(scope="module")
-def reference(folder):
-    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
-
-    return load_reference(folder)
+folder, model, reference = helpers.fixture_trio("vocos")
+encodec_folder, encodec_model, encodec_reference = helpers.fixture_trio(
+    "vocos", "encodec", ("encodec_folder", "encodec_model", "encodec_reference"))
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +27,12 @@ def clip(espeak):
 @pytest.mark.parametrize("variant", ["mel", "encodec"])
 def test_fixture_parity_every_layer(variant, folder, encodec_folder):
     report = parity.run("vocos", weights=folder if variant == "mel" else encodec_folder)
-    names = [r.name for r in report.layers]
+    names = helpers.assert_parity_every_layer(report)
     assert names[0] == ("feature_extractor" if variant == "mel" else "encoder.layers.0")  # EnCodec encodes audio
     assert names[-1] == "head.istft" and "feature_extractor" in names
     assert {"head.magnitude", "head.phase", "backbone.convnext.1"} <= set(names)
-    for r in report.layers:
-        assert r.max_abs <= 1e-4, r
-    assert report.first_divergence is None
-    assert report.outputs_match, report.outputs_note
     if variant == "encodec":
         assert report.outputs_note.startswith("codes identical")
-    assert report.ok
 
 
 def test_istft_level_matches_reference(model, reference, clip):
@@ -126,13 +96,11 @@ def test_speech_features_close_above_fp32_floor(model, reference, clip):
     np.testing.assert_allclose(np.exp(got), np.maximum(mel, 1e-7), rtol=0, atol=2e-6 * mel.max())
 
 
-def test_encodec_variant_bandwidths(encodec_folder):
+def test_encodec_variant_bandwidths(encodec_model, encodec_reference):
     """Codes at each bandwidth (2 or 4 codebooks): the id follows the codebook count, as upstream uses it."""
     import torch
 
-    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
-
-    model, ref = mlx_audio_lab.load(encodec_folder), load_reference(encodec_folder)
+    model, ref = encodec_model, encodec_reference
     assert (model.config.feature_extractor.codebook_size, model.config.feature_extractor.num_quantizers) == (64, 4)
     codes = np.random.default_rng(3).integers(0, 64, (4, 40))
     for bw_id, n_q in enumerate((2, 4)):
@@ -144,18 +112,6 @@ def test_encodec_variant_bandwidths(encodec_folder):
         assert np.abs(got - want).max() <= 1e-4
     with pytest.raises(ValueError, match="not one of"):
         model.decode(codes[:2], bandwidth=3.0)
-
-
-@pytest.fixture(scope="module")
-def encodec_model(encodec_folder):
-    return mlx_audio_lab.load(encodec_folder)
-
-
-@pytest.fixture(scope="module")
-def encodec_reference(encodec_folder):
-    from mlx_audio_lab.models.codecs.vocos.reference import load_reference
-
-    return load_reference(encodec_folder)
 
 
 @pytest.mark.parametrize("bandwidth_id", [0, 1])
@@ -229,30 +185,13 @@ def test_cli_encode_decode_encodec_variant(encodec_folder, encodec_model, clip, 
 
 
 def test_mlx_layout_round_trip(folder, model, tmp_path):
-    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
-    base = dict(tree_flatten(model.parameters()))
-    assert base.keys() == dict(tree_flatten(again.parameters())).keys()
-    for k, v in tree_flatten(again.parameters()):
-        assert np.array_equal(np.array(v), np.array(base[k])), k
+    again = helpers.assert_round_trip(model, tmp_path)
     x = np.random.default_rng(0).standard_normal((100, 20)).astype(np.float32)
     np.testing.assert_array_equal(again.decode(x), model.decode(x))
 
 
-def _broken(folder, tmp_path, edit) -> str:
-    import torch
-
-    bad = tmp_path / "bad"
-    shutil.copytree(folder, bad)
-    state = torch.load(bad / "pytorch_model.bin", weights_only=True)
-    edit(state)
-    torch.save(state, bad / "pytorch_model.bin")
-    with pytest.raises(CheckpointError) as e:
-        mlx_audio_lab.load(bad)
-    return str(e.value)
-
-
 def test_missing_key_is_named(folder, tmp_path):
-    msg = _broken(folder, tmp_path, lambda s: s.pop("backbone.convnext.1.gamma"))
+    msg = helpers.checkpoint_error(folder, tmp_path, lambda s: s.pop("backbone.convnext.1.gamma"))
     assert "missing (1): backbone.convnext.1.gamma" in msg
 
 
@@ -260,7 +199,7 @@ def test_misshaped_and_unexpected_keys_are_named(folder, tmp_path):
     def edit(s):
         s["head.out.bias"] = s["head.out.bias"][:10]
         s["backbone.extra.weight"] = s["head.out.bias"]
-    msg = _broken(folder, tmp_path, edit)
+    msg = helpers.checkpoint_error(folder, tmp_path, edit)
     assert "mis-shaped: head.out.bias has shape (10,), the model expects (1026,)" in msg
     assert "backbone.extra.weight" in msg
 

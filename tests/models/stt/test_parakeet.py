@@ -3,15 +3,13 @@ checkpoint errors, the MLX layout, 8-bit quantization, chunked long-form audio a
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
+from helpers import checkpoint_error
 from mlx.utils import tree_flatten
 
 import mlx_audio_lab  # noqa: F401  (OpenBLAS before MLX)
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
 from mlx_audio_lab.convert.save import save_model
 from mlx_audio_lab.models.stt.parakeet import load_model, reference
 from mlx_audio_lab.models.stt.parakeet.transcribe import decode, decode_long
@@ -70,28 +68,16 @@ def test_mlx_layout_round_trip(model, folder, tmp_path):
         np.testing.assert_array_equal(np.array(a[k]), np.array(b[k]), err_msg=k)
 
 
-def _broken(folder, tmp_path, edit) -> str:
-    from safetensors.numpy import load_file, save_file
-
-    bad = tmp_path / "bad"
-    shutil.copytree(folder, bad)
-    state = load_file(str(bad / "model.safetensors"))
-    edit(state)
-    save_file(state, str(bad / "model.safetensors"))
-    with pytest.raises(CheckpointError) as e:
-        load_model(bad)
-    return str(e.value)
-
-
 def test_bad_keys_are_named(folder, tmp_path):
-    msg = _broken(folder, tmp_path, lambda s: s.pop("encoder.layers.1.self_attn.bias_u"))
+    msg = checkpoint_error(folder, tmp_path, lambda s: s.pop("encoder.layers.1.self_attn.bias_u"), load_model)
     assert "missing (1): encoder.layers.1.self_attn.bias_u" in msg
-    msg = _broken(folder, tmp_path / "2", lambda s: s.update({"encoder.extra": np.zeros(3, np.float32)}))
+    msg = checkpoint_error(folder, tmp_path / "2", lambda s: s.update({"encoder.extra": np.zeros(3, np.float32)}),
+                           load_model)
     assert "unexpected" in msg and "encoder.extra" in msg
 
     def shrink(s):
         s["encoder.layers.0.feed_forward1.linear1.bias"] = s["encoder.layers.0.feed_forward1.linear1.bias"][:10]
-    msg = _broken(folder, tmp_path / "3", shrink)
+    msg = checkpoint_error(folder, tmp_path / "3", shrink, load_model)
     assert "mis-shaped: encoder.layers.0.feed_forward1.linear1.bias has shape (10,)" in msg
 
 

@@ -7,11 +7,11 @@ import shutil
 import mlx.core as mx
 import numpy as np
 import pytest
+from helpers import checkpoint_error, params
 from mlx.utils import tree_flatten
 
 import mlx_audio_lab
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
 from mlx_audio_lab.convert.save import save_model
 
 
@@ -28,10 +28,6 @@ def reference():
     from mlx_audio_lab.models.stt.voxtral import reference
 
     return reference
-
-
-def params(model) -> dict[str, np.ndarray]:
-    return {k: np.array(v) for k, v in tree_flatten(model.parameters())}
 
 
 @pytest.fixture(scope="module")
@@ -154,33 +150,22 @@ def test_every_layout_gives_identical_arrays(voxtral_fixture, tmp_path):
             np.testing.assert_array_equal(got[k], base[k], err_msg=f"{folder.name}: {k}")
 
 
-def _broken(voxtral_fixture, tmp_path, edit) -> str:
-    from safetensors.numpy import load_file, save_file
-
-    bad = tmp_path / "bad"
-    shutil.copytree(voxtral_fixture, bad)
-    state = load_file(str(bad / "model.safetensors"))
-    edit(state)
-    save_file(state, str(bad / "model.safetensors"))
-    with pytest.raises(CheckpointError) as e:
-        mlx_audio_lab.load(bad)
-    return str(e.value)
-
-
 def test_missing_key_is_named(voxtral_fixture, tmp_path):
-    msg = _broken(voxtral_fixture, tmp_path, lambda s: s.pop("language_model.model.layers.1.mlp.up_proj.weight"))
+    msg = checkpoint_error(voxtral_fixture, tmp_path,
+                           lambda s: s.pop("language_model.model.layers.1.mlp.up_proj.weight"))
     assert "missing (1): language_model.model.layers.1.mlp.up_proj.weight" in msg
 
 
 def test_unexpected_key_is_named(voxtral_fixture, tmp_path):
-    msg = _broken(voxtral_fixture, tmp_path, lambda s: s.update({"vision_tower.x": np.zeros(3, np.float32)}))
+    msg = checkpoint_error(voxtral_fixture, tmp_path,
+                           lambda s: s.update({"vision_tower.x": np.zeros(3, np.float32)}))
     assert "unexpected" in msg and "vision_tower.x" in msg
 
 
 def test_misshaped_key_is_named(voxtral_fixture, tmp_path):
     def edit(s):
         s["multi_modal_projector.linear_1.weight"] = s["multi_modal_projector.linear_1.weight"][:, :64]
-    msg = _broken(voxtral_fixture, tmp_path, edit)
+    msg = checkpoint_error(voxtral_fixture, tmp_path, edit)
     assert "mis-shaped: multi_modal_projector.linear_1.weight has shape (64, 64), the model expects (64, 256)" in msg
 
 

@@ -8,18 +8,13 @@ import shutil
 import mlx.core as mx
 import numpy as np
 import pytest
-from mlx.utils import tree_flatten
+from helpers import checkpoint_error, params
 
 import mlx_audio_lab
 from mlx_audio_lab import parity
-from mlx_audio_lab.convert import CheckpointError
 from mlx_audio_lab.convert.readers import UnsafeCheckpointError
 from mlx_audio_lab.convert.save import save_model
 from mlx_audio_lab.registry import UnknownModelError
-
-
-def params(model) -> dict[str, np.ndarray]:
-    return {k: np.array(v) for k, v in tree_flatten(model.parameters())}
 
 
 @pytest.fixture(scope="module")
@@ -127,33 +122,21 @@ def test_every_layout_gives_identical_arrays(whisper_fixture, tmp_path):
             np.testing.assert_allclose(got[k], base[k], atol=tol, rtol=0, err_msg=f"{folder.name}: {k}")
 
 
-def _broken(whisper_fixture, tmp_path, edit) -> str:
-    from safetensors.numpy import load_file, save_file
-
-    bad = tmp_path / "bad"
-    shutil.copytree(whisper_fixture, bad)
-    state = load_file(str(bad / "model.safetensors"))
-    edit(state)
-    save_file(state, str(bad / "model.safetensors"))
-    with pytest.raises(CheckpointError) as e:
-        mlx_audio_lab.load(bad)
-    return str(e.value)
-
-
 def test_missing_key_is_named(whisper_fixture, tmp_path):
-    msg = _broken(whisper_fixture, tmp_path, lambda s: s.pop("model.decoder.layers.1.fc1.weight"))
+    msg = checkpoint_error(whisper_fixture, tmp_path, lambda s: s.pop("model.decoder.layers.1.fc1.weight"))
     assert "missing (1): decoder.layers.1.fc1.weight" in msg
 
 
 def test_unexpected_key_is_named(whisper_fixture, tmp_path):
-    msg = _broken(whisper_fixture, tmp_path, lambda s: s.update({"model.extra.thing": np.zeros(3, np.float32)}))
+    msg = checkpoint_error(whisper_fixture, tmp_path,
+                           lambda s: s.update({"model.extra.thing": np.zeros(3, np.float32)}))
     assert "unexpected" in msg and "extra.thing" in msg
 
 
 def test_misshaped_key_is_named(whisper_fixture, tmp_path):
     def edit(s):
         s["model.encoder.layers.0.fc1.bias"] = s["model.encoder.layers.0.fc1.bias"][:10]
-    msg = _broken(whisper_fixture, tmp_path, edit)
+    msg = checkpoint_error(whisper_fixture, tmp_path, edit)
     assert "mis-shaped: encoder.layers.0.fc1.bias has shape (10,), the model expects (256,)" in msg
 
 

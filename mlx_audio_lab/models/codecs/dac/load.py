@@ -7,13 +7,13 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ....convert.community import save_community
 from ....convert.keymap import KeyMap
-from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
+from ..common import load_codec
+from ..community import numpy_params
 from .config import DacConfig
 from .convert import (
     HF_KEYMAP,
@@ -52,15 +52,11 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 
     DAC has no Linear layers and its codebooks are 8 wide (less than a group), so `quantize` is only recorded.
     """
-    folder = Path(folder)
-    state, config, keymap, source = read_checkpoint(folder)
-    model = Dac(DacConfig.from_dict(config))
-    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
-    model.source = folder
-    return model
+    return load_codec(folder, read_checkpoint, lambda config, _: Dac(DacConfig.from_dict(config)), dtype, quantize,
+                      group_size)
 
 
 def export_mlx_community(model: Dac, folder: str | Path) -> Path:
     """Write `model` as mlx-community/descript-audio-codec-* folders are (read by mlx-audio's `DAC.from_pretrained`)."""
-    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
-    return save_community(folder, to_mlx_community(params, model.config), community_config(model.config))
+    weights = to_mlx_community(numpy_params(model), model.config)
+    return save_community(folder, weights, community_config(model.config))

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
+from ..common import capture_reference
 
 # Fixture sizes: descript/dac_16khz's layout (strides 2-4-5-8, hop 320), tiny widths, weight-normed convs.
 SIZES = {
@@ -92,13 +94,8 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     """A spoken clip at the model's rate (seeded noise if espeak-ng is missing), padded to the hop."""
-    from ....fixtures import speech
-
     cfg = _config(folder)
-    if speech.espeak_available():
-        audio = speech.speech(clip, cfg.sampling_rate)
-    else:
-        audio = (np.random.default_rng(0).standard_normal(cfg.sampling_rate * 3) * 0.1).astype(np.float32)
+    audio = spoken_or_noise(clip, cfg.sampling_rate)
     return {"audio": np.pad(audio, (0, -len(audio) % cfg.hop_length)).astype(np.float32)}
 
 
@@ -123,12 +120,8 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     """Encode then decode the codes with transformers, hooks on every tapped module; quantized latents too."""
     import torch
 
-    from ....parity.torch_hooks import capture_torch
-
     model = load_reference(folder)
     x = torch.from_numpy(inputs["audio"])[None, None]
-    modules = dict(model.named_modules())
-    paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
     def run():
         codes = model.encode(x, return_dict=True).audio_codes  # (1, n_q, frames)
@@ -136,7 +129,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
         audio = model.decode(audio_codes=codes, return_dict=True).audio_values  # (1, T)
         return codes[0], quantized, audio
 
-    acts, (codes, quantized, audio) = capture_torch(model, paths, run)
+    acts, (codes, quantized, audio) = capture_reference(model, tap_points(folder), run)
     acts["quantizer"] = quantized.numpy()
     return acts, {"codes": codes.numpy(), "audio": audio[0].numpy()}
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ....convert.community import copy_side_files, save_community
 from ....convert.keymap import KeyMap, apply_keymap
-from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
+from ..common import load_codec
+from ..community import numpy_params
 from .config import EncodecConfig
 from .convert import (
     MLX_COMMUNITY,
@@ -50,18 +50,13 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 
     EnCodec has no Linear or Embedding layers, so `quantize` leaves every weight in float (recorded only).
     """
-    folder = Path(folder)
-    state, config, keymap, source = read_checkpoint(folder)
-    model = Encodec(EncodecConfig.from_dict(config))
-    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
-    model.source = folder
-    return model
+    return load_codec(folder, read_checkpoint, lambda config, _: Encodec(EncodecConfig.from_dict(config)), dtype,
+                      quantize, group_size)
 
 
 def export_mlx_community(model: Encodec, folder: str | Path) -> Path:
     """Write `model` as mlx-community/encodec-* folders are (what mlx-audio's `Encodec.from_pretrained` reads)."""
-    params = merge_lstm_bias({k: np.array(v) for k, v in tree_flatten(model.parameters())})
-    weights = apply_keymap(params, TO_MLX_COMMUNITY, source="MLX EnCodec")
+    weights = apply_keymap(merge_lstm_bias(numpy_params(model)), TO_MLX_COMMUNITY, source="MLX EnCodec")
     folder = save_community(folder, weights, asdict(model.config))
     copy_side_files(getattr(model, "source", None), folder, ("preprocessor_config.json",))
     return folder

@@ -12,78 +12,11 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ....layers import (
-    ResidualLSTM,
-    ResidualVectorQuantizer,
-    SEANetResnetBlock,
-    StreamableConv1d,
-    StreamableConvTranspose1d,
-    quantizers_for_bandwidth,
-)
+from ....layers import ResidualVectorQuantizer, quantizers_for_bandwidth
 from ....parity.taps import tap
+from ..seanet import SEANetDecoder, SEANetEncoder
 from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
-
-
-def _conv_kw(cfg: EncodecConfig) -> dict:
-    return dict(causal=cfg.use_causal_conv, pad_mode=cfg.pad_mode, norm=cfg.norm_type)
-
-
-def _resnet(cfg: EncodecConfig, dim: int, j: int) -> SEANetResnetBlock:
-    return SEANetResnetBlock(dim, (cfg.residual_kernel_size, 1), (cfg.dilation_growth_rate ** j, 1),
-                             compress=cfg.compress, true_skip=not cfg.use_conv_shortcut, **_conv_kw(cfg))
-
-
-class Encoder(nn.Module):
-    """SEANet encoder: conv, then per stride (residual blocks, ELU, strided conv), LSTM, ELU, conv to D."""
-
-    def __init__(self, cfg: EncodecConfig):
-        super().__init__()
-        kw, f = _conv_kw(cfg), cfg.num_filters
-        layers: list[nn.Module] = [StreamableConv1d(cfg.audio_channels, f, cfg.kernel_size, **kw)]
-        scale = 1
-        for ratio in reversed(cfg.upsampling_ratios):  # downsampling: smallest stride first
-            layers += [_resnet(cfg, scale * f, j) for j in range(cfg.num_residual_layers)]
-            layers += [nn.ELU(), StreamableConv1d(scale * f, 2 * scale * f, 2 * ratio, stride=ratio, **kw)]
-            scale *= 2
-        layers += [ResidualLSTM(scale * f, cfg.num_lstm_layers), nn.ELU()]
-        layers += [StreamableConv1d(scale * f, cfg.hidden_size, cfg.last_kernel_size, **kw)]
-        self.layers = layers
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """audio (B, T, channels) -> latents (B, ceil(T / hop), hidden_size)."""
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if not isinstance(layer, nn.ELU):
-                x = tap(f"encoder.layers.{i}", x)
-        return x
-
-
-class Decoder(nn.Module):
-    """SEANet decoder, the encoder mirrored: conv, LSTM, per stride (ELU, transposed conv, residual blocks)."""
-
-    def __init__(self, cfg: EncodecConfig):
-        super().__init__()
-        kw, f = _conv_kw(cfg), cfg.num_filters
-        scale = 2 ** len(cfg.upsampling_ratios)
-        layers: list[nn.Module] = [StreamableConv1d(cfg.hidden_size, scale * f, cfg.kernel_size, **kw)]
-        layers += [ResidualLSTM(scale * f, cfg.num_lstm_layers)]
-        for ratio in cfg.upsampling_ratios:
-            layers += [nn.ELU(), StreamableConvTranspose1d(
-                scale * f, scale * f // 2, 2 * ratio, stride=ratio, causal=cfg.use_causal_conv,
-                trim_right_ratio=cfg.trim_right_ratio, norm=cfg.norm_type)]
-            layers += [_resnet(cfg, scale * f // 2, j) for j in range(cfg.num_residual_layers)]
-            scale //= 2
-        layers += [nn.ELU(), StreamableConv1d(f, cfg.audio_channels, cfg.last_kernel_size, **kw)]
-        self.layers = layers
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """latents (B, frames, hidden_size) -> audio (B, frames * hop, channels)."""
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if not isinstance(layer, nn.ELU):
-                x = tap(f"decoder.layers.{i}", x)
-        return x
 
 
 def transposed_conv_indices(cfg: EncodecConfig) -> list[int]:
@@ -102,8 +35,8 @@ class Encodec(nn.Module):
     def __init__(self, cfg: EncodecConfig):
         super().__init__()
         self.config = cfg
-        self.encoder = Encoder(cfg)
-        self.decoder = Decoder(cfg)
+        self.encoder = SEANetEncoder(cfg, cfg.norm_type, cfg.num_lstm_layers)
+        self.decoder = SEANetDecoder(cfg, cfg.norm_type, cfg.num_lstm_layers)
         self.quantizer = ResidualVectorQuantizer(cfg.num_quantizers, cfg.codebook_size, cfg.codebook_dim)
 
     @property

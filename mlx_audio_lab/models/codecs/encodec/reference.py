@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match
+from ..common import capture_reference, from_pretrained_quietly
 
 # Fixture sizes, tiny widths in the real layouts (strides 8-5-4-2, 2 LSTM layers, reflect padding):
 # "tiny" as encodec_24khz (mono, causal weight-normed convs, whole clip at once), "48khz" as encodec_48khz
@@ -101,13 +103,8 @@ def stereo(mono: np.ndarray, sample_rate: int) -> np.ndarray:
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     """A spoken clip at the model's rate, (T, 2) for a stereo model (seeded noise if espeak-ng is missing),
     and the largest bandwidth."""
-    from ....fixtures import speech
-
     cfg = _config(folder)
-    if speech.espeak_available():
-        audio = speech.speech(clip, cfg.sampling_rate)
-    else:
-        audio = (np.random.default_rng(0).standard_normal(cfg.sampling_rate * 3) * 0.1).astype(np.float32)
+    audio = spoken_or_noise(clip, cfg.sampling_rate)
     if cfg.audio_channels == 2:
         audio = stereo(audio, cfg.sampling_rate)
     elif cfg.audio_channels != 1:
@@ -118,15 +115,8 @@ def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
 def load_reference(folder: Path):
     """transformers' model with the folder's weights, fp32, eval mode."""
     from transformers import EncodecModel
-    from transformers.utils import logging
 
-    bar = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # no "Loading weights" bar in notebook outputs
-    try:
-        return EncodecModel.from_pretrained(folder, dtype="float32").eval()
-    finally:
-        if bar:
-            logging.enable_progress_bar()
+    return from_pretrained_quietly(EncodecModel, folder)
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
@@ -134,14 +124,10 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     and, for a normalizing model, the chunk scales recorded too."""
     import torch
 
-    from ....parity.torch_hooks import capture_torch
-
     model = load_reference(folder)
     audio_in = inputs["audio"]
     x = torch.from_numpy(np.ascontiguousarray(audio_in.T if audio_in.ndim == 2 else audio_in[None]))[None]
     bandwidth = float(np.asarray(inputs["bandwidth"]).item())
-    modules = dict(model.named_modules())
-    paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
     def run():
         enc = model.encode(x, bandwidth=bandwidth, return_dict=True)
@@ -150,7 +136,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
                              last_frame_pad_length=enc.last_frame_pad_length).audio_values
         return enc, quantized, audio
 
-    acts, (enc, quantized, audio) = capture_torch(model, paths, run)
+    acts, (enc, quantized, audio) = capture_reference(model, tap_points(folder), run)
     acts["quantizer"] = quantized.numpy()
     acts["decoder.output"] = audio.numpy()
     wave = audio[0].numpy().T  # (T, channels)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ....convert.community import dequantize_params
 from ....convert.keymap import KeyMap
-from ....convert.loading import fill_model
 from ....convert.readers import read_file, read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
+from ..common import load_codec
+from ..community import numpy_params
 from .config import MimiConfig
 from .convert import MOSHI_WEIGHTS, hf_keymap, is_moshi_state, moshi_keymap, prepare_hf, prepare_moshi, to_moshi
 from .model import Mimi
@@ -83,12 +83,8 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 
     `quantize` (bits) quantizes the transformers' Linear layers; convs and codebooks stay float.
     """
-    folder = Path(folder)
-    state, config, keymap, source = read_checkpoint(folder)
-    model = Mimi(MimiConfig.from_dict(config))
-    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
-    model.source = folder
-    return model
+    return load_codec(folder, read_checkpoint, lambda config, _: Mimi(MimiConfig.from_dict(config)), dtype,
+                      quantize, group_size)
 
 
 def export_mlx_community(model: Mimi, folder: str | Path, filename: str = MOSHI_WEIGHTS) -> Path:
@@ -99,8 +95,7 @@ def export_mlx_community(model: Mimi, folder: str | Path, filename: str = MOSHI_
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    params = {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v)  # numpy has no bfloat16
-              for k, v in tree_flatten(model.parameters())}
+    params = numpy_params(model)
     if getattr(model, "quantization", None):
         q = model.quantization
         params = dequantize_params(params, lambda _: True, q["bits"], q["group_size"])

@@ -11,70 +11,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ....layers import SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
+from ....layers import StreamableConv1d, StreamableConvTranspose1d
 from ....layers.split_quantizer import SplitResidualVectorQuantizer
 from ....layers.transformer import Transformer
 from ....parity.taps import tap
+from ..seanet import SEANetDecoder, SEANetEncoder
 from .config import MimiConfig
-
-
-def _conv_kw(cfg: MimiConfig) -> dict:
-    return dict(causal=cfg.use_causal_conv, pad_mode=cfg.pad_mode, norm="none")
-
-
-def _resnet(cfg: MimiConfig, dim: int, j: int) -> SEANetResnetBlock:
-    return SEANetResnetBlock(dim, (cfg.residual_kernel_size, 1), (cfg.dilation_growth_rate ** j, 1),
-                             compress=cfg.compress, true_skip=not cfg.use_conv_shortcut, **_conv_kw(cfg))
-
-
-def _tapped(name: str, layers: list[nn.Module], x: mx.array) -> mx.array:
-    for i, layer in enumerate(layers):
-        x = layer(x)
-        if not isinstance(layer, nn.ELU):
-            x = tap(f"{name}.layers.{i}", x)
-    return x
-
-
-class Encoder(nn.Module):
-    """SEANet encoder: conv, then per stride (residual blocks, ELU, strided conv), ELU, conv to hidden_size."""
-
-    def __init__(self, cfg: MimiConfig):
-        super().__init__()
-        kw, f = _conv_kw(cfg), cfg.num_filters
-        layers: list[nn.Module] = [StreamableConv1d(cfg.audio_channels, f, cfg.kernel_size, **kw)]
-        scale = 1
-        for ratio in reversed(cfg.upsampling_ratios):  # downsampling: smallest stride first
-            layers += [_resnet(cfg, scale * f, j) for j in range(cfg.num_residual_layers)]
-            layers += [nn.ELU(), StreamableConv1d(scale * f, 2 * scale * f, 2 * ratio, stride=ratio, **kw)]
-            scale *= 2
-        layers += [nn.ELU(), StreamableConv1d(scale * f, cfg.hidden_size, cfg.last_kernel_size, **kw)]
-        self.layers = layers
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """audio (B, T, channels) -> (B, ceil(T / hop), hidden_size)."""
-        return _tapped("encoder", self.layers, x)
-
-
-class Decoder(nn.Module):
-    """SEANet decoder: conv, per stride (ELU, transposed conv, residual blocks), ELU, conv to audio."""
-
-    def __init__(self, cfg: MimiConfig):
-        super().__init__()
-        kw, f = _conv_kw(cfg), cfg.num_filters
-        scale = 2 ** len(cfg.upsampling_ratios)
-        layers: list[nn.Module] = [StreamableConv1d(cfg.hidden_size, scale * f, cfg.kernel_size, **kw)]
-        for ratio in cfg.upsampling_ratios:
-            layers += [nn.ELU(), StreamableConvTranspose1d(
-                scale * f, scale * f // 2, 2 * ratio, stride=ratio, causal=cfg.use_causal_conv,
-                trim_right_ratio=cfg.trim_right_ratio, norm="none")]
-            layers += [_resnet(cfg, scale * f // 2, j) for j in range(cfg.num_residual_layers)]
-            scale //= 2
-        layers += [nn.ELU(), StreamableConv1d(f, cfg.audio_channels, cfg.last_kernel_size, **kw)]
-        self.layers = layers
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """(B, frames, hidden_size) -> audio (B, frames * hop, channels)."""
-        return _tapped("decoder", self.layers, x)
 
 
 class GroupedConvTranspose1d(nn.Module):
@@ -119,7 +61,7 @@ class Mimi(nn.Module):
         if cfg.latent_stride < 2:
             raise NotImplementedError("Mimi without the frame-rate down/upsampling is not ported")
         self.config = cfg
-        self.encoder = Encoder(cfg)
+        self.encoder = SEANetEncoder(cfg)
         self.encoder_transformer = _transformer(cfg, "encoder_transformer")
         self.downsample = StreamableConv1d(cfg.hidden_size, cfg.hidden_size, 2 * cfg.latent_stride,
                                            stride=cfg.latent_stride, causal=cfg.use_causal_conv,
@@ -129,7 +71,7 @@ class Mimi(nn.Module):
             cfg.hidden_size)
         self.upsample = Upsample(cfg)
         self.decoder_transformer = _transformer(cfg, "decoder_transformer")
-        self.decoder = Decoder(cfg)
+        self.decoder = SEANetDecoder(cfg)
 
     @property
     def sample_rate(self) -> int:

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
+from ..common import capture_reference, from_pretrained_quietly
 
 # Fixture sizes: kyutai/mimi's layout (strides 8-6-5-4 then 2: 1920 samples a frame), tiny widths; a short
 # sliding window so a 3 s clip (75 transformer steps) runs past it.
@@ -114,41 +116,25 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     """A spoken clip at the model's rate (seeded noise if espeak-ng is missing) and all quantizers."""
-    from ....fixtures import speech
-
     cfg = _config(folder)
-    if speech.espeak_available():
-        audio = speech.speech(clip, cfg.sampling_rate)
-    else:
-        audio = (np.random.default_rng(0).standard_normal(cfg.sampling_rate * 3) * 0.1).astype(np.float32)
+    audio = spoken_or_noise(clip, cfg.sampling_rate)
     return {"audio": audio.astype(np.float32), "num_quantizers": np.array(cfg.num_quantizers, np.int64)}
 
 
 def load_reference(folder: Path):
     """transformers' model with the folder's weights, fp32, eval mode, eager attention."""
     from transformers import MimiModel
-    from transformers.utils import logging
 
-    bar = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # no "Loading weights" bar in notebook outputs
-    try:
-        return MimiModel.from_pretrained(folder, dtype="float32", attn_implementation="eager").eval()
-    finally:
-        if bar:
-            logging.enable_progress_bar()
+    return from_pretrained_quietly(MimiModel, folder, attn_implementation="eager")
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     """Encode then decode with transformers, hooks on every tapped module; quantized latents recorded too."""
     import torch
 
-    from ....parity.torch_hooks import capture_torch
-
     model = load_reference(folder)
     x = torch.from_numpy(inputs["audio"])[None, None]
     n_q = int(np.asarray(inputs["num_quantizers"]).item())
-    modules = dict(model.named_modules())
-    paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
     def run():
         codes = model.encode(x, num_quantizers=n_q).audio_codes  # (B, K, T)
@@ -156,7 +142,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
         audio = model.decode(codes).audio_values
         return codes[0], quantized, audio
 
-    acts, (codes, quantized, audio) = capture_torch(model, paths, run)
+    acts, (codes, quantized, audio) = capture_reference(model, tap_points(folder), run)
     acts["quantizer"] = quantized.numpy()
     acts["decoder.output"] = audio.numpy()
     return acts, {"codes": codes.numpy(), "audio": audio[0, 0].numpy()}

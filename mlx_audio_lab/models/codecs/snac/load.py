@@ -9,13 +9,13 @@ from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
-from mlx.utils import tree_flatten
 
 from ....convert.community import save_community
 from ....convert.keymap import KeyMap
-from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
+from ..common import load_codec
+from ..community import numpy_params
 from .config import SnacConfig
 from .convert import HF_KEYMAP, MLX_COMMUNITY, prepare, prepare_mlx_community, to_mlx_community
 from .model import Snac
@@ -40,15 +40,10 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 
     `pytorch_model.bin` is read with `torch.load(weights_only=True)`: tensors only, no code unpickled.
     """
-    folder = Path(folder)
-    state, config, keymap, source = read_checkpoint(folder)
-    model = Snac(SnacConfig.from_dict(config))
-    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
-    model.source = folder
-    return model
+    return load_codec(folder, read_checkpoint, lambda config, _: Snac(SnacConfig.from_dict(config)), dtype,
+                      quantize, group_size)
 
 
 def export_mlx_community(model: Snac, folder: str | Path) -> Path:
     """Write `model` as mlx-community/snac_* folders are (read by mlx-audio's `SNAC.from_pretrained`)."""
-    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
-    return save_community(folder, to_mlx_community(params), asdict(model.config))
+    return save_community(folder, to_mlx_community(numpy_params(model)), asdict(model.config))

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
+from ..common import capture_reference
 
 # Fixture sizes: snac_24khz's strides (2-4-8-8, scales 4-2-1, noise, depthwise) plus the 32/44 kHz models'
 # local attention (window 16 here), tiny widths: 2 heads of 64 in the encoder's and decoder's attention.
@@ -75,13 +77,8 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     """A spoken clip (seeded noise if espeak-ng is missing), padded as SNAC pads, and the decoder's noise seed."""
-    from ....fixtures import speech
-
     cfg = _config(folder)
-    if speech.espeak_available():
-        audio = speech.speech(clip, cfg.sampling_rate)
-    else:
-        audio = (np.random.default_rng(0).standard_normal(cfg.sampling_rate * 3) * 0.1).astype(np.float32)
+    audio = spoken_or_noise(clip, cfg.sampling_rate)
     audio = np.pad(audio, (0, -len(audio) % cfg.pad_multiple)).astype(np.float32)
     return {"audio": audio, "noise_seed": np.array([NOISE_SEED], np.int64)}
 
@@ -124,12 +121,8 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     """Encode then decode the codes with `snac`, hooks on every tapped module; quantized latents recorded too."""
     import torch
 
-    from ....parity.torch_hooks import capture_torch
-
     model = load_reference(folder)
     x = torch.from_numpy(inputs["audio"])[None, None]
-    modules = dict(model.named_modules())
-    paths = [p.ref for p in tap_points(folder) if p.ref in modules]
 
     def run():
         codes = model.encode(x)
@@ -138,7 +131,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
             audio = model.decode(codes)
         return codes, quantized, audio
 
-    acts, (codes, quantized, audio) = capture_torch(model, paths, run)
+    acts, (codes, quantized, audio) = capture_reference(model, tap_points(folder), run)
     acts["quantizer"] = quantized.numpy()
     out = {f"codes.{k}": c[0].numpy() for k, c in enumerate(codes)}
     return acts, {**out, "audio": audio[0, 0].numpy()}

@@ -9,13 +9,13 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import yaml
-from mlx.utils import tree_flatten
 
-from ....convert.keymap import apply_keymap
-from ....convert.loading import fill_model
+from ....convert.keymap import KeyMap, apply_keymap
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
 from ....registry import read_config
+from ..common import load_codec
+from ..community import numpy_params
 from .config import BACKBONE, ENCODEC, HEAD, MEL, VocosConfig
 from .convert import KEYMAP, TO_MLX_COMMUNITY, codebook_layout, codebook_rows
 from .model import Vocos
@@ -32,22 +32,21 @@ def _config(config: dict, state: dict[str, np.ndarray]) -> VocosConfig:
     return cfg
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
-               group_size: int = 64) -> Vocos:
-    """A ready MLX Vocos from a folder; `quantize` (bits) applies to the Linear and Embedding layers."""
-    folder = Path(folder)
+def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, str]:
+    """(state dict, config dict, key map, description); upstream and mlx-community folders share one table."""
     config = read_config(folder)
     if is_mlx_layout(config):
         state, source = read_state_dict(folder, ("model.safetensors",))
-        keymap = IDENTITY
-    else:  # upstream or mlx-community: one table
-        state, source = read_state_dict(folder, ("pytorch_model.bin", "model.safetensors"))
-        keymap = KEYMAP
-    cfg = _config(config, state)
-    model = Vocos(cfg)
-    model = fill_model(model, state, keymap, config, source, dtype, quantize, group_size)
-    model.source = folder
-    return model
+        return state, config, IDENTITY, str(source)
+    state, source = read_state_dict(folder, ("pytorch_model.bin", "model.safetensors"))
+    return state, config, KEYMAP, str(source)
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> Vocos:
+    """A ready MLX Vocos from a folder; `quantize` (bits) applies to the Linear and Embedding layers."""
+    return load_codec(folder, read_checkpoint, lambda config, state: Vocos(_config(config, state)), dtype, quantize,
+                      group_size)
 
 
 def upstream_config(cfg: VocosConfig) -> dict:
@@ -75,8 +74,7 @@ def export_mlx_community(model: Vocos, folder: str | Path) -> Path:
     """Write `model` as mlx-community/vocos-* folders are: upstream `config.yaml` + `model.safetensors`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
-    weights = apply_keymap(params, TO_MLX_COMMUNITY, source="MLX Vocos")
+    weights = apply_keymap(numpy_params(model), TO_MLX_COMMUNITY, source="MLX Vocos")
     mx.save_safetensors(str(folder / "model.safetensors"), {k: mx.array(v) for k, v in weights.items()},
                         metadata={"format": "mlx"})
     source = getattr(model, "source", None)

@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
 
 _FE = "vocos.feature_extractors."
 # Fixture sizes: the real DSP (mel-24khz: n_fft 1024, hop 256, 100 mels; encodec-24khz: n_fft 1280, hop 320)
@@ -149,14 +150,9 @@ def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
     ~0.5 in the log-mel. The clean clip is checked in the tests: decode of the same features, and the
     log-mel where the mel is above that floor.
     """
-    from ....fixtures import speech
-
     cfg = _config(folder)
     sr = cfg["feature_extractor"]["init_args"].get("sample_rate", 24_000)
-    if speech.espeak_available():
-        audio = speech.speech(clip, sr)[: 3 * sr]
-    else:
-        audio = (np.random.default_rng(0).standard_normal(sr * 2) * 0.1).astype(np.float32)
+    audio = spoken_or_noise(clip, sr, seconds=2)[: 3 * sr]
     if _is_encodec(folder):
         n_bandwidths = len(cfg["feature_extractor"]["init_args"]["bandwidths"])
         return {"audio": audio.astype(np.float32), "bandwidth_id": np.array(n_bandwidths - 1, np.int64)}
