@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from mlx_audio_lab.parity import ParityReport, compare_arrays, sig1
+from mlx_audio_lab.parity import ParityReport, below_tolerance, compare_arrays, sig1
 from mlx_audio_lab.parity.core import report_from_json
 
 
@@ -39,6 +39,21 @@ def test_json_from_numpy_values_and_first_divergence():
 
 def test_sig1_rounds_to_one_significant_figure():
     assert sig1(0.000123) == "1e-04" and sig1(0) == "0"
+
+
+def test_checks_view_has_no_rounding_noise_digits():
+    """Two machines whose float32 errors differ only in rounding noise print the same `checks()`."""
+    def report(noise: float) -> ParityReport:
+        rows = [compare_arrays(n, np.full(3, noise * k, np.float32), np.zeros(3, np.float32), 1e-4)
+                for k, n in enumerate(["enc", "dec"], start=1)]
+        return ParityReport("m", rows, True, outputs_note=f"codes identical; audio max_abs {sig1(noise)}")
+
+    a, b = report(1.2e-7), report(2.6e-7)
+    assert a.table() != b.table() and a.checks() == b.checks()
+    assert "2/2 layers within tolerance" in a.checks() and "audio max_abs <1e-04" in a.checks()
+    bad = ParityReport("m", [compare_arrays("enc", np.ones(2), np.zeros(2), 1e-4)], True)
+    assert "FAIL" in bad.checks() and "first divergence: enc" in bad.checks() and "parity: FAILED" in bad.checks()
+    assert below_tolerance("err 3e-04, 2e-05 and 1e-4") == "err 3e-04, <1e-04 and 1e-4"
 
 
 def test_fp32_means_fp32_on_cuda_by_default():

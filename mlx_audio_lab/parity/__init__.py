@@ -9,10 +9,10 @@ proven where torch is not installed.
 from __future__ import annotations
 
 from .core import TapPoint, compare, load_recording, record, run
-from .report import LayerResult, ParityReport, compare_arrays, sig1
+from .report import LayerResult, ParityReport, below_tolerance, compare_arrays, sig1
 from .taps import capture, tap
 
 __all__ = [
     "LayerResult", "ParityReport", "TapPoint", "capture", "compare", "compare_arrays", "load_recording",
-    "record", "run", "sig1", "tap",
+    "below_tolerance", "record", "run", "sig1", "tap",
 ]
