@@ -5,6 +5,8 @@ decoding with timestamps, no temperature fallback, no conditioning on previous t
 its own child process (so peak RSS is its own) inside one run of this script; figures are medians of
 `--repeats` runs after a warm-up. Reported: real-time factor, encoder time per 30 s window, time per
 decoded token ((total - windows x encoder) / tokens) and peak memory, plus ratios against transformers.
+`mlx_audio_lab_plain` is this port with its fast CPU paths off (`MLX_AUDIO_LAB_PLAIN_MATH=1`: plain MLX exp,
+erf, softmax and matmuls), so the gain of `layers/fast_math.py` is measured inside the same run.
 
     .venv/bin/python benchmarks/whisper.py [--repeats 3] [--out benchmarks/results/whisper-cpu.json]
 """
@@ -22,7 +24,7 @@ import time
 from pathlib import Path
 
 CLIPS = ["fox", "harbor", "numbers", "long"]
-ENGINES = ["mlx_audio_lab", "mlx_whisper", "transformers", "faster_whisper"]
+ENGINES = ["mlx_audio_lab", "mlx_audio_lab_plain", "mlx_whisper", "transformers", "faster_whisper"]
 
 
 def _clips() -> dict[str, object]:
@@ -60,6 +62,13 @@ def engine_mlx_audio_lab(clips, repeats):
         t = _median_time(run, repeats)
         out[name] = {"time": t, "tokens": len(result["r"].tokens), "text": result["r"].text}
     return enc, out, mx.get_peak_memory() / 2**20
+
+
+def engine_mlx_audio_lab_plain(clips, repeats):
+    from mlx_audio_lab.layers import set_fast_math
+
+    set_fast_math(False)
+    return engine_mlx_audio_lab(clips, repeats)
 
 
 def engine_mlx_whisper(clips, repeats):

@@ -10,12 +10,23 @@ quantizer        residual vector quantizer (Euclidean codebooks), bandwidth -> c
 factorized_vq    projected, L2-normalised codebooks (DAC, SNAC); split_quantizer: semantic + acoustic (Mimi)
 snake            Snake activation and its residual unit; groupnorm: float32-stable group norm; ctc: greedy CTC
 positional       sinusoidal position tables
+fast_math        cheap exp / softmax / GELU / attention for MLX's CPU back end (plain MLX ops as fallback)
 """
 
 from .attention import KVCache, MultiHeadAttention
 from .conv import SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
 from .convnext import AdaLayerNorm, ConvNeXtBlock
 from .factorized_vq import FactorizedVectorQuantizer, ResidualFactorizedVQ, l2_normalize
+from .fast_math import (
+    fast_exp,
+    gelu,
+    plain_math,
+    project,
+    scaled_dot_product_attention,
+    set_fast_math,
+    softmax,
+    tied_logits,
+)
 from .lstm import LSTM, ResidualLSTM
 from .positional import sinusoids
 from .quantizer import EuclideanCodebook, ResidualVectorQuantizer, VectorQuantizer, quantizers_for_bandwidth
@@ -29,6 +40,7 @@ __all__ = [
     "LayerScale", "MultiHeadAttention", "ProjectedResidualVectorQuantizer", "ResidualFactorizedVQ", "ResidualLSTM",
     "ResidualVectorQuantizer", "RoPEAttention", "SEANetResnetBlock", "SlidingKVCache", "Snake1d", "SnakeResidualUnit",
     "SplitResidualVectorQuantizer", "StreamableConv1d", "StreamableConvTranspose1d", "Transformer",
-    "TransformerLayer", "VectorQuantizer", "conv1d_step", "conv_transpose1d_step", "l2_normalize", "layers_step",
-    "quantizers_for_bandwidth", "sinusoids", "snake",
+    "TransformerLayer", "VectorQuantizer", "conv1d_step", "conv_transpose1d_step", "fast_exp", "gelu",
+    "l2_normalize", "layers_step", "plain_math", "project", "quantizers_for_bandwidth", "scaled_dot_product_attention",
+    "set_fast_math", "sinusoids", "snake", "softmax", "tied_logits",
 ]

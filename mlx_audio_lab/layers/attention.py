@@ -9,6 +9,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .fast_math import scaled_dot_product_attention, softmax
+
 
 class KVCache:
     """Keys and values of past positions, (B, heads, T, head_dim), grown in steps to avoid copies."""
@@ -84,11 +86,11 @@ class MultiHeadAttention(nn.Module):
             scores = q @ k.transpose(0, 1, 3, 2)
             if isinstance(mask, mx.array):
                 scores = scores + mask
-            weights = mx.softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
+            weights = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
             out = weights @ v
         else:
             weights = None
-            out = mx.fast.scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
+            out = scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
         B, _, T, _ = out.shape
         out = out.transpose(0, 2, 1, 3).reshape(B, T, -1)
         return self.out_proj(out), cache, weights

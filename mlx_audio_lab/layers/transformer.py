@@ -13,6 +13,7 @@ import mlx.nn as nn
 
 from ..parity.taps import tap
 from .attention import KVCache
+from .fast_math import gelu, scaled_dot_product_attention
 
 
 class SlidingKVCache(KVCache):
@@ -70,7 +71,7 @@ class RoPEAttention(nn.Module):
         if cache is not None:
             k, v = cache.update(k, v)
         mask = sliding_causal_mask(T, k.shape[2], offset, self.window)
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim**-0.5, mask=mask)
+        out = scaled_dot_product_attention(q, k, v, scale=self.head_dim**-0.5, mask=mask)
         if cache is not None:
             cache.trim()
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, T, -1))
@@ -94,7 +95,7 @@ class MLP(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(dims, hidden, bias=bias)
         self.fc2 = nn.Linear(hidden, dims, bias=bias)
-        self.act = {"gelu": nn.gelu, "gelu_new": nn.gelu_approx, "relu": nn.relu, "silu": nn.silu}[activation]
+        self.act = {"gelu": gelu, "gelu_new": nn.gelu_approx, "relu": nn.relu, "silu": nn.silu}[activation]
 
     def __call__(self, x: mx.array) -> mx.array:
         return self.fc2(self.act(self.fc1(x)))

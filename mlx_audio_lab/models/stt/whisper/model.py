@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from ....layers import KVCache, MultiHeadAttention
+from ....layers import KVCache, MultiHeadAttention, gelu, tied_logits
 from ....parity.taps import tap
 from .config import WhisperConfig
 
@@ -36,7 +36,7 @@ class EncoderLayer(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
-        return x + self.fc2(nn.gelu(self.fc1(self.final_layer_norm(x))))
+        return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
 
 
 class AudioEncoder(nn.Module):
@@ -54,8 +54,8 @@ class AudioEncoder(nn.Module):
 
     def __call__(self, mel: mx.array) -> mx.array:
         """mel (B, 2 * n_ctx, n_mels) -> audio features (B, n_ctx, d_model)."""
-        x = nn.gelu(tap("encoder.conv1", self.conv1(mel)))
-        x = nn.gelu(tap("encoder.conv2", self.conv2(x)))
+        x = gelu(tap("encoder.conv1", self.conv1(mel)))
+        x = gelu(tap("encoder.conv2", self.conv2(x)))
         x = x + self.embed_positions.weight[: x.shape[1]]
         for i, layer in enumerate(self.layers):
             x = tap(f"encoder.layers.{i}", layer(x))
@@ -82,7 +82,7 @@ class DecoderLayer(nn.Module):
             self.encoder_attn_layer_norm(x), context=audio, cache=cross_cache, return_weights=return_weights
         )
         x = x + h
-        x = x + self.fc2(nn.gelu(self.fc1(self.final_layer_norm(x))))
+        x = x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
         return x, cache, cross_cache, weights
 
 
@@ -136,7 +136,7 @@ class TextDecoder(nn.Module):
             weights.append(w)
             x = tap(f"decoder.layers.{i}", x)
         x = tap("decoder.layer_norm", self.layer_norm(x))
-        return tap("decoder.logits", self.embed_tokens.as_linear(x)), weights
+        return tap("decoder.logits", tied_logits(x, self.embed_tokens)), weights
 
 
 class Whisper(nn.Module):

@@ -1,0 +1,243 @@
+"""Cheap exp, softmax, GELU and attention for MLX's CPU back end, with the plain MLX ops as fallback.
+
+MLX 0.32 on a Linux CPU evaluates `exp` and `erf` one scalar at a time on one thread, and they, not the
+matmuls, decide a Whisper encoder's time (see `shared/cpu-performance.md`). Here they are rebuilt from
+multiply-adds that `mx.compile` turns into vectorised loops: exp(x) = 2^n * e^r with n = round(x / ln 2),
+r = x - n ln 2 (Cody-Waite, two constants), e^r a degree-7 polynomial and 2^n made by shifting n into a
+float's exponent bits; erf is Abramowitz & Stegun 7.1.26 (the formula of MLX's and PyTorch's CPU erf).
+Large attentions split their heads over two CPU streams (one thread each), so both cores work. A single
+row times a large weight (a decoder step's output projection) goes to the BLAS's GEMV (the same OpenBLAS
+that MLX's matmuls use): MLX calls sgemm, which repacks the whole weight on every call.
+
+The fast paths run only when the default device is the CPU; `MLX_AUDIO_LAB_PLAIN_MATH=1` (or
+`set_fast_math(False)`) forces the plain ops everywhere, which are the parity reference.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from contextlib import contextmanager
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+PLAIN_ENV = "MLX_AUDIO_LAB_PLAIN_MATH"
+MIN_FAST_SIZE = 1 << 16  # smaller arrays: the plain op is as fast (and keeps tiny decode steps simple)
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693359375  # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI exact in 10 bits so n * _LN2_HI is exact
+_LN2_LO = -2.1219444005469057e-4
+_ROUND = 12582912.0  # 1.5 * 2**23: (y + _ROUND) - _ROUND rounds |y| < 2**22 to the nearest integer
+_EXP_LO, _EXP_HI = -88.0, 89.0  # clamp: 2^n underflows to 0.0 below about -87.7, is +inf above about 88.4
+_INV_FACT = (1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040)  # e^r Taylor terms, |r| <= ln(2) / 2
+
+_AS_P = 0.3275911  # Abramowitz & Stegun 7.1.26: erf(y) = 1 - t * poly(t) * exp(-y^2), t = 1 / (1 + p y)
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+_SQRT1_2 = 0.7071067811865476
+
+_enabled: bool | None = None  # None: follow the environment variable
+_streams: list[mx.Stream] = []
+_gemv: list = []  # [cblas_sgemv or None], looked up once
+
+
+def set_fast_math(enabled: bool | None) -> None:
+    """Turn the fast CPU paths on or off for this process (None: follow MLX_AUDIO_LAB_PLAIN_MATH)."""
+    global _enabled
+    _enabled = enabled
+
+
+@contextmanager
+def plain_math():
+    """Within this block every op takes the plain MLX path (the parity reference)."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
+def fast_math_active(size: int = MIN_FAST_SIZE) -> bool:
+    """True when an op over `size` elements should take the fast CPU path."""
+    if size < MIN_FAST_SIZE or mx.default_device() != mx.cpu:
+        return False
+    return _enabled if _enabled is not None else os.environ.get(PLAIN_ENV) != "1"
+
+
+def cpu_streams() -> list[mx.Stream]:
+    """Two CPU streams (each evaluates on its own thread), made once."""
+    if not _streams:
+        _streams.extend(mx.new_stream(mx.cpu) for _ in range(2))
+    return _streams
+
+
+# exp: four short kernels. MLX fuses at most 11 ops deep and not across a bit cast (`view`), and g++ leaves
+# its loops of maximum/minimum/where scalar (their NaN branch): so the clamp is a loop of its own.
+
+
+@mx.compile
+def _clamp_shift(x: mx.array, shift: mx.array) -> mx.array:
+    return mx.minimum(mx.maximum(x - shift, _EXP_LO), _EXP_HI)  # NaN stays NaN
+
+
+def _round(y: mx.array) -> mx.array:
+    return (y + _ROUND) - _ROUND
+
+
+@mx.compile
+def _exp_scale_bits(x: mx.array) -> mx.array:
+    n = _round(x * _LOG2E).astype(mx.int32)
+    return mx.left_shift(n + 127, 23)  # the bits of the float 2^n
+
+
+@mx.compile
+def _exp_reduce(x: mx.array) -> mx.array:
+    n = _round(x * _LOG2E)
+    return (x - n * _LN2_HI) - n * _LN2_LO
+
+
+@mx.compile
+def _exp_poly(r: mx.array, scale: mx.array) -> mx.array:
+    c = _INV_FACT
+    r2 = r * r
+    r4 = r2 * r2
+    low = (c[0] + c[1] * r) + r2 * (c[2] + c[3] * r)  # Estrin's scheme keeps the fused graph shallow
+    high = (c[4] + c[5] * r) + r2 * (c[6] + c[7] * r)
+    return (low + r4 * high) * scale
+
+
+def _exp_clamped(x: mx.array) -> mx.array:
+    scale = _exp_scale_bits(x).view(mx.float32)
+    return _exp_poly(_exp_reduce(x), scale)
+
+
+def fast_exp(x: mx.array, shift: mx.array | float = 0.0) -> mx.array:
+    """exp(x - shift) in float32 from multiply-adds (relative error < 2e-7 over [-87, 88]; NaN stays NaN;
+    0 below about -87.7, +inf above about 88.4)."""
+    if x.dtype != mx.float32:
+        raise TypeError(f"fast_exp takes float32, got {x.dtype}")
+    if not isinstance(shift, mx.array):
+        shift = mx.array(shift, mx.float32)
+    return _exp_clamped(_clamp_shift(x, shift))
+
+
+def softmax(x: mx.array, axis: int = -1) -> mx.array:
+    """Softmax along `axis` (float32), the fast exp on the CPU for large arrays, else `mx.softmax`."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return mx.softmax(x, axis=axis)
+    p = fast_exp(x, mx.stop_gradient(x.max(axis=axis, keepdims=True)))
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+# GELU (erf form): gelu(x) = x Phi(x) = relu(x) - |x| erfc(|x| / sqrt 2) / 2, with erfc from 7.1.26.
+
+
+@mx.compile
+def _gelu_exp_arg(x: mx.array) -> mx.array:
+    a = mx.minimum(mx.abs(x), 13.0)  # exp(-a^2 / 2) < 1e-36 beyond
+    return -0.5 * (a * a)
+
+
+@mx.compile
+def _gelu_finish(x: mx.array, e: mx.array) -> mx.array:
+    a = mx.abs(x)
+    t = 1.0 / (1.0 + (_AS_P * _SQRT1_2) * a)
+    c = _AS_A
+    t2 = t * t
+    poly = ((c[0] + c[1] * t) + t2 * (c[2] + c[3] * t) + (t2 * t2) * c[4]) * t  # erfc(a / sqrt 2) / e
+    return 0.5 * (x + a) - poly * ((0.5 * a) * e)  # ordered so the fused graph stays within 11 ops
+
+
+def gelu(x: mx.array) -> mx.array:
+    """GELU with the exact (erf) form; fast on the CPU for large float32 arrays, else `nn.gelu`."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return nn.gelu(x)
+    return _gelu_finish(x, _exp_clamped(_gelu_exp_arg(x)))
+
+
+# attention
+
+
+def _attend(q: mx.array, k: mx.array, v: mx.array, mask: mx.array | None) -> mx.array:
+    s = q @ k.swapaxes(-1, -2)
+    if mask is not None:
+        s = s + mask
+    p = fast_exp(s, s.max(axis=-1, keepdims=True))
+    # the row sums come out of the same matmul (a column of ones beside v); normalise (T, D), not (T, S)
+    o = p @ mx.concatenate([v, mx.ones((v.shape[0], 1), v.dtype)], axis=-1)
+    return o[:, :-1] / o[:, -1:]
+
+
+def scaled_dot_product_attention(q: mx.array, k: mx.array, v: mx.array, scale: float,
+                                 mask: mx.array | str | None = None) -> mx.array:
+    """softmax(q k^T scale + mask) v for (B, H, T, D) inputs, as `mx.fast.scaled_dot_product_attention`.
+
+    On the CPU, for large float32 score matrices, heads go in turn to two CPU streams and use the fast exp;
+    `mask` may then be additive (float), boolean (True = attend) or "causal"."""
+    B, H, T, D = q.shape
+    S = k.shape[2]
+    if q.dtype != mx.float32 or k.shape[1] != H or not fast_math_active(H * T * S):
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"unknown attention mask {mask!r} (expected 'causal', an array or None)")
+        mask = mx.arange(S)[None] <= mx.arange(S - T, S)[:, None]
+    if mask is not None and mask.dtype == mx.bool_:
+        mask = mx.where(mask, 0.0, -mx.inf)
+    if mask is not None:
+        mask = mx.broadcast_to(mask, (B, H, T, S))
+    if scale != 1.0:
+        q = q * scale
+    streams = cpu_streams()
+    heads = []
+    for b in range(B):
+        for h in range(H):
+            with mx.stream(streams[(b * H + h) % len(streams)]):
+                heads.append(_attend(q[b, h], k[b, h], v[b, h], None if mask is None else mask[b, h]))
+    return mx.stack(heads).reshape(B, H, T, D)
+
+
+# one row times a large weight
+
+_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
+
+
+def _blas_gemv():
+    """`cblas_sgemv` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none)."""
+    if not _gemv:
+        from .. import _blas
+
+        fn = None
+        if _blas.status() == "openblas":
+            fn = ctypes.CDLL(None).cblas_sgemv
+            fn.restype = None
+            i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
+            fn.argtypes = [i, i, i, i, f, p, i, p, i, f, p, i]
+        _gemv.append(fn)
+    return _gemv[0]
+
+
+def project(x: mx.array, weight: mx.array) -> mx.array:
+    """x (..., K) @ weight (N, K)^T. On the CPU one float32 row goes to the BLAS's GEMV on a zero-copy view
+    of `weight` (this waits for `x`); otherwise MLX's matmul."""
+    N, K = weight.shape
+    gemv = _blas_gemv() if x.size == K and fast_math_active(weight.size) else None
+    if gemv is None or x.dtype != mx.float32 or weight.dtype != mx.float32:
+        return x @ weight.T
+    w = np.asarray(weight)
+    if not w.flags.c_contiguous:
+        return x @ weight.T
+    row = np.ascontiguousarray(np.asarray(x).reshape(-1))
+    out = np.empty(N, np.float32)
+    gemv(_ROW_MAJOR, _NO_TRANS, N, K, 1.0, w.ctypes.data, K, row.ctypes.data, 1, 0.0, out.ctypes.data, 1)
+    return mx.array(out).reshape(*x.shape[:-1], N)
+
+
+def tied_logits(x: mx.array, embedding: nn.Module) -> mx.array:
+    """`embedding.as_linear(x)`, the output projection tied to a token embedding; a float `nn.Embedding`
+    goes through `project` (quantized embeddings keep their own `as_linear`)."""
+    if type(embedding) is nn.Embedding:
+        return project(x, embedding.weight)
+    return embedding.as_linear(x)
