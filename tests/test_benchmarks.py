@@ -1,0 +1,85 @@
+"""The benchmark helpers that are pure functions: timing statistics, interleaving, the README table, configs.
+
+Speed itself is never asserted; benchmarks/ is not collected (it lives outside tests/).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root holds benchmarks/
+
+from benchmarks import harness, report  # noqa: E402
+
+
+def test_stats_median_spread_and_interleaving():
+    order: list[str] = []
+    ticks = iter(range(100))
+    res = harness.compare({"a": (lambda: order.append("a"), lambda _o: None),
+                           "b": (lambda x: order.append(f"b{x}"), lambda _o: None, lambda: next(ticks))},
+                          warmup=1, repeats=3)
+    assert order == ["a", "b0", "a", "b1", "a", "b2", "a", "b3"]  # warm-ups, then A, B, A, B ...
+    assert len(res["a"]["runs_s"]) == 3 and res["a"]["min_s"] <= res["a"]["median_s"] <= res["a"]["max_s"]
+    st = harness._stats([4.0, 1.0, 3.0, 2.0])
+    assert st["median_s"] == 2.5 and st["min_s"] == 1.0 and st["max_s"] == 4.0
+    assert st["iqr_s"] == pytest.approx(2.5)  # quartiles (exclusive method): 1.25 and 3.75
+    stage = harness.stage({"mlx_audio_lab": {"median_s": 2.0}, "torch": {"median_s": 6.0}}, 30.0, "audio_s_per_s")
+    assert stage["mlx_audio_lab"]["audio_s_per_s"] == 15.0 and stage["mlx_audio_lab"]["vs_torch"] == 3.0
+    assert harness.bandwidth_fraction(1e9, 0.1, 20.0) == pytest.approx(0.5)
+
+
+def test_context_rejects_bad_device_and_dtype():
+    with pytest.raises(ValueError, match="device"):
+        harness.Context(device="tpu")
+    with pytest.raises(ValueError, match="dtype"):
+        harness.Context(dtype="int8")
+    assert harness.Context(options={"steps": "8", "full": "0"}).option("steps", 32) == 8
+    assert harness.Context(options={"full": "0"}).option("full", True) is False
+
+
+def _doc(model: str, summary: dict) -> dict:
+    return {"schema": "bench/1", "model": model, "device": "cpu",
+            "dtypes": {"float32": {"summary": summary, "machine": {"cpu": "Test CPU"}}}}
+
+
+def test_report_table_from_stored_results(tmp_path):
+    (tmp_path / "whisper-tiny-cpu.json").write_text(json.dumps(_doc("whisper-tiny", {
+        "mlx_audio_lab": harness.summary_row(audio_s_per_s=13.36, tokens_per_s=41.07, rtf=0.0834, peak_mb=246.1,
+                                             vs_torch=2.531, note="30 s window"),
+        "torch": harness.summary_row(audio_s_per_s=7.0, tokens_per_s=20.0, rtf=0.2111, peak_mb=144.2, vs_torch=1.0),
+    })))
+    (tmp_path / "blas-cpu.json").write_text(json.dumps({"results": []}))  # not a benchmark document: skipped
+    docs = report.load_results(tmp_path)
+    assert [d["model"] for d in docs] == ["whisper-tiny"]
+    assert report.rows(docs) == [
+        ["whisper-tiny", "cpu", "float32", "this port (MLX)", "13", "41", "0.083", "250", "2.5x", "30 s window"],
+        ["whisper-tiny", "cpu", "float32", "PyTorch reference", "7", "20", "0.21", "140", "1x", ""],
+    ]
+    body = report.table(docs)
+    readme = f"intro\n{report.BEGIN}\nold table\n{report.END}\nrest\n"
+    new = report.splice(readme, body)
+    assert new.startswith("intro\n") and new.endswith(f"{report.END}\nrest\n") and "old table" not in new
+    assert report.splice(new, body) == new  # idempotent: --check passes right after a rewrite
+    with pytest.raises(ValueError, match="markers"):
+        report.splice("no markers", body)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("name, cls", [("whisper-tiny", "WhisperForConditionalGeneration"),
+                                       ("whisper-large-v3-turbo", "WhisperForConditionalGeneration"),
+                                       ("wav2vec2-base", "Wav2Vec2ForCTC"), ("parakeet-tdt-0.6b-v2", "ParakeetForTDT"),
+                                       ("voxtral-mini-3b-2507", "VoxtralForConditionalGeneration")])
+def test_stt_configs_give_the_published_parameter_counts(name, cls):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    config = harness.load_config(name)
+    config_cls = getattr(transformers, cls.replace("ForConditionalGeneration", "").replace("ForCTC", "")
+                         .replace("ForTDT", "TDT") + "Config")
+    with torch.device("meta"):  # shapes only: no memory, no time
+        model = getattr(transformers, cls)(config_cls(**config))
+    check = harness.check_params(name, harness.param_count(model))
+    assert check["expected_params"] and check["params_match"], check
