@@ -160,6 +160,18 @@ def test_encodec_variant_uses_its_encodec(encodec_folder, encodec_model, clip):
         encodec_model.encode(np.stack([clip, clip], 1))
 
 
+def test_saved_encodec_variant_keeps_its_encodec(encodec_folder, encodec_model, clip, tmp_path):
+    """`save_model` copies `encodec/` beside the weights, so the saved folder encodes offline, identically."""
+    from mlx_audio_lab.convert.save import save_model
+
+    saved = save_model(encodec_model, tmp_path / "mlx")
+    assert (saved / "encodec" / "config.json").is_file()
+    again = mlx_audio_lab.load(saved)
+    codes = encodec_model.encode(clip[:24000])
+    assert len(np.unique(np.array(codes))) > 4  # the codes vary
+    np.testing.assert_array_equal(again.encode(clip[:24000]), codes)
+
+
 def test_mel_variant_has_no_encodec(model, clip):
     with pytest.raises(TypeError, match="no bandwidths"):
         model.encode(clip[:24000], bandwidth_id=0)

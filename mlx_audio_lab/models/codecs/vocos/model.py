@@ -224,7 +224,7 @@ class Vocos(nn.Module):
         return self
 
     def save_extras(self, folder: Path) -> None:
-        """`save_model` hook: an EnCodec-variant folder keeps the `encodec/` it encodes with (else it would need the hub)."""
+        """`save_model` hook: an EnCodec-variant folder keeps its `encodec/` (else encoding would need the hub)."""
         source = getattr(self, "source", None)
         if self.config.is_encodec and source is not None and (Path(source) / "encodec").is_dir():
             import shutil
