@@ -11,6 +11,7 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
+from .fast_math import fast_math_active
 from .groupnorm import TimeGroupNorm
 
 
@@ -108,3 +109,30 @@ class SEANetResnetBlock(nn.Module):
         for layer in self.block:
             h = layer(h)
         return (self.shortcut(x) if "shortcut" in self else x) + h
+
+
+def phase_folded_conv1d(x: mx.array, weight: mx.array, dilation: int, padding: int, groups: int = 1) -> mx.array:
+    """A stride-1 conv1d with dilation d computed as an undilated conv over the d interleaved time phases.
+
+    Output t = m*d + r sums w_j x[(m + j)*d + r]: an ordinary conv over phase r. Same sums as the dilated conv
+    (float32 rounding aside); MLX's CPU dilated conv1d is ~150x slower than its undilated one.
+    """
+    B, T, C = x.shape
+    k = weight.shape[1]
+    x = mx.pad(x, [(0, 0), (padding, padding + (-(T + 2 * padding)) % dilation), (0, 0)])
+    n = x.shape[1] // dilation
+    out_len = T + 2 * padding - dilation * (k - 1)
+    phases = x.reshape(B, n, dilation, C).transpose(0, 2, 1, 3).reshape(B * dilation, n, C)
+    y = mx.conv1d(phases, weight, groups=groups)
+    m, O = y.shape[1], y.shape[2]
+    return y.reshape(B, dilation, m, O).transpose(0, 2, 1, 3).reshape(B, m * dilation, O)[:, :out_len]
+
+
+class DilatedConv1d(nn.Conv1d):
+    """`nn.Conv1d` (same parameters) whose dilated, stride-1 form runs phase-folded on the CPU fast path."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        if self.dilation == 1 or self.stride != 1 or not fast_math_active(x.size):
+            return super().__call__(x)
+        y = phase_folded_conv1d(x, self.weight, self.dilation, self.padding, self.groups)
+        return y + self.bias if "bias" in self else y

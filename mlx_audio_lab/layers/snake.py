@@ -8,6 +8,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .conv import DilatedConv1d
+
 
 def snake(x: mx.array, alpha: mx.array) -> mx.array:
     """x + 1 / (alpha + 1e-9) * sin(alpha * x)^2, with alpha broadcast over the last (channel) axis."""
@@ -33,7 +35,7 @@ class SnakeResidualUnit(nn.Module):
         super().__init__()
         pad = (kernel_size - 1) * dilation // 2
         self.snake1 = Snake1d(dim)
-        self.conv1 = nn.Conv1d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=groups)
+        self.conv1 = DilatedConv1d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=groups)
         self.snake2 = Snake1d(dim)
         self.conv2 = nn.Conv1d(dim, dim, 1)
 
