@@ -71,6 +71,21 @@ def temp_folder(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"bench-{prefix}-"))
 
 
+def hf_reference(model_cls, config_cls, cfg: dict, name: str, keep: tuple[str, ...] = ()):
+    """A transformers reference built from the real config with seeded weights, saved in the upstream layout.
+
+    Returns (reference in eval mode, its folder) so every engine loads the same weights.
+    """
+    import torch
+
+    torch.manual_seed(0)
+    reference = model_cls(config_cls(**cfg)).eval()
+    seeded_weights_(reference, seed=0, keep=keep)
+    folder = temp_folder(name)
+    reference.save_pretrained(folder, safe_serialization=True)
+    return reference, folder
+
+
 def mlx_params(model) -> dict[str, Any]:
     """An MLX module's parameters, flat."""
     from mlx.utils import tree_flatten

@@ -20,11 +20,10 @@ from .codec_common import (
     Engine,
     codec_payload,
     guarded,
+    hf_reference,
     load_peer,
     mlx_params,
-    seeded_weights_,
     sequential_to_peer,
-    temp_folder,
     torch_engine_module,
 )
 
@@ -73,11 +72,7 @@ def run(ctx: harness.Context) -> dict:
     audio = np.pad(audio, (0, -len(audio) % hop))  # whole frames, as every engine pads
     errors: dict[str, str] = {}
 
-    torch.manual_seed(0)
-    reference = DacModel(DacConfig(**cfg)).eval()
-    seeded_weights_(reference, seed=0)
-    folder = temp_folder(NAME)
-    reference.save_pretrained(folder, safe_serialization=True)
+    reference, folder = hf_reference(DacModel, DacConfig, cfg, NAME)
 
     def torch_engine() -> Engine:
         model = torch_engine_module(reference, ctx)

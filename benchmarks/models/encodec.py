@@ -21,9 +21,9 @@ from .codec_common import (
     Engine,
     codec_payload,
     guarded,
+    hf_reference,
     load_peer,
     mlx_params,
-    seeded_weights_,
     temp_folder,
     torch_engine_module,
 )
@@ -65,11 +65,7 @@ def run(ctx: harness.Context) -> dict:
     audio = harness.synthetic_audio(seconds, sr, seed=0)
     errors: dict[str, str] = {}
 
-    torch.manual_seed(0)
-    reference = EncodecModel(EncodecConfig(**cfg)).eval()
-    seeded_weights_(reference, seed=0)
-    folder = temp_folder(NAME)
-    reference.save_pretrained(folder, safe_serialization=True)
+    reference, folder = hf_reference(EncodecModel, EncodecConfig, cfg, NAME)
 
     def torch_engine() -> Engine:
         model = torch_engine_module(reference, ctx)

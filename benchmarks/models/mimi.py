@@ -25,7 +25,7 @@ from .codec_common import (
     Engine,
     codec_payload,
     guarded,
-    seeded_weights_,
+    hf_reference,
     temp_folder,
     torch_engine_module,
 )
@@ -101,11 +101,7 @@ def run(ctx: harness.Context) -> dict:
     audio = np.pad(audio, (0, -len(audio) % frame))
     errors: dict[str, str] = {}
 
-    torch.manual_seed(0)
-    reference = MimiModel(MimiConfig(**cfg)).eval()
-    seeded_weights_(reference, seed=0, keep=_ROPE)
-    folder = temp_folder(NAME)
-    reference.save_pretrained(folder, safe_serialization=True)
+    reference, folder = hf_reference(MimiModel, MimiConfig, cfg, NAME, keep=_ROPE)
     streaming: dict[str, dict] = {}
 
     def torch_engine() -> Engine:
