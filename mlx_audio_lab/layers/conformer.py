@@ -7,17 +7,19 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .conv import Conv1d
+
 
 class ConformerConvModule(nn.Module):
     """(B, T, C) -> (B, T, C); `valid` (B, T) bool zeroes padded steps before the depthwise conv."""
 
     def __init__(self, channels: int, kernel_size: int, bias: bool = True):
         super().__init__()
-        self.pointwise_conv1 = nn.Conv1d(channels, 2 * channels, 1, bias=bias)
-        self.depthwise_conv = nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2,
+        self.pointwise_conv1 = Conv1d(channels, 2 * channels, 1, bias=bias)
+        self.depthwise_conv = Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2,
                                         groups=channels, bias=bias)
         self.norm = nn.BatchNorm(channels)
-        self.pointwise_conv2 = nn.Conv1d(channels, channels, 1, bias=bias)
+        self.pointwise_conv2 = Conv1d(channels, channels, 1, bias=bias)
 
     def __call__(self, x: mx.array, valid: mx.array | None = None) -> mx.array:
         x = nn.glu(self.pointwise_conv1(x), axis=-1)  # (B, T, C)

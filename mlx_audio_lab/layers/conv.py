@@ -42,7 +42,7 @@ class StreamableConv1d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1,
                  causal: bool = False, pad_mode: str = "reflect", norm: str = "weight_norm", bias: bool = True):
         super().__init__()
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, bias=bias)
+        self.conv = Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation, bias=bias)
         if norm == "time_group_norm":
             self.norm = TimeGroupNorm(out_channels)
         elif norm not in ("weight_norm", "none"):
@@ -67,9 +67,10 @@ class StreamableConvTranspose1d(nn.Module):
     """ConvTranspose1d that trims its fixed padding (causal: `trim_right_ratio` of it on the right)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 causal: bool = False, trim_right_ratio: float = 1.0, norm: str = "weight_norm", bias: bool = True):
+                 causal: bool = False, trim_right_ratio: float = 1.0, norm: str = "weight_norm", bias: bool = True,
+                 groups: int = 1):
         super().__init__()
-        self.conv = nn.ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
+        self.conv = ConvTranspose1d(in_channels, out_channels, kernel_size, stride=stride, groups=groups, bias=bias)
         if norm == "time_group_norm":
             self.norm = TimeGroupNorm(out_channels)
         padding_total = kernel_size - stride
@@ -128,11 +129,93 @@ def phase_folded_conv1d(x: mx.array, weight: mx.array, dilation: int, padding: i
     return y.reshape(B, dilation, m, O).transpose(0, 2, 1, 3).reshape(B, m * dilation, O)[:, :out_len]
 
 
-class DilatedConv1d(nn.Conv1d):
-    """`nn.Conv1d` (same parameters) whose dilated, stride-1 form runs phase-folded on the CPU fast path."""
+def pointwise_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0) -> mx.array:
+    """A kernel-1 conv1d as one 2-D matmul over all frames (MLX's CPU conv copies its input first: ~2x slower)."""
+    if padding:
+        x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
+    if stride > 1:
+        x = x[:, ::stride]
+    B, T, C = x.shape
+    return (x.reshape(B * T, C) @ weight.reshape(weight.shape[0], C).T).reshape(B, T, -1)
+
+
+def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+           groups: int = 1) -> mx.array:
+    """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
+    if fast_math_active(x.size):
+        if weight.shape[1] == 1 and groups == 1:
+            return pointwise_conv1d(x, weight, stride, padding)
+        if dilation > 1 and stride == 1:
+            return phase_folded_conv1d(x, weight, dilation, padding, groups)
+    return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, groups: int = 1) -> mx.array:
+    """The full transposed conv (no padding): each frame times the kernel gives k samples, overlap-added.
+
+    Input frame t lands on outputs t*s .. t*s + k - 1; with the kernel zero-padded to q*s taps that is q blocks
+    of s samples, block j shifted j frames: one matmul (or, depthwise, one product) and q shifted adds.
+    MLX's CPU `conv_transpose1d` is ~150x slower at codec sizes. Returns (B, (T + q - 1) * s, C_out).
+    """
+    B, T, C = x.shape
+    O, k, _ = weight.shape
+    q = -(-k // stride)
+    if q * stride > k:
+        weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
+    if groups == 1:
+        if weight.size < B * T * q * stride * O:  # lay out the (smaller) weight so the product needs no transpose
+            w = weight.reshape(O, q * stride, C).transpose(1, 0, 2).reshape(q * stride * O, C)
+            z = (x.reshape(B * T, C) @ w.T).reshape(B, T, q, stride, O)
+        else:
+            z = (x.reshape(B * T, C) @ weight.reshape(O * q * stride, C).T).reshape(B, T, O, q, stride)
+            z = z.transpose(0, 1, 3, 4, 2)
+    else:  # depthwise: out channel c = in channel c times its own kernel
+        z = (x[:, :, None, :] * weight[:, :, 0].T).reshape(B, T, q, stride, O)
+    y = z[:, :, 0]
+    if q > 1:
+        y = sum((mx.pad(z[:, :, j], [(0, 0), (j, q - 1 - j), (0, 0), (0, 0)]) for j in range(1, q)),
+                mx.pad(y, [(0, 0), (0, q - 1), (0, 0), (0, 0)]))
+    return y.reshape(B, (T + q - 1) * stride, O)
+
+
+def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     output_padding: int = 0, groups: int = 1) -> mx.array:
+    """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
+    O, k, c_per_group = weight.shape
+    depthwise = groups == x.shape[-1] == O and c_per_group == 1
+    if not fast_math_active(x.size) or dilation != 1 or (groups != 1 and not depthwise):
+        return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
+                                   output_padding=output_padding, groups=groups)
+    y = overlap_add_conv_transpose1d(x, weight, stride, groups)
+    length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
+    if padding + length > y.shape[1]:  # output_padding reaches past the last tap: zeros
+        y = mx.pad(y, [(0, 0), (0, padding + length - y.shape[1]), (0, 0)])
+    return y[:, padding : padding + length]
+
+
+class Conv1d(nn.Conv1d):
+    """`nn.Conv1d` (same parameters) computed by `conv1d`: the CPU's slow kernel cases rewritten."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        if self.dilation == 1 or self.stride != 1 or not fast_math_active(x.size):
-            return super().__call__(x)
-        y = phase_folded_conv1d(x, self.weight, self.dilation, self.padding, self.groups)
+        y = conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+        return y + self.bias if "bias" in self else y
+
+
+class ConvTranspose1d(nn.Module):
+    """`nn.ConvTranspose1d` with groups; weight (out, k, in / groups), computed by `conv_transpose1d`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, output_padding: int = 0, groups: int = 1, bias: bool = True):
+        super().__init__()
+        scale = math.sqrt(1.0 / (in_channels * kernel_size))
+        self.weight = mx.random.uniform(-scale, scale, (out_channels, kernel_size, in_channels // groups))
+        if bias:
+            self.bias = mx.zeros((out_channels,))
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.output_padding, self.groups = output_padding, groups
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C_in) -> (B, (T - 1) * stride - 2 * padding + dilation * (k - 1) + 1 + output_padding, C_out)."""
+        y = conv_transpose1d(x, self.weight, self.stride, self.padding, self.dilation, self.output_padding,
+                             self.groups)
         return y + self.bias if "bias" in self else y

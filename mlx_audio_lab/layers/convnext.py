@@ -9,6 +9,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .conv import Conv1d
+
 
 class AdaLayerNorm(nn.Module):
     """LayerNorm without its own affine; scale and shift are embeddings looked up by a condition id."""
@@ -48,7 +50,7 @@ class ConvNeXtBlock(nn.Module):
     def __init__(self, dim: int, intermediate_dim: int, layer_scale: float | None,
                  adanorm_num_embeddings: int | None = None, kernel_size: int = 7):
         super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        self.dwconv = Conv1d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
         self.norm = make_norm(dim, adanorm_num_embeddings)
         self.pwconv1 = nn.Linear(dim, intermediate_dim)
         self.pwconv2 = nn.Linear(intermediate_dim, dim)

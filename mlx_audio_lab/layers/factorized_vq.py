@@ -10,6 +10,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .conv import Conv1d
+
 
 def l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
     """x / max(|x|, eps) over the last axis (torch's F.normalize)."""
@@ -28,8 +30,8 @@ class FactorizedVectorQuantizer(nn.Module):
                  codebook_norm_sign: int = -1):
         super().__init__()
         self.stride, self.codebook_norm_sign = stride, codebook_norm_sign
-        self.in_proj = nn.Conv1d(input_dim, codebook_dim, 1)
-        self.out_proj = nn.Conv1d(codebook_dim, input_dim, 1)
+        self.in_proj = Conv1d(input_dim, codebook_dim, 1)
+        self.out_proj = Conv1d(codebook_dim, input_dim, 1)
         self.codebook = nn.Embedding(codebook_size, codebook_dim)
 
     def _pool(self, z: mx.array) -> mx.array:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from .conv import DilatedConv1d
+from .conv import Conv1d
 
 
 def snake(x: mx.array, alpha: mx.array) -> mx.array:
@@ -35,9 +35,9 @@ class SnakeResidualUnit(nn.Module):
         super().__init__()
         pad = (kernel_size - 1) * dilation // 2
         self.snake1 = Snake1d(dim)
-        self.conv1 = DilatedConv1d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=groups)
+        self.conv1 = Conv1d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=groups)
         self.snake2 = Snake1d(dim)
-        self.conv2 = nn.Conv1d(dim, dim, 1)
+        self.conv2 = Conv1d(dim, dim, 1)
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, dim) -> (B, T, dim); the input is centre-cropped if the convs shortened it (even kernels)."""

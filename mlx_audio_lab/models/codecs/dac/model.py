@@ -14,6 +14,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
+from ....layers.conv import Conv1d, ConvTranspose1d
 from ....parity.taps import tap
 from .config import DacConfig
 
@@ -27,7 +28,7 @@ class EncoderBlock(nn.Module):
         self.res_unit2 = SnakeResidualUnit(dim // 2, dilation=3)
         self.res_unit3 = SnakeResidualUnit(dim // 2, dilation=9)
         self.snake1 = Snake1d(dim // 2)
-        self.conv1 = nn.Conv1d(dim // 2, dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))
+        self.conv1 = Conv1d(dim // 2, dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, dim / 2) -> (B, T / stride, dim)."""
@@ -41,7 +42,7 @@ class DecoderBlock(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, stride: int):
         super().__init__()
         self.snake1 = Snake1d(in_dim)
-        self.conv_t1 = nn.ConvTranspose1d(in_dim, out_dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))
+        self.conv_t1 = ConvTranspose1d(in_dim, out_dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))
         self.res_unit1 = SnakeResidualUnit(out_dim, dilation=1)
         self.res_unit2 = SnakeResidualUnit(out_dim, dilation=3)
         self.res_unit3 = SnakeResidualUnit(out_dim, dilation=9)
@@ -58,10 +59,10 @@ class Encoder(nn.Module):
     def __init__(self, cfg: DacConfig):
         super().__init__()
         d = cfg.encoder_hidden_size
-        self.conv1 = nn.Conv1d(1, d, 7, padding=3)
+        self.conv1 = Conv1d(1, d, 7, padding=3)
         self.block = [EncoderBlock(d * 2 ** (i + 1), s) for i, s in enumerate(cfg.downsampling_ratios)]
         self.snake1 = Snake1d(cfg.hidden_size)
-        self.conv2 = nn.Conv1d(cfg.hidden_size, cfg.hidden_size, 3, padding=1)
+        self.conv2 = Conv1d(cfg.hidden_size, cfg.hidden_size, 3, padding=1)
 
     def __call__(self, x: mx.array) -> mx.array:
         """audio (B, T, 1) -> latents (B, T / hop, hidden_size)."""
@@ -78,11 +79,11 @@ class Decoder(nn.Module):
     def __init__(self, cfg: DacConfig):
         super().__init__()
         c = cfg.decoder_hidden_size
-        self.conv1 = nn.Conv1d(cfg.hidden_size, c, 7, padding=3)
+        self.conv1 = Conv1d(cfg.hidden_size, c, 7, padding=3)
         self.block = [DecoderBlock(c // 2 ** i, c // 2 ** (i + 1), s) for i, s in enumerate(cfg.upsampling_ratios)]
         out_dim = c // 2 ** len(cfg.upsampling_ratios)
         self.snake1 = Snake1d(out_dim)
-        self.conv2 = nn.Conv1d(out_dim, 1, 7, padding=3)
+        self.conv2 = Conv1d(out_dim, 1, 7, padding=3)
 
     def __call__(self, x: mx.array) -> mx.array:
         """latents (B, frames, hidden_size) -> audio (B, frames * hop, 1) in [-1, 1]."""

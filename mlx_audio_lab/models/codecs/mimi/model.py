@@ -19,30 +19,13 @@ from ..seanet import SEANetDecoder, SEANetEncoder
 from .config import MimiConfig
 
 
-class GroupedConvTranspose1d(nn.Module):
-    """ConvTranspose1d with groups (Mimi's depthwise upsampling); weight (out, k, in / groups)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, groups: int = 1,
-                 bias: bool = False):
-        super().__init__()
-        self.stride, self.groups = stride, groups
-        self.weight = mx.zeros((out_channels, kernel_size, in_channels // groups))
-        if bias:
-            self.bias = mx.zeros((out_channels,))
-
-    def __call__(self, x: mx.array) -> mx.array:
-        y = mx.conv_transpose1d(x, self.weight, stride=self.stride, groups=self.groups)
-        return y + self.bias if "bias" in self else y
-
-
 class Upsample(StreamableConvTranspose1d):
     """The frame-rate upsampling: a causal transposed conv with groups and no bias."""
 
     def __init__(self, cfg: MimiConfig):
         k, s = 2 * cfg.latent_stride, cfg.latent_stride
         super().__init__(cfg.hidden_size, cfg.hidden_size, k, s, causal=cfg.use_causal_conv,
-                         trim_right_ratio=cfg.trim_right_ratio, norm="none", bias=False)
-        self.conv = GroupedConvTranspose1d(cfg.hidden_size, cfg.hidden_size, k, s, cfg.upsample_groups)
+                         trim_right_ratio=cfg.trim_right_ratio, norm="none", bias=False, groups=cfg.upsample_groups)
 
 
 def _transformer(cfg: MimiConfig, name: str) -> Transformer:

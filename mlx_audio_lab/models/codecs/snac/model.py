@@ -16,6 +16,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
+from ....layers.conv import Conv1d, ConvTranspose1d
 from ....parity.taps import tap
 from .attention import LocalMHA
 from .config import SnacConfig
@@ -41,7 +42,7 @@ class EncoderBlock(nn.Module):
         super().__init__()
         d = out_dim // 2
         self.block = [SnakeResidualUnit(d, dil, groups=groups) for dil in (1, 3, 9)]
-        self.block += [Snake1d(d), nn.Conv1d(d, out_dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))]
+        self.block += [Snake1d(d), Conv1d(d, out_dim, 2 * stride, stride=stride, padding=math.ceil(stride / 2))]
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, out_dim / 2) -> (B, T / stride, out_dim)."""
@@ -55,7 +56,7 @@ class NoiseBlock(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.linear = nn.Conv1d(dim, dim, 1, bias=False)
+        self.linear = Conv1d(dim, dim, 1, bias=False)
 
     def __call__(self, x: mx.array, noise: NoiseFn) -> mx.array:
         """(B, T, dim) -> (B, T, dim)."""
@@ -68,7 +69,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, stride: int, noise: bool, groups: int):
         super().__init__()
-        self.block = [Snake1d(in_dim), nn.ConvTranspose1d(in_dim, out_dim, 2 * stride, stride=stride,
+        self.block = [Snake1d(in_dim), ConvTranspose1d(in_dim, out_dim, 2 * stride, stride=stride,
                                                           padding=math.ceil(stride / 2), output_padding=stride % 2)]
         self.block += [NoiseBlock(out_dim)] if noise else []
         self.block += [SnakeResidualUnit(out_dim, dil, groups=groups) for dil in (1, 3, 9)]
@@ -86,13 +87,13 @@ class Encoder(nn.Module):
     def __init__(self, cfg: SnacConfig):
         super().__init__()
         d = cfg.encoder_dim
-        self.block: list[nn.Module] = [nn.Conv1d(1, d, 7, padding=3)]
+        self.block: list[nn.Module] = [Conv1d(1, d, 7, padding=3)]
         for stride in cfg.encoder_rates:
             d *= 2
             self.block.append(EncoderBlock(d, stride, groups=d // 2 if cfg.depthwise else 1))
         if cfg.attn_window_size is not None:
             self.block.append(LocalMHA(d, cfg.attn_window_size))
-        self.block.append(nn.Conv1d(d, d, 7, padding=3, groups=d if cfg.depthwise else 1))
+        self.block.append(Conv1d(d, d, 7, padding=3, groups=d if cfg.depthwise else 1))
 
     def __call__(self, x: mx.array) -> mx.array:
         """audio (B, T, 1) -> latents (B, T / hop, latent_dim)."""
@@ -108,15 +109,15 @@ class Decoder(nn.Module):
         super().__init__()
         c_in, c = cfg.latent_dim, cfg.decoder_dim
         if cfg.depthwise:
-            self.model: list[nn.Module] = [nn.Conv1d(c_in, c_in, 7, padding=3, groups=c_in), nn.Conv1d(c_in, c, 1)]
+            self.model: list[nn.Module] = [Conv1d(c_in, c_in, 7, padding=3, groups=c_in), Conv1d(c_in, c, 1)]
         else:
-            self.model = [nn.Conv1d(c_in, c, 7, padding=3)]
+            self.model = [Conv1d(c_in, c, 7, padding=3)]
         if cfg.attn_window_size is not None:
             self.model.append(LocalMHA(c, cfg.attn_window_size))
         for i, stride in enumerate(cfg.decoder_rates):
             out = c // 2 ** (i + 1)
             self.model.append(DecoderBlock(c // 2 ** i, out, stride, cfg.noise, groups=out if cfg.depthwise else 1))
-        self.model += [Snake1d(out), nn.Conv1d(out, 1, 7, padding=3), nn.Tanh()]
+        self.model += [Snake1d(out), Conv1d(out, 1, 7, padding=3), nn.Tanh()]
 
     def __call__(self, x: mx.array, noise: NoiseFn = gaussian_noise) -> mx.array:
         """latents (B, frames, latent_dim) -> audio (B, frames * hop, 1) in [-1, 1]."""

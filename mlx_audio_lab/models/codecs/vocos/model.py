@@ -21,6 +21,7 @@ import numpy as np
 
 from .... import dsp
 from ....layers import quantizers_for_bandwidth
+from ....layers.conv import Conv1d
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
 from ....parity.taps import tap
 from .config import FeatureConfig, HeadConfig, VocosConfig
@@ -85,7 +86,7 @@ class VocosBackbone(nn.Module):
                  layer_scale_init_value: float | None = None, adanorm_num_embeddings: int | None = None):
         super().__init__()
         scale = layer_scale_init_value or 1 / num_layers
-        self.embed = nn.Conv1d(input_channels, dim, 7, padding=3)
+        self.embed = Conv1d(input_channels, dim, 7, padding=3)
         self.norm = make_norm(dim, adanorm_num_embeddings)
         self.convnext = [ConvNeXtBlock(dim, intermediate_dim, scale, adanorm_num_embeddings)
                          for _ in range(num_layers)]

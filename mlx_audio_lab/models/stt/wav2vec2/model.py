@@ -14,6 +14,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers.attention import MultiHeadAttention
+from ....layers.conv import Conv1d
 from ....layers.groupnorm import ChannelGroupNorm
 from ....parity.taps import tap
 from .config import Wav2Vec2Config
@@ -28,7 +29,7 @@ class ConvLayer(nn.Module):
         super().__init__()
         c_in = cfg.conv_dim[i - 1] if i > 0 else 1
         c_out = cfg.conv_dim[i]
-        self.conv = nn.Conv1d(c_in, c_out, cfg.conv_kernel[i], stride=cfg.conv_stride[i], bias=cfg.conv_bias)
+        self.conv = Conv1d(c_in, c_out, cfg.conv_kernel[i], stride=cfg.conv_stride[i], bias=cfg.conv_bias)
         if norm == "group":  # one group per channel: each channel normalized over time
             self.layer_norm = ChannelGroupNorm(c_out, eps=1e-5)
         elif norm == "layer":
@@ -82,7 +83,7 @@ class PositionalConvEmbedding(nn.Module):
         super().__init__()
         k = cfg.num_conv_pos_embeddings
         d = cfg.hidden_size
-        self.conv = nn.Conv1d(d, d, k, padding=k // 2, groups=cfg.num_conv_pos_embedding_groups)
+        self.conv = Conv1d(d, d, k, padding=k // 2, groups=cfg.num_conv_pos_embedding_groups)
         self.trim = 1 if k % 2 == 0 else 0  # "same" length for an even kernel
         self.act = ACTIVATIONS[cfg.feat_extract_activation]
 

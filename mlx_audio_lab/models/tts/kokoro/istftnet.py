@@ -9,6 +9,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....dsp import istft, stft
+from ....layers.conv import Conv1d, ConvTranspose1d
 from ....parity import tap
 from .config import ISTFTNetConfig
 from .modules import AdaIN1d, AdainResBlk1d, leaky
@@ -67,46 +68,6 @@ class SourceModuleHnNSF(nn.Module):
         return mx.tanh(self.l_linear(sines))
 
 
-class UnfoldConv1d(nn.Conv1d):
-    """A stride-1 `nn.Conv1d` computed as one matmul over the k (dilated) shifted copies of the input.
-
-    Same parameters and result as `nn.Conv1d`; MLX's CPU convolution is ~50x slower for dilated kernels.
-    """
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, C_in) -> (B, T', C_out)."""
-        if self.stride != 1 or self.groups != 1:
-            return super().__call__(x)
-        c_out, k, c_in = self.weight.shape
-        xp = mx.pad(x, [(0, 0), (self.padding, self.padding), (0, 0)])
-        length = xp.shape[1] - self.dilation * (k - 1)
-        cols = mx.concatenate([xp[:, j * self.dilation: j * self.dilation + length] for j in range(k)], axis=-1)
-        B = cols.shape[0]  # a 2-D matmul: MLX's CPU batched matmul is ~2x slower at B = 1
-        y = (cols.reshape(-1, k * c_in) @ self.weight.reshape(c_out, k * c_in).T).reshape(B, length, c_out)
-        return y + self.bias if "bias" in self else y
-
-
-class OverlapAddConvTranspose1d(nn.ConvTranspose1d):
-    """`nn.ConvTranspose1d` as one matmul (every input frame -> k output samples) and an overlap-add.
-
-    Used when the kernel is a multiple of the stride (Kokoro's 20/10 and 12/6); else MLX's own kernel.
-    """
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, C_in) -> (B, (T - 1) * stride - 2 * padding + k, C_out)."""
-        c_out, k, c_in = self.weight.shape
-        s = self.stride
-        if k % s or self.dilation != 1 or self.output_padding or getattr(self, "groups", 1) != 1:
-            return super().__call__(x)
-        B, T, _ = x.shape
-        m = k // s
-        z = (x.reshape(B * T, c_in) @ self.weight.reshape(c_out * k, c_in).T).reshape(B, T, c_out, m, s)
-        z = z.transpose(0, 1, 3, 4, 2)  # (B, T, m, s, C_out)
-        y = sum(mx.pad(z[:, :, q], [(0, 0), (q, m - 1 - q), (0, 0), (0, 0)]) for q in range(m))
-        y = y.reshape(B, (T + m - 1) * s, c_out)[:, self.padding: (T + m - 1) * s - self.padding]
-        return y + self.bias if "bias" in self else y
-
-
 def snake(x: mx.array, alpha: mx.array) -> mx.array:
     """Snake activation x + sin^2(alpha x) / alpha, alpha per channel (1, 1, C)."""
     return x + (1.0 / alpha) * mx.sin(alpha * x) ** 2
@@ -118,9 +79,9 @@ class AdaINResBlock1(nn.Module):
     def __init__(self, channels: int, kernel_size: int, dilation: list[int], style_dim: int):
         super().__init__()
         pad = [(kernel_size * d - d) // 2 for d in dilation]
-        self.convs1 = [UnfoldConv1d(channels, channels, kernel_size, dilation=d, padding=p)
+        self.convs1 = [Conv1d(channels, channels, kernel_size, dilation=d, padding=p)
                        for d, p in zip(dilation, pad)]
-        self.convs2 = [UnfoldConv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2)
+        self.convs2 = [Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2)
                        for _ in dilation]
         self.adain1 = [AdaIN1d(style_dim, channels) for _ in dilation]
         self.adain2 = [AdaIN1d(style_dim, channels) for _ in dilation]
@@ -147,17 +108,17 @@ class Generator(nn.Module):
         self.ups, self.resblocks, self.noise_convs, self.noise_res = [], [], [], []
         for i, (u, k) in enumerate(zip(rates, cfg.upsample_kernel_sizes)):
             c = ch0 // 2 ** (i + 1)
-            self.ups.append(OverlapAddConvTranspose1d(ch0 // 2**i, c, k, u, padding=(k - u) // 2))
+            self.ups.append(ConvTranspose1d(ch0 // 2**i, c, k, u, padding=(k - u) // 2))
             self.resblocks += [AdaINResBlock1(c, kk, d, style_dim)
                                for kk, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)]
             if i + 1 < len(rates):
                 sf = math.prod(rates[i + 1:])
-                self.noise_convs.append(nn.Conv1d(n_fft + 2, c, sf * 2, stride=sf, padding=(sf + 1) // 2))
+                self.noise_convs.append(Conv1d(n_fft + 2, c, sf * 2, stride=sf, padding=(sf + 1) // 2))
                 self.noise_res.append(AdaINResBlock1(c, 7, [1, 3, 5], style_dim))
             else:
-                self.noise_convs.append(nn.Conv1d(n_fft + 2, c, 1))
+                self.noise_convs.append(Conv1d(n_fft + 2, c, 1))
                 self.noise_res.append(AdaINResBlock1(c, 11, [1, 3, 5], style_dim))
-        self.conv_post = nn.Conv1d(c, n_fft + 2, 7, padding=3)
+        self.conv_post = Conv1d(c, n_fft + 2, 7, padding=3)
 
     def source(self, f0_curve: mx.array, rand_ini: mx.array, noise: mx.array) -> mx.array:
         """F0 (B, F2) -> the harmonic source's STFT [magnitude, phase] (B, frames, n_fft + 2)."""
@@ -207,9 +168,9 @@ class Decoder(nn.Module):
         self.encode = AdainResBlk1d(dim_in + 2, 1024, style_dim)
         self.decode = [AdainResBlk1d(1024 + 2 + 64, 1024, style_dim) for _ in range(3)]
         self.decode.append(AdainResBlk1d(1024 + 2 + 64, 512, style_dim, upsample=True))
-        self.F0_conv = nn.Conv1d(1, 1, 3, stride=2, padding=1)
-        self.N_conv = nn.Conv1d(1, 1, 3, stride=2, padding=1)
-        self.asr_res = [nn.Conv1d(512, 64, 1)]
+        self.F0_conv = Conv1d(1, 1, 3, stride=2, padding=1)
+        self.N_conv = Conv1d(1, 1, 3, stride=2, padding=1)
+        self.asr_res = [Conv1d(512, 64, 1)]
         self.generator = Generator(style_dim, cfg, sample_rate)
 
     def __call__(self, asr: mx.array, f0_curve: mx.array, n: mx.array, s: mx.array, rand_ini: mx.array,

@@ -7,6 +7,7 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....layers.conv import Conv1d, ConvTranspose1d
 from ....layers.lstm import LSTM
 from ....parity import tap
 
@@ -64,38 +65,20 @@ class LayerNorm(nn.Module):
         return mx.fast.layer_norm(x, self.gamma, self.beta, self.eps)
 
 
-class DepthwiseUpsample(nn.Module):
-    """`ConvTranspose1d(C, C, 3, stride=2, groups=C, padding=1, output_padding=1)`: T -> 2T.
-
-    Written as zero-stuffing then a depthwise conv with the flipped kernel; `weight` is (C, 3, 1).
-    """
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.weight = mx.zeros((channels, 3, 1))
-        self.bias = mx.zeros((channels,))
-
-    def __call__(self, x: mx.array) -> mx.array:
-        B, T, C = x.shape
-        z = mx.stack([x, mx.zeros_like(x)], axis=2).reshape(B, 2 * T, C)  # x at even positions
-        z = mx.pad(z, [(0, 0), (1, 1), (0, 0)])
-        return mx.conv1d(z, self.weight[:, ::-1, :], groups=C) + self.bias
-
-
 class AdainResBlk1d(nn.Module):
     """AdaIN -> LeakyReLU -> (upsample) -> conv3 -> AdaIN -> LeakyReLU -> conv3, plus shortcut, over sqrt 2."""
 
     def __init__(self, dim_in: int, dim_out: int, style_dim: int, upsample: bool = False):
         super().__init__()
         self.upsample = upsample
-        self.conv1 = nn.Conv1d(dim_in, dim_out, 3, padding=1)
-        self.conv2 = nn.Conv1d(dim_out, dim_out, 3, padding=1)
+        self.conv1 = Conv1d(dim_in, dim_out, 3, padding=1)
+        self.conv2 = Conv1d(dim_out, dim_out, 3, padding=1)
         self.norm1 = AdaIN1d(style_dim, dim_in)
         self.norm2 = AdaIN1d(style_dim, dim_out)
         if dim_in != dim_out:
-            self.conv1x1 = nn.Conv1d(dim_in, dim_out, 1, bias=False)
+            self.conv1x1 = Conv1d(dim_in, dim_out, 1, bias=False)
         if upsample:
-            self.pool = DepthwiseUpsample(dim_in)
+            self.pool = ConvTranspose1d(dim_in, dim_in, 3, stride=2, padding=1, output_padding=1, groups=dim_in)
 
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         """(B, T, dim_in) -> (B, T or 2T, dim_out)."""
@@ -116,7 +99,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(n_symbols, channels)
         pad = (kernel_size - 1) // 2
-        self.cnn = [[nn.Conv1d(channels, channels, kernel_size, padding=pad), LayerNorm(channels)]
+        self.cnn = [[Conv1d(channels, channels, kernel_size, padding=pad), LayerNorm(channels)]
                     for _ in range(depth)]
         self.lstm = LSTM(channels, channels // 2, 1, bidirectional=True)
 
@@ -174,8 +157,8 @@ class ProsodyPredictor(nn.Module):
                    AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim)]
         self.N = [AdainResBlk1d(d_hid, d_hid, style_dim), AdainResBlk1d(d_hid, d_hid // 2, style_dim, True),
                   AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim)]
-        self.F0_proj = nn.Conv1d(d_hid // 2, 1, 1)
-        self.N_proj = nn.Conv1d(d_hid // 2, 1, 1)
+        self.F0_proj = Conv1d(d_hid // 2, 1, 1)
+        self.N_proj = Conv1d(d_hid // 2, 1, 1)
 
     def durations(self, d: mx.array, speed: float = 1.0) -> mx.array:
         """Duration-encoded features d (B, T, H + S) -> expected frames per phoneme (B, T), before rounding."""

@@ -1,0 +1,77 @@
+"""The conv layers' CPU rewrites (pointwise matmul, phase-folded dilation, overlap-add transposed conv) compute
+what MLX's own conv ops compute, for every argument the ports use; small inputs keep the plain op."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+import pytest
+
+from mlx_audio_lab.layers import fast_math as fm
+from mlx_audio_lab.layers.conv import Conv1d, ConvTranspose1d, conv1d, conv_transpose1d
+
+
+def _close(fast: mx.array, plain: mx.array) -> None:
+    assert fast.shape == plain.shape
+    assert float(plain.std()) > 0.1  # the outputs vary
+    assert float(mx.abs(fast - plain).max()) <= 2e-6 * float(mx.abs(plain).max())
+
+
+def _refuse(*_a, **_k):
+    raise AssertionError("the plain MLX op ran where the rewrite should have")
+
+
+# (in, out, kernel, stride, padding, output_padding, groups): EnCodec/DAC/SNAC/Kokoro/Mimi cases and odd ones
+TRANSPOSED = [(32, 16, 16, 8, 0, 0, 1), (24, 12, 16, 8, 4, 0, 1), (20, 10, 14, 7, 4, 0, 1), (16, 8, 20, 10, 5, 0, 1),
+              (16, 16, 3, 2, 1, 1, 16), (32, 32, 4, 2, 0, 0, 32), (8, 6, 5, 2, 1, 1, 1), (8, 6, 3, 3, 0, 0, 1),
+              (8, 6, 7, 1, 3, 0, 1)]
+
+
+@pytest.mark.parametrize("c_in,c_out,k,stride,padding,output_padding,groups", TRANSPOSED)
+def test_overlap_add_transposed_conv_equals_mlx(monkeypatch, c_in, c_out, k, stride, padding, output_padding, groups):
+    mx.random.seed(1)
+    x = mx.random.normal((2, 70_000 // c_in + 3, c_in))
+    w = mx.random.normal((c_out, k, c_in // groups))
+    with fm.plain_math():
+        plain = conv_transpose1d(x, w, stride, padding, 1, output_padding, groups)
+    assert plain.shape[1] == (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
+    monkeypatch.setattr(mx, "conv_transpose1d", _refuse)
+    _close(conv_transpose1d(x, w, stride, padding, 1, output_padding, groups), plain)
+
+
+def test_transposed_conv_layer_and_fallbacks(monkeypatch):
+    mx.random.seed(2)
+    layer = ConvTranspose1d(16, 8, 12, stride=6, padding=3)
+    ref = nn.ConvTranspose1d(16, 8, 12, stride=6, padding=3)
+    ref.update(layer.parameters())
+    x = mx.random.normal((1, 5000, 16))
+    _close(layer(x), ref(x))
+    small = x[:, :10]
+    assert mx.array_equal(layer(small), ref(small))  # below the size threshold: MLX's own op
+    grouped = ConvTranspose1d(16, 16, 4, stride=2, groups=4)  # neither dense nor depthwise: MLX's own op
+    with fm.plain_math():
+        plain = grouped(x)
+    assert mx.array_equal(grouped(x), plain)
+
+
+CONVS = [(8, 6, 1, 1, 0, 1, 1), (8, 6, 1, 2, 0, 1, 1), (16, 16, 7, 1, 9, 3, 1), (16, 16, 7, 1, 27, 9, 1),
+         (16, 16, 7, 1, 6, 2, 4), (16, 16, 7, 1, 3, 1, 1), (16, 32, 4, 2, 1, 1, 1)]
+
+
+@pytest.mark.parametrize("c_in,c_out,k,stride,padding,dilation,groups", CONVS)
+def test_conv1d_rewrites_equal_mlx(c_in, c_out, k, stride, padding, dilation, groups):
+    mx.random.seed(3)
+    layer = Conv1d(c_in, c_out, k, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    x = mx.random.normal((2, 70_000 // c_in + 5, c_in))
+    with fm.plain_math():
+        plain = layer(x)
+    _close(layer(x), plain)
+    assert mx.array_equal(layer(x[:, :50]), nn.Conv1d.__call__(layer, x[:, :50]))  # small inputs: the plain op
+
+
+def test_pointwise_and_dilated_convs_take_the_rewrite(monkeypatch):
+    x = mx.random.normal((1, 9000, 16))
+    monkeypatch.setattr(mx, "conv1d", _refuse)
+    conv1d(x, mx.random.normal((8, 1, 16)))
+    with pytest.raises(AssertionError, match="plain MLX op"):
+        conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: MLX's own kernel is fine
