@@ -161,3 +161,20 @@ def test_tied_logits_float_and_quantized_embeddings():
     q = nn.QuantizedEmbedding.from_embedding(emb, group_size=64, bits=8)
     assert mx.array_equal(fm.tied_logits(x, q), q.as_linear(x))  # packed weights keep their own projection
     assert mx.abs(fm.tied_logits(x, q) - want).max().item() < 0.05 * mx.abs(want).max().item()
+
+
+@pytest.mark.parametrize("eps", [1e-9, 0.0])
+def test_fast_snake_matches_sin(eps):
+    """The reduced-polynomial Snake equals x + sin^2(alpha x) / (alpha + eps) to float32 rounding."""
+    from mlx_audio_lab.layers.snake import snake
+
+    mx.random.seed(4)
+    x = mx.random.normal((1, 5000, 32)) * 20  # arguments up to ~|200|: many periods of the reduction
+    alpha = mx.random.uniform(0.05, 3.0, (32,))
+    with fm.plain_math():
+        plain = snake(x, alpha, eps)
+    fast = snake(x, alpha, eps)
+    assert float(mx.abs(fast - plain).max()) <= 2e-6 * float(mx.abs(plain).max())
+    wiggle = fast - x  # the sin^2 part itself, up to 1 / alpha
+    assert float(mx.abs(wiggle - (plain - x)).max()) <= 2e-5 * float(mx.abs(plain - x).max())
+    assert float(wiggle.std()) > 0.1

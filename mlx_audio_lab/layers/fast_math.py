@@ -1,4 +1,4 @@
-"""Cheap exp, softmax, GELU and attention for MLX's CPU back end, with the plain MLX ops as fallback.
+"""Cheap exp, softmax, GELU, Snake and attention for MLX's CPU back end, with the plain MLX ops as fallback.
 
 MLX 0.32 on a Linux CPU evaluates `exp` and `erf` one scalar at a time on one thread, and they, not the
 matmuls, decide a Whisper encoder's time (see `shared/cpu-performance.md`). Here they are rebuilt from
@@ -155,6 +155,39 @@ def gelu(x: mx.array) -> mx.array:
     if x.dtype != mx.float32 or not fast_math_active(x.size):
         return nn.gelu(x)
     return _gelu_finish(x, _exp_clamped(_gelu_exp_arg(x)))
+
+
+# Snake: x + sin^2(alpha x) / alpha. sin^2 has period pi, so reduce y = alpha x to r = y - n pi, |r| <= pi / 2
+# (Cody-Waite, two constants) and square an odd Taylor polynomial of degree 11 (error < 6e-8 on that range).
+
+_PI_HI = 3.140625  # exact in 8 bits: n * _PI_HI is exact for |n| < 2**16
+_PI_LO = 9.676535897932795e-4
+_INV_PI = 0.3183098861837907
+
+
+@mx.compile
+def _snake_reduce(x: mx.array, alpha: mx.array) -> mx.array:
+    y = alpha * x
+    n = _round(y * _INV_PI)
+    return (y - n * _PI_HI) - n * _PI_LO
+
+
+@mx.compile
+def _snake_finish(x: mx.array, r: mx.array, inv_alpha: mx.array) -> mx.array:
+    r2 = r * r
+    r4 = r2 * r2
+    low = (1.0 + (-1 / 6) * r2) + r4 * ((1 / 120) + (-1 / 5040) * r2)
+    high = (1 / 362880) + (-1 / 39916800) * r2
+    s = r * (low + (r4 * r4) * high)
+    return x + inv_alpha * (s * s)
+
+
+def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9) -> mx.array:
+    """Snake, x + sin^2(alpha x) / (alpha + eps); fast on the CPU for large float32 arrays (MLX's sin is scalar)."""
+    inv_alpha = mx.reciprocal(alpha + eps) if eps else mx.reciprocal(alpha)
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return x + inv_alpha * mx.square(mx.sin(alpha * x))
+    return _snake_finish(x, _snake_reduce(x, alpha), inv_alpha)
 
 
 # attention

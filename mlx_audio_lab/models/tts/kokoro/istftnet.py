@@ -10,6 +10,7 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
+from ....layers.snake import snake
 from ....parity import tap
 from .config import ISTFTNetConfig
 from .modules import AdaIN1d, AdainResBlk1d, leaky
@@ -68,11 +69,6 @@ class SourceModuleHnNSF(nn.Module):
         return mx.tanh(self.l_linear(sines))
 
 
-def snake(x: mx.array, alpha: mx.array) -> mx.array:
-    """Snake activation x + sin^2(alpha x) / alpha, alpha per channel (1, 1, C)."""
-    return x + (1.0 / alpha) * mx.sin(alpha * x) ** 2
-
-
 class AdaINResBlock1(nn.Module):
     """HiFi-GAN's ResBlock1 with AdaIN and Snake: three dilated conv pairs, each residual."""
 
@@ -91,7 +87,7 @@ class AdaINResBlock1(nn.Module):
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         for c1, c2, n1, n2, a1, a2 in zip(self.convs1, self.convs2, self.adain1, self.adain2,
                                           self.alpha1, self.alpha2):
-            x = x + c2(snake(n2(c1(snake(n1(x, s), a1)), s), a2))
+            x = x + c2(snake(n2(c1(snake(n1(x, s), a1, eps=0.0)), s), a2, eps=0.0))  # no eps here
         return x
 
 
