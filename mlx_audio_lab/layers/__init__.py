@@ -3,18 +3,19 @@
 attention        multi-head attention (HF names) with a growable KV cache
 transformer      RoPE attention with a sliding window, layer scale, transformer stack (Mimi)
 relpos_attention relative-position self attention (FastConformer); conformer: its conv module
-conv             SEANet streamable convs (causal / non-causal padding), residual blocks; streaming: frame steps
+conv             Conv1d / ConvTranspose1d (CPU rewrites of MLX's slow conv cases), SEANet streamable convs,
+                 residual blocks; streaming: frame steps
 convnext         ConvNeXt block and AdaLayerNorm (Vocos)
 lstm             LSTM with torch names and gate order (uni- and bidirectional)
 quantizer        residual vector quantizer (Euclidean codebooks), bandwidth -> codebooks
 factorized_vq    projected, L2-normalised codebooks (DAC, SNAC); split_quantizer: semantic + acoustic (Mimi)
 snake            Snake activation and its residual unit; groupnorm: float32-stable group norm; ctc: greedy CTC
 positional       sinusoidal position tables
-fast_math        cheap exp / softmax / GELU / attention for MLX's CPU back end (plain MLX ops as fallback)
+fast_math        cheap exp / softmax / GELU / Snake / attention for MLX's CPU back end (plain MLX ops as fallback)
 """
 
 from .attention import KVCache, MultiHeadAttention
-from .conv import SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
+from .conv import Conv1d, ConvTranspose1d, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
 from .convnext import AdaLayerNorm, ConvNeXtBlock
 from .factorized_vq import FactorizedVectorQuantizer, ResidualFactorizedVQ, l2_normalize
 from .fast_math import (
@@ -36,7 +37,8 @@ from .streaming import conv1d_step, conv_transpose1d_step, layers_step
 from .transformer import LayerScale, RoPEAttention, SlidingKVCache, Transformer, TransformerLayer
 
 __all__ = [
-    "LSTM", "AdaLayerNorm", "ConvNeXtBlock", "EuclideanCodebook", "FactorizedVectorQuantizer", "KVCache",
+    "LSTM", "AdaLayerNorm", "Conv1d", "ConvNeXtBlock", "ConvTranspose1d", "EuclideanCodebook",
+    "FactorizedVectorQuantizer", "KVCache",
     "LayerScale", "MultiHeadAttention", "ProjectedResidualVectorQuantizer", "ResidualFactorizedVQ", "ResidualLSTM",
     "ResidualVectorQuantizer", "RoPEAttention", "SEANetResnetBlock", "SlidingKVCache", "Snake1d", "SnakeResidualUnit",
     "SplitResidualVectorQuantizer", "StreamableConv1d", "StreamableConvTranspose1d", "Transformer",
