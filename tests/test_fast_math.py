@@ -178,3 +178,15 @@ def test_fast_snake_matches_sin(eps):
     wiggle = fast - x  # the sin^2 part itself, up to 1 / alpha
     assert float(mx.abs(wiggle - (plain - x)).max()) <= 2e-5 * float(mx.abs(plain - x).max())
     assert float(wiggle.std()) > 0.1
+
+
+def test_fast_elu_matches_nn_elu():
+    """ELU through the fast exp equals `nn.elu` to float32 rounding, both sides of zero and far below it."""
+    from mlx_audio_lab.layers.fast_math import ELU
+
+    mx.random.seed(5)
+    x = mx.concatenate([mx.random.normal((70_000,)) * 3, mx.array([-200.0, -1e-8, 0.0, 1e-8, 50.0])])
+    fast, plain = ELU()(x), nn.elu(x)
+    assert float(mx.abs(fast - plain).max()) <= 3e-7
+    assert float(fast.min()) == -1.0 and float(fast.std()) > 0.5
+    assert isinstance(ELU(), nn.ELU)  # SEANet's taps skip activations by type

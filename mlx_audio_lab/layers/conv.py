@@ -11,7 +11,7 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
-from .fast_math import fast_math_active
+from .fast_math import ELU, fast_math_active
 from .groupnorm import TimeGroupNorm
 
 
@@ -99,7 +99,7 @@ class SEANetResnetBlock(nn.Module):
         for i, (k, d) in enumerate(zip(kernel_sizes, dilations)):
             c_in = dim if i == 0 else hidden
             c_out = dim if i == len(kernel_sizes) - 1 else hidden
-            block += [nn.ELU(), StreamableConv1d(c_in, c_out, k, dilation=d, **conv_kw)]
+            block += [ELU(), StreamableConv1d(c_in, c_out, k, dilation=d, **conv_kw)]
         self.block = block
         if not true_skip:
             self.shortcut = StreamableConv1d(dim, dim, 1, **conv_kw)

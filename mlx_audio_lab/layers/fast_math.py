@@ -1,4 +1,4 @@
-"""Cheap exp, softmax, GELU, Snake and attention for MLX's CPU back end, with the plain MLX ops as fallback.
+"""Cheap exp, softmax, GELU, ELU, Snake and attention for MLX's CPU back end, with the plain MLX ops as fallback.
 
 MLX 0.32 on a Linux CPU evaluates `exp` and `erf` one scalar at a time on one thread, and they, not the
 matmuls, decide a Whisper encoder's time (see `shared/cpu-performance.md`). Here they are rebuilt from
@@ -155,6 +155,25 @@ def gelu(x: mx.array) -> mx.array:
     if x.dtype != mx.float32 or not fast_math_active(x.size):
         return nn.gelu(x)
     return _gelu_finish(x, _exp_clamped(_gelu_exp_arg(x)))
+
+
+@mx.compile
+def _elu_finish(x: mx.array, e: mx.array) -> mx.array:
+    return mx.where(x > 0, x, e - 1.0)
+
+
+def elu(x: mx.array) -> mx.array:
+    """ELU (alpha 1): x for x > 0, exp(x) - 1 below; the fast exp on the CPU for large float32 arrays."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return nn.elu(x)
+    return _elu_finish(x, fast_exp(mx.minimum(x, 0.0)))
+
+
+class ELU(nn.ELU):
+    """`nn.ELU` computed by `elu` when alpha is 1."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return elu(x) if self._alpha == 1.0 else super().__call__(x)
 
 
 # Snake: x + sin^2(alpha x) / alpha. sin^2 has period pi, so reduce y = alpha x to r = y - n pi, |r| <= pi / 2

@@ -10,6 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ...layers import ResidualLSTM, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
+from ...layers.fast_math import ELU
 from ...parity.taps import tap
 
 if TYPE_CHECKING:
@@ -43,10 +44,10 @@ class SEANetEncoder(nn.Module):
         scale = 1
         for ratio in reversed(cfg.upsampling_ratios):  # downsampling: smallest stride first
             layers += [_resnet(cfg, scale * f, j, kw) for j in range(cfg.num_residual_layers)]
-            layers += [nn.ELU(), StreamableConv1d(scale * f, 2 * scale * f, 2 * ratio, stride=ratio, **kw)]
+            layers += [ELU(), StreamableConv1d(scale * f, 2 * scale * f, 2 * ratio, stride=ratio, **kw)]
             scale *= 2
         layers += [ResidualLSTM(scale * f, lstm_layers)] if lstm_layers else []
-        layers += [nn.ELU(), StreamableConv1d(scale * f, cfg.hidden_size, cfg.last_kernel_size, **kw)]
+        layers += [ELU(), StreamableConv1d(scale * f, cfg.hidden_size, cfg.last_kernel_size, **kw)]
         self.layers = layers
 
     def __call__(self, x: mx.array) -> mx.array:
@@ -64,12 +65,12 @@ class SEANetDecoder(nn.Module):
         layers: list[nn.Module] = [StreamableConv1d(cfg.hidden_size, scale * f, cfg.kernel_size, **kw)]
         layers += [ResidualLSTM(scale * f, lstm_layers)] if lstm_layers else []
         for ratio in cfg.upsampling_ratios:
-            layers += [nn.ELU(), StreamableConvTranspose1d(
+            layers += [ELU(), StreamableConvTranspose1d(
                 scale * f, scale * f // 2, 2 * ratio, stride=ratio, causal=cfg.use_causal_conv,
                 trim_right_ratio=cfg.trim_right_ratio, norm=norm)]
             layers += [_resnet(cfg, scale * f // 2, j, kw) for j in range(cfg.num_residual_layers)]
             scale //= 2
-        layers += [nn.ELU(), StreamableConv1d(f, cfg.audio_channels, cfg.last_kernel_size, **kw)]
+        layers += [ELU(), StreamableConv1d(f, cfg.audio_channels, cfg.last_kernel_size, **kw)]
         self.layers = layers
 
     def __call__(self, x: mx.array) -> mx.array:
