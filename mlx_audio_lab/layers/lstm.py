@@ -8,6 +8,16 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .fast_math import project
+
+
+@mx.compile
+def _cell(gates_x: mx.array, gates_h: mx.array, c: mx.array) -> tuple[mx.array, mx.array]:
+    """One LSTM step from its gate pre-activations (i, f, g, o), input and recurrent parts: one fused kernel."""
+    i, f, g, o = mx.split(gates_x + gates_h, 4, axis=-1)
+    c = mx.sigmoid(f) * c + mx.sigmoid(i) * mx.tanh(g)
+    return mx.sigmoid(o) * mx.tanh(c), c
+
 
 class LSTM(nn.Module):
     """`torch.nn.LSTM(input_size, hidden_size, num_layers, bidirectional=...)`; weights load by their torch names.
@@ -43,10 +53,8 @@ class LSTM(nn.Module):
         h = mx.zeros((B, self.hidden_size), x.dtype)
         c = mx.zeros((B, self.hidden_size), x.dtype)
         out = []
-        for t in range(T):
-            i, f, g, o = mx.split(gates_x[:, t] + h @ w_hh.T, 4, axis=-1)
-            c = mx.sigmoid(f) * c + mx.sigmoid(i) * mx.tanh(g)
-            h = mx.sigmoid(o) * mx.tanh(c)
+        for t in range(T):  # the recurrent product of one row goes to the BLAS's GEMV on the CPU
+            h, c = _cell(gates_x[:, t], project(h, w_hh), c)
             out.append(h)
         y = mx.stack(out, axis=1)
         return y[:, ::-1] if sfx else y
