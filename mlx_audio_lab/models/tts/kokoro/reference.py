@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
+from ....parity.report import sig1
 
 PHRASE = "ðə kwˈɪk fˈɑks."  # fixed phonemes: no G2P in parity
 SEED = 0
@@ -304,7 +305,7 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
             f"(max err {forced:.0e}, rms {rms:.1g})")
     if "source_phase" in mlx_out and "source_phase" in ref_out:
         f = phase_flips(mlx_out["source_phase"], ref_out["source_phase"], ref_out["source_mag"])
-        note += (f"; free-running: source phase differs > 1e-3 in {f['differ']} of {f['bins']} bins, {f['wraps']} "
-                 f"of them +-pi wraps ({f['frame0_wraps']} in frame 0), the rest where |X| <= "
+        note += (f"; free-running: source phase differs > 1e-3 in ~{sig1(f['differ'])} of {f['bins']} bins, "
+                 f"{f['wraps']} of them +-pi wraps ({f['frame0_wraps']} in frame 0), the rest where |X| <= "
                  f"{f['rest_max_mag']:.0e} (|dphase|*|X| <= {f['rest_max_err']:.0e}), audio max err {free:.0e}")
     return same and audio_ok and len(set(b)) > 1 and rms > 1e-4, note
