@@ -74,7 +74,7 @@ def test_conv1d_rewrites_equal_mlx(c_in, c_out, k, stride, padding, dilation, gr
     assert mx.array_equal(layer(x[:, :50]), nn.Conv1d.__call__(layer, x[:, :50]))  # small inputs: the plain op
 
 
-def test_pointwise_and_dilated_convs_take_the_rewrite(monkeypatch):
+def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
     x = mx.random.normal((1, 9000, 16))
     monkeypatch.setattr(mx, "conv1d", _refuse)
     conv1d(x, mx.random.normal((8, 1, 16)))
