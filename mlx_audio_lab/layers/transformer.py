@@ -11,7 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ..parity.taps import tap
+from ..taps import tap
 from .attention import KVCache
 from .fast_math import gelu, scaled_dot_product_attention
 

@@ -8,9 +8,9 @@ proven where torch is not installed.
 
 from __future__ import annotations
 
+from ..taps import capture, tap
 from .core import TapPoint, compare, load_recording, record, run
 from .report import LayerResult, ParityReport, below_tolerance, compare_arrays, sig1
-from .taps import capture, tap
 
 __all__ = [
     "LayerResult", "ParityReport", "TapPoint", "capture", "compare", "compare_arrays", "load_recording",

@@ -11,7 +11,7 @@ import mlx.nn as nn
 
 from ...layers import ResidualLSTM, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
 from ...layers.fast_math import ELU
-from ...parity.taps import tap
+from ...taps import tap
 
 if TYPE_CHECKING:
     from .encodec.config import EncodecConfig

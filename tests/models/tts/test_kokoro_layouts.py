@@ -119,7 +119,7 @@ def test_mlx_audio_reads_the_exported_folder(model, tmp_path):
 
     chunk = chunks(TEXT, plain.config.vocab, limit=plain.context)[0]
     ref = mx.array(plain.voices.style("af_fixture", len(chunk.phonemes)).reshape(1, -1))
-    from mlx_audio_lab.parity.taps import capture
+    from mlx_audio_lab.taps import capture
 
     zeros = lambda shape=None, *a, **k: mx.zeros(shape if shape is not None else k["shape"])  # noqa: E731
     with pytest.MonkeyPatch.context() as mp:

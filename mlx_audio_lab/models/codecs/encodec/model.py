@@ -13,7 +13,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....layers import ResidualVectorQuantizer, quantizers_for_bandwidth
-from ....parity.taps import tap
+from ....taps import tap
 from ..seanet import SEANetDecoder, SEANetEncoder
 from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig

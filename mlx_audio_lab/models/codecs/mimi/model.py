@@ -14,7 +14,7 @@ import numpy as np
 from ....layers import StreamableConv1d, StreamableConvTranspose1d
 from ....layers.split_quantizer import SplitResidualVectorQuantizer
 from ....layers.transformer import Transformer
-from ....parity.taps import tap
+from ....taps import tap
 from ..seanet import SEANetDecoder, SEANetEncoder
 from .config import MimiConfig
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....parity.taps import tap
+from ....taps import tap
 from .attention import LocalMHA
 from .config import SnacConfig
 

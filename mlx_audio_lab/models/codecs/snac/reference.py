@@ -139,7 +139,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     """The port on the same inputs, taps on: codes, then audio from those codes with the same noise."""
-    from ....parity.taps import capture
+    from ....taps import capture
     from .load import load_model
 
     model = load_model(folder)

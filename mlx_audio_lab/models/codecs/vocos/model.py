@@ -23,7 +23,7 @@ from .... import dsp
 from ....layers import quantizers_for_bandwidth
 from ....layers.conv import Conv1d
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
-from ....parity.taps import tap
+from ....taps import tap
 from .config import FeatureConfig, HeadConfig, VocosConfig
 
 if TYPE_CHECKING:

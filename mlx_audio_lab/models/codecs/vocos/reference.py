@@ -200,7 +200,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray], model=None):
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     """The port on the same inputs, taps on."""
-    from ....parity.taps import capture
+    from ....taps import capture
     from .load import load_model
 
     model, out = load_model(folder), {}

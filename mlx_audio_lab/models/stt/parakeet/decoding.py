@@ -14,7 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from ....layers.ctc import CTCToken, collapse, greedy_path
-from ....parity.taps import tap
+from ....taps import tap
 from .model import Parakeet
 
 

@@ -14,7 +14,7 @@ import mlx.nn as nn
 from ....layers.conformer import ConformerConvModule
 from ....layers.lstm import LSTM
 from ....layers.relpos_attention import RelPositionMultiHeadAttention, rel_positional_encoding
-from ....parity.taps import tap
+from ....taps import tap
 from .config import EncoderConfig, ParakeetConfig
 
 ACTIVATIONS = {"silu": nn.silu, "swish": nn.silu, "relu": nn.relu, "gelu": nn.gelu, "tanh": mx.tanh}

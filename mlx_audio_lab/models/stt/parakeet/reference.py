@@ -189,7 +189,7 @@ class TokensOnly:
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
     """The port on the same audio: its own front end, encoder and greedy decoder, taps on."""
-    from ....parity.taps import capture
+    from ....taps import capture
     from .load import load_model
     from .transcribe import decode
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from ....audio import duration, load_audio
 from ....layers.ctc import CTCToken
-from ....parity.taps import tap
 from ....results import RunStats, Segment, Transcript, measure
+from ....taps import tap
 from .decoding import Steps, ctc_greedy, transducer_greedy
 from .features import log_mel
 

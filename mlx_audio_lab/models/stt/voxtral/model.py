@@ -13,7 +13,7 @@ import mlx.nn as nn
 from mlx_lm.models import llama
 from mlx_lm.models.base import create_attention_mask
 
-from ....parity.taps import tap
+from ....taps import tap
 from ..whisper.model import AudioEncoder
 from .config import VoxtralConfig
 

@@ -131,7 +131,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], max_new_tokens: int = 3
     """The port on the same inputs: greedy decoding, then the same teacher-forced pass with taps on."""
     import mlx.core as mx
 
-    from ....parity.taps import capture
+    from ....taps import capture
     from .generate import greedy
     from .load import load_model
 

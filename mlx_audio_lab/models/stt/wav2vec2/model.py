@@ -16,7 +16,7 @@ import mlx.nn as nn
 from ....layers.attention import MultiHeadAttention
 from ....layers.conv import Conv1d
 from ....layers.groupnorm import ChannelGroupNorm
-from ....parity.taps import tap
+from ....taps import tap
 from .config import Wav2Vec2Config
 
 ACTIVATIONS = {"gelu": nn.gelu, "gelu_new": nn.gelu_approx, "relu": nn.relu}

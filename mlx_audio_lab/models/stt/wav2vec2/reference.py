@@ -126,7 +126,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], model=None):
     """The port on the same inputs with taps on; greedy ids from its logits."""
     import mlx.core as mx
 
-    from ....parity.taps import capture
+    from ....taps import capture
     from .load import load_model
 
     model = model if model is not None else load_model(folder)

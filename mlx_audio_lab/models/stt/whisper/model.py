@@ -12,7 +12,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers import KVCache, MultiHeadAttention, gelu, tied_logits
-from ....parity.taps import tap
+from ....taps import tap
 from .config import WhisperConfig
 
 if TYPE_CHECKING:

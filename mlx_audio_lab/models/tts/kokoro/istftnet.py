@@ -11,7 +11,7 @@ import numpy as np
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....layers.snake import snake
-from ....parity import tap
+from ....taps import tap
 from .config import ISTFTNetConfig
 from .modules import AdaIN1d, AdainResBlk1d, leaky
 

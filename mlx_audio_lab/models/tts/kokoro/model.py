@@ -8,7 +8,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ....parity import tap
+from ....taps import tap
 from .albert import Albert
 from .config import KokoroConfig
 from .istftnet import Decoder

@@ -9,7 +9,7 @@ import mlx.nn as nn
 
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....layers.lstm import LSTM
-from ....parity import tap
+from ....taps import tap
 
 RSQRT2 = 1.0 / math.sqrt(2.0)
 

@@ -85,7 +85,7 @@ def inputs(model, text: str, voice: str, speed: float = 1.0) -> dict[str, np.nda
 
 def run_port(model, feeds: dict[str, np.ndarray], taps: bool = False):
     """The port on the graph's feeds with zero source noise (as the graph); (output, taps or None)."""
-    from ....parity.taps import capture
+    from ....taps import capture
 
     ids, style = mx.array(feeds["tokens"]), mx.array(feeds["style"])
     speed = float(feeds["speed"][0])

@@ -1,5 +1,6 @@
 """Named taps in MLX model code: `x = tap("encoder.layers.0", x)` records `x` while a capture is open.
 
+This module imports nothing of the package (layers and models stand on it; parity stands above them).
 Off (the normal case) a tap is one global lookup and returns its input untouched, so ports keep their taps
 in the hot path. Taps are recorded as evaluated arrays, so a capture holds real numbers, not graphs.
 """
