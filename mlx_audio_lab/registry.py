@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import hub
+
 
 class UnknownModelError(ValueError):
     """A config names a model type that no port handles."""
@@ -25,6 +27,8 @@ class ModelSpec:
     aliases: tuple[str, ...] = field(default_factory=tuple)
     # Config keys that identify an upstream layout whose config has no `model_type` (e.g. SNAC, Kokoro).
     signature: tuple[str, ...] = field(default_factory=tuple)
+    # Bundled assets of this port: (name, "module:function" inside the port package returning the folder).
+    assets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def port(self) -> Any:
         """Import the port package (it exposes `Model`, `load_model`, `convert` and `reference`)."""
@@ -36,6 +40,7 @@ _SPECS = [
         "whisper", "stt", "mlx_audio_lab.models.stt.whisper",
         "transformers.WhisperForConditionalGeneration", "notebooks/stt/whisper.ipynb",
         aliases=("whisper_ct2", "whisper_mlx"), signature=("n_mels", "n_audio_ctx", "n_text_layer"),
+        assets=(("whisper-tiny.en", "assets:tiny_en"),),
     ),
     ModelSpec(
         "wav2vec2", "stt", "mlx_audio_lab.models.stt.wav2vec2",
@@ -51,7 +56,7 @@ _SPECS = [
                      ("parakeet_tdt", "ParakeetForTDT"))],
     ModelSpec(
         "kokoro", "tts", "mlx_audio_lab.models.tts.kokoro", "kokoro.KModel", "notebooks/tts/kokoro.ipynb",
-        signature=("istftnet", "plbert", "vocab"),
+        signature=("istftnet", "plbert", "vocab"), assets=(("kokoro-82m", "assets:kokoro_82m"),),
     ),
     ModelSpec(
         "encodec", "codecs", "mlx_audio_lab.models.codecs.encodec",
@@ -76,14 +81,20 @@ _SPECS = [
     ),
 ]
 
-REGISTRY: dict[str, ModelSpec] = {s.model_type: s for s in _SPECS}
-_ALIASES: dict[str, str] = {a: s.model_type for s in _SPECS for a in s.aliases}
+REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
 
 
 def register(spec: ModelSpec) -> None:
-    """Add a port (used by plug-ins and tests)."""
+    """Add a port (used by plug-ins and tests), with its aliases and bundled assets."""
     REGISTRY[spec.model_type] = spec
     _ALIASES.update({a: spec.model_type for a in spec.aliases})
+    for name, target in spec.assets:
+        hub.register_bundled(name, f"{spec.module}.{target}")
+
+
+for _spec in _SPECS:
+    register(_spec)
 
 
 def available_models() -> list[str]:
@@ -137,8 +148,6 @@ def detect(folder: Path) -> ModelSpec:
 
 def load(path_or_id: str | Path, **kwargs: Any) -> Any:
     """Load any registered model from a folder, a hub repo id or a bundled asset name."""
-    from .hub import resolve
-
-    folder = resolve(path_or_id)
+    folder = hub.resolve(path_or_id)
     spec = detect(folder)
     return spec.port().load_model(folder, **kwargs)
