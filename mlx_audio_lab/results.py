@@ -27,13 +27,24 @@ class RunStats:
 
 
 @dataclass
+class Word:
+    """One word with its time span in seconds and the model's probability of it."""
+
+    word: str
+    start: float
+    end: float
+    probability: float = float("nan")
+
+
+@dataclass
 class Segment:
-    """A stretch of transcript with its time span in seconds."""
+    """A stretch of transcript with its time span in seconds (and its words, when the model times them)."""
 
     start: float
     end: float
     text: str
     tokens: list[int] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
 
 
 @dataclass
