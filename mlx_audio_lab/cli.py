@@ -158,7 +158,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
             raise SystemExit(f"error: {args.codes} holds {a.dtype} values; codes must be integers")
-    audio = np.asarray(model.decode(codes), dtype=np.float32)
+    try:
+        audio = np.asarray(model.decode(codes), dtype=np.float32)
+    except ValueError as e:  # codes or mel of the wrong shape for this model
+        print(f"error: {args.codes}: {e}", file=sys.stderr)
+        return 2
     channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
     if not (channels > 1 and audio.ndim == 2 and audio.shape[1] == channels):  # (T, channels) kept as is
         audio = audio.reshape(-1)
@@ -262,10 +266,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("audio")
     e.set_defaults(fn=cmd_encode)
 
-    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio")
+    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio; a vocoder (BigVGAN, Vocos mel) takes a "
+                                      "float log-mel (.npy, n_mels x frames) instead")
     d.add_argument("--model", required=True)
     d.add_argument("--out", required=True)
-    d.add_argument("codes")
+    d.add_argument("codes", help="integer codes (.npy / .npz), or a vocoder's log-mel (n_mels, frames) .npy")
     d.set_defaults(fn=cmd_decode)
 
     s = sub.add_parser("speak", help="text to speech")

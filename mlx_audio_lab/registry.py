@@ -79,6 +79,11 @@ _SPECS = [
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
+    ModelSpec(
+        "bigvgan", "codecs", "mlx_audio_lab.models.codecs.bigvgan",
+        "bigvgan.BigVGAN", "notebooks/codecs/bigvgan.ipynb",
+        signature=("upsample_initial_channel", "resblock_dilation_sizes", "num_mels"),  # the generator's config
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
