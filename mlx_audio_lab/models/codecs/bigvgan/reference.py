@@ -58,6 +58,18 @@ def _hparams(config: dict):
     return AttrDict(dict(config))
 
 
+def generator_from_config(config: dict):
+    """`bigvgan.BigVGAN` of a config with the torch anti-aliasing (no CUDA kernel); torch's notice that the old
+    `weight_norm` (what the hub checkpoints hold) is deprecated is silenced."""
+    import warnings
+
+    from bigvgan import BigVGAN
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*weight_norm.*")
+        return BigVGAN(_hparams(config), use_cuda_kernel=False)
+
+
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of the `bigvgan` generator (same paths), in forward order."""
     cfg = _config(folder)
@@ -73,13 +85,12 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     """Save a seeded random `bigvgan.BigVGAN` as the hub repos are laid out: config.json + bigvgan_generator.pt
     (`{"generator": state_dict}`, weight norm kept as `weight_g` / `weight_v`)."""
     import torch
-    from bigvgan import BigVGAN
 
     from ....fixtures import randomize_
 
     config = SIZES[size]
     torch.manual_seed(0)
-    model = BigVGAN(_hparams(config), use_cuda_kernel=False).eval()
+    model = generator_from_config(config).eval()
     keep = tuple(n for n, _ in model.named_buffers() if n.endswith("filter"))  # the low-pass taps stay real
     randomize_(model, seed=0, std=0.1, keep=keep)
     g = torch.Generator().manual_seed(1)
@@ -100,10 +111,9 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
 def load_reference(folder: Path):
     """`bigvgan.BigVGAN` built from the folder's config with its weights (weights_only load), fp32, eval mode."""
     import torch
-    from bigvgan import BigVGAN
 
     folder = Path(folder)
-    model = BigVGAN(_hparams(_config(folder)), use_cuda_kernel=False)
+    model = generator_from_config(_config(folder))
     state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
     model.load_state_dict(state["generator"])
     return model.float().eval()
