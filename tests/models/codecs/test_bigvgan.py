@@ -223,3 +223,27 @@ def test_checkpoint_without_weight_norm_loads_the_same(folder, model, reference,
     assert base.keys() == got.keys()
     for k, v in got.items():
         assert np.abs(v - base[k]).max() <= 1e-6, k
+
+
+def test_fast_snakebeta_matches_plain_math():
+    """Above 65k elements the CPU takes fast_math's polynomial sine; SnakeBeta's separate magnitude goes along."""
+    from mlx_audio_lab.layers.fast_math import plain_math
+
+    act = SnakeBeta(8, logscale=True)
+    act.alpha, act.beta = mx.array(np.linspace(-1, 1.5, 8, dtype=np.float32)), mx.array(np.linspace(1, -1, 8))
+    x = mx.array(np.random.default_rng(0).standard_normal((1, 1 << 14, 8)).astype(np.float32) * 3)
+    with plain_math():
+        want = np.array(act(x))
+    with mx.stream(mx.cpu):
+        got = np.array(act(x))
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_lowpass_response_in_hz():
+    """At the doubled rate of the last stage (48 kHz): unit gain at DC, -6 dB at the cutoff (the audio Nyquist),
+    below -35 dB from 18 kHz up."""
+    from mlx_audio_lab.layers.antialias import frequency_response
+
+    freqs, gain = frequency_response(UpSample1d(2).taps, 48_000)
+    at = lambda hz: gain[np.argmin(np.abs(freqs - hz))]  # noqa: E731
+    assert abs(at(0)) < 1e-4 and abs(at(12_000) + 6.0) < 0.5 and gain[freqs >= 18_000].max() < -35

@@ -52,7 +52,23 @@ def _config(folder: Path) -> dict:
     return json.loads((Path(folder) / "config.json").read_text())
 
 
+def import_bigvgan():
+    """The `bigvgan` package, imported without letting it switch matplotlib to Agg (its `utils` calls
+    `matplotlib.use("Agg")` at import, which would blank a notebook's inline figures)."""
+    import importlib
+    import sys
+    from unittest import mock
+
+    if "bigvgan" in sys.modules:
+        return sys.modules["bigvgan"]
+    import matplotlib
+
+    with mock.patch.object(matplotlib, "use", lambda *args, **kwargs: None):
+        return importlib.import_module("bigvgan")
+
+
 def _hparams(config: dict):
+    import_bigvgan()
     from bigvgan.env import AttrDict
 
     return AttrDict(dict(config))
@@ -63,8 +79,7 @@ def generator_from_config(config: dict):
     `weight_norm` (what the hub checkpoints hold) is deprecated is silenced."""
     import warnings
 
-    from bigvgan import BigVGAN
-
+    BigVGAN = import_bigvgan().BigVGAN
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, message=".*weight_norm.*")
         return BigVGAN(_hparams(config), use_cuda_kernel=False)
@@ -123,7 +138,8 @@ def reference_mel(folder: Path | dict, audio: np.ndarray) -> np.ndarray:
     """The log-mel (n_mels, frames) of mono audio by the package's `get_mel_spectrogram` with the config's settings
     (Slaney mel filters, |STFT| of a reflect-padded, uncentred Hann STFT, log clamped at 1e-5)."""
     import torch
-    from bigvgan.meldataset import get_mel_spectrogram
+
+    get_mel_spectrogram = import_bigvgan().meldataset.get_mel_spectrogram
 
     config = folder if isinstance(folder, dict) else _config(folder)
     with torch.no_grad():
