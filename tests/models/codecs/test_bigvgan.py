@@ -247,3 +247,34 @@ def test_lowpass_response_in_hz():
     freqs, gain = frequency_response(UpSample1d(2).taps, 48_000)
     at = lambda hz: gain[np.argmin(np.abs(freqs - hz))]  # noqa: E731
     assert abs(at(0)) < 1e-4 and abs(at(12_000) + 6.0) < 0.5 and gain[freqs >= 18_000].max() < -35
+
+
+@pytest.mark.slow
+def test_real_size_generator_every_layer(tmp_path):
+    """nvidia/bigvgan_v2_24khz_100band_256x's real shapes (1536 channels, 112 M parameters) with seeded weights
+    (unit gains: activations grow to ~300): every layer within 2e-5 of the reference relative to its scale."""
+    import torch
+
+    from mlx_audio_lab.fixtures import randomize_
+    from mlx_audio_lab.models.codecs.common import capture_reference
+    from mlx_audio_lab.taps import capture
+
+    config = bigvgan_reference.V2_24KHZ_100BAND
+    torch.manual_seed(0)
+    ref = bigvgan_reference.generator_from_config(config).eval()
+    randomize_(ref, seed=0, std=0.02, keep=tuple(n for n, _ in ref.named_buffers()))
+    with torch.no_grad():
+        for name, p in ref.named_parameters():
+            if name.endswith("weight_g"):
+                p.fill_(1.0)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    torch.save({"generator": ref.state_dict()}, tmp_path / "bigvgan_generator.pt")
+    port = mlx_audio_lab.load(tmp_path)
+    mel = np.random.default_rng(0).standard_normal((100, 12)).astype(np.float32) - 4
+    points = bigvgan_reference.tap_points(tmp_path)
+    want, _ = capture_reference(ref, points, lambda: ref(torch.from_numpy(mel)[None]))
+    with capture() as got:
+        port.decode(mel)
+    for p in points:
+        ours, theirs = np.array(got[p.name]), np.swapaxes(want[p.ref], -1, -2)
+        assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 2e-5 * np.abs(theirs).max(), p.name
