@@ -79,6 +79,10 @@ _SPECS = [
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
+    ModelSpec(
+        "silero_vad", "vad", "mlx_audio_lab.models.vad.silero", "silero_vad.load_silero_vad (TorchScript)",
+        "notebooks/vad/silero.ipynb", assets=(("silero-vad", "assets:silero_vad"),),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
