@@ -137,7 +137,7 @@ def reference_probabilities(model, audio: np.ndarray, rate: int) -> np.ndarray:
     return np.array(probs, np.float32)
 
 
-def _stages(model, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
+def stages(model, audio: np.ndarray, rate: int) -> dict[str, np.ndarray]:
     """Every stage of one branch, by calling its scripted submodules on the windows the wrapper would build."""
     import torch
 
@@ -176,7 +176,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     acts, out = {}, {}
     for rate in cfg.sample_rates:
         audio = inputs[f"audio.{rate}"]
-        acts.update(_stages(model, audio, rate))
+        acts.update(stages(model, audio, rate))
         out[f"probs.{rate}"] = reference_probabilities(model, audio, rate)
         spans = get_speech_timestamps(torch.from_numpy(audio), model, sampling_rate=rate)
         out[f"segments.{rate}"] = np.array([[s["start"], s["end"]] for s in spans], np.int64).reshape(-1, 2)
