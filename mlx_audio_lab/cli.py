@@ -62,7 +62,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             if not result.segments:
                 print(result.text.strip())
     if args.json:
-        out = [{"file": str(p), **r.to_dict()} for p, r in zip(args.audio, results)]
+        out = [{"file": str(p), **r.to_dict(), **({"speech_spans": r.speech_spans} if vad is not None else {})}
+               for p, r in zip(args.audio, results)]
         _print_json(out[0] if len(out) == 1 else out)
     return 0
 

@@ -199,3 +199,21 @@ def test_fixture_parity_every_layer():
     report = parity.run("silero_vad", weights="fixture")
     assert report.ok, report.table()
     assert "3 segments identical" in report.outputs_note and report.first_divergence is None
+
+
+def test_cli_vad_json_and_bad_input(model, clips, tmp_path, capsys):
+    import json
+
+    from mlx_audio_lab.audio import save_audio
+    from mlx_audio_lab.cli import main
+
+    path = save_audio(tmp_path / "clip.wav", clips[16000], 16000)
+    assert main(["vad", "--model", "silero-vad", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = model.detect(clips[16000])
+    assert [(s["start"], s["end"]) for s in out["segments"]] == pytest.approx(want.segments, abs=1e-4)
+    assert out["sample_rate"] == 16000 and out["threshold"] == 0.5 and out["speech_pad_ms"] == 30
+    assert main(["vad", "--sample-rate", "22050", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("error: --sample-rate 22050")
+    assert main(["vad", str(tmp_path / "missing.wav")]) == 2
+    assert "error:" in capsys.readouterr().err
