@@ -218,3 +218,10 @@ def test_cli_vad_json_and_bad_input(model, clips, tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: --sample-rate 22050")
     assert main(["vad", str(tmp_path / "missing.wav")]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_mlx_layout_round_trip(model, tmp_path):
+    import helpers
+
+    again = helpers.assert_round_trip(model, tmp_path)
+    assert again.sample_rates == [16000, 8000]

@@ -10,6 +10,7 @@ import numpy as np
 
 from ....convert.loading import fill_model
 from ....convert.readers import read_safetensors
+from ....convert.save import IDENTITY, is_mlx_layout
 from ....convert.torchscript import script_state_dict
 from .config import SileroConfig
 from .convert import KEYMAP, SAFETENSORS_16K, TORCHSCRIPT
@@ -43,12 +44,18 @@ def read_checkpoint(folder: Path, files: dict[int, str]) -> tuple[dict[str, np.n
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> SileroVAD:
-    """A ready MLX Silero VAD (float32 by default: the model is 0.3 M parameters)."""
+    """A ready MLX Silero VAD (float32 by default: the model is 0.3 M parameters), from the upstream files or
+    the project's MLX layout (`model.safetensors` in MLX names)."""
     folder = Path(folder)
     raw = json.loads((folder / "config.json").read_text())
     config = SileroConfig.from_dict(raw)
-    model_files = weight_files(folder, raw, config)
-    state, source = read_checkpoint(folder, model_files)
-    model = fill_model(SileroVAD(config), state, KEYMAP, raw, source, dtype)
+    if is_mlx_layout(raw):
+        state, keymap = read_safetensors(folder / "model.safetensors"), IDENTITY
+        model_files = {r: "model.safetensors" for r in config.sample_rates}
+        source = f"{folder} (MLX layout)"
+    else:
+        model_files, keymap = weight_files(folder, raw, config), KEYMAP
+        state, source = read_checkpoint(folder, model_files)
+    model = fill_model(SileroVAD(config), state, keymap, raw, source, dtype)
     model.source, model.weight_files = folder, model_files
     return model
