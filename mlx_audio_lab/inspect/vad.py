@@ -18,7 +18,7 @@ def vad_figure(audio: np.ndarray, sample_rate: int, result, title: str = "speech
     im = ax_s.imshow(s.values.T, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
                      extent=(0, len(s.values) * s.frame_seconds, 0, sample_rate / 2000))
     ax_s.set(ylabel="frequency (kHz)", title="log power spectrogram")
-    fig.colorbar(im, ax=ax_s, pad=0.01, label="dB")
+    fig.colorbar(im, cax=ax_s.inset_axes([1.005, 0.0, 0.012, 1.0]), label="dB")  # outside: time axes stay aligned
     probs = np.asarray(result.probabilities)
     t = np.arange(len(probs) + 1) * result.window_seconds
     ax_p.stairs(probs, t, color="tab:blue", label="P(speech)")
