@@ -17,7 +17,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from .report import LayerResult, ParityReport, compare_arrays, sig1
+from .report import LayerResult, ParityReport, below_tolerance, compare_arrays, sig1
 
 # Axis orders tried (after "same") when the two sides' shapes differ: PyTorch channels-first to MLX channels-last.
 _PREFERRED: tuple[tuple[int, ...], ...] = ((0, 2, 1), (0, 2, 3, 1), (1, 0), (1, 0, 2), (0, 1, 3, 2))
@@ -161,9 +161,11 @@ class Zoom:
         return "within tolerance both ways"
 
     def __str__(self) -> str:
-        return (f"{self.name}: in the full run max_abs {sig1(self.inherited.max_abs)} "
-                f"({'pass' if self.inherited.ok else 'FAIL'}); on the reference's input max_abs "
-                f"{sig1(self.isolated.max_abs)} ({'pass' if self.isolated.ok else 'FAIL'}) -> {self.verdict}")
+        """One line; rounding-noise magnitudes written `<1e-04` so the text is the same on any CPU."""
+        return below_tolerance(
+            f"{self.name}: in the full run max_abs {sig1(self.inherited.max_abs)} "
+            f"({'pass' if self.inherited.ok else 'FAIL'}); on the reference's input max_abs "
+            f"{sig1(self.isolated.max_abs)} ({'pass' if self.isolated.ok else 'FAIL'}) -> {self.verdict}")
 
 
 @dataclass
@@ -175,6 +177,13 @@ class ModuleParityReport(ParityReport):
     mlx_module: Any = field(default=None, repr=False)
     layouts: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     name_map: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def tensors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(MLX, reference in the MLX layout) arrays of every row, for `inspect.ParityRun` and plots."""
+        mlx = {r.name: self.mlx_run.outputs[r.name] for r in self.layers}
+        ref = {r.name: _layout(self.ref_run.outputs[self.name_map.get(r.name, r.name)], self.layouts.get(r.name))
+               for r in self.layers}
+        return mlx, ref
 
     def zoom(self, name: str) -> Zoom:
         """Re-run MLX submodule `name` on the reference's input to it (teacher forcing at the layer)."""
