@@ -238,6 +238,22 @@ def cmd_speak(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_port(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, new_port
+
+    root = Path(args.root) if args.root else Path(__file__).resolve().parent.parent
+    try:
+        written = new_port(args.name, args.family, args.reference, root)
+    except ScaffoldError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    print(f"next: fill in models/{args.family}/{args.name}/ (start from convert.suggest_keymap and "
+          f"parity.compare_modules), then `pytest tests/models/{args.family}/test_{args.name}.py`")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from . import load
     from .convert.save import save_model
@@ -343,6 +359,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("text")
     s.set_defaults(fn=cmd_speak)
+
+    n = sub.add_parser("new-port", help="scaffold a new port (model folder, test, notebook) and register it")
+    n.add_argument("name", help="model type, lower_snake_case")
+    n.add_argument("--family", required=True, choices=["stt", "tts", "codecs", "vad", "sts"])
+    n.add_argument("--reference", required=True, help="the PyTorch class it is proven against, package.module.Class")
+    n.add_argument("--root", default=None, help="checkout to write into (default: this package's checkout)")
+    n.set_defaults(fn=cmd_new_port)
     return p
 
 
