@@ -72,3 +72,9 @@ class Orpheus(nn.Module):
         from .generate import generate
 
         return generate(self, text, voice=voice, **options)
+
+    def trace(self, text: str, voice: str | None = None, **options):
+        """A `SamplingTrace` for the generation inspector; see `generate.trace`."""
+        from .generate import trace
+
+        return trace(self, text, voice=voice, **options)
