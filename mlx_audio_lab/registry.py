@@ -79,6 +79,10 @@ _SPECS = [
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
+    ModelSpec(
+        "csm", "tts", "mlx_audio_lab.models.tts.csm",
+        "transformers.CsmForConditionalGeneration", "notebooks/tts/csm.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}

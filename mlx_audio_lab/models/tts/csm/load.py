@@ -1,0 +1,39 @@
+"""Build the MLX CSM from a model folder in transformers' layout (sesame/csm-1b: config.json, model.safetensors,
+tokenizer.json); the codec inside it goes through the Mimi port's own loading path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlx.core as mx
+
+from ....convert.loading import fill_model
+from ....convert.readers import read_state_dict
+from ...codecs.mimi.config import MimiConfig
+from ...codecs.mimi.convert import hf_keymap, prepare_hf
+from ...codecs.mimi.model import Mimi
+from .config import CsmConfig
+from .convert import HF, split_codec
+from .model import Csm
+from .tokenizer import CsmTokenizer
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> Csm:
+    """A ready MLX CSM (weights, Mimi codec, tokenizer); `quantize` 4 or 8 bits for the language model's linears
+    and embeddings (the codec and the codebook heads stay float, the codec in float32)."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    state, path = read_state_dict(folder)
+    lm_state, codec_state = split_codec(state)
+    cfg = CsmConfig.from_dict(config)
+    model = fill_model(Csm(cfg), lm_state, HF, config, path, dtype, quantize, group_size)
+    codec_cfg = MimiConfig.from_dict(cfg.codec)
+    codec = fill_model(Mimi(codec_cfg), prepare_hf(codec_state, codec_cfg), hf_keymap(codec_cfg), cfg.codec,
+                       f"{path} (codec_model.*)")
+    model.codec_model = codec
+    tok = folder / "tokenizer.json"
+    model.tokenizer = CsmTokenizer(tok) if tok.is_file() else None
+    model.source = folder
+    return model
