@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlx_lm.models import llama
+
+from ....generation.backbone import llama_args
+
 # transformers' CsmConfig / CsmDepthDecoderConfig defaults (sesame/csm-1b), used where config.json omits a key.
 BACKBONE_DEFAULTS: dict[str, Any] = {
     "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
@@ -17,21 +21,6 @@ DEPTH_DEFAULTS: dict[str, Any] = {
     "num_key_value_heads": 2, "max_position_embeddings": 33, "rms_norm_eps": 1e-5, "attention_bias": False,
     "mlp_bias": False, "hidden_act": "silu", "backbone_hidden_size": 2048,
 }
-ROPE_THETA = 500000.0
-
-
-def llama_args(d: dict[str, Any], vocab_size: int) -> dict[str, Any]:
-    """A transformer's sizes as mlx-lm's `llama.ModelArgs` fields (RoPE from `rope_parameters` or the 4.x keys)."""
-    rope = dict(d.get("rope_parameters") or d.get("rope_scaling") or {})
-    theta = rope.pop("rope_theta", d.get("rope_theta", ROPE_THETA))
-    scaling = rope if rope.get("rope_type", rope.get("type", "default")) != "default" else None
-    return {"model_type": "llama", "vocab_size": vocab_size, "rope_theta": theta, "rope_scaling": scaling,
-            "tie_word_embeddings": False, "head_dim": d.get("head_dim") or d["hidden_size"] // d["num_attention_heads"],
-            **{k: d[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                                 "num_key_value_heads", "max_position_embeddings", "rms_norm_eps",
-                                 "attention_bias", "mlp_bias")}}
-
-
 @dataclass
 class CsmConfig:
     """The backbone (Llama-style, codebook 0), the depth decoder (codebooks 1..N-1) and the Mimi codec."""
@@ -63,11 +52,11 @@ class CsmConfig:
                    codebook_pad_token_id=d.get("codebook_pad_token_id", 2050))
 
     @property
-    def backbone_args(self) -> dict[str, Any]:
-        """mlx-lm ModelArgs of the backbone (its vocabulary: every codebook's ids, the audio embedding table)."""
-        return llama_args(self.backbone, self.num_codebooks * self.vocab_size)
+    def backbone_args(self) -> llama.ModelArgs:
+        """mlx-lm ModelArgs of the backbone's blocks."""
+        return llama_args(self.backbone)
 
     @property
-    def depth_args(self) -> dict[str, Any]:
-        """mlx-lm ModelArgs of the depth decoder."""
-        return llama_args(self.depth, self.num_codebooks * self.vocab_size)
+    def depth_args(self) -> llama.ModelArgs:
+        """mlx-lm ModelArgs of the depth decoder's blocks."""
+        return llama_args(self.depth)

@@ -15,16 +15,43 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from ....generation import Draws, SamplingConfig, SeededDraws, sample
 from ....results import AudioResult, RunStats
 from .model import Csm
 
 # picker(logits (B, V) float32, stage) -> ids (B,); stage is "backbone" or "depth".
 Picker = Callable[[mx.array, str], mx.array]
 
+# sesame/csm-1b's generation_config.json: both transformers sample at temperature 0.9 from the top 50.
+DEFAULT_SAMPLING = SamplingConfig(temperature=0.9, top_k=50)
+
 
 def greedy(logits: mx.array, stage: str) -> mx.array:
     """The most likely id (temperature 0, for both the backbone and the depth decoder)."""
     return mx.argmax(logits, axis=-1)
+
+
+def sampler(backbone: SamplingConfig, depth: SamplingConfig | None = None, draws: Draws | None = None) -> Picker:
+    """A picker sampling codebook 0 with `backbone` and codebooks 1..N-1 with `depth` (default: the same), both
+    from one source of draws in the reference's order (backbone, then the depth decoder's N-1 steps)."""
+    depth = backbone if depth is None else depth
+
+    def pick(logits: mx.array, stage: str) -> mx.array:
+        return mx.array(sample(logits, backbone if stage == "backbone" else depth, draws))
+
+    return pick
+
+
+def sampling_for(model: Csm, temperature: float | None = None, top_k: int | None = None,
+                 top_p: float | None = None) -> tuple[SamplingConfig, SamplingConfig]:
+    """(backbone, depth decoder) settings: the folder's generation config, overridden for both by the arguments."""
+    def one(base: SamplingConfig) -> SamplingConfig:
+        return SamplingConfig(temperature=base.temperature if temperature is None else temperature,
+                              top_k=base.top_k if top_k is None else top_k,
+                              top_p=base.top_p if top_p is None else top_p)
+
+    backbone, depth = getattr(model, "sampling", None) or (DEFAULT_SAMPLING, DEFAULT_SAMPLING)
+    return one(backbone), one(depth)
 
 
 @dataclass
@@ -96,13 +123,23 @@ def audio_frames(codes: np.ndarray, eos: int) -> np.ndarray:
     return codes[:, : done[0]] if done.size else codes
 
 
-def generate(model: Csm, text: str, voice: int | str | list[Segment] | None = None, max_frames: int = 125,
-             pick: Picker = greedy, chunk_frames: int = 25) -> Iterator[AudioResult]:
+def generate(model: Csm, text: str, voice: int | str | list[Segment] | None = None, temperature: float | None = None,
+             top_k: int | None = None, top_p: float | None = None, seed: int | None = 0, max_frames: int = 125,
+             chunk_frames: int = 25, draws: Draws | None = None, speed: float = 1.0) -> Iterator[AudioResult]:
     """Speak `text`; yields 24 kHz audio every `chunk_frames` frames (Mimi's streaming decoder).
 
     `voice`: None (speaker 0, no context), a speaker id (0, "1"), or context turns (`Segment`s, oldest first)
-    whose last speaker then says `text`. Each result's `extras["codes"]` holds its frames (codebooks, n).
+    whose last speaker then says `text`. Sampling follows the folder's generation config (sesame/csm-1b:
+    temperature 0.9, top-k 50) unless overridden; `temperature=0` makes the backbone and the depth decoder
+    greedy. `seed` seeds the draws. Each result's `extras["codes"]` holds its frames (codebooks, n).
     """
+    if speed != 1.0:
+        raise ValueError("CSM has no speed control (speed must be 1.0)")
+    backbone, depth = sampling_for(model, temperature, top_k, top_p)
+    if backbone.greedy and depth.greedy:
+        pick = greedy
+    else:
+        pick = sampler(backbone, depth, draws if draws is not None else SeededDraws(seed or 0))
     if voice is None or isinstance(voice, (int, str)):
         if isinstance(voice, str) and not voice.isdigit():
             raise ValueError(f"voice must be a speaker id such as 0 or 1, or context segments; got {voice!r}")

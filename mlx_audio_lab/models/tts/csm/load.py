@@ -10,6 +10,7 @@ import mlx.core as mx
 
 from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
+from ....generation import SamplingConfig
 from ...codecs.mimi.config import MimiConfig
 from ...codecs.mimi.convert import hf_keymap, prepare_hf
 from ...codecs.mimi.model import Mimi
@@ -17,6 +18,24 @@ from .config import CsmConfig
 from .convert import HF, split_codec
 from .model import Csm
 from .tokenizer import CsmTokenizer
+
+
+def generation_sampling(folder: Path) -> tuple[SamplingConfig, SamplingConfig] | None:
+    """(backbone, depth decoder) sampling from `generation_config.json` (`depth_decoder_*` for the second);
+    `do_sample` false means greedy. None without the file."""
+    path = folder / "generation_config.json"
+    if not path.is_file():
+        return None
+    g = json.loads(path.read_text())
+
+    def one(prefix: str) -> SamplingConfig:
+        if not g.get(f"{prefix}do_sample", False):
+            return SamplingConfig(temperature=0.0)
+        top_p = g.get(f"{prefix}top_p")
+        return SamplingConfig(temperature=g.get(f"{prefix}temperature") or 1.0, top_k=g.get(f"{prefix}top_k") or 0,
+                              top_p=1.0 if top_p is None else top_p)
+
+    return one(""), one("depth_decoder_")
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
@@ -35,5 +54,6 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     model.codec_model = codec
     tok = folder / "tokenizer.json"
     model.tokenizer = CsmTokenizer(tok) if tok.is_file() else None
+    model.sampling = generation_sampling(folder)
     model.source = folder
     return model

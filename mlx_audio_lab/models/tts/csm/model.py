@@ -58,7 +58,7 @@ class Backbone(Stack):
     """The backbone over text and audio frames (`backbone_model`)."""
 
     def __init__(self, cfg: CsmConfig):
-        args = llama.ModelArgs.from_dict(cfg.backbone_args)
+        args = cfg.backbone_args
         super().__init__(args, "backbone")
         self.embed_tokens = BackboneEmbeddings(cfg.num_codebooks, cfg.vocab_size, args.hidden_size)
 
@@ -67,7 +67,7 @@ class DepthDecoderModel(Stack):
     """The depth decoder's transformer (`depth_decoder.model`): backbone-width inputs projected to its width."""
 
     def __init__(self, cfg: CsmConfig):
-        args = llama.ModelArgs.from_dict(cfg.depth_args)
+        args = cfg.depth_args
         super().__init__(args, "depth")
         self.inputs_embeds_projector = nn.Linear(cfg.depth["backbone_hidden_size"], args.hidden_size, bias=False)
 

@@ -122,6 +122,17 @@ def tap_points(folder: Path) -> list[TapPoint]:
 
 CONTEXT = [(1, "The quick brown fox.", "fox")]  # context turns: (speaker, text, spoken clip of fixtures.speech)
 TEXT = "Hello from Sesame."
+# The sampled check: every processor on, other settings for the depth decoder; (temperature, top_k, top_p) x 2, seed.
+SAMPLED = (0.9, 20, 0.9, 0.8, 16, 0.95, 0)
+
+
+def sampled_settings(inputs: dict[str, np.ndarray]):
+    """(backbone SamplingConfig, depth decoder SamplingConfig, seed) of `parity_inputs`' "sampling" row."""
+    from ....generation import SamplingConfig
+
+    t, k, p, dt, dk, dp, seed = np.asarray(inputs["sampling"]).tolist()
+    return (SamplingConfig(temperature=t, top_k=int(k), top_p=p),
+            SamplingConfig(temperature=dt, top_k=int(dk), top_p=dp), int(seed))
 
 
 def parity_inputs(folder: Path, context: list | None = None, text: str = TEXT, speaker: int = 0,
@@ -131,7 +142,8 @@ def parity_inputs(folder: Path, context: list | None = None, text: str = TEXT, s
     from ....parity.inputs import spoken_or_noise
 
     turns = CONTEXT if context is None else context
-    out: dict[str, np.ndarray] = {"speaker": np.array(speaker), "text": np.frombuffer(text.encode(), np.uint8)}
+    out: dict[str, np.ndarray] = {"speaker": np.array(speaker), "text": np.frombuffer(text.encode(), np.uint8),
+                                  "sampling": np.array(SAMPLED, np.float64)}
     for i, (spk, said, clip) in enumerate(turns):
         audio = spoken_or_noise(clip, 24000)[: int(24000 * seconds)]
         out.update({f"context{i}.speaker": np.array(spk), f"context{i}.audio": audio.astype(np.float32),
@@ -179,6 +191,18 @@ def reference_generate(model, batch, max_frames: int = 32, **sampling):
     return out[0]
 
 
+def reference_sampled(model, batch, inputs: dict[str, np.ndarray], max_frames: int = 32):
+    """transformers' `generate` sampling both transformers with `parity_inputs`' settings, `torch.multinomial` fed
+    the seeded draws (backbone, then the depth decoder's steps, frame after frame) -> codes (frames, codebooks)."""
+    from ....generation import SeededDraws
+    from ....parity.generation import hf_generate_kwargs, torch_draws
+
+    backbone, depth, seed = sampled_settings(inputs)
+    kw = {**hf_generate_kwargs(backbone), **{f"depth_decoder_{k}": v for k, v in hf_generate_kwargs(depth).items()}}
+    with torch_draws(SeededDraws(seed)):
+        return reference_generate(model, batch, max_frames, **kw)
+
+
 def teacher_forced(model, batch, codes):
     """Backbone over prompt + frames[:-1], then the depth decoder on each frame: (codebook-0 logits (F, V),
     depth logits (F, N-1, V), the audio decoded from the frames)."""
@@ -213,16 +237,18 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray], max_frames: int =
 
     acts, (logits, depth, quantized, audio) = capture_reference(model, points, run)
     acts["codec_model.quantizer"], acts["codec_model.decoder.output"] = quantized.numpy(), audio.numpy()
-    return acts, {"codes": codes.numpy().T, "prompt": batch["input_ids"][0].numpy(),
-                  "logits": logits.numpy(), "depth_logits": depth.numpy()}
+    sampled = reference_sampled(model, batch, inputs, max_frames)
+    return acts, {"codes": codes.numpy().T, "prompt": batch["input_ids"][0].numpy(), "logits": logits.numpy(),
+                  "depth_logits": depth.numpy(), "sampled_codes": sampled.numpy().T}
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray], max_frames: int = 32, **load_kw):
     """The port on the same conversation: greedy frames, then the same teacher-forced pass and decoding, taps on."""
     import mlx.core as mx
 
+    from ....generation import SeededDraws
     from ....taps import capture
-    from .generate import Segment, generate_codes, prompt_for
+    from .generate import Segment, generate_codes, prompt_for, sampler
     from .load import load_model
 
     model = load_model(folder, **load_kw)
@@ -235,20 +261,32 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], max_frames: int = 32, *
     with capture() as codec_acts:
         model.codec_model.decode(codes)
     acts.update({f"codec.{k}": v for k, v in codec_acts.items()})
+    backbone, depth_cfg, seed = sampled_settings(inputs)
+    sampled = generate_codes(model, prompt, ctx, max_frames, sampler(backbone, depth_cfg, SeededDraws(seed)))
     return {k: np.array(v) for k, v in acts.items()}, {
-        "codes": codes, "prompt": np.array(prompt), "logits": np.array(logits), "depth_logits": np.array(depth)}
+        "codes": codes, "prompt": np.array(prompt), "logits": np.array(logits), "depth_logits": np.array(depth),
+        "sampled_codes": sampled}
+
+
+def codes_note(kind: str, a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
+    """Codes (codebooks, frames) identical, and varied across frames and codebooks; a note naming the first
+    diverging frame."""
+    same = a.shape == b.shape and bool((a == b).all())
+    varied = len(np.unique(b[0])) > 1 and len(np.unique(b[:, 0])) > 1
+    note = (f"{kind} codes {'identical' if same else 'differ'} ({b.shape[0]} x {b.shape[1]}, "
+            f"{len(np.unique(b))} distinct)")
+    if not same:
+        from ....parity.generation import first_divergence
+
+        note += f"; first diverging frame {first_divergence(a, b)}"
+    return same and varied, note
 
 
 def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
-    """Prompt ids identical, greedy codes identical (codebooks x frames) and varied across frames and codebooks."""
-    a, b = np.asarray(mlx_out["codes"]), np.asarray(ref_out["codes"])
+    """Prompt ids identical; greedy codes and sampled codes (same draws) identical and varied."""
     same_prompt = np.array_equal(mlx_out["prompt"], ref_out["prompt"])
-    same = a.shape == b.shape and bool((a == b).all())
-    varied = len(np.unique(b[0])) > 1 and len(np.unique(b[:, 0])) > 1
-    note = (f"prompt ids {'identical' if same_prompt else 'DIFFER'} ({len(ref_out['prompt'])}); greedy codes "
-            f"{'identical' if same else 'differ'} ({b.shape[0]} codebooks x {b.shape[1]} frames, "
-            f"{len(np.unique(b))} distinct)")
-    if not same and a.shape == b.shape:
-        f = int(np.flatnonzero((a != b).any(axis=0))[0])
-        note += f"; first difference at frame {f}"
-    return same_prompt and same and varied, note
+    greedy_ok, greedy = codes_note("greedy", np.asarray(mlx_out["codes"]), np.asarray(ref_out["codes"]))
+    sampled_ok, sampled = codes_note("sampled", np.asarray(mlx_out["sampled_codes"]),
+                                     np.asarray(ref_out["sampled_codes"]))
+    note = f"prompt ids {'identical' if same_prompt else 'DIFFER'} ({len(ref_out['prompt'])}); {greedy}; {sampled}"
+    return same_prompt and greedy_ok and sampled_ok, note
