@@ -2,9 +2,9 @@
 
 from .config import CsmConfig
 from .generate import Segment
-from .load import load_model
+from .load import export_codec, load_model
 from .model import Csm
 
 Model = Csm
 
-__all__ = ["Csm", "CsmConfig", "Model", "Segment", "load_model"]
+__all__ = ["Csm", "CsmConfig", "Model", "Segment", "export_codec", "load_model"]

@@ -57,3 +57,18 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     model.sampling = generation_sampling(folder)
     model.source = folder
     return model
+
+
+def export_codec(folder: str | Path, out: str | Path) -> Path:
+    """Write the Mimi inside a CSM folder as a Mimi folder in transformers' layout (`codec_config` as its
+    config.json, the `codec_model.*` weights without the prefix), for `mlx-audio-lab decode --model`."""
+    from safetensors.numpy import save_file
+
+    folder, out = Path(folder), Path(out)
+    config = json.loads((folder / "config.json").read_text())
+    state, _ = read_state_dict(folder)
+    _, codec = split_codec(state)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"architectures": ["MimiModel"], **config["codec_config"]}, indent=2))
+    save_file(codec, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out

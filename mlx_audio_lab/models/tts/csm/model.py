@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 from mlx_lm.models import llama
 from mlx_lm.models.base import create_attention_mask
 from mlx_lm.models.cache import KVCache
@@ -177,6 +178,10 @@ class Csm(nn.Module):
     @property
     def sample_rate(self) -> int:
         return self.codec_model.sample_rate
+
+    def decode(self, codes) -> np.ndarray:
+        """Codes (codebooks, frames), e.g. a `--codes-out` file -> 24 kHz audio through the Mimi codec."""
+        return self.codec_model.decode(codes)
 
     def generate(self, text: str, voice=None, **kwargs):
         """Speech for `text`, yielded as `AudioResult` chunks; see `generate.generate` for the options."""

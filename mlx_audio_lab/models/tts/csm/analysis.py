@@ -1,0 +1,90 @@
+"""Looking inside CSM: the backbone's attention over the prompt and frames, and what bf16 / 4- and 8-bit cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from .generate import Segment, generate_codes, prompt_for
+from .model import Csm
+
+
+@dataclass
+class BackboneAttention:
+    """Backbone self-attention of one layer over a prompt followed by generated frames."""
+
+    weights: np.ndarray  # (heads, positions, positions)
+    prompt_length: int  # positions before the first frame
+    audio_positions: np.ndarray  # (positions,) True where a context frame stands in the prompt
+
+
+def backbone_attention(model: Csm, prompt: list[int], codes: np.ndarray, context: np.ndarray | None = None,
+                       layer: int = 0) -> BackboneAttention:
+    """Causal attention weights of backbone `layer` on prompt + frames (codes: codebooks x frames), computed
+    explicitly from the block's projections (mlx-lm's fused attention does not return them)."""
+    from mlx_lm.models.base import create_attention_mask
+
+    ctx = None if context is None else mx.array(context.astype(np.int32))
+    x = mx.concatenate([model.embed_prompt(mx.array([prompt]), ctx),
+                        model.embed_frames(mx.array(codes.T[None, :-1].astype(np.int32)))], axis=1)
+    blocks = model.backbone_model.layers
+    mask = create_attention_mask(x, None)
+    for block in blocks[:layer]:
+        x = block(x, mask)
+    attn = blocks[layer].self_attn
+    h = blocks[layer].input_layernorm(x)
+    B, T, _ = h.shape
+    q = attn.rope(attn.q_proj(h).reshape(B, T, attn.n_heads, -1).transpose(0, 2, 1, 3))
+    k = attn.rope(attn.k_proj(h).reshape(B, T, attn.n_kv_heads, -1).transpose(0, 2, 1, 3))
+    k = mx.repeat(k, attn.n_heads // attn.n_kv_heads, axis=1)  # grouped-query heads share keys
+    scores = (q * attn.scale) @ k.transpose(0, 1, 3, 2)
+    causal = mx.tril(mx.ones((T, T), dtype=mx.bool_))
+    w = np.array(mx.softmax(mx.where(causal, scores, -mx.inf), axis=-1))[0]
+    return BackboneAttention(w, len(prompt), np.array(prompt + [-1] * (T - len(prompt))) == model.config.audio_token_id)
+
+
+def variant_agreement(folder: str | Path, variants: tuple = ("bfloat16", 8, 4), text: str = "Hello from Sesame.",
+                      context: list[Segment] | None = None, max_frames: int = 32, group_size: int = 64) -> list[dict]:
+    """Per variant (bf16, or quantized bits): greedy codes against fp32's (share equal, frames before the first
+    difference) and teacher-forced logits on fp32's codes (max-abs error, top-1 agreement), backbone and depth."""
+    from .load import load_model
+
+    fp = load_model(folder)
+    prompt, ctx = prompt_for(fp, text, 0, context)
+    ref = generate_codes(fp, prompt, ctx, max_frames)
+    ctx_mx = None if ctx is None else mx.array(ctx.astype(np.int32))
+    tf = [np.array(a.astype(mx.float32)) for a in fp(mx.array([prompt]), mx.array(ref.T.astype(np.int32)), ctx_mx)]
+    rows = []
+    for v in variants:
+        kw = {"dtype": mx.bfloat16} if v == "bfloat16" else {"quantize": v, "group_size": group_size}
+        m = load_model(folder, **kw)
+        got = generate_codes(m, prompt, ctx, max_frames)
+        out = [np.array(a.astype(mx.float32)) for a in m(mx.array([prompt]), mx.array(ref.T.astype(np.int32)), ctx_mx)]
+        n = min(got.shape[1], ref.shape[1])
+        differ = np.flatnonzero((got[:, :n] != ref[:, :n]).any(axis=0))
+        rows.append({
+            "variant": v if v == "bfloat16" else f"{v}-bit", "frames": n,
+            "codes_equal": float((got[:, :n] == ref[:, :n]).mean()),
+            "same_prefix_frames": int(differ[0]) if differ.size else n,
+            "backbone_logits_max_abs": float(np.abs(out[0] - tf[0]).max()),
+            "backbone_top1": float((out[0].argmax(-1) == tf[0].argmax(-1)).mean()),
+            "depth_logits_max_abs": float(np.abs(out[1] - tf[1]).max()),
+            "depth_top1": float((out[1].argmax(-1) == tf[1].argmax(-1)).mean()),
+        })
+    return rows
+
+
+def agreement_table(rows: list[dict]) -> str:
+    """Text table of `variant_agreement` (errors to one significant figure, shares as percentages)."""
+    from ....parity.report import sig1
+
+    lines = ["variant   greedy codes = fp32  frames before 1st diff  backbone top-1  depth top-1  "
+             "backbone logits err  depth logits err"]
+    for r in rows:
+        lines.append(f"{r['variant']:<8}  {r['codes_equal']:>19.0%}  {r['same_prefix_frames']:>11} of {r['frames']:<8}"
+                     f"  {r['backbone_top1']:>14.0%}  {r['depth_top1']:>11.0%}"
+                     f"  {sig1(r['backbone_logits_max_abs']):>19}  {sig1(r['depth_logits_max_abs']):>16}")
+    return "\n".join(lines)
