@@ -47,13 +47,14 @@ def backbone_attention(model: Csm, prompt: list[int], codes: np.ndarray, context
 
 
 def variant_agreement(folder: str | Path, variants: tuple = ("bfloat16", 8, 4), text: str = "Hello from Sesame.",
-                      context: list[Segment] | None = None, max_frames: int = 32, group_size: int = 64) -> list[dict]:
+                      speaker: int = 0, context: list[Segment] | None = None, max_frames: int = 32,
+                      group_size: int = 64) -> list[dict]:
     """Per variant (bf16, or quantized bits): greedy codes against fp32's (share equal, frames before the first
     difference) and teacher-forced logits on fp32's codes (max-abs error, top-1 agreement), backbone and depth."""
     from .load import load_model
 
     fp = load_model(folder)
-    prompt, ctx = prompt_for(fp, text, 0, context)
+    prompt, ctx = prompt_for(fp, text, speaker, context)
     ref = generate_codes(fp, prompt, ctx, max_frames)
     ctx_mx = None if ctx is None else mx.array(ctx.astype(np.int32))
     tf = [np.array(a.astype(mx.float32)) for a in fp(mx.array([prompt]), mx.array(ref.T.astype(np.int32)), ctx_mx)]

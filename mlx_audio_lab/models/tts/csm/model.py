@@ -99,6 +99,8 @@ class CodebooksHead(nn.Module):
 class Csm(nn.Module):
     """Text + context audio -> Mimi codes, frame by frame (backbone: codebook 0; depth decoder: the rest)."""
 
+    samples_tokens = True  # `speak` passes the sampling flags and writes --codes-out
+
     def __init__(self, cfg: CsmConfig):
         super().__init__()
         self.config = cfg

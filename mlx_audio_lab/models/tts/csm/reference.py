@@ -268,6 +268,29 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], max_frames: int = 32, *
         "sampled_codes": sampled}
 
 
+def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> list:
+    """The generation rows of the report: teacher-forced logits (backbone per frame, depth decoder per frame and
+    codebook), greedy codes and sampled codes (codebooks x frames; a row names the first diverging frame)."""
+    from ....parity.generation import logits_row, token_row
+
+    name = "generation.teacher_forced_logits"
+    return [logits_row(f"{name}.backbone", mlx_out["logits"][None], ref_out["logits"][None], 1e-4),
+            logits_row(f"{name}.depth", mlx_out["depth_logits"], ref_out["depth_logits"], 1e-4),
+            token_row("generation.greedy_codes", mlx_out["codes"], ref_out["codes"]),
+            token_row("generation.sampled_codes", mlx_out["sampled_codes"], ref_out["sampled_codes"])]
+
+
+def report_extras(folder: Path, inputs: dict[str, np.ndarray], mlx_out: dict[str, np.ndarray]) -> dict:
+    """Agreement of bf16, 8-bit and 4-bit runs with fp32 on the parity conversation (`analysis.variant_agreement`)."""
+    from .analysis import variant_agreement
+    from .generate import Segment
+
+    turns, speaker, text = conversation(inputs)
+    rows = variant_agreement(folder, text=text, speaker=speaker, context=[Segment(*t) for t in turns],
+                             max_frames=np.asarray(mlx_out["codes"]).shape[1])
+    return {f"agreement_{r['variant']}": r for r in rows}
+
+
 def codes_note(kind: str, a: np.ndarray, b: np.ndarray) -> tuple[bool, str]:
     """Codes (codebooks, frames) identical, and varied across frames and codebooks; a note naming the first
     diverging frame."""
