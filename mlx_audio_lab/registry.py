@@ -76,6 +76,11 @@ _SPECS = [
         "vocos.Vocos", "notebooks/codecs/vocos.ipynb", signature=("feature_extractor", "backbone", "head"),
     ),
     ModelSpec(
+        "orpheus", "tts", "mlx_audio_lab.models.tts.orpheus",
+        "transformers.LlamaForCausalLM", "notebooks/tts/orpheus.ipynb",
+        aliases=("llama",),  # the upstream config.json is a plain Llama config
+    ),
+    ModelSpec(
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),

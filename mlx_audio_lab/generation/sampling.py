@@ -32,7 +32,6 @@ class SamplingConfig:
     def greedy(self) -> bool:
         return self.temperature == 0
 
-
     def stages(self) -> list[str]:
         """Names of the processors this config turns on, in the order they run."""
         on = [("cfg", self.cfg_scale != 1.0), ("repetition_penalty", self.repetition_penalty != 1.0),

@@ -166,11 +166,15 @@ class Snac(nn.Module):
         return [np.array(c[0]).astype(np.int64) for c in codes]
 
     def decode(self, codes: list[np.ndarray], seed: int | None = None) -> np.ndarray:
-        """A list of code arrays (one per scale, as `encode` returns) -> float32 mono audio (padded length).
+        """Code arrays per scale (as `encode` returns), or their (rows, frames) grid -> float32 mono audio.
 
         The decoder injects Gaussian noise: `seed=None` draws it from MLX's generator (as upstream draws it
         from torch's); an int seed makes it reproducible (numpy's generator, shared with the reference).
         """
+        if isinstance(codes, np.ndarray) and codes.ndim == 2:  # the (rows, frames) grid of `frames.to_grid`
+            from .frames import from_grid
+
+            codes = from_grid(codes, self.config.vq_strides)
         noise = gaussian_noise if seed is None else seeded_noise(seed)
         audio = self.decode_batch([mx.array(c)[None] for c in codes], noise)
         return np.array(audio[0, :, 0].astype(mx.float32))
