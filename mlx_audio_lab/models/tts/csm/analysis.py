@@ -89,3 +89,32 @@ def agreement_table(rows: list[dict]) -> str:
                      f"  {r['backbone_top1']:>14.0%}  {r['depth_top1']:>11.0%}"
                      f"  {sig1(r['backbone_logits_max_abs']):>19}  {sig1(r['depth_logits_max_abs']):>16}")
     return "\n".join(lines)
+
+
+def chosen_probabilities(model: Csm, prompt: list[int], codes: np.ndarray, context: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Teacher-forced on generated codes (codebooks, frames): the probability each chosen code had, and the
+    entropy (bits) of each step's distribution, both (codebooks, frames); row 0 is the backbone's, rows 1..N-1
+    the depth decoder's."""
+    ctx = None if context is None else mx.array(context.astype(np.int32))
+    backbone, depth = model(mx.array([prompt]), mx.array(codes.T.astype(np.int32)), ctx)
+    logits = np.concatenate([np.array(backbone)[:, None], np.array(depth)], axis=1).astype(np.float64)  # (F, N, V)
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    chosen = np.take_along_axis(p, codes.T[..., None], axis=-1)[..., 0]
+    entropy = -(p * np.log2(np.maximum(p, 1e-30))).sum(-1)
+    return chosen.T, entropy.T
+
+
+def parameter_split(model: Csm) -> dict[str, int]:
+    """Parameters of each part: text embeddings, audio embeddings, backbone blocks + head, depth decoder, codec."""
+    from mlx.utils import tree_flatten
+
+    def count(module) -> int:
+        return sum(v.size for _, v in tree_flatten(module.parameters()))
+
+    bb, dd = model.backbone_model, model.depth_decoder
+    audio = bb.embed_tokens.embed_audio_tokens.weight.size
+    return {"text embeddings": count(model.embed_text_tokens), "audio embeddings (shared)": audio,
+            "backbone blocks + codebook-0 head": count(bb) - audio + count(model.lm_head),
+            "depth decoder + codebook heads": count(dd), "Mimi codec": count(model.codec_model)}

@@ -38,6 +38,18 @@ def generation_sampling(folder: Path) -> tuple[SamplingConfig, SamplingConfig] |
     return one(""), one("depth_decoder_")
 
 
+def from_state(state: dict, config: dict, source: str = "state dict", dtype: mx.Dtype = mx.float32,
+               quantize: int | None = None, group_size: int = 64) -> Csm:
+    """The MLX CSM from a transformers state dict (numpy) and config dict; the codec stays float32."""
+    lm_state, codec_state = split_codec(state)
+    cfg = CsmConfig.from_dict(config)
+    model = fill_model(Csm(cfg), lm_state, HF, config, source, dtype, quantize, group_size)
+    codec_cfg = MimiConfig.from_dict(cfg.codec)
+    model.codec_model = fill_model(Mimi(codec_cfg), prepare_hf(codec_state, codec_cfg), hf_keymap(codec_cfg),
+                                   cfg.codec, f"{source} (codec_model.*)")
+    return model
+
+
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64) -> Csm:
     """A ready MLX CSM (weights, Mimi codec, tokenizer); `quantize` 4 or 8 bits for the language model's linears
@@ -45,13 +57,7 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     state, path = read_state_dict(folder)
-    lm_state, codec_state = split_codec(state)
-    cfg = CsmConfig.from_dict(config)
-    model = fill_model(Csm(cfg), lm_state, HF, config, path, dtype, quantize, group_size)
-    codec_cfg = MimiConfig.from_dict(cfg.codec)
-    codec = fill_model(Mimi(codec_cfg), prepare_hf(codec_state, codec_cfg), hf_keymap(codec_cfg), cfg.codec,
-                       f"{path} (codec_model.*)")
-    model.codec_model = codec
+    model = from_state(state, config, str(path), dtype, quantize, group_size)
     tok = folder / "tokenizer.json"
     model.tokenizer = CsmTokenizer(tok) if tok.is_file() else None
     model.sampling = generation_sampling(folder)
