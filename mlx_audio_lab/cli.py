@@ -167,6 +167,23 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` into a temporary file beside `path`, then rename it onto `path`."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames")
+
+
 def cmd_speak(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -176,10 +193,31 @@ def cmd_speak(args: argparse.Namespace) -> int:
     model = load(args.model)
     if not hasattr(model, "generate"):
         raise SystemExit(f"error: {args.model} is not a text-to-speech model")
-    chunks = list(model.generate(args.text, voice=args.voice, speed=args.speed))
+    given = {k: getattr(args, k) for k in SAMPLING_FLAGS if getattr(args, k) is not None}
+    options: dict = {"voice": args.voice}
+    if args.speed != 1.0:
+        options["speed"] = args.speed
+    if getattr(model, "samples_tokens", False):
+        options.update(given)
+    elif given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        print(f"note: {type(model).__name__} generates no tokens to sample (it is deterministic): {flags} ignored",
+              file=sys.stderr)
+    if args.codes_out and not getattr(model, "samples_tokens", False):
+        raise SystemExit(f"error: --codes-out: {type(model).__name__} writes no codec codes; drop the flag")
+    try:
+        chunks = list(model.generate(args.text, **options))
+    except ValueError as e:
+        raise SystemExit(f"error: speak --model {args.model}: {e}") from None
+    if not chunks:
+        raise SystemExit(f"error: {args.model} produced no audio for that text (try a larger --max-frames)")
     audio = np.concatenate([np.asarray(c.audio, dtype=np.float32).reshape(-1) for c in chunks])
     rate = chunks[0].sample_rate
-    save_audio(args.out, audio, rate)
+    _write_atomic(args.out, lambda tmp: save_audio(tmp, audio, rate))
+    if args.codes_out:
+        codes = np.concatenate([c.extras["codes"] for c in chunks], axis=1)
+        _write_atomic(args.codes_out, lambda tmp: np.save(tmp, codes))
+        print(f"{args.codes_out}: codes, {codes.shape[0]} x {codes.shape[1]} frames")
     rtf = sum(c.stats.processing_time for c in chunks) / max(len(audio) / rate, 1e-9)
     print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz, {len(chunks)} chunk(s), real-time factor {rtf:.2f}")
     return 0
@@ -273,6 +311,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--voice", default=None)
     s.add_argument("--speed", type=float, default=1.0)
     s.add_argument("--out", required=True)
+    s.add_argument("--temperature", type=float, default=None, help="0 is greedy (token models only)")
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--top-p", type=float, default=None)
+    s.add_argument("--seed", type=int, default=None, help="seed of the sampling draws")
+    s.add_argument("--max-frames", type=int, default=None, help="stop after N codec frames")
+    s.add_argument("--codes-out", default=None, help="save the codes (.npy, codebooks x frames) for `decode`")
     s.add_argument("text")
     s.set_defaults(fn=cmd_speak)
     return p

@@ -117,6 +117,8 @@ def run(model_type: str, weights: str | Path = "fixture", recording: Path | None
         report.layers += ref.extra_rows(mlx_out, ref_out)
     report.extras = {"weights": "fixture" if str(weights) == "fixture" else Path(folder).name,
                      "reference": "recorded" if recording is not None else "live"}
+    if hasattr(ref, "report_extras"):  # e.g. token agreement of bf16 / quantized runs with fp32
+        report.extras.update(ref.report_extras(folder, inputs, mlx_out))
     return report
 
 

@@ -22,6 +22,8 @@ from .layout import TokenLayout
 class Orpheus(nn.Module):
     """The Llama backbone; `tokenizer`, `layout` and `codec` (SNAC) are attached by `load_model`."""
 
+    samples_tokens = True  # `speak` passes --temperature/--top-k/--top-p/--seed/--max-frames
+
     def __init__(self, cfg: OrpheusConfig):
         super().__init__()
         self.config = cfg
