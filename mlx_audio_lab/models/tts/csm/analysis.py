@@ -118,3 +118,17 @@ def parameter_split(model: Csm) -> dict[str, int]:
     return {"text embeddings": count(model.embed_text_tokens), "audio embeddings (shared)": audio,
             "backbone blocks + codebook-0 head": count(bb) - audio + count(model.lm_head),
             "depth decoder + codebook heads": count(dd), "Mimi codec": count(model.codec_model)}
+
+
+def config_parameter_split(config: dict) -> dict[str, int]:
+    """Parameters of each part from a CSM `config.json` dict alone (no weights): for the real size."""
+    def block(c: dict) -> int:  # q, k, v, o; gate, up, down; two norms
+        hd = c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+        return (c["hidden_size"] * hd * (2 * c["num_attention_heads"] + 2 * c["num_key_value_heads"])
+                + 3 * c["hidden_size"] * c["intermediate_size"] + 2 * c["hidden_size"])
+
+    d, dd, n, v = config["hidden_size"], config["depth_decoder_config"], config["num_codebooks"], config["vocab_size"]
+    return {"text embeddings": config["text_vocab_size"] * d, "audio embeddings (shared)": n * v * d,
+            "backbone blocks + codebook-0 head": config["num_hidden_layers"] * block(config) + d + v * d,
+            "depth decoder + codebook heads": dd["num_hidden_layers"] * block(dd) + dd["hidden_size"]
+            + d * dd["hidden_size"] + (n - 1) * dd["hidden_size"] * v}
