@@ -123,3 +123,29 @@ def test_speak_greedy_writes_codes_that_mimi_decodes(folder, tmp_path):
     spoken, again = load_audio(out, 24000), load_audio(decoded, 24000)
     assert len(spoken) == len(again) == 12 * 1920
     np.testing.assert_allclose(spoken, again, atol=1e-4)  # streamed while speaking vs decoded at once
+
+
+@pytest.mark.parametrize("bits", [None, 8])
+def test_mlx_layout_round_trip_gives_the_same_codes(folder, tmp_path, bits):
+    import mlx_audio_lab
+    from mlx_audio_lab.convert.save import save_model
+    from mlx_audio_lab.models.tts.csm.generate import generate_codes, prompt_for
+
+    model = mlx_audio_lab.load(folder, **({"quantize": bits} if bits else {}))
+    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
+    assert again.quantization == model.quantization and again.sampling == model.sampling
+    prompt, _ = prompt_for(again, ref.TEXT)
+    np.testing.assert_array_equal(generate_codes(again, prompt, max_frames=12),
+                                  generate_codes(model, prompt, max_frames=12))
+
+
+def test_bad_voice_and_bad_checkpoint_are_reported(folder, tmp_path):
+    import helpers
+
+    import mlx_audio_lab
+
+    model = mlx_audio_lab.load(folder)
+    with pytest.raises(ValueError, match="speaker id"):
+        next(model.generate("hi", voice="alice"))
+    message = helpers.checkpoint_error(folder, tmp_path, lambda s: s.pop("lm_head.weight"))
+    assert "missing (1): lm_head.weight" in message

@@ -3,7 +3,7 @@ level, `depth_decoder_config` and `codec_config` inside)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mlx_lm.models import llama
@@ -39,7 +39,11 @@ class CsmConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CsmConfig:
-        """From HF `config.json` (unknown keys ignored; sub-configs kept whole)."""
+        """From HF `config.json` (unknown keys ignored; sub-configs kept whole), or this class's own dict (the
+        project's MLX layout)."""
+        if isinstance(d.get("backbone"), dict):
+            names = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in d.items() if k in names})
         backbone = {**BACKBONE_DEFAULTS, **{k: v for k, v in d.items() if k not in ("depth_decoder_config",
                                                                                      "codec_config")}}
         depth = {**DEPTH_DEFAULTS, **(d.get("depth_decoder_config") or {})}

@@ -10,6 +10,7 @@ import mlx.core as mx
 
 from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
+from ....convert.save import IDENTITY, LAYOUT_KEY, is_mlx_layout
 from ....generation import SamplingConfig
 from ...codecs.mimi.config import MimiConfig
 from ...codecs.mimi.convert import hf_keymap, prepare_hf
@@ -43,17 +44,20 @@ def from_state(state: dict, config: dict, source: str = "state dict", dtype: mx.
     """The MLX CSM from a transformers state dict (numpy) and config dict; the codec stays float32."""
     lm_state, codec_state = split_codec(state)
     cfg = CsmConfig.from_dict(config)
-    model = fill_model(Csm(cfg), lm_state, HF, config, source, dtype, quantize, group_size)
+    mlx = is_mlx_layout(config)  # the project's layout: MLX names already, the language model maybe quantized
+    model = fill_model(Csm(cfg), lm_state, IDENTITY if mlx else HF, config, source, dtype, quantize, group_size)
     codec_cfg = MimiConfig.from_dict(cfg.codec)
-    model.codec_model = fill_model(Mimi(codec_cfg), prepare_hf(codec_state, codec_cfg), hf_keymap(codec_cfg),
-                                   cfg.codec, f"{source} (codec_model.*)")
+    codec = {k: v for k, v in cfg.codec.items() if k != LAYOUT_KEY}
+    model.codec_model = fill_model(Mimi(codec_cfg), codec_state if mlx else prepare_hf(codec_state, codec_cfg),
+                                   IDENTITY if mlx else hf_keymap(codec_cfg), codec, f"{source} (codec_model.*)")
     return model
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64) -> Csm:
-    """A ready MLX CSM (weights, Mimi codec, tokenizer); `quantize` 4 or 8 bits for the language model's linears
-    and embeddings (the codec and the codebook heads stay float, the codec in float32)."""
+    """A ready MLX CSM (weights, Mimi codec, tokenizer) from transformers' layout or the project's MLX layout;
+    `quantize` 4 or 8 bits for the language model's linears and embeddings (the codec and the codebook heads stay
+    float, the codec in float32)."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     state, path = read_state_dict(folder)
