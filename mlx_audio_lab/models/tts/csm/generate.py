@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from ....generation import Draws, SamplingConfig, SeededDraws, sample
+from ....generation import Draws, SamplingConfig, SeededDraws, Step, sample
 from ....results import AudioResult, RunStats
 from .model import Csm
 
@@ -40,6 +40,37 @@ def sampler(backbone: SamplingConfig, depth: SamplingConfig | None = None, draws
         return mx.array(sample(logits, backbone if stage == "backbone" else depth, draws))
 
     return pick
+
+
+def tracing_sampler(backbone: SamplingConfig, depth: SamplingConfig | None = None, draws: Draws | None = None
+                    ) -> tuple[Picker, list[Step]]:
+    """A picker like `sampler` (greedy where a config is) that also keeps a traced `generation.Step` per pick,
+    with the logits after each processor: codebook 0 then 1..N-1 of each frame, frame after frame."""
+    depth = backbone if depth is None else depth
+    steps: list[Step] = []
+
+    def pick(logits: mx.array, stage: str) -> mx.array:
+        stages: list = []
+        t0 = time.perf_counter()
+        tokens = sample(logits, backbone if stage == "backbone" else depth, draws, trace=stages)
+        steps.append(Step(len(steps), tokens, time.perf_counter() - t0, [(n, np.array(v)) for n, v in stages]))
+        return mx.array(tokens)
+
+    return pick, steps
+
+
+def trace(model: Csm, text: str, voice: int | str | None = None, seed: int = 0, max_frames: int = 16, k: int = 5,
+          temperature: float | None = None, top_k: int | None = None, top_p: float | None = None):
+    """A `SamplingTrace` of one run for the `SamplingInspector`: the top-k candidates after each processor at
+    every pick (codebook 0 by the backbone, then the depth decoder's), and the codebook x frame grid as it fills."""
+    from ....inspect.generation import sampling_trace
+
+    backbone, depth = sampling_for(model, temperature, top_k, top_p)
+    pick, steps = tracing_sampler(backbone, depth, SeededDraws(seed))
+    prompt, _ = prompt_for(model, text, int(voice or 0))
+    generate_codes(model, prompt, None, max_frames, pick)
+    n = model.config.num_codebooks
+    return sampling_trace(steps, n, lambda i, code: (i % n, i // n, code), k, 1 / model.codec_model.config.frame_rate)
 
 
 def sampling_for(model: Csm, temperature: float | None = None, top_k: int | None = None,
