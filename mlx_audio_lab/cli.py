@@ -63,6 +63,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     report = parity.run(args.model_type, weights=args.weights, recording=args.recording)
     print(report.to_json(indent=2) if args.json else report.table())
+    if not args.json:  # e.g. token agreement of bf16 / quantized runs with fp32 (generation ports)
+        for key, value in report.extras.items():
+            if key not in ("weights", "reference"):
+                print(f"{key}: {value}")
     return 0 if report.ok else 1
 
 

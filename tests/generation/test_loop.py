@@ -63,3 +63,18 @@ def test_trace_has_logits_per_stage(llama_pair, prompt):
     raw, last = steps[0].stages[0][1], steps[0].stages[-1][1]
     np.testing.assert_allclose(steps[0].stages[1][1], raw / 0.7, rtol=1e-6)
     assert np.isfinite(last).sum() <= 10 and np.isfinite(last[0, steps[0].token])
+
+
+def test_llama_self_attention_matches_transformers(llama_pair, prompt):
+    import mlx.core as mx
+    import torch
+
+    from mlx_audio_lab.generation.backbone import llama_self_attention
+
+    ref, mlx = llama_pair
+    ref.config._attn_implementation = "eager"
+    with torch.no_grad():
+        want = torch.stack(ref(torch.from_numpy(prompt), output_attentions=True).attentions)[:, 0].numpy()
+    got = np.array(llama_self_attention(mlx, mx.array(prompt.astype(np.int32))))
+    assert got.shape == want.shape == (2, 4, 7, 7)
+    assert np.abs(got - want).max() < 1e-5

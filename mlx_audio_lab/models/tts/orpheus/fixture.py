@@ -70,7 +70,7 @@ def successor_permutations(codebook_size: int, seed: int) -> list[np.ndarray]:
 
 
 def design_embeddings(vocab: int, hidden: int, audio_base: int, codebook_size: int, start_of_speech: int,
-                      seed: int = 0, slot_gain: float = 2.0, code_gain: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+                      seed: int = 0, slot_gain: float = 4.0, code_gain: float = 9.0) -> tuple[np.ndarray, np.ndarray]:
     """(embed (vocab, hidden), lm_head (vocab, hidden)) that make the designed successor the top logit."""
     rng = np.random.default_rng(seed)
     u = rng.normal(size=(SLOTS, hidden))
@@ -84,5 +84,5 @@ def design_embeddings(vocab: int, hidden: int, audio_base: int, codebook_size: i
         nxt = (p + 1) % SLOTS
         v = embed[ids(p, np.arange(codebook_size))] - u[p]
         head[ids(nxt, perms[p])] = (slot_gain * u[p] + code_gain * v) / hidden
-    embed[start_of_speech] = u[SLOTS - 1] + 0.3 * rng.normal(size=hidden)  # start of speech acts as a slot 6
+    embed[start_of_speech] = u[SLOTS - 1]  # start of speech acts as a slot 6; the prompt (via attention) picks the code
     return embed.astype(np.float32), head.astype(np.float32)

@@ -28,6 +28,28 @@ def generate_tokens(model, prompt: list[int], sampling: SamplingConfig = DEFAULT
                   stop_tokens=[model.layout.end_of_speech], trace=trace)
 
 
+def sampling_options(temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+                     repetition_penalty: float | None = None) -> SamplingConfig:
+    """The engine's sampling with the given settings replaced (None keeps the engine's)."""
+    base = DEFAULT_SAMPLING
+    return SamplingConfig(
+        temperature=base.temperature if temperature is None else temperature,
+        top_k=base.top_k if top_k is None else top_k, top_p=base.top_p if top_p is None else top_p,
+        repetition_penalty=base.repetition_penalty if repetition_penalty is None else repetition_penalty)
+
+
+def trace(model, text: str, voice: str | None = None, seed: int = 0, max_frames: int = 16, k: int = 5,
+          **sampling):
+    """A `SamplingTrace` of one run: top-k candidates after each processor per step, and the code grid."""
+    from ....inspect.generation import sampling_trace
+
+    config = sampling_options(**sampling)
+    draws = None if config.greedy else SeededDraws(seed)
+    steps = generate_tokens(model, model.prompt_ids(text, voice), config, draws, max_frames, trace=True)
+    cfg = model.codec.config
+    return sampling_trace(steps, SLOTS, model.layout.cell, k, cfg.hop_length * cfg.vq_strides[0] / cfg.sampling_rate)
+
+
 def _decode(model, grid: np.ndarray, first: int, seed: int | None) -> np.ndarray:
     """Audio of frames [first:] of the grid (7, frames), decoded with up to CONTEXT_FRAMES frames before."""
     start = max(first - CONTEXT_FRAMES, 0)
@@ -50,11 +72,7 @@ def generate(model, text: str, voice: str | None = None, temperature: float | No
         raise ValueError("Orpheus has no speed control (speed must be 1.0)")
     if model.codec is None:
         raise ValueError("no SNAC codec attached: load_model(folder, codec=SNAC folder)")
-    base = DEFAULT_SAMPLING
-    sampling = SamplingConfig(
-        temperature=base.temperature if temperature is None else temperature,
-        top_k=base.top_k if top_k is None else top_k, top_p=base.top_p if top_p is None else top_p,
-        repetition_penalty=base.repetition_penalty if repetition_penalty is None else repetition_penalty)
+    sampling = sampling_options(temperature, top_k, top_p, repetition_penalty)
     draws = draws if draws is not None else (None if sampling.greedy else SeededDraws(seed or 0))
     prompt = model.prompt_ids(text, voice)
     rate = model.sample_rate

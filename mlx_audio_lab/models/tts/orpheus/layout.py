@@ -94,3 +94,8 @@ class TokenLayout:
         """Code grid (7, frames) -> the audio token ids the model writes for it (frames * 7,)."""
         grid = np.asarray(grid, dtype=np.int64)
         return (grid.T + self.audio_base + np.arange(SLOTS) * self.codebook_size).reshape(-1)
+
+    def cell(self, i: int, token: int) -> tuple[int, int, int] | None:
+        """Output token i -> (slot row, frame, code) in the code grid, or None if it is not a slot-(i % 7) code."""
+        row, code = i % SLOTS, int(token) - self.audio_base - (i % SLOTS) * self.codebook_size
+        return (row, i // SLOTS, code) if 0 <= code < self.codebook_size else None

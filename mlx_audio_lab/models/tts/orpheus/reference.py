@@ -27,6 +27,7 @@ PARITY_TEXT, PARITY_VOICE = "The harbor lights flickered.", "tara"
 PARITY_FRAMES = 40  # greedy / sampled runs: 280 tokens
 PARITY_SAMPLING = SamplingConfig(temperature=0.6, top_k=50, top_p=0.8, repetition_penalty=1.3)
 NOISE_SEED = 0
+ATTENTION_GAIN = 4.0
 
 
 def tap_points(folder: Path) -> list[TapPoint]:
@@ -60,6 +61,8 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     randomize_(model, seed=0, std=0.08, keep=tuple(n for n, _ in model.named_buffers()))
     embed, head = design_embeddings(vocab, cfg.hidden_size, layout.audio_base, codebook, layout.start_of_speech)
     with torch.no_grad():
+        for layer in model.model.layers:  # louder attention: the prompt (text, voice) moves the first code
+            layer.self_attn.o_proj.weight.mul_(ATTENTION_GAIN)
         model.model.embed_tokens.weight.copy_(torch.from_numpy(embed))
         model.lm_head.weight.copy_(torch.from_numpy(head))
     model.generation_config.eos_token_id = layout.end_of_speech
