@@ -149,3 +149,39 @@ def test_bad_voice_and_bad_checkpoint_are_reported(folder, tmp_path):
         next(model.generate("hi", voice="alice"))
     message = helpers.checkpoint_error(folder, tmp_path, lambda s: s.pop("lm_head.weight"))
     assert "missing (1): lm_head.weight" in message
+
+
+def test_backbone_attention_equals_transformers_eager_attentions(folder):
+    import torch
+
+    import mlx_audio_lab
+    from mlx_audio_lab.models.tts.csm.analysis import backbone_attention
+    from mlx_audio_lab.models.tts.csm.generate import generate_codes, prompt_for
+
+    model = mlx_audio_lab.load(folder)
+    prompt, _ = prompt_for(model, ref.TEXT)
+    codes = generate_codes(model, prompt, max_frames=8)
+    reference = ref.load_reference(folder)
+    with torch.no_grad():
+        x = torch.cat([reference.embed_text_tokens(torch.tensor([prompt])),
+                       reference.backbone_model.embed_tokens(torch.from_numpy(codes.T[None, :-1]))], dim=1)
+        want = reference.backbone_model(inputs_embeds=x, output_attentions=True).attentions
+    for layer in range(len(want)):
+        got = backbone_attention(model, prompt, codes, layer=layer)
+        np.testing.assert_allclose(got.weights, want[layer][0].numpy(), atol=1e-5)
+    assert got.prompt_length == len(prompt) and got.weights.shape[-1] == len(prompt) + 7
+
+
+def test_trace_fills_the_grid_with_the_sampled_codes(folder):
+    import mlx_audio_lab
+    from mlx_audio_lab.generation import SamplingConfig, SeededDraws
+    from mlx_audio_lab.models.tts.csm.generate import generate_codes, prompt_for, sampler
+
+    model = mlx_audio_lab.load(folder)
+    trace = model.trace(ref.TEXT, max_frames=5, top_k=20, top_p=0.9, seed=3)
+    config = SamplingConfig(temperature=0.9, top_k=20, top_p=0.9)
+    codes = generate_codes(model, prompt_for(model, ref.TEXT)[0], max_frames=5, pick=sampler(config, config,
+                                                                                          SeededDraws(3)))
+    np.testing.assert_array_equal(trace.grid, codes)
+    assert [c.stage for c in trace.steps[0].stages] == ["raw", "temperature", "top_k", "top_p"]
+    assert len(trace.steps) == codes.size and trace.steps[-1].stages[-1].kept <= 20

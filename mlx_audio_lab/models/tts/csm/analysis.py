@@ -23,26 +23,18 @@ class BackboneAttention:
 
 def backbone_attention(model: Csm, prompt: list[int], codes: np.ndarray, context: np.ndarray | None = None,
                        layer: int = 0) -> BackboneAttention:
-    """Causal attention weights of backbone `layer` on prompt + frames (codes: codebooks x frames), computed
-    explicitly from the block's projections (mlx-lm's fused attention does not return them)."""
-    from mlx_lm.models.base import create_attention_mask
+    """Causal attention weights of backbone `layer` on prompt + frames (codes: codebooks x frames), through the
+    generation core's `llama_self_attention` (given CSM's input embeddings in place of a token table)."""
+    from types import SimpleNamespace
+
+    from ....generation.backbone import llama_self_attention
 
     ctx = None if context is None else mx.array(context.astype(np.int32))
     x = mx.concatenate([model.embed_prompt(mx.array([prompt]), ctx),
                         model.embed_frames(mx.array(codes.T[None, :-1].astype(np.int32)))], axis=1)
-    blocks = model.backbone_model.layers
-    mask = create_attention_mask(x, None)
-    for block in blocks[:layer]:
-        x = block(x, mask)
-    attn = blocks[layer].self_attn
-    h = blocks[layer].input_layernorm(x)
-    B, T, _ = h.shape
-    q = attn.rope(attn.q_proj(h).reshape(B, T, attn.n_heads, -1).transpose(0, 2, 1, 3))
-    k = attn.rope(attn.k_proj(h).reshape(B, T, attn.n_kv_heads, -1).transpose(0, 2, 1, 3))
-    k = mx.repeat(k, attn.n_heads // attn.n_kv_heads, axis=1)  # grouped-query heads share keys
-    scores = (q * attn.scale) @ k.transpose(0, 1, 3, 2)
-    causal = mx.tril(mx.ones((T, T), dtype=mx.bool_))
-    w = np.array(mx.softmax(mx.where(causal, scores, -mx.inf), axis=-1))[0]
+    lm = SimpleNamespace(model=SimpleNamespace(embed_tokens=lambda _ids: x, layers=model.backbone_model.layers))
+    T = x.shape[1]
+    w = np.array(llama_self_attention(lm, mx.zeros((1, T), mx.int32))[layer])
     return BackboneAttention(w, len(prompt), np.array(prompt + [-1] * (T - len(prompt))) == model.config.audio_token_id)
 
 
