@@ -27,8 +27,12 @@ def _config(ctx: h.Context) -> tuple[dict, dict]:
     layers = ctx.option("backbone_layers", 16 if ctx.device == "gpu" else 2)
     config["num_hidden_layers"] = layers
     if ctx.option("tiny", False):
+        from mlx_audio_lab.models.tts.csm.reference import SIZES
+
+        codec = SIZES["tiny"]["codec"]
         config.update(TINY, text_vocab_size=2048, bos_token_id=1)
         config["depth_decoder_config"] = {**config["depth_decoder_config"], **TINY, "backbone_hidden_size": 64}
+        config["codec_config"] = {**config["codec_config"], **codec, "num_quantizers": config["num_codebooks"]}
     return config, {"backbone_layers": layers, "of": 16, "reduced": layers != 16 or ctx.option("tiny", False)}
 
 
@@ -40,9 +44,8 @@ def _reference(config: dict):
 
     torch.manual_seed(0)
     model = transformers.CsmForConditionalGeneration(transformers.CsmConfig(**config)).eval()
-    keep = tuple(n for n, _ in model.named_buffers())
-    randomize_(model.backbone_model, seed=0, std=0.02, keep=keep)
-    randomize_(model.depth_decoder, seed=1, std=0.02, keep=keep)
+    for seed, part in enumerate((model.backbone_model, model.depth_decoder)):  # RoPE buffers stay
+        randomize_(part, seed=seed, std=0.02, keep=tuple(n for n, _ in part.named_buffers()))
     return model
 
 
@@ -117,6 +120,8 @@ def _step_bytes(config: dict, dtype: str, context: int) -> float:
 def run(ctx: h.Context) -> dict:
     import shutil
 
+    import numpy as np
+
     from mlx_audio_lab.models.tts.csm.load import load_model
 
     from .codec_common import temp_folder
@@ -159,6 +164,9 @@ def run(ctx: h.Context) -> dict:
                                    vs_torch=whole["torch"]["median_s"] / whole[k]["median_s"],
                                    note=(f"{layers['backbone_layers']}/16 backbone layers, " if layers["reduced"]
                                          else "full model, ") + f"{frames} frames (tokens/s: backbone step)")
+    mlx_codes = np.stack([np.array(c[0]) for c in eng["mlx_audio_lab"]["frames"](eng["mlx_audio_lab"]["prefill"]())])
+    torch_codes = eng["torch"]["frames"]()[0].cpu().numpy()  # (frames, codebooks)
+    per_engine["mlx_audio_lab"]["codes_agree_with_torch"] = float((mlx_codes == torch_codes).mean())
     return {
         "model": NAME, "family": "tts", "weights": "seeded random weights, real config", "summary": summary,
         "engines": list(eng), "layers": layers,

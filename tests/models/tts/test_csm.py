@@ -185,3 +185,18 @@ def test_trace_fills_the_grid_with_the_sampled_codes(folder):
     np.testing.assert_array_equal(trace.grid, codes)
     assert [c.stage for c in trace.steps[0].stages] == ["raw", "temperature", "top_k", "top_p"]
     assert len(trace.steps) == codes.size and trace.steps[-1].stages[-1].kept <= 20
+
+
+@pytest.mark.slow
+def test_benchmark_script_runs_at_a_tiny_size():
+    """benchmarks/models/csm.py end to end with 64-wide transformers (the real size is for benchmark machines)."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root holds benchmarks/
+    from benchmarks import harness
+    from benchmarks.models import csm as bench
+
+    payload = bench.run(harness.Context(repeats=1, warmup=0, options={"tiny": "1", "frames": "3"}))
+    assert set(payload["summary"]) == {"mlx_audio_lab", "torch"}
+    assert payload["per_engine"]["mlx_audio_lab"]["codes_agree_with_torch"] == 1.0
+    assert payload["summary"]["mlx_audio_lab"]["tokens_per_s"] > 0 and payload["layers"]["reduced"]
