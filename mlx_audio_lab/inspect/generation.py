@@ -227,6 +227,18 @@ class SamplingInspector(Inspector):
         self.trace, self.labels = trace, labels
         self.selected = len(trace.steps) - 1 if step is None else step
 
+    @classmethod
+    def from_orpheus(cls, model, text: str, voice: str | None = None, k: int = 5, step: int | None = None,
+                     **options) -> SamplingInspector:
+        """An Orpheus run (`seed`, `max_frames`, sampling options as `generate` takes them), traced."""
+        from ..models.tts.orpheus.generate import traced_steps
+        from ..models.tts.orpheus.layout import SLOTS
+
+        cfg = model.codec.config
+        trace = sampling_trace(traced_steps(model, text, voice, **options), SLOTS, model.layout.cell, k,
+                               cfg.hop_length * cfg.vq_strides[0] / cfg.sampling_rate)
+        return cls(trace, step=step)
+
     def figure(self):
         return sampling_figure(self.trace, self.selected, self.labels)
 

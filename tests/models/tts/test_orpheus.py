@@ -137,3 +137,39 @@ def test_speak_and_decode_cli(folder, tmp_path, capsys):
     assert len(sf.read(tmp_path / "d.wav")[0]) == 20 * 2048
     with pytest.raises(SystemExit, match="speed"):
         main(["speak", "--model", str(folder), "--speed", "1.5", "--out", str(out), "x"])
+
+
+def test_sampling_inspector_on_an_orpheus_run(model):
+    from mlx_audio_lab.inspect import AttentionInspector, SamplingInspector
+
+    view = SamplingInspector.from_orpheus(model, "Hi.", voice="zoe", seed=1, max_frames=3, top_k=20)
+    t = view.trace
+    assert [c.stage for c in t.steps[0].stages] == ["raw", "repetition_penalty", "temperature", "top_k", "top_p"]
+    assert t.grid.shape == (7, 3) and (t.grid >= 0).all()  # every token landed in its slot
+    chosen = [s.chosen for s in t.steps]
+    np.testing.assert_array_equal(model.layout.tokens(t.grid), chosen)
+    assert all(s.stages[-1].chosen_prob > 0 for s in t.steps)  # the pick was possible after the last filter
+    seq = model.prompt_ids("Hi.", "zoe")
+    maps = AttentionInspector.from_llama(model.lm, seq).maps
+    assert maps.self_attn.shape == (2, 4, len(seq), len(seq))
+    np.testing.assert_allclose(maps.self_attn.sum(-1), 1.0, atol=1e-5)
+
+
+def test_speak_sampling_flags_on_a_model_without_tokens(tmp_path, monkeypatch, capsys):
+    import mlx_audio_lab
+    from mlx_audio_lab.cli import main
+    from mlx_audio_lab.results import AudioResult, RunStats
+
+    seen = {}
+
+    class Fixed:  # a deterministic TTS (as Kokoro): generate takes voice / speed only
+        def generate(self, text, voice=None, speed=1.0):
+            seen.update(voice=voice, speed=speed)
+            yield AudioResult(np.zeros(2400, np.float32), RunStats(24000, 0.1))
+
+    monkeypatch.setattr(mlx_audio_lab, "load", lambda *_a, **_k: Fixed())
+    out = tmp_path / "x.wav"
+    assert main(["speak", "--model", "m", "--temperature", "0.7", "--seed", "3", "--out", str(out), "hi"]) == 0
+    assert "--temperature, --seed ignored" in capsys.readouterr().err and out.is_file() and seen["voice"] is None
+    with pytest.raises(SystemExit, match="codes-out"):
+        main(["speak", "--model", "m", "--codes-out", str(tmp_path / "c.npy"), "--out", str(out), "hi"])

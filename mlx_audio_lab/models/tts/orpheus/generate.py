@@ -38,16 +38,11 @@ def sampling_options(temperature: float | None = None, top_k: int | None = None,
         repetition_penalty=base.repetition_penalty if repetition_penalty is None else repetition_penalty)
 
 
-def trace(model, text: str, voice: str | None = None, seed: int = 0, max_frames: int = 16, k: int = 5,
-          **sampling):
-    """A `SamplingTrace` of one run: top-k candidates after each processor per step, and the code grid."""
-    from ....inspect.generation import sampling_trace
-
+def traced_steps(model, text: str, voice: str | None = None, seed: int = 0, max_frames: int = 16, **sampling):
+    """The loop's `Step`s with logits per processor stage (for `inspect.SamplingInspector.from_orpheus`)."""
     config = sampling_options(**sampling)
     draws = None if config.greedy else SeededDraws(seed)
-    steps = generate_tokens(model, model.prompt_ids(text, voice), config, draws, max_frames, trace=True)
-    cfg = model.codec.config
-    return sampling_trace(steps, SLOTS, model.layout.cell, k, cfg.hop_length * cfg.vq_strides[0] / cfg.sampling_rate)
+    return generate_tokens(model, model.prompt_ids(text, voice), config, draws, max_frames, trace=True)
 
 
 def _decode(model, grid: np.ndarray, first: int, seed: int | None) -> np.ndarray:

@@ -73,19 +73,3 @@ class Orpheus(nn.Module):
 
         return generate(self, text, voice=voice, **options)
 
-    def trace(self, text: str, voice: str | None = None, **options):
-        """A `SamplingTrace` for the generation inspector; see `generate.trace`."""
-        from .generate import trace
-
-        return trace(self, text, voice=voice, **options)
-
-    def attention_maps(self, tokens: list[int]):
-        """`AttentionMaps` (self-attention of every block) of a token sequence, labelled with its tokens."""
-        import numpy as np
-
-        from ....generation.backbone import llama_self_attention
-        from ....inspect.attention import AttentionMaps
-
-        w = np.array(llama_self_attention(self.lm, mx.array([tokens])))
-        labels = [self.tokenizer.id_to_token(t) if self.tokenizer else str(t) for t in tokens]
-        return AttentionMaps(labels, self_attn=w, seconds_per_position=1.0)
