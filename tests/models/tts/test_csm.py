@@ -175,10 +175,12 @@ def test_backbone_attention_equals_transformers_eager_attentions(folder):
 def test_trace_fills_the_grid_with_the_sampled_codes(folder):
     import mlx_audio_lab
     from mlx_audio_lab.generation import SamplingConfig, SeededDraws
-    from mlx_audio_lab.models.tts.csm.generate import generate_codes, prompt_for, sampler
+    from mlx_audio_lab.inspect.generation import sampling_trace
+    from mlx_audio_lab.models.tts.csm.generate import generate_codes, prompt_for, sampler, traced_steps
 
     model = mlx_audio_lab.load(folder)
-    trace = model.trace(ref.TEXT, max_frames=5, top_k=20, top_p=0.9, seed=3)
+    steps = traced_steps(model, ref.TEXT, max_frames=5, top_k=20, top_p=0.9, seed=3)
+    trace = sampling_trace(steps, 8, lambda i, code: (i % 8, i // 8, code))
     config = SamplingConfig(temperature=0.9, top_k=20, top_p=0.9)
     codes = generate_codes(model, prompt_for(model, ref.TEXT)[0], max_frames=5, pick=sampler(config, config,
                                                                                           SeededDraws(3)))

@@ -59,18 +59,16 @@ def tracing_sampler(backbone: SamplingConfig, depth: SamplingConfig | None = Non
     return pick, steps
 
 
-def trace(model: Csm, text: str, voice: int | str | None = None, seed: int = 0, max_frames: int = 16, k: int = 5,
-          temperature: float | None = None, top_k: int | None = None, top_p: float | None = None):
-    """A `SamplingTrace` of one run for the `SamplingInspector`: the top-k candidates after each processor at
-    every pick (codebook 0 by the backbone, then the depth decoder's), and the codebook x frame grid as it fills."""
-    from ....inspect.generation import sampling_trace
-
+def traced_steps(model: Csm, text: str, voice: int | str | None = None, seed: int = 0, max_frames: int = 16,
+                 temperature: float | None = None, top_k: int | None = None, top_p: float | None = None) -> list[Step]:
+    """One run's picks as traced `generation.Step`s (logits after each processor), in order: codebook 0 by the
+    backbone, then codebooks 1..N-1 by the depth decoder, frame after frame (pick i: codebook i % N, frame i // N);
+    what `inspect.generation.sampling_trace` turns into the SamplingInspector's data."""
     backbone, depth = sampling_for(model, temperature, top_k, top_p)
     pick, steps = tracing_sampler(backbone, depth, SeededDraws(seed))
     prompt, _ = prompt_for(model, text, int(voice or 0))
     generate_codes(model, prompt, None, max_frames, pick)
-    n = model.config.num_codebooks
-    return sampling_trace(steps, n, lambda i, code: (i % n, i // n, code), k, 1 / model.codec_model.config.frame_rate)
+    return steps
 
 
 def sampling_for(model: Csm, temperature: float | None = None, top_k: int | None = None,

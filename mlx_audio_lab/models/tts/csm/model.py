@@ -185,12 +185,6 @@ class Csm(nn.Module):
         """Codes (codebooks, frames), e.g. a `--codes-out` file -> 24 kHz audio through the Mimi codec."""
         return self.codec_model.decode(codes)
 
-    def trace(self, text: str, voice=None, **options):
-        """A `SamplingTrace` for the generation inspector; see `generate.trace`."""
-        from .generate import trace
-
-        return trace(self, text, voice=voice, **options)
-
     def generate(self, text: str, voice=None, **kwargs):
         """Speech for `text`, yielded as `AudioResult` chunks; see `generate.generate` for the options."""
         from .generate import generate
