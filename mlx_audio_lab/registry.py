@@ -93,6 +93,10 @@ _SPECS = [
         "silero_vad", "vad", "mlx_audio_lab.models.vad.silero", "silero_vad.load_silero_vad (TorchScript)",
         "notebooks/vad/silero.ipynb", assets=(("silero-vad", "assets:silero_vad"),),
     ),
+    ModelSpec(
+        "csm", "tts", "mlx_audio_lab.models.tts.csm",
+        "transformers.CsmForConditionalGeneration", "notebooks/tts/csm.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}

@@ -31,9 +31,13 @@ def _config(folder: Path):
 
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of transformers' MimiModel (or a value run_reference records), in forward order."""
+    return tap_points_for(_config(folder))
+
+
+def tap_points_for(cfg) -> list[TapPoint]:
+    """`tap_points` of a MimiConfig (also used by ports holding a Mimi inside, e.g. CSM's `codec_model`)."""
     from .model import Mimi
 
-    cfg = _config(folder)
     model = Mimi(cfg)
 
     def seanet(part: str, ref: str) -> list[TapPoint]:
@@ -88,15 +92,18 @@ def _fill_codebooks(model, seed: int) -> None:
                 residual = residual - layer.decode(layer.encode(residual))
 
 
-def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """Save a seeded random MimiModel in the Hugging Face (kyutai/mimi) layout."""
+def seeded_model(**sizes):
+    """A seeded random transformers MimiModel (kyutai/mimi's strides, the given sizes) with filled codebooks.
+
+    Also the codec inside other fixtures (CSM), so every port decodes with the same recipe.
+    """
     import torch
     from transformers import MimiConfig, MimiModel
 
     from ....fixtures import randomize_
 
     torch.manual_seed(0)
-    model = MimiModel(MimiConfig(sampling_rate=24_000, upsampling_ratios=[8, 6, 5, 4], **SIZES[size])).eval()
+    model = MimiModel(MimiConfig(sampling_rate=24_000, upsampling_ratios=[8, 6, 5, 4], **sizes)).eval()
     keep = tuple(n for n, _ in model.named_buffers() if n.endswith(_ROPE_BUFFERS))
     randomize_(model, seed=0, std=0.1, keep=keep)
     g = torch.Generator().manual_seed(1)
@@ -111,7 +118,12 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
             elif name.endswith("layer_scale.scale"):
                 p.copy_(0.3 + 0.1 * torch.randn(p.shape, generator=g))
     _fill_codebooks(model, seed=2)
-    model.save_pretrained(folder, safe_serialization=True)
+    return model
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random MimiModel in the Hugging Face (kyutai/mimi) layout."""
+    seeded_model(**SIZES[size]).save_pretrained(folder, safe_serialization=True)
 
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:
