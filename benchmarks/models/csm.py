@@ -46,6 +46,10 @@ def _reference(config: dict):
     model = transformers.CsmForConditionalGeneration(transformers.CsmConfig(**config)).eval()
     for seed, part in enumerate((model.backbone_model, model.depth_decoder)):  # RoPE buffers stay
         randomize_(part, seed=seed, std=0.02, keep=tuple(n for n, _ in part.named_buffers()))
+    with torch.no_grad():  # transformers < 5.23 (the GPU machine's 5.17) leaves the two audio tables untied
+        depth, backbone = model.depth_decoder.model.embed_tokens, model.backbone_model.embed_tokens.embed_audio_tokens
+        if depth.weight is not backbone.weight:
+            depth.weight.copy_(backbone.weight)
     return model
 
 
