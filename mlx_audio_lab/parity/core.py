@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fixtures import build, quiet_reference
 from .report import ParityReport, compare_arrays
 
 LAYOUTS = {
@@ -45,16 +46,6 @@ def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_ac
         want = LAYOUTS[p.layout](np.asarray(ref_acts[p.ref]))
         rows.append(compare_arrays(p.name, got, want, p.tol, p.rtol))
     return ParityReport(model, rows, outputs_match, outputs_note)
-
-
-def quiet_reference() -> None:
-    """Silence transformers' progress bars and advisory logs, so notebook outputs stay deterministic."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 def _reference_module(model_type: str):
@@ -97,7 +88,6 @@ def run(model_type: str, weights: str | Path = "fixture", recording: Path | None
 
     With `recording`, the reference side is read from that file instead of running PyTorch.
     """
-    from ..fixtures import build
     from ..hub import resolve
     from ..registry import spec_for
 

@@ -10,13 +10,7 @@ from typing import Any
 
 import numpy as np
 
-
-def sig1(x: float) -> str:
-    """A magnitude rounded to one significant figure ("3e-06"), stable across machines."""
-    if x == 0 or not math.isfinite(x):
-        return "0" if x == 0 else str(x)
-    return f"{x:.0e}"
-
+from ..metrics import sig1  # noqa: F401  (re-exported: parity.sig1)
 
 _SMALL = re.compile(r"\b\d(?:\.\d+)?e-(?:0?[5-9]|[1-9]\d)\b")
 
