@@ -47,6 +47,9 @@ class ParityReport:
     outputs_match: bool
     outputs_note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    # {"mlx": {tap: array}, "ref": {tap: array in MLX layout}} when kept (`parity.run(keep_tensors=True)`);
+    # not part of the JSON
+    tensors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.outputs_match = bool(self.outputs_match)
