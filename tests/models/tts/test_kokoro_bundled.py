@@ -72,6 +72,7 @@ def _hexgrad_as_before(folder, state, transposed):
     return folder
 
 
+@pytest.mark.slow  # builds a real-size KModel and parses the ONNX graph again
 def test_bundled_weights_are_bit_identical_to_the_hexgrad_path(real_folder, tmp_path):
     pytest.importorskip("kokoro")
     import onnx
