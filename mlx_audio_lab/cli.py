@@ -1,4 +1,4 @@
-"""The `mlx-audio-lab` command line: models, transcribe, encode, decode, speak, parity, fixtures, convert."""
+"""The `mlx-audio-lab` command line: models, transcribe, vad, encode, decode, speak, parity, fixtures, convert."""
 
 from __future__ import annotations
 
@@ -36,11 +36,20 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     model = load(args.model)
     if not hasattr(model, "transcribe"):
         raise SystemExit(f"error: {args.model} is not a speech-recognition model")
+    vad = _vad_model(args.vad_model) if args.vad else None
+    if args.vad and vad is None:
+        return 2
     results = []
     for path in args.audio:
         try:
-            result = model.transcribe(path, beam_size=args.beam_size, language=args.language,
-                                      timestamps=not args.no_timestamps, progress=not args.json)
+            options = dict(beam_size=args.beam_size, language=args.language, timestamps=not args.no_timestamps,
+                           progress=not args.json)
+            if vad is not None:
+                from .models.vad.transcribe import transcribe_speech
+
+                result = transcribe_speech(model, vad, path, **options)
+            else:
+                result = model.transcribe(path, **options)
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -53,7 +62,47 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             if not result.segments:
                 print(result.text.strip())
     if args.json:
-        out = [{"file": str(p), **r.to_dict()} for p, r in zip(args.audio, results)]
+        out = [{"file": str(p), **r.to_dict(), **({"speech_spans": r.speech_spans} if vad is not None else {})}
+               for p, r in zip(args.audio, results)]
+        _print_json(out[0] if len(out) == 1 else out)
+    return 0
+
+
+def _vad_model(name: str):
+    """The VAD model `name` loads, or None after printing why it is not one."""
+    from . import load
+
+    model = load(name)
+    if not hasattr(model, "detect"):
+        print(f"error: {name} is not a voice-activity model; use a VAD such as silero-vad", file=sys.stderr)
+        return None
+    return model
+
+
+def cmd_vad(args: argparse.Namespace) -> int:
+    from .models.vad.silero.timestamps import VADOptions
+
+    model = _vad_model(args.model)
+    if model is None:
+        return 2
+    defaults = VADOptions()
+    options = {k: getattr(args, k) for k in ("threshold", "min_speech_duration_ms", "max_speech_duration_s",
+                                             "min_silence_duration_ms", "speech_pad_ms")
+               if getattr(args, k) != getattr(defaults, k)}
+    if args.sample_rate not in model.sample_rates:
+        print(f"error: --sample-rate {args.sample_rate}: {args.model} scores {model.sample_rates} Hz audio",
+              file=sys.stderr)
+        return 2
+    out = []
+    for path in args.audio:
+        result = model.detect(Path(path), args.sample_rate, **options)
+        out.append({"file": str(path), **result.to_dict()})
+        if not args.json:
+            if len(args.audio) > 1:
+                print(f"== {path}")
+            for start, end in result.segments:
+                print(f"[{start:7.2f} -> {end:7.2f}] speech")
+    if args.json:
         _print_json(out[0] if len(out) == 1 else out)
     return 0
 
@@ -158,7 +207,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
             raise SystemExit(f"error: {args.codes} holds {a.dtype} values; codes must be integers")
-    audio = np.asarray(model.decode(codes), dtype=np.float32)
+    try:
+        audio = np.asarray(model.decode(codes), dtype=np.float32)
+    except ValueError as e:  # codes or mel of the wrong shape for this model
+        print(f"error: {args.codes}: {e}", file=sys.stderr)
+        return 2
     channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
     if not (channels > 1 and audio.ndim == 2 and audio.shape[1] == channels):  # (T, channels) kept as is
         audio = audio.reshape(-1)
@@ -229,6 +282,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--language", default=None)
     t.add_argument("--no-timestamps", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--vad", action="store_true", help="transcribe the speech spans only (faster-whisper's vad_filter)")
+    t.add_argument("--vad-model", default="silero-vad", help="VAD for --vad (default silero-vad)")
     t.add_argument("audio", nargs="+")
     t.set_defaults(fn=cmd_transcribe)
 
@@ -262,11 +317,24 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("audio")
     e.set_defaults(fn=cmd_encode)
 
-    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio")
+    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio; a vocoder (BigVGAN, Vocos mel) takes a "
+                                      "float log-mel (.npy, n_mels x frames) instead")
     d.add_argument("--model", required=True)
     d.add_argument("--out", required=True)
-    d.add_argument("codes")
+    d.add_argument("codes", help="integer codes (.npy / .npz), or a vocoder's log-mel (n_mels, frames) .npy")
     d.set_defaults(fn=cmd_decode)
+
+    v = sub.add_parser("vad", help="voice activity: speech segments in seconds (silero-vad's defaults)")
+    v.add_argument("--model", default="silero-vad")
+    v.add_argument("--sample-rate", type=int, default=16000, help="rate the audio is read at (16000 or 8000)")
+    v.add_argument("--threshold", type=float, default=0.5)
+    v.add_argument("--min-speech-duration-ms", type=float, default=250)
+    v.add_argument("--max-speech-duration-s", type=float, default=float("inf"))
+    v.add_argument("--min-silence-duration-ms", type=float, default=100)
+    v.add_argument("--speech-pad-ms", type=float, default=30)
+    v.add_argument("--json", action="store_true")
+    v.add_argument("audio", nargs="+")
+    v.set_defaults(fn=cmd_vad)
 
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)

@@ -79,6 +79,15 @@ _SPECS = [
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
+    ModelSpec(
+        "bigvgan", "codecs", "mlx_audio_lab.models.codecs.bigvgan",
+        "bigvgan.BigVGAN", "notebooks/codecs/bigvgan.ipynb",
+        signature=("upsample_initial_channel", "resblock_dilation_sizes", "num_mels"),  # the generator's config
+    ),
+    ModelSpec(
+        "silero_vad", "vad", "mlx_audio_lab.models.vad.silero", "silero_vad.load_silero_vad (TorchScript)",
+        "notebooks/vad/silero.ipynb", assets=(("silero-vad", "assets:silero_vad"),),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
