@@ -1,7 +1,8 @@
-"""Small evaluation metrics shared by tests and notebooks."""
+"""Small evaluation metrics shared by tests and notebooks, and how their magnitudes are printed."""
 
 from __future__ import annotations
 
+import math
 import re
 
 
@@ -20,3 +21,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1] / max(len(ref), 1)
+
+
+def sig1(x: float) -> str:
+    """A magnitude rounded to one significant figure ("3e-06"), stable across machines."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    return f"{x:.0e}"

@@ -1,9 +1,9 @@
 """Kokoro-82M: a full generation from a fixed ~200-phoneme string (real-time factor) and the iSTFTNet decoder alone.
 
-Weights: on a CPU the real ones (bundled `kokoro-82m`, hexgrad layout); elsewhere (`--set weights=random`, the
+Weights: on a CPU the real ones (bundled `kokoro-82m`, MLX-community layout); elsewhere (`--set weights=random`, the
 default on GPU) seeded random ones at the real size (benchmarks/configs/kokoro_82m.json), with the duration
 projection set so phonemes last a few frames, as trained weights make them. The reference is `kokoro.KModel`,
-the port loads the hexgrad folder with its own converter, and mlx-audio's port gets the same state dict through
+the port loads the folder with its own converter, and mlx-audio's port gets the same state dict through
 its own `Model.sanitize`. No G2P anywhere: the phonemes are fixed. The decoder-only stage re-runs each engine's
 decoder on the inputs it saw in its own full run. Options: weights=real|random.
 """

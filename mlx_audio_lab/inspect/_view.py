@@ -66,6 +66,21 @@ class Inspector:
         """The ipywidgets controls; their observers call `self.refresh()`."""
         return []
 
+    def _step_slider(self, n_steps: int, description: str = "step"):
+        """A slider over `self.selected` (0 .. n_steps - 1) that refreshes the view when moved."""
+        import ipywidgets as W
+
+        step = W.IntSlider(value=self.selected, min=0, max=max(n_steps - 1, 0), description=description,
+                           continuous_update=False)
+        step.add_class("mal-step")
+
+        def on_step(ch):
+            self.selected = int(ch["new"])
+            self.refresh()
+
+        step.observe(on_step, names="value")
+        return step
+
     def _extra(self) -> list:
         """Widgets shown under the plot (players, tables)."""
         return []

@@ -93,38 +93,34 @@ def token_labels(tokenizer, tokens: Sequence[int]) -> list[str]:
 
 def whisper_attention(model, audio_or_mel: np.ndarray, tokens: Sequence[int],
                       positions: int | None = None) -> AttentionMaps:
-    """Teacher-forced Whisper pass over `tokens`, keeping self and cross attention of every decoder layer.
+    """Teacher-forced Whisper pass over `tokens` (the model's own decoder), keeping the self and cross attention
+    of every decoder layer through attention taps (`layers.attention.tap_attention_weights`).
 
     `audio_or_mel`: 16 kHz audio (T,) or a log-mel (frames, n_mels) / (1, frames, n_mels). Cross attention is
     cut to the audio's own positions (`positions`, or the clip length for audio input).
     """
     import mlx.core as mx
-    import mlx.nn as nn
 
+    from ..layers.attention import tap_attention_weights
     from ..models.stt.whisper.transcribe import HOP, features, window
+    from ..taps import capture
 
     x = np.asarray(audio_or_mel, dtype=np.float32)
     if x.ndim == 1:
         positions = positions or -(-len(x) // (2 * HOP))
         x = features(x, model.config.num_mel_bins)
     mel = x if x.ndim == 3 else window(x, 0, model.config.n_frames)
+    tap_attention_weights(model.decoder, "weights")
+    n = len(model.decoder.layers)
+    names = {kind: [f"layers.{i}.{kind}.weights" for i in range(n)] for kind in ("self_attn", "encoder_attn")}
     audio = model.embed_audio(mx.array(mel))
-    dec = model.decoder
-    ids = mx.array([list(map(int, tokens))])
-    T = ids.shape[1]
-    h = dec.embed_tokens(ids) + dec.embed_positions.weight[:T]
-    mask = nn.MultiHeadAttention.create_additive_causal_mask(T).astype(h.dtype) if T > 1 else None
-    selfs, crosses = [], []
-    for layer in dec.layers:
-        _, _, w_self = layer.self_attn(layer.self_attn_layer_norm(h), mask=mask, return_weights=True)
-        h, _, _, w_cross = layer(h, audio, mask, None, None, True)
-        selfs.append(w_self[0])
-        crosses.append(w_cross[0])
-    cross = np.array(mx.stack(crosses).astype(mx.float32))
+    with capture(names["self_attn"] + names["encoder_attn"]) as got:
+        model.decoder(mx.array([list(map(int, tokens))]), audio)
+    selfs, cross = (np.array(mx.stack([got[k][0] for k in names[kind]]).astype(mx.float32))
+                    for kind in ("self_attn", "encoder_attn"))
     if positions:
         cross = cross[..., :positions]
-    return AttentionMaps(token_labels(getattr(model, "tokenizer", None), tokens), cross,
-                         np.array(mx.stack(selfs).astype(mx.float32)), 0.02,
+    return AttentionMaps(token_labels(getattr(model, "tokenizer", None), tokens), cross, selfs, 0.02,
                          [tuple(map(int, p)) for p in model.alignment_heads])
 
 

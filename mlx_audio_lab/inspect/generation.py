@@ -117,18 +117,7 @@ class GenerationInspector(Inspector):
                 f"{t.memory_mb[i]:.0f} MB")
 
     def _controls(self) -> list:
-        import ipywidgets as W
-
-        step = W.IntSlider(value=0, min=0, max=max(self.timeline.n_steps - 1, 0), description=self.timeline.unit,
-                           continuous_update=False)
-        step.add_class("mal-step")
-
-        def on_step(ch):
-            self.selected = int(ch["new"])
-            self.refresh()
-
-        step.observe(on_step, names="value")
-        return [step]
+        return [self._step_slider(self.timeline.n_steps, self.timeline.unit)]
 
 
 # ---------------------------------------------------------------- sampling: candidates per processor, code grid
@@ -255,15 +244,4 @@ class SamplingInspector(Inspector):
         return f"step {s.index}: token {s.chosen}; its probability per stage: {probs}"
 
     def _controls(self) -> list:
-        import ipywidgets as W
-
-        step = W.IntSlider(value=self.selected, min=0, max=max(len(self.trace.steps) - 1, 0), description="step",
-                           continuous_update=False)
-        step.add_class("mal-step")
-
-        def on_step(ch):
-            self.selected = int(ch["new"])
-            self.refresh()
-
-        step.observe(on_step, names="value")
-        return [step]
+        return [self._step_slider(len(self.trace.steps))]

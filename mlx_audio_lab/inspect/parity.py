@@ -28,25 +28,11 @@ class ParityRun:
 
 
 def run_with_tensors(model_type: str, weights: str | Path = "fixture") -> ParityRun:
-    """Like `parity.run`, but keeps both sides' tensors at every tap (reference transposed to MLX layout)."""
-    from ..fixtures import build
-    from ..hub import resolve
-    from ..parity.core import LAYOUTS, _reference_module, compare
-    from ..registry import spec_for
+    """`parity.run` keeping both sides' tensors at every tap (reference transposed to MLX layout)."""
+    from ..parity.core import run
 
-    spec = spec_for(model_type)
-    ref = _reference_module(spec.model_type)
-    folder = build(spec.model_type) if str(weights) == "fixture" else resolve(weights)
-    inputs = ref.parity_inputs(folder)
-    ref_acts, ref_out = ref.run_reference(folder, inputs)
-    mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
-    match, note = ref.outputs_match(mlx_out, ref_out)
-    points = ref.tap_points(folder)
-    report = compare(spec.model_type, points, mlx_acts, ref_acts, match, note)
-    report.extras = {"weights": "fixture" if str(weights) == "fixture" else Path(folder).name, "reference": "live"}
-    mlx = {p.name: np.asarray(mlx_acts[p.name]) for p in points}
-    refs = {p.name: LAYOUTS[p.layout](np.asarray(ref_acts[p.ref])) for p in points}
-    return ParityRun(report, mlx, refs)
+    report = run(model_type, weights, keep_tensors=True)
+    return ParityRun(report, report.tensors["mlx"], report.tensors["ref"])
 
 
 @dataclass

@@ -229,16 +229,7 @@ class TokenInspector(Inspector):
 
             span.observe(on_span, names="value")
             return [span]
-        step = W.IntSlider(value=self.selected, min=0, max=len(self.steps) - 1, description="step",
-                           continuous_update=False)
-        step.add_class("mal-step")
-
-        def on_step(ch):
-            self.selected = int(ch["new"])
-            self.refresh()
-
-        step.observe(on_step, names="value")
-        return [step]
+        return [self._step_slider(len(self.steps))]
 
     def _extra(self) -> list:
         import ipywidgets as W

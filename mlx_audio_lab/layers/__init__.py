@@ -14,21 +14,21 @@ snake            Snake activation and its residual unit; groupnorm: float32-stab
 antialias        Kaiser-sinc 2x up / down resampling around an activation (BigVGAN's alias-free AMP blocks)
 positional       sinusoidal position tables
 fast_math        cheap exp / softmax / GELU / Snake / attention for MLX's CPU back end (plain MLX ops as fallback)
+cpu/             CPU kernels replacing MLX's slow CPU ops: conv rewrites (cpu/conv.py), one-row GEMV (cpu/gemv.py)
 """
 
 from .attention import KVCache, MultiHeadAttention
 from .conv import Conv1d, ConvTranspose1d, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
 from .convnext import AdaLayerNorm, ConvNeXtBlock
+from .cpu.gemv import project, tied_logits
 from .factorized_vq import FactorizedVectorQuantizer, ResidualFactorizedVQ, l2_normalize
 from .fast_math import (
     fast_exp,
     gelu,
     plain_math,
-    project,
     scaled_dot_product_attention,
     set_fast_math,
     softmax,
-    tied_logits,
 )
 from .lstm import LSTM, LSTMCell, ResidualLSTM
 from .positional import sinusoids

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ..taps import enabled, tap
 from .fast_math import scaled_dot_product_attention, softmax
 
 
@@ -46,7 +47,11 @@ class KVCache:
 
 
 class MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention over `heads` heads; cross attention when `context` is given."""
+    """Scaled dot-product attention over `heads` heads; cross attention when `context` is given.
+
+    With a `tap_name` (see `tap_attention_weights`), a capture records the weights (B, H, T, S) under it."""
+
+    tap_name: str | None = None
 
     def __init__(self, dims: int, heads: int, bias: bool = True, key_bias: bool = False):
         super().__init__()
@@ -82,15 +87,30 @@ class MultiHeadAttention(nn.Module):
             # stored contiguous once: MLX's CPU attention would copy the strided (B, H, S, D) views every step
             k, v = mx.contiguous(self._split(self.k_proj(context))), mx.contiguous(self._split(self.v_proj(context)))
             cache = (k, v)
-        if return_weights:
+        tapped = self.tap_name is not None and enabled()
+        if return_weights or tapped:
             scores = q @ k.transpose(0, 1, 3, 2)
             if isinstance(mask, mx.array):
                 scores = scores + mask
             weights = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
             out = weights @ v
+            if tapped:
+                tap(self.tap_name, weights)
+            weights = weights if return_weights else None
         else:
             weights = None
             out = scaled_dot_product_attention(q, k, v, scale=1.0, mask=mask)
         B, _, T, _ = out.shape
         out = out.transpose(0, 2, 1, 3).reshape(B, T, -1)
         return self.out_proj(out), cache, weights
+
+
+def tap_attention_weights(model: nn.Module, suffix: str = "weights") -> list[str]:
+    """Name every `MultiHeadAttention` of `model` by its module path, so that inside `taps.capture()` each records
+    its weights as `<path>.<suffix>` (computed explicitly then, not by the fused kernel); returns the names."""
+    names = []
+    for path, module in model.named_modules():
+        if isinstance(module, MultiHeadAttention):
+            module.tap_name = f"{path}.{suffix}"
+            names.append(module.tap_name)
+    return names

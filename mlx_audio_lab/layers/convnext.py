@@ -10,6 +10,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .conv import Conv1d
+from .fast_math import gelu
 
 
 class AdaLayerNorm(nn.Module):
@@ -60,7 +61,7 @@ class ConvNeXtBlock(nn.Module):
     def __call__(self, x: mx.array, cond: mx.array | None = None) -> mx.array:
         """(B, T, C) -> (B, T, C)."""
         y = apply_norm(self.norm, self.dwconv(x), cond)
-        y = self.pwconv2(nn.gelu(self.pwconv1(y)))
+        y = self.pwconv2(gelu(self.pwconv1(y)))
         if "gamma" in self:
             y = self.gamma * y
         return x + y

@@ -5,9 +5,8 @@ matmuls, decide a Whisper encoder's time (see `shared/cpu-performance.md`). Here
 multiply-adds that `mx.compile` turns into vectorised loops: exp(x) = 2^n * e^r with n = round(x / ln 2),
 r = x - n ln 2 (Cody-Waite, two constants), e^r a degree-7 polynomial and 2^n made by shifting n into a
 float's exponent bits; erf is Abramowitz & Stegun 7.1.26 (the formula of MLX's and PyTorch's CPU erf).
-Large attentions split their heads over two CPU streams (one thread each), so both cores work. A single
-row times a large weight (a decoder step's output projection) goes to the BLAS's GEMV (the same OpenBLAS
-that MLX's matmuls use): MLX calls sgemm, which repacks the whole weight on every call.
+Large attentions split their heads over two CPU streams (one thread each), so both cores work. (The CPU
+kernels that replace whole MLX ops, convs and the GEMV, are in `layers/cpu/`.)
 
 The fast paths run only when the default device is the CPU; `MLX_AUDIO_LAB_PLAIN_MATH=1` (or
 `set_fast_math(False)`) forces the plain ops everywhere, which are the parity reference.
@@ -15,13 +14,11 @@ The fast paths run only when the default device is the CPU; `MLX_AUDIO_LAB_PLAIN
 
 from __future__ import annotations
 
-import ctypes
 import os
 from contextlib import contextmanager
 
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
 
 PLAIN_ENV = "MLX_AUDIO_LAB_PLAIN_MATH"
 MIN_FAST_SIZE = 1 << 16  # smaller arrays: the plain op is as fast (and keeps tiny decode steps simple)
@@ -39,7 +36,6 @@ _SQRT1_2 = 0.7071067811865476
 
 _enabled: bool | None = None  # None: follow the environment variable
 _streams: list[mx.Stream] = []
-_gemv: list = []  # [cblas_sgemv or None], looked up once
 
 
 def set_fast_math(enabled: bool | None) -> None:
@@ -251,47 +247,3 @@ def scaled_dot_product_attention(q: mx.array, k: mx.array, v: mx.array, scale: f
             with mx.stream(streams[(b * H + h) % len(streams)]):
                 heads.append(_attend(q[b, h], k[b, h], v[b, h], None if mask is None else mask[b, h]))
     return mx.stack(heads).reshape(B, H, T, D)
-
-
-# one row times a large weight
-
-_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
-
-
-def _blas_gemv():
-    """`cblas_sgemv` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none)."""
-    if not _gemv:
-        from .. import _blas
-
-        fn = None
-        if _blas.status() == "openblas":
-            fn = ctypes.CDLL(None).cblas_sgemv
-            fn.restype = None
-            i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
-            fn.argtypes = [i, i, i, i, f, p, i, p, i, f, p, i]
-        _gemv.append(fn)
-    return _gemv[0]
-
-
-def project(x: mx.array, weight: mx.array) -> mx.array:
-    """x (..., K) @ weight (N, K)^T. On the CPU one float32 row goes to the BLAS's GEMV on a zero-copy view
-    of `weight` (this waits for `x`); otherwise MLX's matmul."""
-    N, K = weight.shape
-    gemv = _blas_gemv() if x.size == K and fast_math_active(weight.size) else None
-    if gemv is None or x.dtype != mx.float32 or weight.dtype != mx.float32:
-        return x @ weight.T
-    w = np.asarray(weight)
-    if not w.flags.c_contiguous:
-        return x @ weight.T
-    row = np.ascontiguousarray(np.asarray(x).reshape(-1))
-    out = np.empty(N, np.float32)
-    gemv(_ROW_MAJOR, _NO_TRANS, N, K, 1.0, w.ctypes.data, K, row.ctypes.data, 1, 0.0, out.ctypes.data, 1)
-    return mx.array(out).reshape(*x.shape[:-1], N)
-
-
-def tied_logits(x: mx.array, embedding: nn.Module) -> mx.array:
-    """`embedding.as_linear(x)`, the output projection tied to a token embedding; a float `nn.Embedding`
-    goes through `project` (quantized embeddings keep their own `as_linear`)."""
-    if type(embedding) is nn.Embedding:
-        return project(x, embedding.weight)
-    return embedding.as_linear(x)

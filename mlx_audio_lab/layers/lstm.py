@@ -8,7 +8,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from .fast_math import project
+from .cpu.gemv import project
 
 
 @mx.compile

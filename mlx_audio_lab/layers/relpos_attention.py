@@ -9,6 +9,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .fast_math import softmax
+
 NEG_INF = -3.4028234663852886e38  # torch.finfo(float32).min, the fill of masked scores
 
 
@@ -58,6 +60,6 @@ class RelPositionMultiHeadAttention(nn.Module):
         if mask is not None:
             bd = mx.where(mask, bd, NEG_INF)
         scores = (q_u @ k.transpose(0, 1, 3, 2)) * self.scale + bd  # terms (a) and (c) added
-        weights = mx.softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
+        weights = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
         out = (weights @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], T, -1)
         return self.o_proj(out)

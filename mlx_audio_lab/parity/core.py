@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..fixtures import quiet_reference
 from .report import ParityReport, compare_arrays
 
 LAYOUTS = {
@@ -33,9 +34,11 @@ class TapPoint:
 
 
 def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_acts: dict[str, np.ndarray],
-            outputs_match: bool, outputs_note: str = "") -> ParityReport:
-    """Build the report: one row per tap point, in the order declared (the forward order)."""
+            outputs_match: bool, outputs_note: str = "", keep_tensors: bool = False) -> ParityReport:
+    """Build the report: one row per tap point, in the order declared (the forward order). `keep_tensors`:
+    the report also holds both sides per tap (`report.tensors["mlx" | "ref"]`, reference in MLX layout)."""
     rows = []
+    kept: dict[str, dict[str, np.ndarray]] = {"mlx": {}, "ref": {}}
     for p in points:
         if p.name not in mlx_acts:
             raise KeyError(f"MLX side recorded no tap {p.name!r} (recorded: {sorted(mlx_acts)})")
@@ -44,17 +47,9 @@ def compare(model: str, points: list[TapPoint], mlx_acts: dict[str, Any], ref_ac
         got = np.asarray(mlx_acts[p.name])
         want = LAYOUTS[p.layout](np.asarray(ref_acts[p.ref]))
         rows.append(compare_arrays(p.name, got, want, p.tol, p.rtol))
-    return ParityReport(model, rows, outputs_match, outputs_note)
-
-
-def quiet_reference() -> None:
-    """Silence transformers' progress bars and advisory logs, so notebook outputs stay deterministic."""
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        if keep_tensors:
+            kept["mlx"][p.name], kept["ref"][p.name] = got, want
+    return ParityReport(model, rows, outputs_match, outputs_note, tensors=kept if keep_tensors else {})
 
 
 def _reference_module(model_type: str):
@@ -92,10 +87,12 @@ def load_recording(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
     return split["input"], split["tap"], split["output"]
 
 
-def run(model_type: str, weights: str | Path = "fixture", recording: Path | None = None) -> ParityReport:
+def run(model_type: str, weights: str | Path = "fixture", recording: Path | None = None,
+        keep_tensors: bool = False) -> ParityReport:
     """Parity of a port on `weights` ("fixture", a folder, hub id or bundled name) against the reference.
 
-    With `recording`, the reference side is read from that file instead of running PyTorch.
+    With `recording`, the reference side is read from that file instead of running PyTorch. With
+    `keep_tensors`, the report keeps both sides' activations per tap (`report.tensors`, for inspectors).
     """
     from ..fixtures import build
     from ..hub import resolve
@@ -112,7 +109,7 @@ def run(model_type: str, weights: str | Path = "fixture", recording: Path | None
         ref_acts, ref_out = ref.run_reference(folder, inputs)
     mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
     match, note = ref.outputs_match(mlx_out, ref_out)
-    report = compare(spec.model_type, ref.tap_points(folder), mlx_acts, ref_acts, match, note)
+    report = compare(spec.model_type, ref.tap_points(folder), mlx_acts, ref_acts, match, note, keep_tensors)
     if hasattr(ref, "extra_rows"):  # generation ports: teacher-forced logits, greedy / sampled token rows
         report.layers += ref.extra_rows(mlx_out, ref_out)
     report.extras = {"weights": "fixture" if str(weights) == "fixture" else Path(folder).name,

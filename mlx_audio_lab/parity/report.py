@@ -10,13 +10,7 @@ from typing import Any
 
 import numpy as np
 
-
-def sig1(x: float) -> str:
-    """A magnitude rounded to one significant figure ("3e-06"), stable across machines."""
-    if x == 0 or not math.isfinite(x):
-        return "0" if x == 0 else str(x)
-    return f"{x:.0e}"
-
+from ..metrics import sig1  # noqa: F401  (re-exported: parity.sig1)
 
 _SMALL = re.compile(r"\b\d(?:\.\d+)?e-(?:0?[5-9]|[1-9]\d)\b")
 
@@ -53,6 +47,9 @@ class ParityReport:
     outputs_match: bool
     outputs_note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    # {"mlx": {tap: array}, "ref": {tap: array in MLX layout}} when kept (`parity.run(keep_tensors=True)`);
+    # not part of the JSON
+    tensors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.outputs_match = bool(self.outputs_match)

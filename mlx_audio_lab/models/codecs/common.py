@@ -1,9 +1,9 @@
-"""What the codec ports' loaders and references share: building a model from a folder, loading and tapping
-the reference."""
+"""What the codec ports' loaders share: building a model from a folder (the reference side's helpers are in
+`codecs/reference.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,6 @@ import numpy as np
 
 from ...convert.keymap import KeyMap
 from ...convert.loading import fill_model
-from ...parity import TapPoint
 
 Checkpoint = tuple[dict[str, np.ndarray], dict, KeyMap, str]  # state, config dict, key map, description
 
@@ -27,25 +26,3 @@ def load_codec(folder: str | Path, read_checkpoint: Callable[[Path], Checkpoint]
     model = fill_model(build(config, state), state, keymap, config, source, dtype, quantize, group_size)
     model.source = folder
     return model
-
-
-def from_pretrained_quietly(cls: Any, folder: str | Path, **kwargs: Any) -> Any:
-    """`cls.from_pretrained(folder, dtype="float32", **kwargs)` in eval mode, without transformers' "Loading
-    weights" progress bar (it would land in notebook outputs); the bar's setting is restored after."""
-    from transformers.utils import logging
-
-    bar = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        return cls.from_pretrained(folder, dtype="float32", **kwargs).eval()
-    finally:
-        if bar:
-            logging.enable_progress_bar()
-
-
-def capture_reference(model: Any, points: Iterable[TapPoint], run: Callable[[], Any]) -> tuple[dict, Any]:
-    """`capture_torch` on the tap points' modules that the reference has (the rest are recorded by hand)."""
-    from ...parity.torch_hooks import capture_torch
-
-    modules = dict(model.named_modules())
-    return capture_torch(model, [p.ref for p in points if p.ref in modules], run)

@@ -4,20 +4,13 @@ channels-last: audio (B, T, channels), latents (B, frames, hidden_size)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import mlx.core as mx
 import mlx.nn as nn
 
 from ...layers import ResidualLSTM, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
 from ...layers.fast_math import ELU
 from ...taps import tap
-
-if TYPE_CHECKING:
-    from .encodec.config import EncodecConfig
-    from .mimi.config import MimiConfig
-
-    SEANetConfig = EncodecConfig | MimiConfig
+from .seanet_config import SEANetConfig
 
 
 def _resnet(cfg: SEANetConfig, dim: int, j: int, conv_kw: dict) -> SEANetResnetBlock:

@@ -139,7 +139,7 @@ def test_encodec_variant_encode_matches_vocos(encodec_model, encodec_reference, 
 def test_encodec_variant_uses_its_encodec(encodec_folder, encodec_model, clip):
     """The EnCodec comes from the fixture's `encodec/` folder, is no parameter, and must match the codebooks."""
     from mlx_audio_lab.fixtures import build
-    from mlx_audio_lab.models.codecs.vocos.model import encodec_source
+    from mlx_audio_lab.models.codecs.vocos.load import encodec_source
 
     fe = encodec_model.config.feature_extractor
     assert encodec_source(fe, encodec_folder) == encodec_folder / "encodec"

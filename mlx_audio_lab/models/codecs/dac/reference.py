@@ -10,7 +10,7 @@ import numpy as np
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
-from ..common import capture_reference
+from ..reference import capture_reference
 
 # Fixture sizes: descript/dac_16khz's layout (strides 2-4-5-8, hop 320), tiny widths, weight-normed convs.
 SIZES = {

@@ -12,13 +12,13 @@ import re
 import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, fold_weight_norm
+from ..seanet_config import transposed_conv_indices
 from .config import EncodecConfig
-from .model import transposed_conv_indices
 
 
 def hf_keymap(cfg: EncodecConfig) -> KeyMap:
     """The table for transformers' EncodecModel; the transposed convs' positions come from the config."""
-    up = "|".join(str(i) for i in transposed_conv_indices(cfg))
+    up = "|".join(str(i) for i in transposed_conv_indices(cfg, cfg.num_lstm_layers))
     return KeyMap(
         name="encodec/hf",
         rules=[

@@ -19,15 +19,6 @@ from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
 
-def transposed_conv_indices(cfg: EncodecConfig) -> list[int]:
-    """Positions of the transposed convolutions in `decoder.layers` (the key map needs them)."""
-    out, i = [], 2
-    for _ in cfg.upsampling_ratios:
-        out.append(i + 1)
-        i += 2 + cfg.num_residual_layers
-    return out
-
-
 class Encodec(nn.Module):
     """The codec: `encode(audio) -> codes (n_q, frames)`, `decode(codes) -> audio`; chunked models (48 kHz)
     encode to `EncodecChunks` (codes per chunk with per-chunk scales) and decode them."""

@@ -10,7 +10,7 @@ import numpy as np
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match
-from ..common import capture_reference, from_pretrained_quietly
+from ..reference import capture_reference, from_pretrained_quietly
 
 # Fixture sizes, tiny widths in the real layouts (strides 8-5-4-2, 2 LSTM layers, reflect padding):
 # "tiny" as encodec_24khz (mono, causal weight-normed convs, whole clip at once), "48khz" as encodec_48khz

@@ -6,29 +6,23 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..seanet_config import SEANetConfig
+
 
 @dataclass
-class MimiConfig:
-    """The fields of transformers' MimiConfig that the MLX port uses (defaults: kyutai/mimi)."""
+class MimiConfig(SEANetConfig):
+    """The fields of transformers' MimiConfig that the MLX port uses (defaults: kyutai/mimi); the SEANet ones
+    come from `SEANetConfig`, with Mimi's defaults where they differ."""
 
-    sampling_rate: int = 24_000
-    audio_channels: int = 1
     hidden_size: int = 512
     num_filters: int = 64
-    num_residual_layers: int = 1
     upsampling_ratios: list[int] = field(default_factory=lambda: [8, 6, 5, 4])
-    kernel_size: int = 7
     last_kernel_size: int = 3
-    residual_kernel_size: int = 3
-    dilation_growth_rate: int = 2
-    use_causal_conv: bool = True
     pad_mode: str = "constant"
-    compress: int = 2
-    trim_right_ratio: float = 1.0
+    use_conv_shortcut: bool = False
     codebook_size: int = 2048
     codebook_dim: int = 256
     num_quantizers: int = 32
-    use_conv_shortcut: bool = False
     vector_quantization_hidden_dimension: int = 256
     num_semantic_quantizers: int = 1
     upsample_groups: int = 512

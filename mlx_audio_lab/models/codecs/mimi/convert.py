@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, apply_keymap, fold_weight_norm
+from ..seanet_config import transposed_conv_indices
 from .config import MimiConfig
 
 EPSILON = 1e-5  # transformers' MimiEuclideanCodebook clamp
@@ -41,15 +42,6 @@ def hf_keymap(cfg: MimiConfig) -> KeyMap:
             Rule(rf"{_RVQ}\.layers\.\d+\.codebook\.initialized", None),
         ],
     )
-
-
-def transposed_conv_indices(cfg: MimiConfig) -> list[int]:
-    """Positions of the transposed convolutions in `decoder.layers`."""
-    out, i = [], 1
-    for _ in cfg.upsampling_ratios:
-        out.append(i + 1)
-        i += 2 + cfg.num_residual_layers
-    return out
 
 
 def codebook_embeddings(state: dict[str, np.ndarray], total: str = "embed_sum") -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
 from ....parity.outputs import codes_and_audio_match as outputs_match  # noqa: F401
-from ..common import capture_reference, from_pretrained_quietly
+from ..reference import capture_reference, from_pretrained_quietly
 
 # Fixture sizes: kyutai/mimi's layout (strides 8-6-5-4 then 2: 1920 samples a frame), tiny widths; a short
 # sliding window so a 3 s clip (75 transformer steps) runs past it.

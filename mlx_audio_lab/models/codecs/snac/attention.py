@@ -5,6 +5,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....layers.fast_math import softmax
+
 
 class SinusoidalEmbeddings(nn.Module):
     """Rotary frequencies; `inv_freq` is a checkpoint buffer upstream, so it is loaded, not recomputed."""
@@ -48,6 +50,6 @@ class LocalMHA(nn.Module):
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         scores = (q @ k.swapaxes(-1, -2)) * (C // h) ** -0.5
-        out = mx.softmax(scores, axis=-1) @ v  # (B, h, w, n, dim_head)
+        out = softmax(scores, axis=-1) @ v  # (B, h, w, n, dim_head)
         out = out.transpose(0, 2, 3, 1, 4).reshape(B, T, C)
         return self.to_out(out) + x

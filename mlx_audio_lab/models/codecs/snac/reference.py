@@ -10,7 +10,7 @@ import numpy as np
 
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
-from ..common import capture_reference
+from ..reference import capture_reference
 
 # Fixture sizes: snac_24khz's strides (2-4-8-8, scales 4-2-1, noise, depthwise) plus the 32/44 kHz models'
 # local attention (window 16 here), tiny widths: 2 heads of 64 in the encoder's and decoder's attention.

@@ -13,12 +13,17 @@ import yaml
 from ....convert.keymap import KeyMap, apply_keymap
 from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
+from ....hub import resolve
 from ....registry import read_config
 from ..common import load_codec
 from ..community import numpy_params
-from .config import BACKBONE, ENCODEC, HEAD, MEL, VocosConfig
+from ..encodec.load import load_model as load_encodec
+from .config import BACKBONE, ENCODEC, HEAD, MEL, FeatureConfig, VocosConfig
 from .convert import KEYMAP, TO_MLX_COMMUNITY, codebook_layout, codebook_rows
 from .model import Vocos
+
+# Hugging Face repos of the EnCodec models that `encodec_model` names (the `encodec` package's weights).
+ENCODEC_REPOS = {"encodec_24khz": "facebook/encodec_24khz"}
 
 
 def _config(config: dict, state: dict[str, np.ndarray]) -> VocosConfig:
@@ -42,11 +47,24 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
     return state, config, KEYMAP, str(source)
 
 
+def encodec_source(cfg: FeatureConfig, folder: str | Path | None = None) -> str | Path:
+    """Where the EnCodec of an EnCodec-feature Vocos comes from: an `encodec/` folder beside the Vocos
+    weights (the fixtures carry one), else the Hugging Face repo of `cfg.encodec_model`."""
+    if folder is not None and (Path(folder) / "encodec" / "config.json").is_file():
+        return Path(folder) / "encodec"
+    return ENCODEC_REPOS[cfg.encodec_model]
+
+
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64) -> Vocos:
-    """A ready MLX Vocos from a folder; `quantize` (bits) applies to the Linear and Embedding layers."""
-    return load_codec(folder, read_checkpoint, lambda config, state: Vocos(_config(config, state)), dtype, quantize,
-                      group_size)
+    """A ready MLX Vocos from a folder; `quantize` (bits) applies to the Linear and Embedding layers. The
+    EnCodec variant is handed its EnCodec (`encodec_source`), loaded when first needed (to encode)."""
+    model = load_codec(folder, read_checkpoint, lambda config, state: Vocos(_config(config, state)), dtype,
+                       quantize, group_size)
+    if model.config.is_encodec:
+        source = encodec_source(model.config.feature_extractor, folder)
+        model.encodec_from(lambda: load_encodec(resolve(source)))
+    return model
 
 
 def upstream_config(cfg: VocosConfig) -> dict:

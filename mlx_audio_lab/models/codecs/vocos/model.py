@@ -12,6 +12,7 @@ EnCodec's own codebooks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,18 +29,6 @@ from .config import FeatureConfig, HeadConfig, VocosConfig
 
 if TYPE_CHECKING:
     from ..encodec import Encodec
-
-# Hugging Face repos of the EnCodec models that `encodec_model` names (the `encodec` package's weights).
-ENCODEC_REPOS = {"encodec_24khz": "facebook/encodec_24khz"}
-
-
-def encodec_source(cfg: FeatureConfig, folder: str | Path | None = None) -> str | Path:
-    """Where the EnCodec of an EnCodec-feature Vocos comes from: an `encodec/` folder beside the Vocos
-    weights (the fixtures carry one), else the Hugging Face repo of `cfg.encodec_model`."""
-    if folder is not None and (Path(folder) / "encodec" / "config.json").is_file():
-        return Path(folder) / "encodec"
-    return ENCODEC_REPOS[cfg.encodec_model]
-
 
 class MelSpectrogramFeatures(nn.Module):
     """log(max(mel, 1e-7)) of the magnitude (power 1) STFT; HTK mel scale without norm (torchaudio's)."""
@@ -196,15 +185,22 @@ class Vocos(nn.Module):
 
     @property
     def encodec(self) -> Encodec:
-        """The EnCodec port whose codes the EnCodec variant embeds: the one given to `use_encodec`, else loaded
-        on first use from `encodec_source`. Not a parameter of this model."""
+        """The EnCodec port whose codes the EnCodec variant embeds: the one given to `use_encodec`, else the one
+        `encodec_from`'s loader gives on first use (`load_model` hands in its folder's). Not a parameter."""
         if not self.config.is_encodec:
             raise TypeError("only the EnCodec variant has an EnCodec; the mel variant's features are log-mels")
         if self.__dict__.get("_encodec") is None:
-            from .... import load
-
-            self.use_encodec(load(encodec_source(self.config.feature_extractor, getattr(self, "source", None))))
+            loader = self.__dict__.get("_encodec_loader")
+            if loader is None:
+                raise RuntimeError("this Vocos was given no EnCodec: pass one to use_encodec (or load the model "
+                                   "with load_model, which finds it beside the weights or on the hub)")
+            self.use_encodec(loader())
         return self.__dict__["_encodec"]
+
+    def encodec_from(self, loader: Callable[[], Encodec]) -> Vocos:
+        """Get the EnCodec from `loader` when it is first needed (encoding only); returns self."""
+        object.__setattr__(self, "_encodec_loader", loader)  # a plain attribute, like `_encodec`
+        return self
 
     def use_encodec(self, model: Encodec) -> Vocos:
         """Encode with `model` (a 24 kHz mono EnCodec port whose codebooks are this model's); returns self."""

@@ -53,7 +53,7 @@ def _encodec_folder(folder: Path) -> Path:
     """The local folder of the EnCodec variant's EnCodec (`encodec/` in fixtures, else the hub repo)."""
     from ....hub import resolve
     from .config import FeatureConfig
-    from .model import encodec_source
+    from .load import encodec_source
 
     fe = _config(folder)["feature_extractor"]["init_args"]
     return resolve(encodec_source(FeatureConfig(encodec_model=fe.get("encodec_model", "encodec_24khz")), folder))

@@ -9,13 +9,16 @@ TDT advances by the predicted duration (at least one frame on blank).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
 from ....layers.ctc import CTCToken, collapse, greedy_path
 from ....taps import tap
-from .model import Parakeet
+
+if TYPE_CHECKING:
+    from .model import Parakeet
 
 
 @dataclass

@@ -12,12 +12,13 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers.conformer import ConformerConvModule
+from ....layers.fast_math import gelu
 from ....layers.lstm import LSTM
 from ....layers.relpos_attention import RelPositionMultiHeadAttention, rel_positional_encoding
 from ....taps import tap
 from .config import EncoderConfig, ParakeetConfig
 
-ACTIVATIONS = {"silu": nn.silu, "swish": nn.silu, "relu": nn.relu, "gelu": nn.gelu, "tanh": mx.tanh}
+ACTIVATIONS = {"silu": nn.silu, "swish": nn.silu, "relu": nn.relu, "gelu": gelu, "tanh": mx.tanh}
 
 
 def time_mask(lengths: mx.array, T: int) -> mx.array:

@@ -63,7 +63,7 @@ def quantization_errors(folder: str | Path, bits: tuple[int, ...] = (8, 4), grou
 
 def quantization_table(folder: str | Path, bits: tuple[int, ...] = (8, 4)) -> str:
     """Text table of `quantization_errors` (errors to one significant figure)."""
-    from ....parity.report import sig1
+    from ....metrics import sig1
 
     lines = ["bits  logits max_abs  rel_err  top-1 agreement  greedy tokens equal to fp32"]
     for r in quantization_errors(folder, bits):

@@ -6,13 +6,17 @@ one Whisper log-mel over all of it (128 mels), cut into chunks of 3000 frames (3
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mlx.core as mx
 import numpy as np
 
 from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
 from ....results import RunStats, Segment, Transcript, measure
-from .model import Voxtral
+
+if TYPE_CHECKING:
+    from .model import Voxtral
 
 SAMPLE_RATE = 16000
 CHUNK = 30 * SAMPLE_RATE  # samples per 3000-frame chunk

@@ -13,6 +13,7 @@ import mlx.nn as nn
 from mlx_lm.models import llama
 from mlx_lm.models.base import create_attention_mask
 
+from ....layers.fast_math import gelu, softmax
 from ....taps import tap
 from ..whisper.model import AudioEncoder
 from .config import VoxtralConfig
@@ -27,7 +28,7 @@ class MultiModalProjector(nn.Module):
         self.linear_2 = nn.Linear(d_model, d_model, bias=False)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.linear_2(nn.gelu(self.linear_1(x)))
+        return self.linear_2(gelu(self.linear_1(x)))
 
 
 class Voxtral(nn.Module):
@@ -100,7 +101,7 @@ class Voxtral(nn.Module):
         k = mx.repeat(k, attn.n_heads // attn.n_kv_heads, axis=1)  # grouped-query heads share keys
         scores = (q * attn.scale) @ k.transpose(0, 1, 3, 2)
         causal = mx.tril(mx.ones((T, T), dtype=mx.bool_))
-        return mx.softmax(mx.where(causal, scores, -mx.inf), axis=-1)
+        return softmax(mx.where(causal, scores, -mx.inf), axis=-1)
 
     def transcribe(self, audio, **kwargs):
         """Speech (16 kHz array or file) -> `Transcript`; see `generate.transcribe` for the options."""

@@ -15,11 +15,12 @@ import mlx.nn as nn
 
 from ....layers.attention import MultiHeadAttention
 from ....layers.conv import Conv1d
+from ....layers.fast_math import gelu
 from ....layers.groupnorm import ChannelGroupNorm
 from ....taps import tap
 from .config import Wav2Vec2Config
 
-ACTIVATIONS = {"gelu": nn.gelu, "gelu_new": nn.gelu_approx, "relu": nn.relu}
+ACTIVATIONS = {"gelu": gelu, "gelu_new": nn.gelu_approx, "relu": nn.relu}
 
 
 class ConvLayer(nn.Module):

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
-from .model import Whisper
+if TYPE_CHECKING:
+    from .model import Whisper
+
 
 NEG = np.float32(-1e9)  # transformers' "cannot be chosen" offset in beam search
 MAX_INITIAL_TIMESTAMP_INDEX = 50  # generation_config.max_initial_timestamp_index of openai/whisper-* (1.0 s)

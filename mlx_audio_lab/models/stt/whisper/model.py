@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import mlx.core as mx
 import mlx.nn as nn
 
-from ....layers import KVCache, MultiHeadAttention, gelu, tied_logits
+from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
 from ....taps import tap
 from .config import WhisperConfig
 
@@ -45,8 +45,8 @@ class AudioEncoder(nn.Module):
     def __init__(self, cfg: WhisperConfig):
         super().__init__()
         d = cfg.d_model
-        self.conv1 = nn.Conv1d(cfg.num_mel_bins, d, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv1d(d, d, kernel_size=3, stride=2, padding=1)
+        self.conv1 = Conv1d(cfg.num_mel_bins, d, kernel_size=3, padding=1)
+        self.conv2 = Conv1d(d, d, kernel_size=3, stride=2, padding=1)
         self.embed_positions = nn.Embedding(cfg.max_source_positions, d)
         self.layers = [EncoderLayer(d, cfg.encoder_attention_heads, cfg.encoder_ffn_dim)
                        for _ in range(cfg.encoder_layers)]

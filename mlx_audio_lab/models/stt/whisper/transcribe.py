@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
@@ -25,7 +26,9 @@ from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
 from ....results import RunStats, Segment, Transcript, measure
 from .decoding import beam_search, detect_language, greedy, timestamp_begin
-from .model import Whisper
+
+if TYPE_CHECKING:
+    from .model import Whisper
 
 SAMPLE_RATE = 16000
 HOP = 160

@@ -7,6 +7,7 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....layers.fast_math import softmax
 from .config import AlbertConfig
 
 
@@ -51,7 +52,7 @@ class AlbertAttention(nn.Module):
             return y.reshape(B, T, self.n_heads, d).transpose(0, 2, 1, 3)  # (B, heads, T, d)
 
         q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))
-        w = mx.softmax((q @ k.transpose(0, 1, 3, 2)) / math.sqrt(d), axis=-1)
+        w = softmax((q @ k.transpose(0, 1, 3, 2)) / math.sqrt(d), axis=-1)
         ctx = (w @ v).transpose(0, 2, 1, 3).reshape(B, T, H)
         return self.LayerNorm(x + self.dense(ctx))
 

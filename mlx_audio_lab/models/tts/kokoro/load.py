@@ -15,7 +15,8 @@ import mlx.core as mx
 import numpy as np
 from mlx.utils import tree_flatten
 
-from ....convert.keymap import KeyMap, apply_keymap
+from ....convert.keymap import KeyMap
+from ....convert.loading import fill_model
 from ....convert.readers import read_file, read_state_dict
 from ....convert.save import IDENTITY, is_mlx_layout
 from .config import KokoroConfig, is_kokoro_config
@@ -57,40 +58,31 @@ def layout_of(folder: Path, config: dict) -> str:
                             f"{COMMUNITY_FILE}, or kokoro-v1_0.pth)")
 
 
-def load_weights(model: Kokoro, state: dict[str, np.ndarray], source: str, keymap: KeyMap = HEXGRAD) -> None:
-    """Map, check and load a state dict into `model` (InstanceNorm affines default to 1 / 0).
-
-    `keymap` IDENTITY takes MLX names as they are; HEXGRAD / COMMUNITY first fold weight norm (`prepare`)."""
-    params = dict(tree_flatten(model.parameters()))
-    expected = {k: tuple(v.shape) for k, v in params.items()}
-    optional = [k for k in expected if OPTIONAL.match(k)]
-    if keymap is not IDENTITY:
-        state = prepare(state)
-    weights = apply_keymap(state, keymap, expected, source=source, optional=optional)
-    for k in optional:
-        weights.setdefault(k, np.array(params[k]))
-    model.load_weights([(k, mx.array(np.asarray(v, dtype=np.float32))) for k, v in weights.items()], strict=True)
-    mx.eval(model.parameters())
+def read_checkpoint(folder: Path, config: dict) -> tuple[dict[str, np.ndarray], KeyMap, Path, str]:
+    """(state ready for the key map, key map, weight file, layout): weight norm folded unless MLX layout."""
+    layout = layout_of(folder, config)
+    if layout == "mlx":
+        state, path = read_state_dict(folder, ("model.safetensors",))
+        return state, IDENTITY, path, layout
+    path = community_file(folder) if layout == "mlx-community" else weight_file(folder)
+    return prepare(read_file(path)), COMMUNITY if layout == "mlx-community" else HEXGRAD, path, layout
 
 
-def load_model(folder: str | Path, voices: Voices | None = None) -> Kokoro:
-    """A ready MLX Kokoro with its voices attached (`model.voices`) and `generate(text, voice=...)`."""
+def load_model(folder: str | Path, voices: Voices | None = None, dtype: mx.Dtype = mx.float32,
+               quantize: int | None = None, group_size: int = 64) -> Kokoro:
+    """A ready MLX Kokoro with its voices attached (`model.voices`) and `generate(text, voice=...)`.
+
+    `quantize` (4 or 8 bits) applies to ALBERT's and the style layers' Linear / Embedding weights."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     if not is_kokoro_config(config):
         raise ValueError(f"{folder}/config.json is not a Kokoro config (no istftnet / plbert / vocab blocks)")
     model = Kokoro(KokoroConfig.from_dict(config))
-    layout = layout_of(folder, config)
-    if layout == "mlx":
-        state, path = read_state_dict(folder, ("model.safetensors",))
-        load_weights(model, state, str(path), keymap=IDENTITY)
-    elif layout == "mlx-community":
-        path = community_file(folder)
-        load_weights(model, read_file(path), str(path), keymap=COMMUNITY)
-    else:
-        path = weight_file(folder)
-        load_weights(model, read_file(path), str(path))
-    model.eval()
+    state, keymap, path, layout = read_checkpoint(folder, config)
+    # InstanceNorm affines are optional in checkpoints (absent from the hexgrad .pth): they keep 1 / 0
+    defaults = {k: np.array(v) for k, v in tree_flatten(model.parameters()) if OPTIONAL.match(k)}
+    fill_model(model, state, keymap, config, path, dtype, quantize, group_size, optional=list(defaults),
+               complete=lambda weights: {**defaults, **weights})
     model.voices = voices if voices is not None else Voices.from_folder(folder)
     model.source = folder
     model.layout = layout

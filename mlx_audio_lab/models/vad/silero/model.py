@@ -41,7 +41,7 @@ class SileroBranch(nn.Module):
             setattr(self, f"conv{k}", Conv1d(c_in, c_out, 3, stride=stride, padding=1))
             c_in = c_out
         self.lstm_cell = LSTMCell(cfg.hidden, cfg.hidden)
-        self.final_conv = nn.Conv1d(cfg.hidden, 1, 1)
+        self.final_conv = Conv1d(cfg.hidden, 1, 1)
 
     def spectrum(self, windows: mx.array) -> mx.array:
         """(N, context + window) -> STFT magnitudes (N, frames, bins): the stride-hop conv as framing + a matmul."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from ....dsp import istft, mel_filters, power_spectrogram, stft
-from .frontend import chunks
+from mlx_audio_lab.dsp import istft, mel_filters, power_spectrogram, stft
+from mlx_audio_lab.models.tts.kokoro.frontend import chunks
 
 GRAPH_GAIN = 1.5  # sum over frames of hann(20)^2 at hop 5: what the graph never divides out
 GRAPH_GAIN_DB = 20 * float(np.log10(GRAPH_GAIN))  # 3.52 dB
@@ -57,7 +57,7 @@ def graph(extra_outputs: tuple[str, ...] = ()):
     """The int8 ONNX model (SHA-256 checked), with `extra_outputs` added as graph outputs."""
     import onnx
 
-    from .onnx_weights import onnx_bytes
+    from mlx_audio_lab.models.tts.kokoro.onnx_weights import onnx_bytes
 
     proto = onnx.load_from_string(onnx_bytes())
     for name in extra_outputs:
@@ -85,7 +85,7 @@ def inputs(model, text: str, voice: str, speed: float = 1.0) -> dict[str, np.nda
 
 def run_port(model, feeds: dict[str, np.ndarray], taps: bool = False):
     """The port on the graph's feeds with zero source noise (as the graph); (output, taps or None)."""
-    from ....taps import capture
+    from mlx_audio_lab.taps import capture
 
     ids, style = mx.array(feeds["tokens"]), mx.array(feeds["style"])
     speed = float(feeds["speed"][0])

@@ -1,0 +1,109 @@
+"""1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
+convs as shifted multiply-adds, dilated convs phase-folded, transposed convs as a matmul plus overlap-add.
+Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from ..fast_math import fast_math_active
+
+
+def phase_folded_conv1d(x: mx.array, weight: mx.array, dilation: int, padding: int, groups: int = 1) -> mx.array:
+    """A stride-1 conv1d with dilation d computed as an undilated conv over the d interleaved time phases.
+
+    Output t = m*d + r sums w_j x[(m + j)*d + r]: an ordinary conv over phase r. Same sums as the dilated conv
+    (float32 rounding aside); MLX's CPU dilated conv1d is ~150x slower than its undilated one.
+    """
+    B, T, C = x.shape
+    k = weight.shape[1]
+    x = mx.pad(x, [(0, 0), (padding, padding + (-(T + 2 * padding)) % dilation), (0, 0)])
+    n = x.shape[1] // dilation
+    out_len = T + 2 * padding - dilation * (k - 1)
+    phases = x.reshape(B, n, dilation, C).transpose(0, 2, 1, 3).reshape(B * dilation, n, C)
+    y = mx.conv1d(phases, weight, groups=groups)
+    m, O = y.shape[1], y.shape[2]
+    return y.reshape(B, dilation, m, O).transpose(0, 2, 1, 3).reshape(B, m * dilation, O)[:, :out_len]
+
+
+def pointwise_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0) -> mx.array:
+    """A kernel-1 conv1d as one 2-D matmul over all frames (MLX's CPU conv copies its input first: ~2x slower)."""
+    if padding:
+        x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
+    if stride > 1:
+        x = x[:, ::stride]
+    B, T, C = x.shape
+    return (x.reshape(B * T, C) @ weight.reshape(weight.shape[0], C).T).reshape(B, T, -1)
+
+
+def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: int = 1) -> mx.array:
+    """A stride-1 depthwise conv1d (groups = channels, weight (C, k, 1)) as k shifted multiply-adds."""
+    k = weight.shape[1]
+    if padding:
+        x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
+    length = x.shape[1] - dilation * (k - 1)
+    taps = weight[:, :, 0].T  # (k, C)
+    y = x[:, :length] * taps[0]
+    for j in range(1, k):
+        y = y + x[:, j * dilation : j * dilation + length] * taps[j]
+    return y
+
+
+def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+           groups: int = 1) -> mx.array:
+    """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
+    # gate on the input or the weight: a short input through a large dilated kernel is slow too (BigVGAN's first
+    # stage, 64 frames x 768 channels, k 11, dilation 5: 3.4 s in MLX's kernel, 0.15 s phase-folded)
+    if fast_math_active(max(x.size, weight.size)):
+        if weight.shape[1] == 1 and groups == 1:
+            return pointwise_conv1d(x, weight, stride, padding)
+        if groups > 1 and groups == x.shape[-1] == weight.shape[0] and stride == 1:
+            return depthwise_conv1d(x, weight, padding, dilation)
+        if dilation > 1 and stride == 1:
+            return phase_folded_conv1d(x, weight, dilation, padding, groups)
+    return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, groups: int = 1) -> mx.array:
+    """The full transposed conv (no padding): each frame times the kernel gives k samples, overlap-added.
+
+    Input frame t lands on outputs t*s .. t*s + k - 1; with the kernel zero-padded to q*s taps that is q blocks
+    of s samples, block j shifted j frames: one matmul (or, depthwise, one product) and q shifted adds.
+    MLX's CPU `conv_transpose1d` is ~150x slower at codec sizes. Returns (B, (T + q - 1) * s, C_out).
+    """
+    B, T, C = x.shape
+    O, k, _ = weight.shape
+    q = -(-k // stride)
+    if q * stride > k:
+        weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
+    if groups == 1:
+        if weight.size < B * T * q * stride * O:  # lay out the (smaller) weight so the product needs no transpose
+            w = weight.reshape(O, q * stride, C).transpose(1, 0, 2).reshape(q * stride * O, C)
+            z = (x.reshape(B * T, C) @ w.T).reshape(B, T, q, stride, O)
+        else:
+            z = (x.reshape(B * T, C) @ weight.reshape(O * q * stride, C).T).reshape(B, T, O, q, stride)
+            z = z.transpose(0, 1, 3, 4, 2)
+    else:  # depthwise: out channel c = in channel c times its own kernel
+        z = (x[:, :, None, :] * weight[:, :, 0].T).reshape(B, T, q, stride, O)
+    y = z[:, :, 0]
+    if q > 1:
+        y = sum((mx.pad(z[:, :, j], [(0, 0), (j, q - 1 - j), (0, 0), (0, 0)]) for j in range(1, q)),
+                mx.pad(y, [(0, 0), (0, q - 1), (0, 0), (0, 0)]))
+    return y.reshape(B, (T + q - 1) * stride, O)
+
+
+def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     output_padding: int = 0, groups: int = 1) -> mx.array:
+    """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
+    O, k, c_per_group = weight.shape
+    depthwise = groups == x.shape[-1] == O and c_per_group == 1
+    # any size: MLX's CPU kernel is slow even for a short input when the weight is large (Mimi's, SNAC's first
+    # upsampler: 50 frames x 1024 channels, 0.87 s vs 2 ms)
+    if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
+        return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
+                                   output_padding=output_padding, groups=groups)
+    y = overlap_add_conv_transpose1d(x, weight, stride, groups)
+    length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
+    if padding + length > y.shape[1]:  # output_padding reaches past the last tap: zeros
+        y = mx.pad(y, [(0, 0), (0, padding + length - y.shape[1]), (0, 0)])
+    return y[:, padding : padding + length]

@@ -1,0 +1,55 @@
+"""One row times a large weight (a decoder step's output projection, an LSTM's recurrent product) on the BLAS's
+GEMV, the same OpenBLAS that MLX's matmuls use: MLX calls sgemm, which repacks the whole weight on every call."""
+
+from __future__ import annotations
+
+import ctypes
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from ..fast_math import fast_math_active
+
+_gemv: list = []  # [cblas_sgemv or None], looked up once
+
+_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
+
+
+def _blas_gemv():
+    """`cblas_sgemv` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none)."""
+    if not _gemv:
+        from ... import _blas
+
+        fn = None
+        if _blas.status() == "openblas":
+            fn = ctypes.CDLL(None).cblas_sgemv
+            fn.restype = None
+            i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
+            fn.argtypes = [i, i, i, i, f, p, i, p, i, f, p, i]
+        _gemv.append(fn)
+    return _gemv[0]
+
+
+def project(x: mx.array, weight: mx.array) -> mx.array:
+    """x (..., K) @ weight (N, K)^T. On the CPU one float32 row goes to the BLAS's GEMV on a zero-copy view
+    of `weight` (this waits for `x`); otherwise MLX's matmul."""
+    N, K = weight.shape
+    gemv = _blas_gemv() if x.size == K and fast_math_active(weight.size) else None
+    if gemv is None or x.dtype != mx.float32 or weight.dtype != mx.float32:
+        return x @ weight.T
+    w = np.asarray(weight)
+    if not w.flags.c_contiguous:
+        return x @ weight.T
+    row = np.ascontiguousarray(np.asarray(x).reshape(-1))
+    out = np.empty(N, np.float32)
+    gemv(_ROW_MAJOR, _NO_TRANS, N, K, 1.0, w.ctypes.data, K, row.ctypes.data, 1, 0.0, out.ctypes.data, 1)
+    return mx.array(out).reshape(*x.shape[:-1], N)
+
+
+def tied_logits(x: mx.array, embedding: nn.Module) -> mx.array:
+    """`embedding.as_linear(x)`, the output projection tied to a token embedding; a float `nn.Embedding`
+    goes through `project` (quantized embeddings keep their own `as_linear`)."""
+    if type(embedding) is nn.Embedding:
+        return project(x, embedding.weight)
+    return embedding.as_linear(x)
