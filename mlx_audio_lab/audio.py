@@ -9,12 +9,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AudioError", "duration", "load_audio", "player", "resample", "save_audio"]
+from .atomic import atomic_file, writable_parent
+from .errors import InputError, OutputError
+
+__all__ = ["AudioError", "check_audio_out", "duration", "load_audio", "player", "resample", "save_audio"]
 
 logger = logging.getLogger(__name__)
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """Audio that cannot be used: missing, unreadable, empty, or holding NaN / inf samples."""
 
 
@@ -92,6 +95,18 @@ def load_audio(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def check_audio_out(path: str | Path) -> Path:
+    """Check, before any work, that `path` names an audio format soundfile writes in a writable place."""
+    import soundfile as sf
+
+    path = Path(path).expanduser()
+    if path.suffix[1:].upper() not in sf.available_formats():
+        raise OutputError(f"cannot write {path}: {path.suffix or 'no extension'} is not an audio format soundfile "
+                          "writes; name the output .wav or .flac")
+    writable_parent(path)
+    return path
+
+
 def save_audio(path: str | Path, audio: Any, sample_rate: int, subtype: str = "FLOAT") -> Path:
     """Write (T,) or (T, channels) audio (numpy or MLX) to a WAV file; `subtype` "FLOAT" or "PCM_16"."""
     import soundfile as sf
@@ -101,11 +116,14 @@ def save_audio(path: str | Path, audio: Any, sample_rate: int, subtype: str = "F
         raise AudioError(f"audio to save must be (T,) or (T, channels), got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise AudioError(f"refusing to write {path}: audio has NaN or inf samples")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_audio_out(path)
     if subtype.upper().startswith("PCM"):
         arr = np.clip(arr, -1.0, 1.0)
-    sf.write(str(path), arr, int(sample_rate), subtype=subtype.upper())
+    with atomic_file(path) as tmp:  # a temporary file, renamed over `path` once complete
+        try:
+            sf.write(str(tmp), arr, int(sample_rate), subtype=subtype.upper())
+        except (RuntimeError, TypeError, ValueError) as e:  # LibsndfileError is a RuntimeError
+            raise OutputError(f"cannot write {path} as {subtype.upper()} audio ({e}); try a .wav name") from e
     return path
 
 

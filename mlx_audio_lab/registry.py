@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
+from .errors import ConfigError
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ConfigError):
     """A config names a model type that no port handles."""
 
 

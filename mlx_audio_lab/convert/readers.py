@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import WeightsError
+
 # Preference order when a folder holds several formats.
 WEIGHT_FILES = (
     "model.safetensors",
@@ -17,7 +19,7 @@ WEIGHT_FILES = (
 )
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(WeightsError):
     """A file that would need arbitrary unpickling, or a pickle where safetensors was expected."""
 
 

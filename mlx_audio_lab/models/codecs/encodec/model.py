@@ -12,6 +12,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_codes
+from ....errors import ArgumentError, CodesError
 from ....layers import ResidualVectorQuantizer, quantizers_for_bandwidth
 from ....taps import tap
 from ..seanet import SEANetDecoder, SEANetEncoder
@@ -48,7 +50,7 @@ class Encodec(nn.Module):
         cfg = self.config
         bandwidth = cfg.target_bandwidths[0] if bandwidth is None else bandwidth
         if bandwidth not in cfg.target_bandwidths:
-            raise ValueError(f"bandwidth {bandwidth} is not one of this model's {cfg.target_bandwidths}")
+            raise ArgumentError(f"bandwidth {bandwidth} kbps is not one of this model's {cfg.target_bandwidths}")
         return quantizers_for_bandwidth(bandwidth, cfg.codebook_size, cfg.frame_rate, cfg.num_quantizers)
 
     @property
@@ -142,13 +144,17 @@ class Encodec(nn.Module):
         float32 audio (T,) mono or (T, channels)."""
         if isinstance(codes, Mapping):
             codes = EncodecChunks.from_arrays(codes)
+        cfg = self.config
         if isinstance(codes, EncodecChunks):
+            for i, chunk in enumerate(codes.codes):
+                check_codes(chunk, cfg.codebook_size, cfg.num_quantizers, f"chunk {i} of the codes")
             scales = None if codes.scales is None else mx.array(codes.scales)[:, None]
             batch, padding = mx.array(codes.codes)[:, :, None], codes.padding
         elif self.chunked:
-            raise TypeError("this model (chunked / normalized, as encodec_48khz) decodes the EncodecChunks that "
+            raise CodesError("this model (chunked / normalized, as encodec_48khz) decodes the EncodecChunks that "
                             "encode() returns (codes per chunk with their scales), not a plain code array")
         else:
+            codes = check_codes(codes, cfg.codebook_size, cfg.num_quantizers)
             batch, scales, padding = mx.array(codes)[None, :, None], None, 0
         audio = self.decode_chunks(batch, scales, padding)[0].astype(mx.float32)
         out = np.array(audio)

