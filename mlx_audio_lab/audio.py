@@ -15,6 +15,9 @@ from .errors import InputError, OutputError
 __all__ = ["AudioError", "check_audio_out", "duration", "load_audio", "player", "resample", "save_audio"]
 
 logger = logging.getLogger(__name__)
+# The most samples a byte of a real file holds (FLAC's constant subframes pack ~4096 silent samples in ~10 bytes);
+# a header claiming more is corrupt, and is refused before anything is allocated.
+MAX_SAMPLES_PER_BYTE = 1024
 
 
 class AudioError(InputError):
@@ -42,9 +45,19 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     if path.is_dir():
         raise AudioError(f"audio path is a directory, not a file: {path}")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            size, claimed = path.stat().st_size, f.frames * f.channels
+            if claimed > MAX_SAMPLES_PER_BYTE * size + (1 << 20):
+                raise AudioError(f"{path}: the header claims {f.frames} frames ({f.frames / f.samplerate:.0f} s) but "
+                                 f"the file has only {size} bytes; it is corrupt (re-encode it)")
+            # block by block: memory follows the samples really there, not the header's count
+            blocks = list(f.blocks(blocksize=1 << 20, dtype="float32", always_2d=True))
+            rate, channels = f.samplerate, f.channels
+    except AudioError:
+        raise
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         raise AudioError(f"cannot read {path} as audio ({type(err).__name__}: {err})") from err
+    data = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
     return data, int(rate)
 
 

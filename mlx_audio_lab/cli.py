@@ -56,7 +56,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 print(f"[{s.start:7.2f} -> {s.end:7.2f}] {s.text.strip()}")
             if not result.segments:
                 print(result.text.strip())
-    if args.json:
+    if args.json and (results or len(args.audio) > 1):
         out = [{"file": str(p), **r.to_dict()} for p, r in zip(paths, results)]
         _print_json(out[0] if len(args.audio) == 1 else out)
     if failed:
