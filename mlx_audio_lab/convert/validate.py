@@ -17,8 +17,8 @@ from ..errors import ConfigError, WeightsError
 SIZE_KEY = re.compile(r"(^|_)(dim|dims|size|sizes|rate|rates|ratios|strides|channels|layers|heads|length|ctx|"
                       r"mels|kernel|filters|codebooks|quantizers|embeddings)$|^(num|n)_")
 # Counts that may be 0 (num_gpus, num_lstm_layers ...); a count of filters, channels, heads ... may not.
-COUNT_KEY = re.compile(r"^alignment_|^(num|n)_(?!.*(filters|channels|mels|heads|codebooks|quantizers|embeddings|dim|"
-                       r"size)$)")
+COUNT_KEY = re.compile(r"^alignment_|^(num|n)_(?!.*(filters|channels|mels|heads|codebooks|quantizers|embeddings|"
+                       r"dim|size)$)")
 MAX_SIZE = 1 << 24  # no layer of an audio model has 16 M rows; a larger value is a corrupt config
 
 

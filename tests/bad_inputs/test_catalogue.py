@@ -276,7 +276,8 @@ CHECKPOINTS = [
     Case("ct2-empty", lambda a, t: [*T(ct2_copy(t, lambda d: b"")), a.wav16], "truncated at byte 0"),
     Case("ct2-bad-version", lambda a, t: [*T(ct2_copy(t, lambda d: struct.pack("<I", 99) + bytes(d[4:]))), a.wav16],
          "binary version 99"),
-    Case("ct2-dtype-flipped-to-int16", lambda a, t: [*T(ct2_copy(t, flip_dtype)), a.wav16], "int16, the model expects floating"),
+    Case("ct2-dtype-flipped-to-int16", lambda a, t: [*T(ct2_copy(t, flip_dtype)), a.wav16],
+         "int16, the model expects floating"),
     Case("ct2-renamed-variable", lambda a, t: [*T(ct2_copy(t, rename_first)), a.wav16], "missing|unexpected"),
 ]
 
@@ -348,7 +349,8 @@ OUTPUTS = [
          r"\.npy \(one array\) or \.npz", "c.txt"),
     Case("encode-out-under-a-file", lambda a, t: ["encode", "--model", a.enc, "--out", a.wav / "c.npy", a.wav],
          "is a file, not a folder"),
-    Case("encode-out-is-a-folder", lambda a, t: ["encode", "--model", a.enc, "--out", (t / "d.npy").mkdir() or t / "d.npy",
+    Case("encode-out-is-a-folder", lambda a, t: ["encode", "--model", a.enc, "--out",
+                                                 (t / "d.npy").mkdir() or t / "d.npy",
                                                  a.wav], "is a folder"),
     Case("encode48-out-npy", lambda a, t: ["encode", "--model", a.enc48, "--out", t / "c.npy", a.wav],
          r"chunks with scales; name the output \*\.npz", "c.npy"),
