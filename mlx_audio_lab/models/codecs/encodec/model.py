@@ -21,6 +21,9 @@ from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
 
+STREAM_SECONDS = 60  # longer clips go through a causal encoder chunk by chunk (bounded memory)
+
+
 def transposed_conv_indices(cfg: EncodecConfig) -> list[int]:
     """Positions of the transposed convolutions in `decoder.layers` (the key map needs them)."""
     out, i = [], 2
@@ -79,6 +82,8 @@ class Encodec(nn.Module):
         codes, scales = [], []
         for start in range(0, length, stride):
             c, scale = self.encode_frame(audio[:, start:start + size], n_q)
+            if cfg.chunk_length is not None:
+                mx.eval(c, scale)  # one chunk at a time: memory bounded by the chunk, not the clip
             codes.append(c)
             scales.append(scale)
         padding = codes[0].shape[-1] - codes[-1].shape[-1]
@@ -131,8 +136,14 @@ class Encodec(nn.Module):
     def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None) -> np.ndarray | EncodecChunks:
         """Audio at `sample_rate`, (T,) / (T, 1) mono or (T, channels) -> int codes (codebooks, frames).
 
-        A chunked model (encodec_48khz) gives `EncodecChunks`: codes per chunk with each chunk's scale.
+        A chunked model (encodec_48khz) gives `EncodecChunks`: codes per chunk with each chunk's scale. A causal
+        model streams clips longer than `STREAM_SECONDS` through its encoder in chunks (the same codes).
         """
+        from .streaming import can_stream, stream_encode
+
+        if can_stream(self) and np.shape(audio)[0] > STREAM_SECONDS * self.sample_rate:
+            self._as_batch(np.asarray(audio)[:1])  # the shape checks of a whole-clip call
+            return stream_encode(self, np.asarray(audio), bandwidth)
         codes, scales, padding = self.encode_chunks(self._as_batch(audio), bandwidth)
         if not self.chunked:
             return np.array(codes[0, :, 0]).astype(np.int64)
