@@ -20,7 +20,6 @@ from ..seanet import SEANetDecoder, SEANetEncoder
 from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
-
 STREAM_SECONDS = 60  # longer clips go through a causal encoder chunk by chunk (bounded memory)
 
 
