@@ -10,6 +10,7 @@ named arrays: `arr_0 ... arr_K` (one per scale, as `np.savez(path, *codes)`), or
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Sequence
@@ -128,7 +129,7 @@ def read_codes(path: str | Path) -> np.ndarray | dict[str, np.ndarray]:
     except CodesError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
-            KeyError, OverflowError) as e:
+            KeyError, OverflowError, TypeError, SyntaxError, tokenize.TokenError) as e:  # numpy parses the header
         raise CodesError(f"cannot read codes from {path} ({type(e).__name__}: {e}); give the .npy / .npz that "
                          "`mlx-audio-lab encode` wrote") from e
 

@@ -49,12 +49,15 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         from safetensors.numpy import load_file
 
         return load_file(str(path))
-    except Exception as e:
-        if "bfloat16" in str(e) or "bf16" in str(e).lower():
+    except Exception as e:  # safetensors raises SafetensorError / TypeError / ValueError ...
+        if "bfloat16" in str(e):
             from safetensors import safe_open
 
-            with safe_open(str(path), framework="pt") as f:  # needs torch only for bf16 files
-                return {k: f.get_tensor(k).float().numpy() for k in f.keys()}
+            try:
+                with safe_open(str(path), framework="pt") as f:  # needs torch only for bf16 files
+                    return {k: f.get_tensor(k).float().numpy() for k in f.keys()}
+            except Exception as err:  # noqa: BLE001  (any failure here is the file's)
+                raise WeightsError(f"{path}: not a readable safetensors file ({err})") from err
         raise WeightsError(f"{path}: not a readable safetensors file ({e}); re-download or re-convert it") from e
 
 

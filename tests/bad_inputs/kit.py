@@ -96,3 +96,53 @@ def ct2_first_variable(data: bytes, dtype_id: int = 4, skip: int = 0) -> tuple[i
                 return name_at, dtype_at
             skip -= 1
         pos = dtype_at + 1 + 4 + struct.unpack_from("<I", data, dtype_at + 1)[0]
+
+
+def ct2_head(data: bytes, keep: int, max_bytes: int = 4096) -> bytes:
+    """A valid small model.bin: the header and the first `keep` variables of `data` (binary version >= 4) holding
+    at most `max_bytes` each, no aliases."""
+    pos = 4
+    n = struct.unpack_from("<H", data, pos)[0]
+    pos += 2 + n + 4
+    count_at, total = pos, struct.unpack_from("<I", data, pos)[0]
+    pos += 4
+    records = []
+    for _ in range(total):
+        start = pos
+        n = struct.unpack_from("<H", data, pos)[0]
+        pos += 2 + n
+        rank = data[pos]
+        dtype_at = pos + 1 + 4 * rank
+        size = struct.unpack_from("<I", data, dtype_at + 1)[0]
+        pos = dtype_at + 1 + 4 + size
+        if size <= max_bytes:
+            records.append(data[start:pos])
+        if len(records) == keep:
+            break
+    return data[:count_at] + struct.pack("<I", len(records)) + b"".join(records) + struct.pack("<I", 0)
+
+
+def mutate(data: bytes, rng: np.random.Generator) -> bytes:
+    """One seeded corruption: bit flips, a truncation, an extreme 1/2/4/8-byte field, inserted or zeroed bytes."""
+    b = bytearray(data)
+    op = int(rng.integers(6))
+    at = int(rng.integers(0, max(len(b), 1)))
+    if op == 0:  # flip a few bits, mostly near the header
+        for _ in range(int(rng.integers(1, 9))):
+            i = int(rng.integers(0, min(len(b), 256) if rng.random() < 0.7 else len(b)))
+            b[i] ^= 1 << int(rng.integers(8))
+    elif op == 1:
+        del b[at:]
+    elif op == 2:  # an extreme value in a field-sized slot, mostly in the header
+        width = int(rng.choice([1, 2, 4, 8]))
+        at = int(rng.integers(0, max(min(len(b), 128) - width, 1)))
+        value = int(rng.choice([0, 1, 2**(8 * width) - 1, 2**(8 * width - 1), int(rng.integers(0, 2**31))]))
+        b[at:at + width] = (value % 2**(8 * width)).to_bytes(width, "little")
+    elif op == 3:
+        b[at:at] = rng.bytes(int(rng.integers(1, 64)))
+    elif op == 4:
+        b[at:at + int(rng.integers(1, 512))] = bytes(min(len(b) - at, 511))
+    else:  # a duplicated slice
+        n = int(rng.integers(1, 256))
+        b[at:at] = b[at:at + n]
+    return bytes(b)
