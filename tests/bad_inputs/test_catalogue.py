@@ -361,6 +361,8 @@ OUTPUTS = [
                                                   npy(t, a.enc_codes)], "is a file, not a folder"),
     Case("speak-out-no-extension", lambda a, t: SPK(a, t, "hello")[:-2] + [t / "noext", "hello"],
          "no extension", "noext"),
+    Case("decode-out-unwritable", lambda a, t: ["decode", "--model", a.enc, "--out", "/proc/no-such/o.wav",
+                                                npy(t, a.enc_codes)], "cannot write /proc/no-such/o.wav"),
     Case("convert-out-existing-file", lambda a, t: ["convert", "--model", a.enc, "--out", a.wav], "existing file"),
     Case("convert-out-nonempty-folder", lambda a, t: ["convert", "--model", a.enc, "--out", existing_folder(t)],
          "not empty"),
@@ -400,3 +402,47 @@ def test_transcribe_reports_each_file_and_keeps_the_good_ones(a: SimpleNamespace
     assert rows[0]["text"] == rows[1]["text"] and rows[0]["tokens"]
     alone = run_cli(*T(a.w2v), "--json", tmp_path / "nope.wav")  # a single bad file: the error, no JSON
     assert alone.code == 2 and alone.out == "" and "audio file not found" in alone.err
+
+
+def test_a_bug_shows_its_traceback_and_says_so(monkeypatch):
+    """Only an unexpected exception shows a traceback, with a line calling it a bug, and exit code 3."""
+    from mlx_audio_lab import cli
+
+    def broken(args):
+        raise ZeroDivisionError("deliberate")
+
+    monkeypatch.setattr(cli, "cmd_models", broken)
+    r = run_cli("models")
+    assert r.code == 3 and "Traceback" in r.err and "ZeroDivisionError: deliberate" in r.err
+    assert "this is a bug in mlx-audio-lab" in r.err
+
+
+def test_out_of_range_code_in_a_fresh_process(a: SimpleNamespace, tmp_path: Path):
+    """As a user runs it (a subprocess): a code of 1,000,000 once crashed the process (exit 139); now exit 2."""
+    import subprocess
+    import sys
+
+    codes = npy(tmp_path, with_code(a.enc_codes, (0, 0), 1_000_000))
+    p = subprocess.run([sys.executable, "-m", "mlx_audio_lab", "decode", "--model", str(a.enc), "--out",
+                        str(tmp_path / "o.wav"), str(codes)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert "codebook 0, frame 0: code 1000000 is outside 0..63" in p.stderr
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_encode_writes_exactly_the_path_given_and_decode_reads_it(a: SimpleNamespace, tmp_path: Path):
+    """SNAC's multi-scale codes: `--out x.npy` is x.npy (scales stacked), `--out x.npz` is x.npz; both decode to
+    the same audio; a missing output folder is created, as decode and speak do."""
+    npy_out, npz_out = tmp_path / "new" / "x.npy", tmp_path / "x.npz"
+    assert run_cli("encode", "--model", a.snac, "--out", npy_out, a.wav).code == 0
+    assert run_cli("encode", "--model", a.snac, "--out", npz_out, a.wav).code == 0
+    assert sorted(p.name for p in tmp_path.rglob("x.*")) == ["x.npy", "x.npz"]
+    stacked, scales = np.load(npy_out), np.load(npz_out)
+    assert stacked.shape == (len(a.snac_strides), len(scales["arr_2"]))
+    for k, s in enumerate(a.snac_strides):
+        np.testing.assert_array_equal(stacked[k, ::s], scales[f"arr_{k}"])
+    model = mlx_audio_lab.load(a.snac)
+    np.testing.assert_array_equal(model.decode(stacked, seed=0), model.decode([scales[f"arr_{k}"] for k in range(3)],
+                                                                              seed=0))
+    for src in (npy_out, npz_out):
+        assert run_cli("decode", "--model", a.snac, "--out", tmp_path / f"{src.suffix[1:]}.wav", src).code == 0
