@@ -1,4 +1,4 @@
-"""The `mlx-audio-lab` command line: models, transcribe, encode, decode, speak, parity, fixtures, convert."""
+"""The `mlx-audio-lab` command line: models, transcribe, vad, encode, decode, speak, parity, fixtures, convert."""
 
 from __future__ import annotations
 
@@ -36,11 +36,20 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     require(model, "transcribe", "a speech-recognition model", args.model)
+    vad = _vad_model(args.vad_model) if args.vad else None
+    if args.vad and vad is None:
+        return 2
     results, paths, failed = [], [], 0
     for path in args.audio:  # each file on its own: a bad one is reported and the others still transcribed
         try:
-            result = model.transcribe(path, beam_size=args.beam_size, language=args.language,
-                                      timestamps=not args.no_timestamps, progress=not args.json)
+            options = dict(beam_size=args.beam_size, language=args.language, timestamps=not args.no_timestamps,
+                           progress=not args.json)
+            if vad is not None:
+                from .models.vad.transcribe import transcribe_speech
+
+                result = transcribe_speech(model, vad, path, **options)
+            else:
+                result = model.transcribe(path, **options)
         except ArgumentError:
             raise  # the same for every file
         except (LabError, OSError) as e:
@@ -57,11 +66,50 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
             if not result.segments:
                 print(result.text.strip())
     if args.json and (results or len(args.audio) > 1):
-        out = [{"file": str(p), **r.to_dict()} for p, r in zip(paths, results)]
+        out = [{"file": str(p), **r.to_dict(), **({"speech_spans": r.speech_spans} if vad is not None else {})}
+               for p, r in zip(paths, results)]
         _print_json(out[0] if len(args.audio) == 1 else out)
     if failed:
         error(f"{failed} of {len(args.audio)} files failed (see above)")
     return 2 if failed else 0
+
+def _vad_model(name: str):
+    """The VAD model `name` loads, or None after printing why it is not one."""
+    from . import load
+
+    model = load(name)
+    if not hasattr(model, "detect"):
+        print(f"error: {name} is not a voice-activity model; use a VAD such as silero-vad", file=sys.stderr)
+        return None
+    return model
+
+
+def cmd_vad(args: argparse.Namespace) -> int:
+    from .models.vad.silero.timestamps import VADOptions
+
+    model = _vad_model(args.model)
+    if model is None:
+        return 2
+    defaults = VADOptions()
+    options = {k: getattr(args, k) for k in ("threshold", "min_speech_duration_ms", "max_speech_duration_s",
+                                             "min_silence_duration_ms", "speech_pad_ms")
+               if getattr(args, k) != getattr(defaults, k)}
+    if args.sample_rate not in model.sample_rates:
+        print(f"error: --sample-rate {args.sample_rate}: {args.model} scores {model.sample_rates} Hz audio",
+              file=sys.stderr)
+        return 2
+    out = []
+    for path in args.audio:
+        result = model.detect(Path(path), args.sample_rate, **options)
+        out.append({"file": str(path), **result.to_dict()})
+        if not args.json:
+            if len(args.audio) > 1:
+                print(f"== {path}")
+            for start, end in result.segments:
+                print(f"[{start:7.2f} -> {end:7.2f}] speech")
+    if args.json:
+        _print_json(out[0] if len(out) == 1 else out)
+    return 0
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -69,6 +117,10 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     report = parity.run(args.model_type, weights=args.weights, recording=args.recording)
     print(report.to_json(indent=2) if args.json else report.table())
+    if not args.json:  # e.g. token agreement of bf16 / quantized runs with fp32 (generation ports)
+        for key, value in report.extras.items():
+            if key not in ("weights", "reference"):
+                print(f"{key}: {value}")
     return 0 if report.ok else 1
 
 
@@ -163,7 +215,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from . import load
     from .audio import check_audio_out, save_audio
     from .codes import read_codes, scales_from_npz
-    from .errors import CodesError
+    from .errors import CodesError, LabError
 
     check_audio_out(args.out)
     loaded = read_codes(args.codes)
@@ -182,7 +234,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
             raise CodesError(f"{args.codes} holds {a.dtype} values; codes must be integers")
-    audio = np.asarray(model.decode(codes), dtype=np.float32)
+    try:
+        audio = np.asarray(model.decode(codes), dtype=np.float32)
+    except LabError:
+        raise
+    except ValueError as e:  # a vocoder's mel of the wrong shape for this model
+        raise CodesError(f"{args.codes}: {e}") from e
     channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
     if not (channels > 1 and audio.ndim == 2 and audio.shape[1] == channels):  # (T, channels) kept as is
         audio = audio.reshape(-1)
@@ -191,21 +248,78 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
+    """`write(tmp)` into a temporary file beside `path`, then rename it onto `path`."""
+    import os
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames")
+
+
 def cmd_speak(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import load
     from .audio import check_audio_out, save_audio
+    from .errors import ArgumentError, InputError, LabError
 
     check_audio_out(args.out)
     model = load(args.model)
     require(model, "generate", "a text-to-speech model", args.model)
-    chunks = list(model.generate(args.text, voice=args.voice, speed=args.speed))
+    given = {k: getattr(args, k) for k in SAMPLING_FLAGS if getattr(args, k) is not None}
+    options: dict = {"voice": args.voice}
+    if args.speed != 1.0:
+        options["speed"] = args.speed
+    if getattr(model, "samples_tokens", False):
+        options.update(given)
+    elif given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        print(f"note: {type(model).__name__} generates no tokens to sample (it is deterministic): {flags} ignored",
+              file=sys.stderr)
+    if args.codes_out and not getattr(model, "samples_tokens", False):
+        raise ArgumentError(f"--codes-out: {type(model).__name__} writes no codec codes; drop the flag")
+    try:
+        chunks = list(model.generate(args.text, **options))
+    except LabError:
+        raise
+    except ValueError as e:
+        raise InputError(f"speak --model {args.model}: {e}") from e
+    if not chunks:
+        raise InputError(f"{args.model} produced no audio for that text (try a larger --max-frames)")
     audio = np.concatenate([np.asarray(c.audio, dtype=np.float32).reshape(-1) for c in chunks])
     rate = chunks[0].sample_rate
-    save_audio(args.out, audio, rate)
+    _write_atomic(args.out, lambda tmp: save_audio(tmp, audio, rate))
+    if args.codes_out:
+        codes = np.concatenate([c.extras["codes"] for c in chunks], axis=1)
+        _write_atomic(args.codes_out, lambda tmp: np.save(tmp, codes))
+        print(f"{args.codes_out}: codes, {codes.shape[0]} x {codes.shape[1]} frames")
     rtf = sum(c.stats.processing_time for c in chunks) / max(len(audio) / rate, 1e-9)
     print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz, {len(chunks)} chunk(s), real-time factor {rtf:.2f}")
+    return 0
+
+
+def cmd_new_port(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, new_port
+
+    root = Path(args.root) if args.root else Path(__file__).resolve().parent.parent
+    try:
+        written = new_port(args.name, args.family, args.reference, root)
+    except ScaffoldError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
+    print(f"next: fill in models/{args.family}/{args.name}/ (start from convert.suggest_keymap and "
+          f"parity.compare_modules), then `pytest tests/models/{args.family}/test_{args.name}.py`")
     return 0
 
 
@@ -257,6 +371,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--language", default=None)
     t.add_argument("--no-timestamps", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--vad", action="store_true", help="transcribe the speech spans only (faster-whisper's vad_filter)")
+    t.add_argument("--vad-model", default="silero-vad", help="VAD for --vad (default silero-vad)")
     t.add_argument("audio", nargs="+")
     t.set_defaults(fn=cmd_transcribe)
 
@@ -290,19 +406,45 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("audio")
     e.set_defaults(fn=cmd_encode)
 
-    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio")
+    d = sub.add_parser("decode", help="codec: codes (.npy) -> audio; a vocoder (BigVGAN, Vocos mel) takes a "
+                                      "float log-mel (.npy, n_mels x frames) instead")
     d.add_argument("--model", required=True)
     d.add_argument("--out", required=True)
-    d.add_argument("codes")
+    d.add_argument("codes", help="integer codes (.npy / .npz), or a vocoder's log-mel (n_mels, frames) .npy")
     d.set_defaults(fn=cmd_decode)
+
+    v = sub.add_parser("vad", help="voice activity: speech segments in seconds (silero-vad's defaults)")
+    v.add_argument("--model", default="silero-vad")
+    v.add_argument("--sample-rate", type=int, default=16000, help="rate the audio is read at (16000 or 8000)")
+    v.add_argument("--threshold", type=float, default=0.5)
+    v.add_argument("--min-speech-duration-ms", type=float, default=250)
+    v.add_argument("--max-speech-duration-s", type=float, default=float("inf"))
+    v.add_argument("--min-silence-duration-ms", type=float, default=100)
+    v.add_argument("--speech-pad-ms", type=float, default=30)
+    v.add_argument("--json", action="store_true")
+    v.add_argument("audio", nargs="+")
+    v.set_defaults(fn=cmd_vad)
 
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)
     s.add_argument("--voice", default=None)
     s.add_argument("--speed", type=positive_float, default=1.0)
     s.add_argument("--out", required=True)
+    s.add_argument("--temperature", type=float, default=None, help="0 is greedy (token models only)")
+    s.add_argument("--top-k", type=int, default=None)
+    s.add_argument("--top-p", type=float, default=None)
+    s.add_argument("--seed", type=int, default=None, help="seed of the sampling draws")
+    s.add_argument("--max-frames", type=int, default=None, help="stop after N codec frames")
+    s.add_argument("--codes-out", default=None, help="save the codes (.npy, codebooks x frames) for `decode`")
     s.add_argument("text")
     s.set_defaults(fn=cmd_speak)
+
+    n = sub.add_parser("new-port", help="scaffold a new port (model folder, test, notebook) and register it")
+    n.add_argument("name", help="model type, lower_snake_case")
+    n.add_argument("--family", required=True, choices=["stt", "tts", "codecs", "vad", "sts"])
+    n.add_argument("--reference", required=True, help="the PyTorch class it is proven against, package.module.Class")
+    n.add_argument("--root", default=None, help="checkout to write into (default: this package's checkout)")
+    n.set_defaults(fn=cmd_new_port)
     return p
 
 

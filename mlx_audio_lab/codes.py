@@ -1,8 +1,8 @@
 """Codec codes in and out: range / shape checks against a codec's codebooks, and the `.npy` / `.npz` files that
 `encode` writes and `decode` reads (read with the sizes bounded by the file, never unpickling).
 
-Files: `.npy` holds one array, (codebooks, frames) integers; a multi-scale codec (SNAC) stores its scales
-stacked as (scales, finest frames), each coarse code repeated `stride` times (`stack_scales`). `.npz` holds
+Files: `.npy` holds one array, (codebooks, frames) integers; a multi-scale codec (SNAC) stores its scales as
+one (rows, coarse frames) grid (`snac.frames.to_grid`, Orpheus's order). `.npz` holds
 named arrays: `arr_0 ... arr_K` (one per scale, as `np.savez(path, *codes)`), or a chunked codec's
 `codes` / `scales` / `padding`.
 """
@@ -68,30 +68,6 @@ def check_scales(codes: Sequence, codebook_size: int, strides: Sequence[int], wh
             raise CodesError(f"{where}: scale {k} has {a.shape[0]} frames; with stride {s} it should have "
                              f"{finest // s} (scale 0 has {len(out[0])} frames at stride {strides[0]})")
         out.append(check_range(a, codebook_size, where, f"scale {k}, frame {{0}}"))
-    return out
-
-
-def stack_scales(codes: Sequence[np.ndarray], strides: Sequence[int]) -> np.ndarray:
-    """Multi-scale codes -> one (scales, finest frames) array, each code repeated `stride` times."""
-    return np.stack([np.repeat(np.asarray(c).reshape(-1), s) for c, s in zip(codes, strides)]).astype(np.int64)
-
-
-def unstack_scales(stacked: np.ndarray, strides: Sequence[int], where: str = "codes") -> list[np.ndarray]:
-    """The inverse of `stack_scales`; a CodesError when the array is not such a stack."""
-    a = np.asarray(stacked)
-    if a.ndim != 2 or a.shape[0] != len(strides):
-        raise CodesError(f"{where} have shape {a.shape}; this multi-scale codec reads (scales={len(strides)}, "
-                         "frames) stacks (as `encode --out X.npy` writes) or an .npz with one array per scale")
-    out = []
-    for k, s in enumerate(strides):
-        if a.shape[1] % s:
-            raise CodesError(f"{where}: {a.shape[1]} frames is not a multiple of scale {k}'s stride {s}")
-        blocks = a[k].reshape(-1, s)
-        if (blocks != blocks[:, :1]).any():
-            t = int(np.argwhere((blocks != blocks[:, :1]).any(axis=1))[0][0])
-            raise CodesError(f"{where}: scale {k}, frame {t}: its {s} repeated entries differ; not a stacked "
-                             "multi-scale array (see `encode --out X.npy`)")
-        out.append(blocks[:, 0])
     return out
 
 

@@ -77,8 +77,22 @@ _SPECS = [
         "vocos.Vocos", "notebooks/codecs/vocos.ipynb", signature=("feature_extractor", "backbone", "head"),
     ),
     ModelSpec(
+        "orpheus", "tts", "mlx_audio_lab.models.tts.orpheus",
+        "transformers.LlamaForCausalLM", "notebooks/tts/orpheus.ipynb",
+        aliases=("llama",),  # the upstream config.json is a plain Llama config
+    ),
+    ModelSpec(
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
+    ),
+    ModelSpec(
+        "bigvgan", "codecs", "mlx_audio_lab.models.codecs.bigvgan",
+        "bigvgan.BigVGAN", "notebooks/codecs/bigvgan.ipynb",
+        signature=("upsample_initial_channel", "resblock_dilation_sizes", "num_mels"),  # the generator's config
+    ),
+    ModelSpec(
+        "silero_vad", "vad", "mlx_audio_lab.models.vad.silero", "silero_vad.load_silero_vad (TorchScript)",
+        "notebooks/vad/silero.ipynb", assets=(("silero-vad", "assets:silero_vad"),),
     ),
 ]
 

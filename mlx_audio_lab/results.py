@@ -100,3 +100,45 @@ def measure(stats: RunStats):
     finally:
         stats.processing_time = time.perf_counter() - t0
         stats.peak_memory_mb = mx.get_peak_memory() / 2**20
+
+
+@dataclass
+class VADResult:
+    """What a VAD model returns: speech segments in seconds and the per-window speech probabilities.
+
+    Iterating, indexing and `len` go over `segments`, so `for start, end in model.detect(audio)` reads naturally.
+    """
+
+    segments: list[tuple[float, float]]  # (start, end) in seconds of the input clip
+    probabilities: np.ndarray  # (windows,) float32, one per `window_seconds` of audio
+    window_seconds: float
+    stats: RunStats
+    sample_spans: list[tuple[int, int]] = field(default_factory=list)  # the same segments in input samples
+    options: dict[str, Any] = field(default_factory=dict)  # thresholds and durations used
+
+    def __iter__(self):
+        return iter(self.segments)
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __getitem__(self, i: int) -> tuple[float, float]:
+        return self.segments[i]
+
+    @property
+    def sample_rate(self) -> int:
+        return self.stats.sample_rate
+
+    @property
+    def speech_seconds(self) -> float:
+        """Total duration of the speech segments."""
+        return float(sum(e - s for s, e in self.segments))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the CLI's --json): segments as {start, end} in seconds, options, stats."""
+        s = self.stats
+        return {"segments": [{"start": a, "end": b} for a, b in self.segments], "sample_rate": s.sample_rate,
+                "audio_duration": s.audio_duration, "speech_duration": self.speech_seconds,
+                "window_seconds": self.window_seconds, "windows": int(len(self.probabilities)), **self.options,
+                "processing_time": s.processing_time, "real_time_factor": s.real_time_factor,
+                "peak_memory_mb": s.peak_memory_mb}

@@ -27,3 +27,26 @@ def test_lstm_matches_torch(hidden, bidirectional):
     assert got.shape == want.shape and want.std() > 0.02  # the outputs vary
     assert np.abs(got - want).max() < 1e-5
     assert np.abs(plain - want).max() < 1e-5
+
+
+def test_lstm_cell_steps_and_scan_match_torch():
+    """`LSTMCell`: one step from a given state, zero state by default, and a scan that carries the state."""
+    from mlx_audio_lab.layers.lstm import LSTMCell
+
+    torch.manual_seed(1)
+    ref = torch.nn.LSTMCell(40, 64).eval()
+    port = LSTMCell(40, 64)
+    port.load_weights([(k, mx.array(v.detach().numpy())) for k, v in ref.state_dict().items()])
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 50, 40)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((1, 64)).astype(np.float32) for _ in range(2))
+    with torch.no_grad():
+        h, c, want = torch.from_numpy(h0), torch.from_numpy(c0), []
+        for t in range(50):
+            h, c = ref(torch.from_numpy(x[:, t]), (h, c))
+            want.append(h.numpy())
+        first = ref(torch.from_numpy(x[:, 0]))[0].numpy()
+    got, h_last, c_last = port.scan(mx.array(x), mx.array(h0), mx.array(c0))
+    assert np.abs(np.array(got)[0] - np.concatenate(want)).max() < 1e-5 and np.concatenate(want).std() > 0.05
+    assert np.abs(np.array(c_last) - c.numpy()).max() < 1e-5 and np.array_equal(np.array(h_last), np.array(got)[:, -1])
+    assert np.abs(np.array(port(mx.array(x[:, 0]))[0]) - first).max() < 1e-6

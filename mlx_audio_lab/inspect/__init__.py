@@ -12,23 +12,26 @@ a deterministic one-line text (what nbval compares). One line each:
     TokenInspector.for_codec(codec, codes)                        # code grid, usage, entropy, decode a span
     TokenInspector.from_whisper(model, clip, k=5)                 # step-by-step tokens with top-k probabilities
     GenerationInspector(steps_or_audio_results_or_transcript)     # tokens, time, memory per step
+    SamplingInspector(model.trace(text))                          # candidates per processor, code grid filling
 
 Cores (no widgets, for tests and scripts): `spectrogram_data`, `snr_db`, `difference_spectrogram`,
 `whisper_attention`, `select_map`, `run_with_tensors`, `differences`, `code_usage`, `code_entropy`,
-`decode_span`, `whisper_steps`, `topk_steps`, `timeline`; static views in `plots`.
+`decode_span`, `whisper_steps`, `topk_steps`, `timeline`, `sampling_trace`; static views in `plots` (and `vad_figure`).
 """
 
 from __future__ import annotations
 
 from .attention import AttentionInspector, AttentionMaps, select_map, whisper_attention
 from .audio import AudioInspector, difference_spectrogram, snr_db, spectrogram_data
-from .generation import GenerationInspector, Timeline, timeline
+from .generation import GenerationInspector, SamplingInspector, SamplingTrace, Timeline, sampling_trace, timeline
 from .parity import ParityInspector, ParityRun, differences, run_with_tensors
 from .tokens import DecodeStep, TokenInspector, code_entropy, code_usage, decode_span, topk_steps, whisper_steps
+from .vad import vad_figure
 
 __all__ = [
     "AttentionInspector", "AttentionMaps", "AudioInspector", "DecodeStep", "GenerationInspector",
     "ParityInspector", "ParityRun", "Timeline", "TokenInspector", "code_entropy", "code_usage", "decode_span",
     "difference_spectrogram", "differences", "run_with_tensors", "select_map", "snr_db", "spectrogram_data",
-    "timeline", "topk_steps", "whisper_attention", "whisper_steps",
+    "timeline", "topk_steps", "whisper_attention", "whisper_steps", "vad_figure",
+    "SamplingInspector", "SamplingTrace", "sampling_trace",
 ]

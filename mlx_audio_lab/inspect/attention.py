@@ -133,6 +133,16 @@ class AttentionInspector(Inspector):
 
     css_class = "mal-attention-inspector"
 
+    @classmethod
+    def from_llama(cls, lm, tokens: list[int], labels: list[str] | None = None) -> AttentionInspector:
+        """Self-attention of every block of an mlx-lm Llama (e.g. Orpheus's `model.lm`) over token ids."""
+        import mlx.core as mx
+
+        from ..generation.backbone import llama_self_attention
+
+        w = np.array(llama_self_attention(lm, mx.array([tokens])))
+        return cls(AttentionMaps(labels or [str(t) for t in tokens], self_attn=w, seconds_per_position=1.0))
+
     def __init__(self, maps: AttentionMaps, kind: str | None = None, layer: int | None = None,
                  head: int | str = AVG):
         super().__init__()

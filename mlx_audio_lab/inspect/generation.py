@@ -129,3 +129,141 @@ class GenerationInspector(Inspector):
 
         step.observe(on_step, names="value")
         return [step]
+
+
+# ---------------------------------------------------------------- sampling: candidates per processor, code grid
+@dataclass
+class StageCandidates:
+    """The top candidates of one processing stage ("raw", "temperature", "top_k", ...) at one step."""
+
+    stage: str
+    tokens: np.ndarray  # (k,) ids, most probable first
+    probs: np.ndarray  # (k,) probabilities after this stage
+    kept: int  # tokens still possible (probability > 0)
+    chosen_prob: float  # probability of the token finally chosen
+
+
+@dataclass
+class SamplingStep:
+    index: int
+    chosen: int
+    stages: list[StageCandidates]
+
+
+@dataclass
+class SamplingTrace:
+    """Per-step candidates and the codebook x frame grid filled by the run (-1 where nothing was written)."""
+
+    steps: list[SamplingStep]
+    grid: np.ndarray  # (rows, frames) int codes
+    filled_at: np.ndarray  # (rows, frames) step that wrote each cell, -1 if none
+    frame_seconds: float = 1.0
+
+    def grid_at(self, step: int) -> np.ndarray:
+        """The grid as it stood after `step`: cells written later are -1."""
+        return np.where((self.filled_at >= 0) & (self.filled_at <= step), self.grid, -1)
+
+
+def stage_candidates(stage: str, logits: np.ndarray, chosen: int, k: int = 5) -> StageCandidates:
+    """Softmax of one stage's logits (V,) (row 0 of a batch) -> its top-k and the chosen token's probability."""
+    x = np.asarray(logits, dtype=np.float64).reshape(-1, np.shape(logits)[-1])[0]
+    p = np.exp(x - x.max())
+    p /= p.sum()
+    top = np.argsort(-p, kind="stable")[:k]
+    return StageCandidates(stage, top, p[top], int((p > 0).sum()), float(p[chosen]))
+
+
+def sampling_trace(steps, rows: int, cell, k: int = 5, frame_seconds: float = 1.0) -> SamplingTrace:
+    """From traced `generation.Step`s (consumed as they stream): candidates per stage and the code grid.
+
+    `cell(i, token) -> (row, frame, code) | None` places output token i in the grid (a port's token layout).
+    """
+    out, cells = [], []
+    for i, s in enumerate(steps):
+        out.append(SamplingStep(s.index, s.token, [stage_candidates(n, v, s.token, k) for n, v in s.stages]))
+        c = cell(i, s.token)
+        if c is not None:
+            cells.append((*c, i))
+    frames = max((c[1] for c in cells), default=-1) + 1
+    grid, filled = np.full((rows, frames), -1, np.int64), np.full((rows, frames), -1, np.int64)
+    for r, f, code, i in cells:
+        grid[r, f], filled[r, f] = code, i
+    return SamplingTrace(out, grid, filled, frame_seconds)
+
+
+def sampling_figure(trace: SamplingTrace, step: int, labels: list[str] | None = None):
+    """Left: top candidates after each stage at `step` (chosen in red); right: the code grid up to `step`."""
+    s = trace.steps[step]
+    fig, (ax, gx) = new_figure((11, 4), 1, 2, width_ratios=[1, 1.4])
+    n_stage, k = len(s.stages), max(len(c.tokens) for c in s.stages)
+    width = 0.8 / max(n_stage, 1)
+    for j, c in enumerate(s.stages):
+        x = np.arange(len(c.tokens)) + j * width
+        colors = ["tab:red" if t == s.chosen else f"C{j}" for t in c.tokens]
+        ax.bar(x, c.probs, width, color=colors, edgecolor=f"C{j}", label=f"{c.stage} ({c.kept} left)")
+        for xi, t in zip(x, c.tokens):
+            ax.text(xi, 0.01, str(labels[t] if labels else t), rotation=90, fontsize=6, va="bottom", ha="center")
+    ax.set(xticks=np.arange(k) + 0.4, xticklabels=[f"#{i + 1}" for i in range(k)], ylim=(0, 1.05),
+           xlabel="candidate rank (after each stage)", ylabel="probability",
+           title=f"step {s.index}: chose {labels[s.chosen] if labels else s.chosen}")
+    ax.legend(fontsize=7)
+    grid = trace.grid_at(step).astype(float)
+    grid[grid < 0] = np.nan
+    frames = trace.grid.shape[1]
+    im = gx.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis",
+                   extent=(0, frames * trace.frame_seconds, trace.grid.shape[0] - 0.5, -0.5))
+    fig.colorbar(im, ax=gx, label="code")
+    gx.set(xlabel="time (s)", ylabel="codebook row", title=f"codes written up to step {s.index}")
+    return fig
+
+
+class SamplingInspector(Inspector):
+    """`SamplingInspector(trace)`: per step the candidates before/after each processor and the filling code grid."""
+
+    css_class = "mal-sampling-inspector"
+
+    def __init__(self, trace: SamplingTrace, labels: list[str] | None = None, step: int | None = None):
+        super().__init__()
+        self.trace, self.labels = trace, labels
+        self.selected = len(trace.steps) - 1 if step is None else step
+
+    @classmethod
+    def from_orpheus(cls, model, text: str, voice: str | None = None, k: int = 5, step: int | None = None,
+                     **options) -> SamplingInspector:
+        """An Orpheus run (`seed`, `max_frames`, sampling options as `generate` takes them), traced."""
+        from ..models.tts.orpheus.generate import traced_steps
+        from ..models.tts.orpheus.layout import SLOTS
+
+        cfg = model.codec.config
+        trace = sampling_trace(traced_steps(model, text, voice, **options), SLOTS, model.layout.cell, k,
+                               cfg.hop_length * cfg.vq_strides[0] / cfg.sampling_rate)
+        return cls(trace, step=step)
+
+    def figure(self):
+        return sampling_figure(self.trace, self.selected, self.labels)
+
+    def summary(self) -> str:
+        t = self.trace
+        filled = int((t.filled_at >= 0).sum())
+        stages = " -> ".join(c.stage for c in t.steps[0].stages) if t.steps else ""
+        return (f"SamplingInspector: {len(t.steps)} steps ({stages}), grid {t.grid.shape[0]} x {t.grid.shape[1]} "
+                f"frames, {filled} cells written")
+
+    def status(self) -> str:
+        s = self.trace.steps[self.selected]
+        probs = ", ".join(f"{c.stage} {c.chosen_prob:.2f}" for c in s.stages)
+        return f"step {s.index}: token {s.chosen}; its probability per stage: {probs}"
+
+    def _controls(self) -> list:
+        import ipywidgets as W
+
+        step = W.IntSlider(value=self.selected, min=0, max=max(len(self.trace.steps) - 1, 0), description="step",
+                           continuous_update=False)
+        step.add_class("mal-step")
+
+        def on_step(ch):
+            self.selected = int(ch["new"])
+            self.refresh()
+
+        step.observe(on_step, names="value")
+        return [step]

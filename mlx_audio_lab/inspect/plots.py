@@ -98,3 +98,33 @@ def png(fig, dpi: int = 72):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return Image(buf.getvalue())
+
+
+def frequency_response(freqs_hz: np.ndarray, gain_db: dict[str, np.ndarray] | np.ndarray,
+                       marks_hz: dict[str, float] | None = None, title: str = "filter frequency response",
+                       floor_db: float = -120.0, figsize=(10, 3), ax=None):
+    """Gain in dB over frequency in Hz (one curve, or one per label), vertical lines at the marked frequencies."""
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    curves_db = gain_db if isinstance(gain_db, dict) else {"gain": gain_db}
+    for label, g in curves_db.items():
+        ax.plot(freqs_hz, np.maximum(np.asarray(g), floor_db), label=label)
+    for i, (label, f) in enumerate((marks_hz or {}).items()):
+        ax.axvline(f, color=f"C{len(curves_db) + i}", linestyle="--", label=f"{label} ({f:,.0f} Hz)")
+    ax.set(xlabel="frequency (Hz)", ylabel="gain (dB)", title=title, ylim=(floor_db, None))
+    ax.legend(fontsize=8)
+    _finish(fig, own)
+    return fig
+
+
+def curves(x: np.ndarray, ys: dict[str, np.ndarray], xlabel: str, ylabel: str, title: str, figsize=(10, 3),
+           ax=None):
+    """Labelled curves y(x) on shared axes (activation shapes, responses)."""
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    for label, y in ys.items():
+        ax.plot(x, y, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)
+    _finish(fig, own)
+    return fig

@@ -6,10 +6,12 @@ relpos_attention relative-position self attention (FastConformer); conformer: it
 conv             Conv1d / ConvTranspose1d (CPU rewrites of MLX's slow conv cases), SEANet streamable convs,
                  residual blocks; streaming: frame steps
 convnext         ConvNeXt block and AdaLayerNorm (Vocos)
-lstm             LSTM with torch names and gate order (uni- and bidirectional)
+lstm             LSTM with torch names and gate order (uni- and bidirectional), LSTMCell (one step)
 quantizer        residual vector quantizer (Euclidean codebooks), bandwidth -> codebooks
 factorized_vq    projected, L2-normalised codebooks (DAC, SNAC); split_quantizer: semantic + acoustic (Mimi)
 snake            Snake activation and its residual unit; groupnorm: float32-stable group norm; ctc: greedy CTC
+                 SnakeBeta and log-scale parameters (BigVGAN)
+antialias        Kaiser-sinc 2x up / down resampling around an activation (BigVGAN's alias-free AMP blocks)
 positional       sinusoidal position tables
 fast_math        cheap exp / softmax / GELU / Snake / attention for MLX's CPU back end (plain MLX ops as fallback)
 """
@@ -28,20 +30,20 @@ from .fast_math import (
     softmax,
     tied_logits,
 )
-from .lstm import LSTM, ResidualLSTM
+from .lstm import LSTM, LSTMCell, ResidualLSTM
 from .positional import sinusoids
 from .quantizer import EuclideanCodebook, ResidualVectorQuantizer, VectorQuantizer, quantizers_for_bandwidth
-from .snake import Snake1d, SnakeResidualUnit, snake
+from .snake import Snake1d, SnakeBeta, SnakeResidualUnit, snake
 from .split_quantizer import ProjectedResidualVectorQuantizer, SplitResidualVectorQuantizer
 from .streaming import conv1d_step, conv_transpose1d_step, layers_step
 from .transformer import LayerScale, RoPEAttention, SlidingKVCache, Transformer, TransformerLayer
 
 __all__ = [
-    "LSTM", "AdaLayerNorm", "Conv1d", "ConvNeXtBlock", "ConvTranspose1d", "EuclideanCodebook",
+    "LSTM", "LSTMCell", "AdaLayerNorm", "Conv1d", "ConvNeXtBlock", "ConvTranspose1d", "EuclideanCodebook",
     "FactorizedVectorQuantizer", "KVCache",
     "LayerScale", "MultiHeadAttention", "ProjectedResidualVectorQuantizer", "ResidualFactorizedVQ", "ResidualLSTM",
     "ResidualVectorQuantizer", "RoPEAttention", "SEANetResnetBlock", "SlidingKVCache", "Snake1d", "SnakeResidualUnit",
-    "SplitResidualVectorQuantizer", "StreamableConv1d", "StreamableConvTranspose1d", "Transformer",
+    "SnakeBeta", "SplitResidualVectorQuantizer", "StreamableConv1d", "StreamableConvTranspose1d", "Transformer",
     "TransformerLayer", "VectorQuantizer", "conv1d_step", "conv_transpose1d_step", "fast_exp", "gelu",
     "l2_normalize", "layers_step", "plain_math", "project", "quantizers_for_bandwidth", "scaled_dot_product_attention",
     "set_fast_math", "sinusoids", "snake", "softmax", "tied_logits",

@@ -201,9 +201,11 @@ def _snake_finish(x: mx.array, r: mx.array, inv_alpha: mx.array) -> mx.array:
     return x + inv_alpha * (s * s)
 
 
-def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9) -> mx.array:
-    """Snake, x + sin^2(alpha x) / (alpha + eps); fast on the CPU for large float32 arrays (MLX's sin is scalar)."""
-    inv_alpha = mx.reciprocal(alpha + eps) if eps else mx.reciprocal(alpha)
+def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None = None) -> mx.array:
+    """Snake, x + sin^2(alpha x) / (alpha + eps), or SnakeBeta's x + sin^2(alpha x) / (beta + eps) when `beta` is
+    given; fast on the CPU for large float32 arrays (MLX's sin is scalar)."""
+    scale = alpha if beta is None else beta
+    inv_alpha = mx.reciprocal(scale + eps) if eps else mx.reciprocal(scale)
     if x.dtype != mx.float32 or not fast_math_active(x.size):
         return x + inv_alpha * mx.square(mx.sin(alpha * x))
     return _snake_finish(x, _snake_reduce(x, alpha), inv_alpha)

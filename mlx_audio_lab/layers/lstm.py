@@ -97,3 +97,42 @@ class ResidualLSTM(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, dim) -> (B, T, dim)."""
         return self.lstm(x) + x
+
+
+class LSTMCell(nn.Module):
+    """`torch.nn.LSTMCell(input_size, hidden_size)`: one step at a time, state carried by the caller."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True):
+        super().__init__()
+        self.hidden_size, self.bias = hidden_size, bias
+        scale = hidden_size ** -0.5
+        self.weight_ih = mx.random.uniform(-scale, scale, (4 * hidden_size, input_size))
+        self.weight_hh = mx.random.uniform(-scale, scale, (4 * hidden_size, hidden_size))
+        if bias:
+            self.bias_ih = mx.zeros((4 * hidden_size,))
+            self.bias_hh = mx.zeros((4 * hidden_size,))
+
+    def input_gates(self, x: mx.array) -> mx.array:
+        """(..., input_size) -> (..., 4H): the input part of the gates (with both biases), for many steps at once."""
+        gates = x @ self.weight_ih.T
+        return gates + (self.bias_ih + self.bias_hh) if self.bias else gates
+
+    def step(self, gates_x: mx.array, h: mx.array, c: mx.array) -> tuple[mx.array, mx.array]:
+        """One step from precomputed input gates (B, 4H) and the state (B, H) x 2 -> new (h, c)."""
+        return _cell(gates_x, project(h, self.weight_hh), c)
+
+    def scan(self, x: mx.array, h: mx.array, c: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """Steps over (B, T, input_size) from state (h, c) -> (hidden states (B, T, H), last h, last c)."""
+        gates_x = self.input_gates(x)
+        out = []
+        for t in range(x.shape[1]):
+            h, c = self.step(gates_x[:, t], h, c)
+            out.append(h)
+        return mx.stack(out, axis=1), h, c
+
+    def __call__(self, x: mx.array, state: tuple[mx.array, mx.array] | None = None) -> tuple[mx.array, mx.array]:
+        """(B, input_size), optional (h, c) each (B, H) -> (h, c); no state means zeros, as in torch."""
+        if state is None:
+            zeros = mx.zeros((x.shape[0], self.hidden_size), x.dtype)
+            state = (zeros, zeros)
+        return self.step(self.input_gates(x), *state)

@@ -1,6 +1,8 @@
-"""Snake activation (Ziyin et al., 2020) and the Snake residual unit of DAC-style codecs (DAC, SNAC).
+"""Snake activation (Ziyin et al., 2020), BigVGAN's SnakeBeta, and the Snake residual unit of DAC-style codecs.
 
-Channels-last: inputs are (B, T, C); `alpha` is stored per channel as (C,) (PyTorch keeps it as (1, C, 1)).
+Channels-last: inputs are (B, T, C); `alpha` (and `beta`) are stored per channel as (C,) (PyTorch keeps them as
+(1, C, 1) in DAC/SNAC, (C,) in BigVGAN). With `logscale` the stored values are logarithms (BigVGAN's
+`snake_logscale`): the activation uses exp(alpha), exp(beta).
 """
 
 from __future__ import annotations
@@ -12,21 +14,38 @@ from . import fast_math
 from .conv import Conv1d
 
 
-def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9) -> mx.array:
-    """x + 1 / (alpha + eps) * sin(alpha * x)^2, alpha broadcast over the last (channel) axis (fast on the CPU)."""
-    return fast_math.snake(x, alpha, eps)
+def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None = None) -> mx.array:
+    """x + 1 / (alpha + eps) * sin^2(alpha x) (SnakeBeta: 1 / (beta + eps)), alpha broadcast over the last
+    (channel) axis (fast on the CPU)."""
+    return fast_math.snake(x, alpha, eps, beta)
 
 
 class Snake1d(nn.Module):
-    """Snake with one learned frequency `alpha` per channel."""
+    """Snake with one learned frequency `alpha` per channel (stored as log(alpha) when `logscale`)."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, logscale: bool = False):
         super().__init__()
-        self.alpha = mx.ones((channels,))
+        self.logscale = logscale
+        self.alpha = mx.zeros((channels,)) if logscale else mx.ones((channels,))
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C) -> (B, T, C)."""
-        return snake(x, self.alpha)
+        return snake(x, mx.exp(self.alpha) if self.logscale else self.alpha)
+
+
+class SnakeBeta(nn.Module):
+    """Snake whose periodic term has its own magnitude: x + sin^2(alpha x) / beta (BigVGAN), per channel."""
+
+    def __init__(self, channels: int, logscale: bool = False):
+        super().__init__()
+        self.logscale = logscale
+        init = mx.zeros if logscale else mx.ones
+        self.alpha, self.beta = init((channels,)), init((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C) -> (B, T, C)."""
+        alpha, beta = (mx.exp(self.alpha), mx.exp(self.beta)) if self.logscale else (self.alpha, self.beta)
+        return snake(x, alpha, beta=beta)
 
 
 class SnakeResidualUnit(nn.Module):

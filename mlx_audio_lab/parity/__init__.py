@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from ..taps import capture, tap
 from .core import TapPoint, compare, load_recording, record, run
+from .modules import ModuleParityReport, Zoom, compare_modules
 from .report import LayerResult, ParityReport, below_tolerance, compare_arrays, sig1
 
 __all__ = [
-    "LayerResult", "ParityReport", "TapPoint", "capture", "compare", "compare_arrays", "load_recording",
+    "LayerResult", "ModuleParityReport", "ParityReport", "TapPoint", "Zoom", "capture", "compare", "compare_arrays",
+    "compare_modules", "load_recording",
     "below_tolerance", "record", "run", "sig1", "tap",
 ]

@@ -113,8 +113,12 @@ def run(model_type: str, weights: str | Path = "fixture", recording: Path | None
     mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
     match, note = ref.outputs_match(mlx_out, ref_out)
     report = compare(spec.model_type, ref.tap_points(folder), mlx_acts, ref_acts, match, note)
+    if hasattr(ref, "extra_rows"):  # generation ports: teacher-forced logits, greedy / sampled token rows
+        report.layers += ref.extra_rows(mlx_out, ref_out)
     report.extras = {"weights": "fixture" if str(weights) == "fixture" else Path(folder).name,
                      "reference": "recorded" if recording is not None else "live"}
+    if hasattr(ref, "report_extras"):  # e.g. token agreement of bf16 / quantized runs with fp32
+        report.extras.update(ref.report_extras(folder, inputs, mlx_out))
     return report
 
 

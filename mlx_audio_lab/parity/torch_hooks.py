@@ -32,7 +32,7 @@ def capture_torch(model: Any, paths: Iterable[str], run: Callable[[], Any]) -> t
     for p in paths:
         def hook(_m, _inp, out, p=p):
             if p not in store:
-                store[p] = _first_tensor(out).detach().float().cpu().numpy()
+                store[p] = _first_tensor(out).detach().float().cpu().numpy().copy()  # the module may reuse it in place
         handles.append(modules[p].register_forward_hook(hook))
     try:
         with torch.no_grad():

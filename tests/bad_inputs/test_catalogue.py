@@ -185,10 +185,12 @@ CODES = [
     Case("snac-code-out-of-range", lambda a, t: DEC(a.snac, t, npz(t, "c.npz", *a.snac_codes[:2],
                                                                    with_code(a.snac_codes[2], (7,), a.snac_book))),
          r"scale 2, frame 7: code 64 is outside 0\.\.63", "o.wav"),
-    Case("snac-npy-not-a-stack", lambda a, t: DEC(a.snac, t, npy(t, np.arange(48).reshape(3, 16))),
-         "repeated entries differ", "o.wav"),
-    Case("snac-npy-wrong-shape", lambda a, t: DEC(a.snac, t, npy(t, np.zeros((5, 16), np.int64))),
-         "multi-scale codec reads", "o.wav"),
+    Case("snac-grid-float", lambda a, t: DEC(a.snac, t, npy(t, np.zeros((7, 4), np.float32))), "float32 values",
+         "o.wav"),
+    Case("snac-grid-wrong-rows", lambda a, t: DEC(a.snac, t, npy(t, np.zeros((5, 16), np.int64))),
+         r"reads a \(7 rows, frames\) integer grid", "o.wav"),
+    Case("snac-grid-out-of-range", lambda a, t: DEC(a.snac, t, npy(t, np.full((7, 4), 64, np.int64))),
+         r"scale 0, frame 0: code 64 is outside 0\.\.63", "o.wav"),
     Case("dac-code-out-of-range", lambda a, t: DEC(a.dac, t, npy(t, with_code(a.dac_codes, (3, 2), a.dac_book[0]))),
          r"codebook 3, frame 2: code 64", "o.wav"),
     Case("dac-too-many-codebooks", lambda a, t: DEC(a.dac, t, npy(t, np.zeros((a.dac_book[1] + 1, 5), np.int64))),
@@ -431,18 +433,20 @@ def test_out_of_range_code_in_a_fresh_process(a: SimpleNamespace, tmp_path: Path
 
 
 def test_encode_writes_exactly_the_path_given_and_decode_reads_it(a: SimpleNamespace, tmp_path: Path):
-    """SNAC's multi-scale codes: `--out x.npy` is x.npy (scales stacked), `--out x.npz` is x.npz; both decode to
-    the same audio; a missing output folder is created, as decode and speak do."""
+    """SNAC's multi-scale codes: `--out x.npy` is x.npy (the `frames.to_grid` grid), `--out x.npz` is x.npz (one
+    array per scale); both decode to the same audio; a missing output folder is created, as decode and speak do."""
+    from mlx_audio_lab.models.codecs.snac.frames import from_grid
+
     npy_out, npz_out = tmp_path / "new" / "x.npy", tmp_path / "x.npz"
     assert run_cli("encode", "--model", a.snac, "--out", npy_out, a.wav).code == 0
     assert run_cli("encode", "--model", a.snac, "--out", npz_out, a.wav).code == 0
     assert sorted(p.name for p in tmp_path.rglob("x.*")) == ["x.npy", "x.npz"]
-    stacked, scales = np.load(npy_out), np.load(npz_out)
-    assert stacked.shape == (len(a.snac_strides), len(scales["arr_2"]))
-    for k, s in enumerate(a.snac_strides):
-        np.testing.assert_array_equal(stacked[k, ::s], scales[f"arr_{k}"])
+    grid, scales = np.load(npy_out), np.load(npz_out)
+    per_scale = [scales[f"arr_{k}"] for k in range(len(a.snac_strides))]
+    assert grid.shape == (7, len(per_scale[0])) and len(np.unique(grid)) > 5
+    for got, want in zip(from_grid(grid, a.snac_strides), per_scale):
+        np.testing.assert_array_equal(got, want)
     model = mlx_audio_lab.load(a.snac)
-    np.testing.assert_array_equal(model.decode(stacked, seed=0), model.decode([scales[f"arr_{k}"] for k in range(3)],
-                                                                              seed=0))
+    np.testing.assert_array_equal(model.decode(grid, seed=0), model.decode(per_scale, seed=0))
     for src in (npy_out, npz_out):
         assert run_cli("decode", "--model", a.snac, "--out", tmp_path / f"{src.suffix[1:]}.wav", src).code == 0

@@ -45,3 +45,26 @@ def test_inspector_text_and_figure():
     assert [a.get_ylabel() for a in fig.axes] == ["tokens", "time (ms)", "memory (MB)"]
     insp.selected = 2
     assert insp.status().startswith("token 2 (t2): 1 tokens")
+
+
+def test_sampling_trace_core_candidates_and_grid():
+    from mlx_audio_lab.generation import Step
+    from mlx_audio_lab.inspect import SamplingInspector, sampling_trace
+
+    raw = np.log(np.array([[0.5, 0.3, 0.15, 0.05]]))
+    cut = np.where(np.arange(4) < 2, raw, -np.inf)  # a top-2 filter
+    steps = [Step(i, np.array([t]), 0.0, [("raw", raw), ("top_k", cut)]) for i, t in enumerate([1, 0, 1, 3])]
+    cell = lambda i, t: (i % 2, i // 2, t) if t < 3 else None  # noqa: E731  (two rows; token 3 is not a code)
+    tr = sampling_trace(steps, 2, cell, k=3, frame_seconds=0.5)
+    first = tr.steps[0]
+    assert [c.stage for c in first.stages] == ["raw", "top_k"] and first.chosen == 1
+    np.testing.assert_allclose(first.stages[0].probs, [0.5, 0.3, 0.15])
+    np.testing.assert_allclose(first.stages[1].probs, [0.5 / 0.8, 0.3 / 0.8, 0.0])
+    assert first.stages[0].kept == 4 and first.stages[1].kept == 2
+    assert first.stages[1].chosen_prob == pytest.approx(0.375)
+    assert tr.grid.tolist() == [[1, 1], [0, -1]] and tr.filled_at.tolist() == [[0, 2], [1, -1]]
+    assert tr.grid_at(1).tolist() == [[1, -1], [0, -1]]
+    view = SamplingInspector(tr, step=2)
+    assert "4 steps (raw -> top_k), grid 2 x 2 frames, 3 cells written" in view.summary()
+    assert "token 1" in view.status()
+    assert len(view.figure().axes) == 3  # candidates, grid, colorbar
