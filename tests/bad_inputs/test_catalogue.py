@@ -450,3 +450,10 @@ def test_encode_writes_exactly_the_path_given_and_decode_reads_it(a: SimpleNames
     np.testing.assert_array_equal(model.decode(grid, seed=0), model.decode(per_scale, seed=0))
     for src in (npy_out, npz_out):
         assert run_cli("decode", "--model", a.snac, "--out", tmp_path / f"{src.suffix[1:]}.wav", src).code == 0
+
+
+def test_symbols_only_text_is_spoken_with_a_note(a: SimpleNamespace, tmp_path: Path):
+    """Emoji alone are odd but not bad: espeak-ng says their names; the CLI says so in a `note:` (exit 0)."""
+    r = run_cli(*SPK(a, tmp_path, "\U0001F600\U0001F680"))
+    assert r.code == 0 and "note:" in r.err and "has no letters or digits" in r.err and "Traceback" not in r.err
+    assert (tmp_path / "s.wav").is_file()

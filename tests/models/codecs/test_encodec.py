@@ -222,7 +222,7 @@ def test_cli_encode_decode_48khz(folder48, model48, stereo_clip, tmp_path):
 
     save_audio(tmp_path / "in.wav", stereo_clip[:60_000], 48000)
     assert main(["encode", "--model", str(folder48), "--bandwidth", "3.6", str(tmp_path / "in.wav"),
-                 "--out", str(tmp_path / "codes")]) == 0
+                 "--out", str(tmp_path / "codes.npz")]) == 0
     saved = np.load(tmp_path / "codes.npz")
     want = model48.encode(stereo_clip[:60_000], bandwidth=3.6)
     np.testing.assert_array_equal(saved["codes"], want.codes)

@@ -30,11 +30,12 @@ def generate(model, text: str, voice: str | np.ndarray | None = None, speed: flo
     if not (speed > 0 and np.isfinite(speed)):
         raise ArgumentError(f"speed must be a finite number > 0, got {speed}")
     sr = model.config.sample_rate
-    if isinstance(text, str) and text.strip() and not any(ch.isalnum() for ch in text):
-        warnings.warn(f"{text[:40]!r} has no letters or digits: espeak-ng reads its symbols by name", stacklevel=2)
     parts = chunks(text, model.config.vocab, lang, limit=model.context)
     if parts[0].unreadable:
         warnings.warn(f"G2P cannot read {''.join(parts[0].unreadable)!r}: left out", stacklevel=2)
+    elif not any(ch.isalnum() for ch in text):  # emoji and symbols only: espeak-ng says their names
+        warnings.warn(f"{text[:40]!r} has no letters or digits: espeak-ng reads its symbols by name "
+                      f"({parts[0].phonemes[:40]!r})", stacklevel=2)
     for i, chunk in enumerate(parts):
         if chunk.dropped:
             warnings.warn(f"dropped symbols with no phoneme id: {''.join(sorted(set(chunk.dropped)))!r}",
