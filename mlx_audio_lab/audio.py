@@ -9,12 +9,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AudioError", "duration", "load_audio", "player", "resample", "save_audio"]
+from .atomic import atomic_file, writable_parent
+from .errors import InputError, OutputError
+
+__all__ = ["AudioError", "check_audio_out", "duration", "load_audio", "player", "resample", "save_audio"]
 
 logger = logging.getLogger(__name__)
+# The most samples a byte of a real file holds (FLAC's constant subframes pack ~4096 silent samples in ~10 bytes);
+# a header claiming more is corrupt, and is refused before anything is allocated.
+MAX_SAMPLES_PER_BYTE = 1024
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """Audio that cannot be used: missing, unreadable, empty, or holding NaN / inf samples."""
 
 
@@ -39,9 +45,19 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     if path.is_dir():
         raise AudioError(f"audio path is a directory, not a file: {path}")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            size, claimed = path.stat().st_size, f.frames * f.channels
+            if claimed > MAX_SAMPLES_PER_BYTE * size + (1 << 20):
+                raise AudioError(f"{path}: the header claims {f.frames} frames ({f.frames / f.samplerate:.0f} s) but "
+                                 f"the file has only {size} bytes; it is corrupt (re-encode it)")
+            # block by block: memory follows the samples really there, not the header's count
+            blocks = list(f.blocks(blocksize=1 << 20, dtype="float32", always_2d=True))
+            rate, channels = f.samplerate, f.channels
+    except AudioError:
+        raise
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         raise AudioError(f"cannot read {path} as audio ({type(err).__name__}: {err})") from err
+    data = np.concatenate(blocks) if blocks else np.zeros((0, channels), np.float32)
     return data, int(rate)
 
 
@@ -92,6 +108,18 @@ def load_audio(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def check_audio_out(path: str | Path) -> Path:
+    """Check, before any work, that `path` names an audio format soundfile writes in a writable place."""
+    import soundfile as sf
+
+    path = Path(path).expanduser()
+    if path.suffix[1:].upper() not in sf.available_formats():
+        raise OutputError(f"cannot write {path}: {path.suffix or 'no extension'} is not an audio format soundfile "
+                          "writes; name the output .wav or .flac")
+    writable_parent(path)
+    return path
+
+
 def save_audio(path: str | Path, audio: Any, sample_rate: int, subtype: str = "FLOAT") -> Path:
     """Write (T,) or (T, channels) audio (numpy or MLX) to a WAV file; `subtype` "FLOAT" or "PCM_16"."""
     import soundfile as sf
@@ -101,11 +129,14 @@ def save_audio(path: str | Path, audio: Any, sample_rate: int, subtype: str = "F
         raise AudioError(f"audio to save must be (T,) or (T, channels), got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise AudioError(f"refusing to write {path}: audio has NaN or inf samples")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_audio_out(path)
     if subtype.upper().startswith("PCM"):
         arr = np.clip(arr, -1.0, 1.0)
-    sf.write(str(path), arr, int(sample_rate), subtype=subtype.upper())
+    with atomic_file(path) as tmp:  # a temporary file, renamed over `path` once complete
+        try:
+            sf.write(str(tmp), arr, int(sample_rate), subtype=subtype.upper())
+        except (RuntimeError, TypeError, ValueError) as e:  # LibsndfileError is a RuntimeError
+            raise OutputError(f"cannot write {path} as {subtype.upper()} audio ({e}); try a .wav name") from e
     return path
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import _blas  # noqa: F401  (OpenBLAS before MLX)
+from .cli_checks import beam_size, check_bandwidth, error, guarded, positive_float, require
 
 
 def _print_json(obj) -> None:
@@ -31,16 +32,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import load
-    from .audio import AudioError
+    from .errors import ArgumentError, LabError
 
     model = load(args.model)
-    if not hasattr(model, "transcribe"):
-        raise SystemExit(f"error: {args.model} is not a speech-recognition model")
+    require(model, "transcribe", "a speech-recognition model", args.model)
     vad = _vad_model(args.vad_model) if args.vad else None
     if args.vad and vad is None:
         return 2
-    results = []
-    for path in args.audio:
+    results, paths, failed = [], [], 0
+    for path in args.audio:  # each file on its own: a bad one is reported and the others still transcribed
         try:
             options = dict(beam_size=args.beam_size, language=args.language, timestamps=not args.no_timestamps,
                            progress=not args.json)
@@ -50,10 +50,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 result = transcribe_speech(model, vad, path, **options)
             else:
                 result = model.transcribe(path, **options)
-        except AudioError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        except ArgumentError:
+            raise  # the same for every file
+        except (LabError, OSError) as e:
+            error(e)
+            failed += 1
+            continue
         results.append(result)
+        paths.append(path)
         if not args.json:
             if len(args.audio) > 1:
                 print(f"== {path}")
@@ -61,12 +65,13 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 print(f"[{s.start:7.2f} -> {s.end:7.2f}] {s.text.strip()}")
             if not result.segments:
                 print(result.text.strip())
-    if args.json:
+    if args.json and (results or len(args.audio) > 1):
         out = [{"file": str(p), **r.to_dict(), **({"speech_spans": r.speech_spans} if vad is not None else {})}
-               for p, r in zip(args.audio, results)]
-        _print_json(out[0] if len(out) == 1 else out)
-    return 0
-
+               for p, r in zip(paths, results)]
+        _print_json(out[0] if len(args.audio) == 1 else out)
+    if failed:
+        error(f"{failed} of {len(args.audio)} files failed (see above)")
+    return 2 if failed else 0
 
 def _vad_model(name: str):
     """The VAD model `name` loads, or None after printing why it is not one."""
@@ -146,7 +151,9 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 def _sample_rate(model) -> int:
     rate = getattr(model, "sample_rate", None) or getattr(model.config, "sampling_rate", None)
     if rate is None:
-        raise SystemExit("error: the model does not say its sample rate")
+        from .errors import ConfigError
+
+        raise ConfigError("the model does not say its sample rate")
     return int(rate)
 
 
@@ -154,12 +161,19 @@ def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import load
+    from .atomic import writable_parent
     from .audio import load_audio
+    from .codes import write_codes
 
+    out = Path(args.out)
+    if out.suffix not in (".npy", ".npz"):
+        from .errors import OutputError
+
+        raise OutputError(f"--out {out}: codes are written as .npy (one array) or .npz; name the file so")
+    writable_parent(out)  # before the work: a bad output path fails now, not after encoding
     model = load(args.model)
-    if not hasattr(model, "encode"):
-        raise SystemExit(f"error: {args.model} is not a codec (it has no encode)")
-    kwargs = {"bandwidth": args.bandwidth} if args.bandwidth is not None else {}
+    require(model, "encode", "a codec", args.model)
+    kwargs = check_bandwidth(model, args.bandwidth)
     channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
     if channels == 1:
         audio = load_audio(args.audio, _sample_rate(model))
@@ -168,22 +182,28 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
         data, rate = _read(Path(args.audio))
         if data.shape[1] not in (1, channels):
-            raise SystemExit(f"error: {args.audio} has {data.shape[1]} channels; the model takes {channels}")
+            from .audio import AudioError
+
+            raise AudioError(f"{args.audio} has {data.shape[1]} channels; the model takes 1 or {channels}")
         audio = np.stack([load_audio(data[:, min(c, data.shape[1] - 1)], _sample_rate(model), source_rate=rate)
                           for c in range(channels)], axis=1)
+    if getattr(model, "chunked", False) and out.suffix != ".npz":
+        from .errors import OutputError
+
+        raise OutputError(f"--out {out}: this model's codes are chunks with scales; name the output *.npz")
     codes = model.encode(audio, **kwargs)
     if hasattr(codes, "to_arrays"):  # chunked codecs (encodec_48khz): codes per chunk with scales, in an .npz
-        out = str(args.out) if str(args.out).endswith(".npz") else str(args.out) + ".npz"
-        np.savez(out, **codes.to_arrays())
+        write_codes(out, codes.to_arrays())
         print(f"{out}: codes, {len(codes.codes)} chunks of {codes.codes.shape[1]} x {codes.codes.shape[2]} frames")
         return 0
-    if isinstance(codes, (list, tuple)):  # multi-scale codecs (SNAC): one array per scale, in an .npz
-        out = str(args.out) if str(args.out).endswith(".npz") else str(args.out) + ".npz"
-        np.savez(out, *[np.asarray(c) for c in codes])
-        print(f"{out}: codes at {len(codes)} scales, frames {[np.asarray(c).shape[-1] for c in codes]}")
+    if isinstance(codes, (list, tuple)):  # multi-scale codecs (SNAC): one array per scale (.npz) or stacked (.npy)
+        scales = [np.asarray(c) for c in codes]
+        write_codes(out, {f"arr_{k}": c for k, c in enumerate(scales)} if out.suffix == ".npz"
+                    else model.stack_codes(scales))
+        print(f"{out}: codes at {len(codes)} scales, frames {[c.shape[-1] for c in scales]}")
         return 0
     codes = np.asarray(codes)
-    np.save(args.out, codes)
+    write_codes(out, codes if out.suffix == ".npy" else {"arr_0": codes})
     kind = "codes" if np.issubdtype(codes.dtype, np.integer) else "features"
     print(f"{args.out}: {kind}, {codes.shape[0]} x {codes.shape[-1]} frames")
     return 0
@@ -193,29 +213,33 @@ def cmd_decode(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import load
-    from .audio import save_audio
+    from .audio import check_audio_out, save_audio
+    from .codes import read_codes, scales_from_npz
+    from .errors import CodesError, LabError
 
+    check_audio_out(args.out)
+    loaded = read_codes(args.codes)
     model = load(args.model)
-    if not hasattr(model, "decode"):
-        raise SystemExit(f"error: {args.model} is not a codec (it has no decode)")
-    loaded = np.load(args.codes, allow_pickle=False)
-    if isinstance(loaded, np.lib.npyio.NpzFile) and "codes" in loaded.files:  # chunked codes with their scales
-        codes = {k: loaded[k] for k in loaded.files}
+    require(model, "decode", "a codec", args.model)
+    if isinstance(loaded, dict) and "codes" in loaded:  # chunked codes with their scales
+        codes = loaded
         arrays = [codes["codes"]]
-    elif isinstance(loaded, np.lib.npyio.NpzFile):  # multi-scale codes, one array per scale
-        codes = [loaded[k] for k in sorted(loaded.files, key=lambda k: int(k.split("_")[-1]))]
-        arrays = codes
+    elif isinstance(loaded, dict):  # multi-scale codes, one array per scale (or one array in an .npz)
+        codes = scales_from_npz(loaded, args.codes)
+        codes = codes[0] if len(codes) == 1 else codes
+        arrays = codes if isinstance(codes, list) else [codes]
     else:
         codes = loaded
         arrays = [codes]
     for a in arrays:
         if not np.issubdtype(a.dtype, np.integer) and not getattr(model, "decodes_features", False):
-            raise SystemExit(f"error: {args.codes} holds {a.dtype} values; codes must be integers")
+            raise CodesError(f"{args.codes} holds {a.dtype} values; codes must be integers")
     try:
         audio = np.asarray(model.decode(codes), dtype=np.float32)
-    except ValueError as e:  # codes or mel of the wrong shape for this model
-        print(f"error: {args.codes}: {e}", file=sys.stderr)
-        return 2
+    except LabError:
+        raise
+    except ValueError as e:  # a vocoder's mel of the wrong shape for this model
+        raise CodesError(f"{args.codes}: {e}") from e
     channels = int(getattr(getattr(model, "config", None), "audio_channels", 1) or 1)
     if not (channels > 1 and audio.ndim == 2 and audio.shape[1] == channels):  # (T, channels) kept as is
         audio = audio.reshape(-1)
@@ -245,11 +269,12 @@ def cmd_speak(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import load
-    from .audio import save_audio
+    from .audio import check_audio_out, save_audio
+    from .errors import ArgumentError, InputError, LabError
 
+    check_audio_out(args.out)
     model = load(args.model)
-    if not hasattr(model, "generate"):
-        raise SystemExit(f"error: {args.model} is not a text-to-speech model")
+    require(model, "generate", "a text-to-speech model", args.model)
     given = {k: getattr(args, k) for k in SAMPLING_FLAGS if getattr(args, k) is not None}
     options: dict = {"voice": args.voice}
     if args.speed != 1.0:
@@ -261,13 +286,15 @@ def cmd_speak(args: argparse.Namespace) -> int:
         print(f"note: {type(model).__name__} generates no tokens to sample (it is deterministic): {flags} ignored",
               file=sys.stderr)
     if args.codes_out and not getattr(model, "samples_tokens", False):
-        raise SystemExit(f"error: --codes-out: {type(model).__name__} writes no codec codes; drop the flag")
+        raise ArgumentError(f"--codes-out: {type(model).__name__} writes no codec codes; drop the flag")
     try:
         chunks = list(model.generate(args.text, **options))
+    except LabError:
+        raise
     except ValueError as e:
-        raise SystemExit(f"error: speak --model {args.model}: {e}") from None
+        raise InputError(f"speak --model {args.model}: {e}") from e
     if not chunks:
-        raise SystemExit(f"error: {args.model} produced no audio for that text (try a larger --max-frames)")
+        raise InputError(f"{args.model} produced no audio for that text (try a larger --max-frames)")
     audio = np.concatenate([np.asarray(c.audio, dtype=np.float32).reshape(-1) for c in chunks])
     rate = chunks[0].sample_rate
     _write_atomic(args.out, lambda tmp: save_audio(tmp, audio, rate))
@@ -298,13 +325,15 @@ def cmd_new_port(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from . import load
+    from .atomic import atomic_folder
     from .convert.save import save_model
 
-    model = load(args.model, quantize=args.quantize) if args.quantize else load(args.model)
-    if args.layout == "mlx":
-        print(save_model(model, Path(args.out)))
-        return 0
-    print(community_exporter(args.model)(model, Path(args.out)))
+    out = Path(args.out)
+    with atomic_folder(out) as tmp:  # refuses an existing file / non-empty folder first; renamed when complete
+        model = load(args.model, quantize=args.quantize) if args.quantize else load(args.model)
+        save = save_model if args.layout == "mlx" else community_exporter(args.model)
+        save(model, tmp)
+    print(out)
     return 0
 
 
@@ -323,7 +352,9 @@ def community_exporter(ref: str) -> Callable[..., Path]:
             continue
         if hasattr(module, "export_mlx_community"):
             return module.export_mlx_community
-    raise SystemExit(f"{spec.model_type} has no mlx-community exporter")
+    from .errors import ArgumentError
+
+    raise ArgumentError(f"{spec.model_type} has no mlx-community exporter; use --layout mlx")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -336,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("transcribe", help="speech to text")
     t.add_argument("--model", required=True, help="folder, hub repo id, or bundled name (whisper-tiny.en)")
-    t.add_argument("--beam-size", type=int, default=5, help="beam width; 1 is greedy (default 5)")
+    t.add_argument("--beam-size", type=beam_size, default=5, help="beam width 1..64; 1 is greedy (default 5)")
     t.add_argument("--language", default=None)
     t.add_argument("--no-timestamps", action="store_true")
     t.add_argument("--json", action="store_true")
@@ -371,7 +402,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="codec: audio -> codes (.npy, codebooks x frames)")
     e.add_argument("--model", required=True)
     e.add_argument("--out", required=True)
-    e.add_argument("--bandwidth", type=float, default=None, help="kbps, for codecs with several bandwidths")
+    e.add_argument("--bandwidth", type=positive_float, default=None, help="kbps, for codecs with several bandwidths")
     e.add_argument("audio")
     e.set_defaults(fn=cmd_encode)
 
@@ -397,7 +428,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)
     s.add_argument("--voice", default=None)
-    s.add_argument("--speed", type=float, default=1.0)
+    s.add_argument("--speed", type=positive_float, default=1.0)
     s.add_argument("--out", required=True)
     s.add_argument("--temperature", type=float, default=None, help="0 is greedy (token models only)")
     s.add_argument("--top-k", type=int, default=None)
@@ -432,19 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = lambda message, *_a, **_k: print(f"note: {message}", file=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = record_parser().parse_args(argv[2:]) if argv[:2] == ["parity", "record"] else parser().parse_args(argv)
-    from .audio import AudioError
-    from .convert.keymap import CheckpointError
-    from .convert.readers import UnsafeCheckpointError
-    from .hub import HubUnavailableError
-    from .registry import UnknownModelError
-
-    except_types = (CheckpointError, HubUnavailableError, UnknownModelError, FileNotFoundError, AudioError,
-                    UnsafeCheckpointError)
-    try:
-        return args.fn(args)
-    except except_types as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return guarded(args.fn, args)  # the error boundary: `error: ...` and exit 2, or a traceback for a bug
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import LabError
 
-class HubUnavailableError(RuntimeError):
+
+class HubUnavailableError(LabError, RuntimeError):
     """The Hugging Face hub cannot be reached and the repo is not in the local cache."""
 
 

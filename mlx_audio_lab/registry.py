@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
+from .errors import ConfigError
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(ConfigError):
     """A config names a model type that no port handles."""
 
 
@@ -134,16 +135,21 @@ def read_config(folder: Path) -> dict[str, Any]:
     """`config.json` of a model folder (or `config.yaml`, as some upstream repos ship)."""
     folder = Path(folder)
     json_path, yaml_path = folder / "config.json", folder / "config.yaml"
+    from .convert.validate import check_config
+
     if json_path.is_file():
         try:
-            return json.loads(json_path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{json_path}: not valid JSON ({e})") from e
+            return check_config(json.loads(json_path.read_text(encoding="utf-8")), str(json_path))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{json_path}: not valid JSON ({e}); restore the model's config.json") from e
     if yaml_path.is_file():
         import yaml
 
-        return yaml.safe_load(yaml_path.read_text()) or {}
-    raise FileNotFoundError(f"{folder}: no config.json, so the model type cannot be detected")
+        try:
+            return check_config(yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}, str(yaml_path))
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{yaml_path}: not valid YAML ({e})") from e
+    raise ConfigError(f"{folder}: no config.json, so the model type cannot be detected; pass the model folder")
 
 
 def detect(folder: Path) -> ModelSpec:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import WeightsError
+
 MAX_BINARY_VERSION = 6
 # The DataType enum of CTranslate2's include/ctranslate2/types.h: id -> (name, stored numpy dtype).
 DTYPES: dict[int, tuple[str, str]] = {
@@ -38,7 +40,7 @@ MAX_RANK = 8
 MAX_NAME = 4096
 
 
-class CTranslate2FormatError(ValueError):
+class CTranslate2FormatError(WeightsError):
     """Not a readable CTranslate2 model: the message names the file, the byte offset and what was expected."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import WeightsError
 from .weight_norm import fold_state
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -26,7 +27,7 @@ TRANSFORMS: dict[str, Transform] = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(WeightsError):
     """A checkpoint does not fit the model: lists missing, unexpected and mis-shaped keys."""
 
     def __init__(self, source: str, missing: list[str], unexpected: list[str],

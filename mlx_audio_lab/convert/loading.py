@@ -13,6 +13,7 @@ from mlx.utils import tree_flatten
 from .keymap import KeyMap, apply_keymap
 from .quantize import quantize_model
 from .save import quantization_of
+from .validate import check_weights
 
 
 def cast(v: np.ndarray | mx.array, dtype: mx.Dtype) -> mx.array:
@@ -45,6 +46,8 @@ def fill_model(
     weights = apply_keymap(state, keymap, expected, source=str(source), optional=optional)
     if complete is not None:
         weights = complete(weights)
+    # dtype family and NaN / inf, tensor by tensor, before anything reaches the model
+    check_weights(weights, {k: v.dtype for k, v in tree_flatten(model.parameters())}, str(source))
     model.load_weights([(k, cast(v, dtype)) for k, v in weights.items()], strict=True)
     if quantize and not saved_q:
         quantize_model(model, bits=quantize, group_size=group_size)

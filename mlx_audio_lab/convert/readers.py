@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ..errors import WeightsError
 
 # Preference order when a folder holds several formats.
 WEIGHT_FILES = (
@@ -17,7 +20,7 @@ WEIGHT_FILES = (
 )
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(WeightsError):
     """A file that would need arbitrary unpickling, or a pickle where safetensors was expected."""
 
 
@@ -46,13 +49,16 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         from safetensors.numpy import load_file
 
         return load_file(str(path))
-    except Exception as e:
-        if "bfloat16" in str(e) or "bf16" in str(e).lower():
+    except Exception as e:  # safetensors raises SafetensorError / TypeError / ValueError ...
+        if "bfloat16" in str(e):
             from safetensors import safe_open
 
-            with safe_open(str(path), framework="pt") as f:  # needs torch only for bf16 files
-                return {k: f.get_tensor(k).float().numpy() for k in f.keys()}
-        raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
+            try:
+                with safe_open(str(path), framework="pt") as f:  # needs torch only for bf16 files
+                    return {k: f.get_tensor(k).float().numpy() for k in f.keys()}
+            except Exception as err:  # noqa: BLE001  (any failure here is the file's)
+                raise WeightsError(f"{path}: not a readable safetensors file ({err})") from err
+        raise WeightsError(f"{path}: not a readable safetensors file ({e}); re-download or re-convert it") from e
 
 
 def read_torch(path: Path) -> dict[str, np.ndarray]:
@@ -67,10 +73,14 @@ def read_torch(path: Path) -> dict[str, np.ndarray]:
         raise UnsafeCheckpointError(
             f"{path} holds objects other than tensors; refusing to unpickle untrusted code ({e})"
         ) from e
+    except (RuntimeError, EOFError, ValueError, OSError) as e:  # truncated / corrupt zip or pickle stream
+        raise WeightsError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict of tensors")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     return {k: v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
-            for k, v in _flatten(obj).items()}
+            for k, v in _flatten(obj).items() if isinstance(v, torch.Tensor)}  # not weights: epochs, names ...
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict:
@@ -86,8 +96,11 @@ def _flatten(obj: dict, prefix: str = "") -> dict:
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Read an .npz of arrays without allowing pickled objects."""
-    with np.load(str(path), allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+    try:
+        with np.load(str(path), allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, OSError, EOFError, KeyError, RuntimeError, zipfile.BadZipFile) as e:
+        raise WeightsError(f"{path}: not a readable .npz of arrays ({type(e).__name__}: {e})") from e
 
 
 def read_file(path: Path) -> dict[str, np.ndarray]:
@@ -96,9 +109,12 @@ def read_file(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such weight file")
     if path.name.endswith(".index.json"):
-        index = json.loads(path.read_text())
+        try:
+            shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise WeightsError(f"{path}: not a safetensors index (a JSON object with a 'weight_map')") from e
         out: dict[str, np.ndarray] = {}
-        for shard in sorted(set(index["weight_map"].values())):
+        for shard in shards:
             out.update(read_safetensors(path.parent / shard))
         return out
     if path.suffix == ".safetensors":
@@ -111,7 +127,7 @@ def read_file(path: Path) -> dict[str, np.ndarray]:
 
             return read_ctranslate2(path)
         return read_torch(path)
-    raise ValueError(f"{path}: unknown weight file type (expected .safetensors, .npz, .bin, .pt, .pth)")
+    raise WeightsError(f"{path}: unknown weight file type (expected .safetensors, .npz, .bin, .pt, .pth)")
 
 
 def read_state_dict(folder: Path, names: tuple[str, ...] = WEIGHT_FILES) -> tuple[dict[str, np.ndarray], Path]:

@@ -43,6 +43,11 @@ class LSTM(nn.Module):
                     setattr(self, f"bias_hh_l{n}{sfx}", mx.zeros((4 * hidden_size,)))
 
     def _layer(self, x: mx.array, n: int, sfx: str = "") -> mx.array:
+        return self._run_layer(x, n, sfx)[0]
+
+    def _run_layer(self, x: mx.array, n: int, sfx: str = "",
+                   init: tuple[mx.array, mx.array] | None = None) -> tuple[mx.array, mx.array, mx.array]:
+        """One layer over (B, T, C) from state `init` (zeros if None) -> (outputs, last h, last c)."""
         w_ih, w_hh = self[f"weight_ih_l{n}{sfx}"], self[f"weight_hh_l{n}{sfx}"]
         if sfx:  # the backward direction: run over reversed time, then flip back
             x = x[:, ::-1]
@@ -50,14 +55,25 @@ class LSTM(nn.Module):
         if self.bias:
             gates_x = gates_x + (self[f"bias_ih_l{n}{sfx}"] + self[f"bias_hh_l{n}{sfx}"])
         B, T, _ = x.shape
-        h = mx.zeros((B, self.hidden_size), x.dtype)
-        c = mx.zeros((B, self.hidden_size), x.dtype)
+        h, c = init if init is not None else (mx.zeros((B, self.hidden_size), x.dtype),) * 2
         out = []
         for t in range(T):  # the recurrent product of one row goes to the BLAS's GEMV on the CPU
             h, c = _cell(gates_x[:, t], project(h, w_hh), c)
             out.append(h)
         y = mx.stack(out, axis=1)
-        return y[:, ::-1] if sfx else y
+        return (y[:, ::-1] if sfx else y), h, c
+
+    def run(self, x: mx.array, state: list[tuple[mx.array, mx.array]] | None = None
+            ) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
+        """Continue a unidirectional batch-first LSTM: (B, T, C) and the (h, c) per layer a previous call returned
+        (None: zeros) -> (outputs, the new state). Chunks run this way equal one call on the whole sequence."""
+        if self.bidirectional or not self.batch_first:
+            raise ValueError("only a unidirectional, batch-first LSTM can be continued chunk by chunk")
+        new = []
+        for n in range(self.num_layers):
+            x, h, c = self._run_layer(x, n, "", None if state is None else state[n])
+            new.append((h, c))
+        return x, new
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, input_size) -> (B, T, D * hidden_size): the last layer's hidden states (zero initial state)."""

@@ -11,6 +11,7 @@ import pytest
 
 import mlx_audio_lab
 from mlx_audio_lab import parity
+from mlx_audio_lab.errors import CodesError
 
 folder, model, reference = helpers.fixture_trio("encodec")
 
@@ -211,7 +212,7 @@ def test_wrong_channel_count_is_a_clear_error(model48, model, stereo_clip):
         model48.encode(stereo_clip[:48000].T)  # channels first
     with pytest.raises(ValueError, match=r"1-channel audio.*got shape \(24000, 2\)"):
         model.encode(stereo_clip[:24000])
-    with pytest.raises(TypeError, match="EncodecChunks"):
+    with pytest.raises(CodesError, match="EncodecChunks"):
         model48.decode(np.zeros((4, 150), np.int64))
 
 
@@ -221,7 +222,7 @@ def test_cli_encode_decode_48khz(folder48, model48, stereo_clip, tmp_path):
 
     save_audio(tmp_path / "in.wav", stereo_clip[:60_000], 48000)
     assert main(["encode", "--model", str(folder48), "--bandwidth", "3.6", str(tmp_path / "in.wav"),
-                 "--out", str(tmp_path / "codes")]) == 0
+                 "--out", str(tmp_path / "codes.npz")]) == 0
     saved = np.load(tmp_path / "codes.npz")
     want = model48.encode(stereo_clip[:60_000], bandwidth=3.6)
     np.testing.assert_array_equal(saved["codes"], want.codes)

@@ -140,7 +140,7 @@ def test_generate_api_and_errors(model):
         next(model.generate("Hi.", voice="nobody"))
     with pytest.raises(ValueError, match="voices: af_fixture, am_fixture"):
         next(model.generate("Hi."))
-    with pytest.raises(ValueError, match="speed must be > 0"):
+    with pytest.raises(ValueError, match="speed must be a finite number > 0"):
         next(model.generate("Hi.", voice="af_fixture", speed=0))
     mixed = model.voices.pack("af_fixture,am_fixture")
     assert np.allclose(mixed, (model.voices.pack("af_fixture") + model.voices.pack("am_fixture")) / 2)

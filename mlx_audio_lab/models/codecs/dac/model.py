@@ -13,6 +13,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_codes
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....taps import tap
@@ -133,5 +134,6 @@ class Dac(nn.Module):
 
     def decode(self, codes: np.ndarray | mx.array) -> np.ndarray:
         """Codes (codebooks, frames) -> float32 mono audio, frames * hop samples (a few fewer with odd strides)."""
+        codes = check_codes(codes, self.config.codebook_size, self.config.n_codebooks)
         audio = self.decode_batch(mx.array(codes)[:, None])[0, :, 0].astype(mx.float32)
         return np.array(audio)

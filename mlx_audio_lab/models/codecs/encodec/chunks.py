@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from ....errors import CodesError
 from ....layers.groupnorm import blocked_sum
 
 
@@ -25,14 +26,16 @@ class EncodecChunks:
     def __post_init__(self) -> None:
         self.codes = np.asarray(self.codes)
         if self.codes.ndim != 3 or not np.issubdtype(self.codes.dtype, np.integer):
-            raise ValueError(f"codes must be integers (chunks, codebooks, frames), got {self.codes.dtype} "
+            raise CodesError(f"codes must be integers (chunks, codebooks, frames), got {self.codes.dtype} "
                              f"{self.codes.shape}")
         if self.scales is not None:
             self.scales = np.asarray(self.scales, np.float32).reshape(-1)
+            if not np.isfinite(self.scales).all() or (self.scales <= 0).any():
+                raise CodesError(f"chunk scales must be finite and > 0, got {self.scales[:8]}")
             if len(self.scales) != len(self.codes):
-                raise ValueError(f"{len(self.scales)} scales for {len(self.codes)} chunks of codes")
+                raise CodesError(f"{len(self.scales)} scales for {len(self.codes)} chunks of codes")
         if not 0 <= int(self.padding) < self.codes.shape[-1]:
-            raise ValueError(f"padding {self.padding} must be in [0, {self.codes.shape[-1]}) frames")
+            raise CodesError(f"padding {self.padding} must be in [0, {self.codes.shape[-1]}) frames")
         self.padding = int(self.padding)
 
     @property
@@ -51,7 +54,7 @@ class EncodecChunks:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EncodecChunks:
         """From `to_arrays`'s dict (or an `.npz` holding it)."""
         if "codes" not in arrays:
-            raise ValueError(f"chunked EnCodec codes need a 'codes' array, got {sorted(arrays)}")
+            raise CodesError(f"chunked EnCodec codes need a 'codes' array, got {sorted(arrays)}")
         scales = arrays["scales"] if "scales" in arrays else None
         return cls(np.asarray(arrays["codes"]), scales, int(np.asarray(arrays.get("padding", 0))))
 

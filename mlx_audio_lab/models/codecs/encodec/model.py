@@ -12,11 +12,15 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_codes
+from ....errors import ArgumentError, CodesError
 from ....layers import ResidualVectorQuantizer, quantizers_for_bandwidth
 from ....taps import tap
 from ..seanet import SEANetDecoder, SEANetEncoder
 from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
+
+STREAM_SECONDS = 60  # longer clips go through a causal encoder chunk by chunk (bounded memory)
 
 
 class Encodec(nn.Module):
@@ -39,7 +43,7 @@ class Encodec(nn.Module):
         cfg = self.config
         bandwidth = cfg.target_bandwidths[0] if bandwidth is None else bandwidth
         if bandwidth not in cfg.target_bandwidths:
-            raise ValueError(f"bandwidth {bandwidth} is not one of this model's {cfg.target_bandwidths}")
+            raise ArgumentError(f"bandwidth {bandwidth} kbps is not one of this model's {cfg.target_bandwidths}")
         return quantizers_for_bandwidth(bandwidth, cfg.codebook_size, cfg.frame_rate, cfg.num_quantizers)
 
     @property
@@ -68,6 +72,8 @@ class Encodec(nn.Module):
         codes, scales = [], []
         for start in range(0, length, stride):
             c, scale = self.encode_frame(audio[:, start:start + size], n_q)
+            if cfg.chunk_length is not None:
+                mx.eval(c, scale)  # one chunk at a time: memory bounded by the chunk, not the clip
             codes.append(c)
             scales.append(scale)
         padding = codes[0].shape[-1] - codes[-1].shape[-1]
@@ -120,8 +126,14 @@ class Encodec(nn.Module):
     def encode(self, audio: np.ndarray | mx.array, bandwidth: float | None = None) -> np.ndarray | EncodecChunks:
         """Audio at `sample_rate`, (T,) / (T, 1) mono or (T, channels) -> int codes (codebooks, frames).
 
-        A chunked model (encodec_48khz) gives `EncodecChunks`: codes per chunk with each chunk's scale.
+        A chunked model (encodec_48khz) gives `EncodecChunks`: codes per chunk with each chunk's scale. A causal
+        model streams clips longer than `STREAM_SECONDS` through its encoder in chunks (the same codes).
         """
+        from .streaming import can_stream, stream_encode
+
+        if can_stream(self) and np.shape(audio)[0] > STREAM_SECONDS * self.sample_rate:
+            self._as_batch(np.asarray(audio)[:1])  # the shape checks of a whole-clip call
+            return stream_encode(self, np.asarray(audio), bandwidth)
         codes, scales, padding = self.encode_chunks(self._as_batch(audio), bandwidth)
         if not self.chunked:
             return np.array(codes[0, :, 0]).astype(np.int64)
@@ -133,13 +145,17 @@ class Encodec(nn.Module):
         float32 audio (T,) mono or (T, channels)."""
         if isinstance(codes, Mapping):
             codes = EncodecChunks.from_arrays(codes)
+        cfg = self.config
         if isinstance(codes, EncodecChunks):
+            for i, chunk in enumerate(codes.codes):
+                check_codes(chunk, cfg.codebook_size, cfg.num_quantizers, f"chunk {i} of the codes")
             scales = None if codes.scales is None else mx.array(codes.scales)[:, None]
             batch, padding = mx.array(codes.codes)[:, :, None], codes.padding
         elif self.chunked:
-            raise TypeError("this model (chunked / normalized, as encodec_48khz) decodes the EncodecChunks that "
+            raise CodesError("this model (chunked / normalized, as encodec_48khz) decodes the EncodecChunks that "
                             "encode() returns (codes per chunk with their scales), not a plain code array")
         else:
+            codes = check_codes(codes, cfg.codebook_size, cfg.num_quantizers)
             batch, scales, padding = mx.array(codes)[None, :, None], None, 0
         audio = self.decode_chunks(batch, scales, padding)[0].astype(mx.float32)
         out = np.array(audio)

@@ -11,6 +11,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_codes
 from ....layers import StreamableConv1d, StreamableConvTranspose1d
 from ....layers.split_quantizer import SplitResidualVectorQuantizer
 from ....layers.transformer import Transformer
@@ -97,6 +98,7 @@ class Mimi(nn.Module):
 
     def decode(self, codes: np.ndarray | mx.array) -> np.ndarray:
         """Codes (codebooks, frames) -> float32 audio (frames * frame_size,) mono, or (..., channels)."""
+        codes = check_codes(codes, self.config.codebook_size, self.config.num_quantizers)
         out = np.array(self.decode_batch(mx.array(codes)[:, None])[0].astype(mx.float32))
         return out[:, 0] if out.shape[1] == 1 else out
 

@@ -15,6 +15,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from ....codes import check_scales
+from ....errors import CodesError
 from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....taps import tap
@@ -165,16 +167,29 @@ class Snac(nn.Module):
         codes = self.encode_batch(mx.array(x)[None, :, None].astype(dtype))
         return [np.array(c[0]).astype(np.int64) for c in codes]
 
-    def decode(self, codes: list[np.ndarray], seed: int | None = None) -> np.ndarray:
+    def stack_codes(self, codes: list[np.ndarray]) -> np.ndarray:
+        """`encode`'s list -> the (rows, coarse frames) grid of `frames.to_grid` (what `.npy` files hold)."""
+        from .frames import to_grid
+
+        return to_grid(codes, self.config.vq_strides)
+
+    def decode(self, codes: list[np.ndarray] | np.ndarray, seed: int | None = None) -> np.ndarray:
         """Code arrays per scale (as `encode` returns), or their (rows, frames) grid -> float32 mono audio.
+        Scales, frame counts and code ranges are checked first.
 
         The decoder injects Gaussian noise: `seed=None` draws it from MLX's generator (as upstream draws it
         from torch's); an int seed makes it reproducible (numpy's generator, shared with the reference).
         """
-        if isinstance(codes, np.ndarray) and codes.ndim == 2:  # the (rows, frames) grid of `frames.to_grid`
-            from .frames import from_grid
+        cfg = self.config
+        if isinstance(codes, np.ndarray | mx.array) and np.ndim(codes) == 2:  # the grid of `frames.to_grid`
+            from .frames import from_grid, grid_order
 
-            codes = from_grid(codes, self.config.vq_strides)
+            grid, rows = np.asarray(codes), len(grid_order(cfg.vq_strides))
+            if grid.shape[0] != rows or not np.issubdtype(grid.dtype, np.integer) or grid.shape[1] == 0:
+                raise CodesError(f"codes are {grid.dtype} {grid.shape}; this SNAC reads a ({rows} rows, frames) "
+                                 "integer grid (`encode --out X.npy`) or an .npz with one array per scale")
+            codes = from_grid(grid, cfg.vq_strides)
+        codes = check_scales(codes, cfg.codebook_size, cfg.vq_strides)
         noise = gaussian_noise if seed is None else seeded_noise(seed)
         audio = self.decode_batch([mx.array(c)[None] for c in codes], noise)
         return np.array(audio[0, :, 0].astype(mx.float32))

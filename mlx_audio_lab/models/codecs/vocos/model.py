@@ -21,6 +21,8 @@ import mlx.nn as nn
 import numpy as np
 
 from .... import dsp
+from ....codes import check_codes
+from ....errors import ArgumentError, CodesError
 from ....layers import quantizers_for_bandwidth
 from ....layers.conv import Conv1d
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
@@ -158,7 +160,7 @@ class Vocos(nn.Module):
         """Index of `bandwidth` kbps in the EnCodec variant's list (None: as many codebooks as given)."""
         bws = self.config.feature_extractor.bandwidths
         if bandwidth not in bws:
-            raise ValueError(f"bandwidth {bandwidth} is not one of this model's {bws}")
+            raise ArgumentError(f"bandwidth {bandwidth} kbps is not one of this model's {bws}")
         return bws.index(bandwidth)
 
     def _bandwidth_for(self, n_q: int) -> float:
@@ -167,7 +169,7 @@ class Vocos(nn.Module):
         for bw in fe.bandwidths:
             if quantizers_for_bandwidth(bw, fe.codebook_size, self.frame_rate, fe.num_quantizers) == n_q:
                 return bw
-        raise ValueError(f"{n_q} codebooks match none of the bandwidths {fe.bandwidths}")
+        raise CodesError(f"codes have {n_q} codebooks, which match none of the bandwidths {fe.bandwidths}")
 
     def decode_batch(self, features: mx.array, bandwidth_id: int | None = None) -> mx.array:
         """features (B, frames, C) -> audio (B, T)."""
@@ -259,12 +261,19 @@ class Vocos(nn.Module):
         """
         x = features_or_codes
         if self.config.is_encodec:
-            x = np.asarray(x)
+            fe = self.config.feature_extractor
+            x = check_codes(x, fe.codebook_size, fe.num_quantizers)
             if bandwidth_id is None:
                 bandwidth_id = self.bandwidth_id(bandwidth if bandwidth is not None
                                                  else self._bandwidth_for(x.shape[0]))
             feats = self.codes_to_features(x)
         else:
+            x = np.asarray(x)
+            n_mels = self.config.backbone.input_channels
+            if x.dtype.kind not in "fiu" or x.ndim not in (2, 3) or x.shape[-2] != n_mels or x.shape[-1] == 0:
+                raise CodesError(f"features are {x.dtype} {x.shape}; this model decodes ({n_mels} mels, frames)")
+            if not np.isfinite(x).all():
+                raise CodesError(f"features hold {int((~np.isfinite(x)).sum())} NaN or inf values")
             feats = mx.array(x, dtype=mx.float32)
             feats = tap("feature_extractor", mx.swapaxes(feats[None] if feats.ndim == 2 else feats, 1, 2))
         return np.array(self.decode_batch(feats, bandwidth_id)[0])

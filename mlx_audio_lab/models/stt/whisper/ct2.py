@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ....convert.ctranslate2 import dequantize, read_ctranslate2_model
-from ....convert.keymap import KeyMap, Rule, apply_keymap
+from ....convert.keymap import CheckpointError, KeyMap, Rule, apply_keymap
+from ....errors import WeightsError
 
 __all__ = ["CT2_TO_HF", "SPLITS", "Split", "ct2_to_hf", "hf_shapes", "split_fused", "write_hf_folder"]
 
@@ -87,7 +88,7 @@ def split_fused(state: dict[str, np.ndarray], splits: list[Split] = SPLITS) -> d
             continue
         n = len(rule.parts)
         if value.shape[rule.axis] % n:
-            raise ValueError(f"{name}: axis {rule.axis} of shape {value.shape} does not split into {n} parts")
+            raise WeightsError(f"{name}: axis {rule.axis} of shape {value.shape} does not split into {n} parts")
         match = re.fullmatch(rule.pattern, name)
         for template, part in zip(rule.parts, np.split(value, n, axis=rule.axis)):
             out[match.expand(template)] = part
@@ -129,7 +130,7 @@ def _hf_config(var: dict[str, np.ndarray], ct2_cfg: dict, tokenizer: dict) -> di
     """An HF WhisperConfig dict: sizes from the tensors, flags checked, token ids from tokenizer.json."""
     for name, want in FLAGS.items():
         if name in var and int(var[name]) != want:
-            raise ValueError(f"CTranslate2 flag {name}={int(var[name])}; only {want} maps onto HF Whisper")
+            raise WeightsError(f"CTranslate2 flag {name}={int(var[name])}; only {want} maps onto HF Whisper")
     ids = _special_ids(tokenizer)
     vocab, d = var["decoder/embeddings/weight"].shape
     n_layers = {s: len({m.group(1) for k in var if (m := re.match(rf"{s}/layer_(\d+)/", k))})
@@ -169,11 +170,18 @@ def ct2_to_hf(folder: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     folder = Path(folder)
     model = read_ctranslate2_model(folder / "model.bin")
     if model.spec_name != "WhisperSpec":
-        raise ValueError(f"{model.path}: spec {model.spec_name!r}, expected 'WhisperSpec'")
+        raise WeightsError(f"{model.path}: spec {model.spec_name!r}, expected 'WhisperSpec'")
     var = dequantize(model.resolved())
     ct2_cfg = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
-    cfg = _hf_config(var, ct2_cfg, json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
+    try:
+        cfg = _hf_config(var, ct2_cfg, json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")))
+    except KeyError as e:  # a variable the sizes are read from is missing (renamed or dropped)
+        raise CheckpointError(str(model.path), [str(e.args[0])], [], []) from None
     state = apply_keymap(split_fused(var), CT2_TO_HF, expected=hf_shapes(cfg), source=str(model.path))
+    ints = [k for k, v in state.items() if not np.issubdtype(v.dtype, np.floating)]
+    if ints:  # an integer weight with no `_scale` to dequantize it: a corrupt dtype, not a quantized model
+        raise WeightsError(f"{model.path}: tensor {ints[0]} is {state[ints[0]].dtype}, the model expects floating "
+                           f"point (and there is no scale to dequantize it); the file is corrupt")
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}, cfg
 
 

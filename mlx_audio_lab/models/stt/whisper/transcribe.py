@@ -24,6 +24,7 @@ import numpy as np
 
 from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
+from ....errors import ArgumentError, WeightsError
 from ....results import RunStats, Segment, Transcript, measure
 from .decoding import beam_search, detect_language, greedy, timestamp_begin
 
@@ -107,9 +108,12 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
     """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats."""
     tok = model.tokenizer
     if tok is None:
-        raise ValueError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
+        raise WeightsError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
     if not tok.multilingual and (task != "transcribe" or language not in (None, "en")):
-        raise ValueError(f"an English-only Whisper cannot take language={language!r}, task={task!r}")
+        raise ArgumentError(f"an English-only Whisper cannot take language={language!r}, task={task!r}; "
+                            "leave --language out (or pass en), or use a multilingual model")
+    if tok.multilingual and language is not None and language not in tok.language_ids:
+        raise ArgumentError(f"unknown language {language!r}; this model knows {', '.join(tok.language_ids)}")
     stats = RunStats(sample_rate=SAMPLE_RATE)
     with measure(stats):
         wav = load_audio(audio, SAMPLE_RATE)

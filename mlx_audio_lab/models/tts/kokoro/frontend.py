@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
 
+from ....errors import InputError
+
 MAX_PHONEMES = 510  # Kokoro-82M's PL-BERT context (512) minus the two 0 pads; models pass their own
 LANGS = {"a": "en-us", "b": "en-gb", "en-us": "en-us", "en-gb": "en-gb", "en": "en-us"}
 
 
-class G2PError(ValueError):
+class G2PError(InputError):
     """Text that yields no phonemes the model can say."""
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import mlx.core as mx
 import numpy as np
 
+from ....errors import ArgumentError
 from ....results import AudioResult, RunStats, measure
 from .frontend import chunks
 
@@ -22,16 +23,19 @@ def generate(model, text: str, voice: str | np.ndarray | None = None, speed: flo
     voices = getattr(model, "voices", None)
     if voice is None:
         names = voices.names if voices is not None else []
-        raise ValueError(f"pass voice=...; voices: {', '.join(names) or '(none)'}")
+        raise ArgumentError(f"pass a voice (--voice NAME); voices: {', '.join(names) or '(none)'}")
     if voices is None and isinstance(voice, str):
-        raise ValueError("this model has no voice packs; pass a voice pack array")
+        raise ArgumentError("this model has no voice packs; pass a voice pack array")
     pack = voices.pack(voice) if voices is not None else np.asarray(voice, np.float32)  # raises on unknown
-    if speed <= 0:
-        raise ValueError(f"speed must be > 0, got {speed}")
+    if not (speed > 0 and np.isfinite(speed)):
+        raise ArgumentError(f"speed must be a finite number > 0, got {speed}")
     sr = model.config.sample_rate
     parts = chunks(text, model.config.vocab, lang, limit=model.context)
     if parts[0].unreadable:
         warnings.warn(f"G2P cannot read {''.join(parts[0].unreadable)!r}: left out", stacklevel=2)
+    elif not any(ch.isalnum() for ch in text):  # emoji and symbols only: espeak-ng says their names
+        warnings.warn(f"{text[:40]!r} has no letters or digits: espeak-ng reads its symbols by name "
+                      f"({parts[0].phonemes[:40]!r})", stacklevel=2)
     for i, chunk in enumerate(parts):
         if chunk.dropped:
             warnings.warn(f"dropped symbols with no phoneme id: {''.join(sorted(set(chunk.dropped)))!r}",

