@@ -26,6 +26,8 @@ from ....dsp import log_mel_spectrogram
 from ....results import RunStats, Segment, Transcript, measure
 from .decoding import beam_search, detect_language, greedy, timestamp_begin
 from .model import Whisper
+from .timing import cross_attention, token_timestamps
+from .words import group_words, timed_words
 
 SAMPLE_RATE = 16000
 HOP = 160
@@ -89,19 +91,53 @@ def split_segments(tokens: list[int], tb: int, seek_frames: int) -> tuple[list[W
     return segments, (tokens[prev - 2] - tb) * INPUT_STRIDE
 
 
-def decode_window(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int, timestamps: bool) -> list[int]:
-    """New tokens of one window, up to the model's context, end-of-text removed."""
+def decode_window(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int,
+                  timestamps: bool) -> tuple[list[int], bool]:
+    """New tokens of one window, up to the model's context, end-of-text removed; whether it ended there."""
     room = model.config.max_target_positions - len(prompt)
     if beam_size > 1:
         out = beam_search(model, audio, prompt, beam_size, max_new_tokens=room, timestamps=timestamps)
     else:
         out = greedy(model, audio, prompt, max_new_tokens=room, timestamps=timestamps)
-    return out[:-1] if out and out[-1] == model.config.eos_token_id else out
+    ended = bool(out) and out[-1] == model.config.eos_token_id
+    return (out[:-1] if ended else out), ended
+
+
+def window_token_times(model: Whisper, audio: mx.array, prompt: list[int], out: list[int], ended: bool,
+                       num_frames: int | None) -> tuple[np.ndarray, list[float]]:
+    """DTW time (s from the window start) and probability of each new token of one window.
+
+    As transformers' `generate(return_token_timestamps=True)`: the rows are the positions whose input is a
+    generated token (all but the last one generated, end-of-text included); the DTW sees the clip's
+    `num_frames` mel frames left from this window on (None: the whole window).
+    """
+    rows = out if ended else out[:-1]
+    weights, probs = cross_attention(model, audio, prompt + rows)
+    times, _ = token_timestamps(weights[:, len(prompt):], num_frames, model.config.median_filter_width)
+    p = len(prompt) - 1  # the row predicting out[0]
+    return times, [float(probs[p + k, t]) for k, t in enumerate(out)]
+
+
+def window_words(model: Whisper, audio: mx.array, prompt: list[int], out: list[int], ended: bool,
+                 pieces: list[WindowSegment], offset: float, num_frames: int, language: str | None) -> list[list]:
+    """Words (times in s) of each segment of one window, grouped as transformers' pipeline groups them."""
+    times, token_probs = window_token_times(model, audio, prompt, out, ended, num_frames)
+    times = times + offset
+    tok, eot = model.tokenizer, model.config.eos_token_id
+    words, at = [], 0
+    for piece in pieces:
+        positions = [at + k for k, t in enumerate(piece.tokens) if t < eot]
+        groups = group_words(tok.decode, [out[k] for k in positions], eot, language)
+        words.append(timed_words(groups, positions, times, token_probs, offset))
+        at += len(piece.tokens)
+    return words
 
 
 def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int = 5, language: str | None = None,
-               task: str = "transcribe", timestamps: bool = True, progress: bool = False) -> Transcript:
-    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats."""
+               task: str = "transcribe", timestamps: bool = True, word_timestamps: bool = False,
+               progress: bool = False) -> Transcript:
+    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats;
+    `word_timestamps`: each segment gets its words with times (alignment heads + DTW)."""
     tok = model.tokenizer
     if tok is None:
         raise ValueError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
@@ -113,6 +149,7 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         stats.audio_duration = len(wav) / SAMPLE_RATE
         mel = features(wav, model.config.num_mel_bins)
         n_frames, total = model.config.n_frames, len(mel)
+        clip_frames = -(-len(wav) // HOP)  # frames of real audio (the extractor's attention mask)
         first = model.embed_audio(mx.array(window(mel, 0, n_frames)))
         if tok.multilingual and language is None:
             language, _ = detect_language(model, first)
@@ -124,15 +161,19 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         while seek < total:
             seek_frames = min(total - seek, n_frames)
             audio_feats = first if seek == 0 else model.embed_audio(mx.array(window(mel, seek, n_frames)))
-            out = decode_window(model, audio_feats, prompt, beam_size, timestamps)
+            out, ended = decode_window(model, audio_feats, prompt, beam_size, timestamps)
             offset = seek * FRAME_SECONDS
             if timestamps:
                 pieces, advance = split_segments(out, tb, seek_frames)
             else:
                 pieces, advance = [WindowSegment(0.0, seek_frames / INPUT_STRIDE, out)], seek_frames
-            for p in pieces:
+            words = [[] for _ in pieces]
+            if word_timestamps and out:
+                words = window_words(model, audio_feats, prompt, out, ended, pieces, offset, clip_frames - seek,
+                                     language or "en")
+            for p, w in zip(pieces, words):
                 segments.append(Segment(offset + p.start * TIME_PRECISION, offset + p.end * TIME_PRECISION,
-                                        tok.decode(p.tokens).strip(), p.tokens))
+                                        tok.decode(p.tokens).strip(), p.tokens, w))
             seek += advance
             if bar is not None:
                 bar.update(min(seek, total) - bar.n)
