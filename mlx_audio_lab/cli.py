@@ -32,18 +32,31 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import load
     from .audio import AudioError
+    from .writers import FORMATS, write
 
     model = load(args.model)
     if not hasattr(model, "transcribe"):
         raise SystemExit(f"error: {args.model} is not a speech-recognition model")
+    options = {"word_timestamps": True} if args.word_timestamps else {}
+    formats = FORMATS if args.output_format == "all" else (args.output_format,) if args.output_format else ()
+    if args.output_dir is not None and not formats:
+        formats = FORMATS
     results = []
     for path in args.audio:
         try:
             result = model.transcribe(path, beam_size=args.beam_size, language=args.language,
-                                      timestamps=not args.no_timestamps, progress=not args.json)
+                                      timestamps=not args.no_timestamps, progress=not args.json, **options)
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except TypeError as e:
+            if "word_timestamps" not in str(e):
+                raise
+            print(f"error: --word-timestamps: {args.model} cannot time words; drop the flag", file=sys.stderr)
+            return 2
+        for fmt in formats:
+            written = write(result, fmt, Path(args.output_dir or "."), Path(path).stem)
+            print(f"wrote {written}", file=sys.stderr)
         results.append(result)
         if not args.json:
             if len(args.audio) > 1:
@@ -229,6 +242,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--language", default=None)
     t.add_argument("--no-timestamps", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--word-timestamps", action="store_true", help="time every word (cross attention + DTW)")
+    t.add_argument("--output-format", choices=["txt", "srt", "vtt", "tsv", "json", "all"], default=None,
+                   help="write the transcript of each file as <stem>.<format> into --output-dir")
+    t.add_argument("--output-dir", default=None, help="folder for --output-format files (default: .)")
     t.add_argument("audio", nargs="+")
     t.set_defaults(fn=cmd_transcribe)
 

@@ -205,3 +205,33 @@ def detect_language(model: Whisper, audio: mx.array) -> tuple[str, dict[str, flo
     logits = _last_logits(model, mx.array([[tok.sot]]), audio, model.new_state())[0, list(ids)]
     probs = np.exp(log_softmax(logits[None])[0])
     return codes[int(logits.argmax())], {c: float(p) for c, p in zip(codes, probs)}
+
+
+@dataclass
+class Parting:
+    """Where two decodings of one window part: the step, the candidates there, and each path's score."""
+
+    step: int  # index of the first new token that differs
+    candidates: list[tuple[int, float]]  # (token, log-probability) of the top k at that step
+    scores: tuple[float, float]  # sum of log-probabilities of each whole decoding
+    lengths: tuple[int, int]
+
+
+def parting(model: Whisper, audio: mx.array, prompt: list[int], a: list[int], b: list[int], k: int = 5,
+            timestamps: bool = False) -> Parting:
+    """Compare decodings `a` and `b` (new tokens) of one window (1, n_ctx, d): teacher-forced log-probabilities
+    after the logit rules, the top `k` candidates where they first differ, and each path's total."""
+    rules = LogitRules.for_model(model, timestamps)
+    step = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+    def path_logp(seq: list[int]) -> np.ndarray:
+        logits = np.array(model.logits(mx.array([prompt + seq[:-1]]), audio)[0].astype(mx.float32))
+        rows = logits[len(prompt) - 1 :]
+        return np.stack([rules(log_softmax(rows[i][None]), [seq[:i]])[0] for i in range(len(seq))])
+
+    la, lb = path_logp(a), path_logp(b)
+    at = la[step]
+    top = _topk(at, k)
+    sa = float(sum(la[i, t] for i, t in enumerate(a)))
+    sb = float(sum(lb[i, t] for i, t in enumerate(b)))
+    return Parting(step, [(int(t), float(at[t])) for t in top], (sa, sb), (len(a), len(b)))

@@ -6,6 +6,8 @@ attention mask, as the pipeline passes it), which follows openai/whisper's `timi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import mlx.core as mx
 import numpy as np
 
@@ -98,3 +100,23 @@ def token_timestamps(weights: np.ndarray, num_frames: int | None = None, width: 
     jumps = np.pad(np.diff(rows), (1, 0), constant_values=1).astype(bool)
     times = cols[jumps] * time_precision
     return np.concatenate([times, times[-1:]]), (rows, cols)
+
+
+@dataclass
+class Alignment:
+    """What the word timer sees for one window: the DTW matrix, its path, and each token's time."""
+
+    matrix: np.ndarray  # (tokens, audio positions), z-normalised, filtered, head-averaged attention
+    path: tuple[np.ndarray, np.ndarray]  # (token indices, position indices) of the DTW path
+    times: np.ndarray  # (tokens + 1,) seconds, as token_timestamps returns them
+    tokens: list[int]  # the generated tokens whose inputs give the rows
+
+
+def align(model: Whisper, audio: mx.array, prompt: list[int], generated: list[int],
+          num_frames: int | None = None) -> Alignment:
+    """Alignment of `generated` (ending with end-of-text, as decoding returns it) for window features `audio`."""
+    rows = generated[:-1]
+    weights, _ = cross_attention(model, audio, prompt + rows)
+    weights = weights[:, len(prompt):]
+    times, path = token_timestamps(weights, num_frames, model.config.median_filter_width)
+    return Alignment(alignment_matrix(weights, num_frames, model.config.median_filter_width), path, times, rows)
