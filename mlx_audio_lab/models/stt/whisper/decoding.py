@@ -139,9 +139,11 @@ def _topk(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int = 5,
-                max_new_tokens: int | None = None, length_penalty: float = 1.0, timestamps: bool = False) -> list[int]:
+                max_new_tokens: int | None = None, length_penalty: float = 1.0, timestamps: bool = False,
+                return_score: bool = False) -> list[int] | tuple[list[int], float]:
     """Beam search over one audio window (1, n_ctx, d) after `prompt`, as transformers' `_beam_search`
-    with Whisper's defaults (early_stopping=False); returns the best hypothesis' new tokens."""
+    with Whisper's defaults (early_stopping=False); returns the best hypothesis' new tokens (and its
+    length-normalised score, transformers' `sequences_scores`, with `return_score`)."""
     n, k = beam_size, 2 * beam_size
     eot, vocab = model.config.eos_token_id, model.config.vocab_size
     max_length = model.config.max_target_positions
@@ -193,7 +195,7 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
         state.reorder(mx.array(src[keep].astype(np.int32)))
         last = mx.array([[seq[-1]] for seq in running])
         logits = _last_logits(model, last, audio, state)
-    return done[0]
+    return (done[0], float(done_scores[0])) if return_score else done[0]
 
 
 def detect_language(model: Whisper, audio: mx.array) -> tuple[str, dict[str, float]]:

@@ -187,3 +187,19 @@ def decode_both(folder: Path, audio: np.ndarray, beam_size: int = 1) -> dict[str
     eot = model.config.eos_token_id
     ref = [t for t in out.sequences[0].tolist()[len(prompt):] if t != eot]
     return {"port": [t for t in port if t != eot], "reference": ref}
+
+
+def pipeline_words(folder: Path, audio: np.ndarray, beam_size: int = 1) -> list:
+    """Words with times from transformers' ASR pipeline (`return_timestamps="word"`) on the folder's weights."""
+    from transformers import WhisperProcessor, pipeline
+
+    from ....parity.core import quiet_reference
+    from ....results import Word
+
+    quiet_reference()
+    folder = reference_folder(folder)
+    proc = WhisperProcessor.from_pretrained(folder)
+    pipe = pipeline("automatic-speech-recognition", model=load_reference(folder), tokenizer=proc.tokenizer,
+                    feature_extractor=proc.feature_extractor, device="cpu")
+    out = pipe(np.array(audio, np.float32), return_timestamps="word", generate_kwargs={"num_beams": beam_size})
+    return [Word(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in out["chunks"]]

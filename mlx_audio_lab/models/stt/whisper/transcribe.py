@@ -8,8 +8,8 @@ times equal transformers' for greedy and beam search (checked on real tiny.en, s
 Features as transformers gets them: a clip up to 30 s is zero-padded as *audio* to 480000 samples (the
 feature extractor's default); a longer clip gets one log-mel over the whole clip (extractor with
 `truncation=False, padding="longest"`) whose windows are zero-padded as *mel* to 3000 frames.
-Left out (transformers' defaults also skip them): temperature fallback, no-speech skipping, conditioning on
-previous text. Unlike transformers, `timestamps=False` on long audio decodes plain 30 s windows instead of
+Temperature fallback, no-speech skipping and conditioning on previous text (`fallback.py`) are off by
+default, as in transformers. Unlike transformers, `timestamps=False` on long audio decodes plain 30 s windows instead of
 refusing.
 """
 
@@ -24,7 +24,8 @@ import numpy as np
 from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
 from ....results import RunStats, Segment, Transcript, measure
-from .decoding import beam_search, detect_language, greedy, timestamp_begin
+from .decoding import detect_language, timestamp_begin
+from .fallback import FallbackOptions, decode_with_fallback
 from .model import Whisper
 from .timing import cross_attention, token_timestamps
 from .words import group_words, timed_words
@@ -91,18 +92,6 @@ def split_segments(tokens: list[int], tb: int, seek_frames: int) -> tuple[list[W
     return segments, (tokens[prev - 2] - tb) * INPUT_STRIDE
 
 
-def decode_window(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int,
-                  timestamps: bool) -> tuple[list[int], bool]:
-    """New tokens of one window, up to the model's context, end-of-text removed; whether it ended there."""
-    room = model.config.max_target_positions - len(prompt)
-    if beam_size > 1:
-        out = beam_search(model, audio, prompt, beam_size, max_new_tokens=room, timestamps=timestamps)
-    else:
-        out = greedy(model, audio, prompt, max_new_tokens=room, timestamps=timestamps)
-    ended = bool(out) and out[-1] == model.config.eos_token_id
-    return (out[:-1] if ended else out), ended
-
-
 def window_token_times(model: Whisper, audio: mx.array, prompt: list[int], out: list[int], ended: bool,
                        num_frames: int | None) -> tuple[np.ndarray, list[float]]:
     """DTW time (s from the window start) and probability of each new token of one window.
@@ -135,14 +124,23 @@ def window_words(model: Whisper, audio: mx.array, prompt: list[int], out: list[i
 
 def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int = 5, language: str | None = None,
                task: str = "transcribe", timestamps: bool = True, word_timestamps: bool = False,
+               initial_prompt: str | None = None, prompt_ids: list[int] | None = None,
+               fallback: FallbackOptions | None = None, max_new_tokens: int | None = None,
                progress: bool = False) -> Transcript:
-    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats;
-    `word_timestamps`: each segment gets its words with times (alignment heads + DTW)."""
+    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats.
+
+    `word_timestamps`: each segment gets its words (alignment heads + DTW). `initial_prompt` (text) or
+    `prompt_ids` (after `<|startofprev|>`) go before every window, as transformers' `prompt_ids`;
+    `fallback`: temperatures, thresholds and conditioning on previous text (off by default, as in transformers).
+    """
     tok = model.tokenizer
     if tok is None:
         raise ValueError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
     if not tok.multilingual and (task != "transcribe" or language not in (None, "en")):
         raise ValueError(f"an English-only Whisper cannot take language={language!r}, task={task!r}")
+    opts = fallback or FallbackOptions()
+    if initial_prompt is not None:
+        prompt_ids = tok.encode(" " + initial_prompt.strip())
     stats = RunStats(sample_rate=SAMPLE_RATE)
     with measure(stats):
         wav = load_audio(audio, SAMPLE_RATE)
@@ -153,15 +151,25 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         first = model.embed_audio(mx.array(window(mel, 0, n_frames)))
         if tok.multilingual and language is None:
             language, _ = detect_language(model, first)
-        prompt = tok.sot_sequence(language if tok.multilingual else None, task, timestamps)
+        init = tok.sot_sequence(language if tok.multilingual else None, task, timestamps)
         tb = timestamp_begin(model)
         segments: list[Segment] = []
+        history = [list(prompt_ids)] if prompt_ids else []  # token runs the next window may be conditioned on
+        condition = opts.condition_on_previous_text
         bar = _progress(total, progress)
         seek = 0
         while seek < total:
             seek_frames = min(total - seek, n_frames)
             audio_feats = first if seek == 0 else model.embed_audio(mx.array(window(mel, seek, n_frames)))
-            out, ended = decode_window(model, audio_feats, prompt, beam_size, timestamps)
+            prompt = window_prompt(init, history if condition else [], prompt_ids, tok.sot_prev, tb,
+                                   model.config.max_target_positions // 2 - 1)
+            attempt = decode_with_fallback(model, audio_feats, prompt, beam_size, timestamps, opts, max_new_tokens)
+            condition = opts.condition_on_previous_text and attempt.temperature < 0.5
+            if attempt.skip:  # silence: no segment, on to the next window
+                seek += seek_frames
+                continue
+            ended = bool(attempt.tokens) and attempt.tokens[-1] == model.config.eos_token_id
+            out = attempt.tokens[:-1] if ended else attempt.tokens
             offset = seek * FRAME_SECONDS
             if timestamps:
                 pieces, advance = split_segments(out, tb, seek_frames)
@@ -174,6 +182,7 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
             for p, w in zip(pieces, words):
                 segments.append(Segment(offset + p.start * TIME_PRECISION, offset + p.end * TIME_PRECISION,
                                         tok.decode(p.tokens).strip(), p.tokens, w))
+                history.append(p.tokens)
             seek += advance
             if bar is not None:
                 bar.update(min(seek, total) - bar.n)
@@ -183,6 +192,19 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         stats.token_count = len(tokens)
         text = tok.decode(tokens).strip()
     return Transcript(text, segments, language or ("en" if not tok.multilingual else None), tokens, stats)
+
+
+def window_prompt(init: list[int], history: list[list[int]], prompt_ids: list[int] | None, sot_prev: int,
+                  tb: int, keep: int) -> list[int]:
+    """The decoder prompt of a window (transformers' `_prepare_decoder_input_ids`): `<|startofprev|>` and the last
+    `keep` previous tokens (a segment's closing timestamp pair counted once) when conditioning, else the
+    prompt ids, then the start-of-transcript sequence."""
+    if history:
+        prev = [t for run in history for t in (run[:-1] if len(run) > 2 and run[-2] >= tb else run)]
+        return [sot_prev, *prev[-keep:], *init]
+    if prompt_ids:
+        return [sot_prev, *prompt_ids, *init]
+    return list(init)
 
 
 def _progress(total_frames: int, enabled: bool):
