@@ -114,3 +114,43 @@ def test_fixture_fallback_equal_transformers(fixture_pair, monkeypatch, case):
         assert got == [] and tr.text == ""
     else:
         assert len({t for g in got for t in g[0]}) >= 20
+
+
+@pytest.mark.parametrize("condition", [False, True])
+def test_fixture_prompt_ids_equal_transformers(fixture_pair, monkeypatch, condition):
+    """`prompt_ids` (after <|startofprev|>) before every window, or as the first conditioning segment."""
+    hf, model = fixture_pair
+    wav = (np.random.default_rng(4).standard_normal(16000 * 6) * 0.1).astype(np.float32)
+    prompt = model.tokenizer.encode(" Tobias winds forty two clocks.")
+    want = hf_long_form(hf, wav, monkeypatch, seed=0, prompt_ids=torch.tensor([SOT_PREV, *prompt]),
+                        condition_on_prev_tokens=condition, max_new_tokens=40)
+    opts = FallbackOptions(condition_on_previous_text=condition)
+    tr = model.transcribe(wav, beam_size=1, prompt_ids=prompt, fallback=opts, max_new_tokens=40)
+    assert [s.tokens for s in tr.segments] == [w[0] for w in want] and len(want) >= 1
+    plain = model.transcribe(wav, beam_size=1, max_new_tokens=40)
+    assert plain.tokens != tr.tokens  # the prompt changes what the decoder writes
+    text = model.transcribe(wav, beam_size=1, initial_prompt="Tobias winds forty two clocks.", fallback=opts,
+                            max_new_tokens=40)
+    assert text.tokens == tr.tokens
+
+
+@pytest.mark.slow
+def test_real_long_clip_with_openai_settings_equal_transformers(espeak, monkeypatch):
+    """Real tiny.en, 46 s clip, openai-whisper's quality settings (fallback temperatures, thresholds,
+    conditioning on previous text): the same segments as transformers' generate."""
+    from mlx_audio_lab.fixtures.speech import speech
+    from mlx_audio_lab.models.stt.whisper import load_model, reference
+    from mlx_audio_lab.models.stt.whisper.real import real_hf_folder
+
+    folder = real_hf_folder()
+    hf, model = reference.load_reference(folder), load_model(folder)
+    wav = speech("long", 16000)
+    temps = (0.0, 0.2, 0.4)
+    kw = dict(compression_ratio_threshold=2.4, logprob_threshold=-1.0, no_speech_threshold=0.6)
+    want = hf_long_form(hf, wav, monkeypatch, seed=0, temperature=temps, condition_on_prev_tokens=True, **kw)
+    opts = FallbackOptions(temps, condition_on_previous_text=True, draws=SeededDraws(0), **kw)
+    tr = model.transcribe(wav, beam_size=1, fallback=opts)
+    got = [(s.tokens, s.start, s.end) for s in tr.segments]
+    assert [g[0] for g in got] == [w[0] for w in want] and len(got) >= 4
+    assert np.allclose([g[1:] for g in got], [w[1:] for w in want], atol=1e-6)
+    assert "clockmaker" in tr.text and tr.segments[-1].end > 30
