@@ -1,9 +1,10 @@
-"""The cost of Whisper word timestamps: this port vs transformers and faster-whisper, same weights and clips.
+"""The cost of Whisper word timestamps and of batching: this port vs transformers and faster-whisper.
 
 Real tiny.en (the bundled CTranslate2 weights, converted for transformers), espeak-ng clips, greedy decoding
 with segment timestamps. For each engine: median wall time of a transcription without and with word
 timestamps, and the ratio (the cost of the words). transformers runs its pipeline (`return_timestamps=True`
 vs `"word"`), faster-whisper its `transcribe(word_timestamps=...)` (skipped when not installed).
+Batching: all clips one by one vs in one padded batch (`transcribe_batch`; the pipeline's `batch_size`).
 Prints a JSON report; writes it to `--out` only when asked.
 
     .venv/bin/python benchmarks/whisper_words.py [--clips fox harbor] [--repeats 3] [--out FILE]
@@ -39,6 +40,12 @@ def port(clips: dict, repeats: int) -> dict:
         plain, _ = median_time(lambda a=audio: model.transcribe(a, beam_size=1), repeats)
         words, r = median_time(lambda a=audio: model.transcribe(a, beam_size=1, word_timestamps=True), repeats)
         rows[name] = {"plain_s": plain, "words_s": words, "words": sum(len(s.words) for s in r.segments)}
+    from mlx_audio_lab.models.stt.whisper.batch import transcribe_batch
+
+    audios = list(clips.values())
+    single, _ = median_time(lambda: [model.transcribe(a, beam_size=1) for a in audios], repeats)
+    batched, _ = median_time(lambda: transcribe_batch(model, audios, beam_size=1), repeats)
+    rows["batch"] = {"one_by_one_s": single, "batched_s": batched, "clips": len(audios)}
     return rows
 
 
@@ -60,6 +67,11 @@ def transformers_pipeline(clips: dict, repeats: int) -> dict:
         plain, _ = median_time(lambda a=audio: pipe(a.copy(), return_timestamps=True, **kw), repeats)
         words, r = median_time(lambda a=audio: pipe(a.copy(), return_timestamps="word", **kw), repeats)
         rows[name] = {"plain_s": plain, "words_s": words, "words": len(r["chunks"])}
+    audios = [a.copy() for a in clips.values()]
+    single, _ = median_time(lambda: [pipe(a.copy(), return_timestamps=True, **kw) for a in audios], repeats)
+    batched, _ = median_time(lambda: pipe([a.copy() for a in audios], return_timestamps=True,
+                                          batch_size=len(audios), **kw), repeats)
+    rows["batch"] = {"one_by_one_s": single, "batched_s": batched, "clips": len(audios)}
     return rows
 
 
@@ -104,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             report["engines"][engine] = "not installed"
             continue
         for r in rows.values():
-            r["word_cost"] = r["words_s"] / r["plain_s"]
+            if "words_s" in r:
+                r["word_cost"] = r["words_s"] / r["plain_s"]
+            else:
+                r["batch_speedup"] = r["one_by_one_s"] / r["batched_s"]
         report["engines"][engine] = rows
     text = json.dumps(report, indent=2)
     print(text)

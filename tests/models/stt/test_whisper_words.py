@@ -227,3 +227,28 @@ def test_real_words_equal_transformers_pipeline(real, clip):
     np.testing.assert_allclose(ends, [w.end for w in want], atol=0.02)
     assert np.all(ends >= starts) and ends[-1] <= len(audio) / 16000 + 0.5
     assert all(0 < w.probability <= 1 for w in got)
+
+
+# ----------------------------------------------------------------------------------- views
+
+
+def test_word_and_alignment_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlx_audio_lab.inspect import plots
+    from mlx_audio_lab.results import Word
+
+    audio = np.sin(np.arange(16000) / 5.0).astype(np.float32)
+    fig = plots.words_on_waveform(audio, 16000, [Word(" a", 0.1, 0.4), Word(" b", 0.4, 0.9)], title="t")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "time (s)" and [t.get_text() for t in ax.texts] == ["a", "b"]
+    assert ax.get_xlim()[1] == pytest.approx(15999 / 16000)
+    m = rng.normal(size=(4, 50))
+    path = dtw(-m)
+    fig = plots.alignment_path(m, path, ["w", "x", "y", "z"], title="alignment")
+    ax, bar = fig.axes
+    assert ax.get_xlabel() == "time (s)" and ax.get_title() == "alignment" and bar.get_ylabel()
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), (path[1] + 0.5) * 0.02)
+    np.testing.assert_array_equal(line.get_ydata(), path[0])
