@@ -81,20 +81,39 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     randomize_(model, seed=0, std=0.08, keep=("model.encoder.embed_positions.weight",))
     heads = [[layer, head] for layer in range(config.decoder_layers // 2, config.decoder_layers)
              for head in range(0, config.decoder_attention_heads, 2)]  # tiny.en's table does not fit tiny dims
-    model.generation_config = generation_config(config, heads)
-    model.save_pretrained(folder, safe_serialization=True)
     WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(folder)
-    shutil.copy(tiny_en / "tokenizer.json", folder / "tokenizer.json")
+    if config.vocab_size >= 51865:  # the multilingual id layout (control tokens one or two higher)
+        from .tokenizer import multilingual_layout
+
+        english = json.loads((tiny_en / "tokenizer.json").read_text(encoding="utf-8"))
+        tok = multilingual_layout(english, v3=config.vocab_size >= 51866)
+        (folder / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    else:
+        shutil.copy(tiny_en / "tokenizer.json", folder / "tokenizer.json")
+    model.generation_config = generation_config(config, heads, folder / "tokenizer.json")
+    model.save_pretrained(folder, safe_serialization=True)
 
 
-def generation_config(config, alignment_heads: list[list[int]]):
-    """The generation config as openai/whisper-* ship it (control ids one higher in multilingual vocabularies)."""
+def generation_config(config, alignment_heads: list[list[int]], tokenizer: Path | None = None):
+    """The generation config as openai/whisper-* ship it: control ids from the tokenizer, and for multilingual
+    vocabularies the language and task tables."""
     from transformers import GenerationConfig
 
+    ids = {}
+    if tokenizer is not None:
+        ids = {t["content"]: t["id"] for t in json.loads(Path(tokenizer).read_text(encoding="utf-8"))["added_tokens"]}
     m = int(config.vocab_size >= 51865)
+    extra = {}
+    if m and ids:
+        from .tokenizer import LANGUAGES
+
+        extra = dict(lang_to_id={f"<|{c}|>": ids[f"<|{c}|>"] for c in LANGUAGES if f"<|{c}|>" in ids},
+                     task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]})
     return GenerationConfig(
+        **extra,
         decoder_start_token_id=50257 + m, bos_token_id=50257 + m, eos_token_id=50256 + m, pad_token_id=50256 + m,
-        max_length=448, no_timestamps_token_id=50362 + m, prev_sot_token_id=50360 + m, is_multilingual=bool(m),
+        max_length=448, no_timestamps_token_id=ids.get("<|notimestamps|>", 50362 + m),
+        prev_sot_token_id=ids.get("<|startofprev|>", 50360 + m), is_multilingual=bool(m),
         suppress_tokens=list(config.suppress_tokens), begin_suppress_tokens=list(config.begin_suppress_tokens),
         alignment_heads=alignment_heads, max_initial_timestamp_index=50, return_timestamps=False,
     )
