@@ -33,17 +33,21 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from . import load
     from .errors import ArgumentError, LabError
+    from .writers import FORMATS, write
 
     model = load(args.model)
     require(model, "transcribe", "a speech-recognition model", args.model)
     vad = _vad_model(args.vad_model) if args.vad else None
     if args.vad and vad is None:
         return 2
+    formats = FORMATS if args.output_format == "all" else (args.output_format,) if args.output_format else ()
+    if args.output_dir is not None and not formats:
+        formats = FORMATS
     results, paths, failed = [], [], 0
     for path in args.audio:  # each file on its own: a bad one is reported and the others still transcribed
         try:
             options = dict(beam_size=args.beam_size, language=args.language, timestamps=not args.no_timestamps,
-                           progress=not args.json)
+                           progress=not args.json, **({"word_timestamps": True} if args.word_timestamps else {}))
             if vad is not None:
                 from .models.vad.transcribe import transcribe_speech
 
@@ -52,10 +56,17 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 result = model.transcribe(path, **options)
         except ArgumentError:
             raise  # the same for every file
+        except TypeError as e:
+            if "word_timestamps" not in str(e):
+                raise
+            raise ArgumentError(f"--word-timestamps: {args.model} cannot time words; drop the flag") from e
         except (LabError, OSError) as e:
             error(e)
             failed += 1
             continue
+        for fmt in formats:
+            written = write(result, fmt, Path(args.output_dir or "."), Path(path).stem)
+            print(f"wrote {written}", file=sys.stderr)
         results.append(result)
         paths.append(path)
         if not args.json:
@@ -72,6 +83,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if failed:
         error(f"{failed} of {len(args.audio)} files failed (see above)")
     return 2 if failed else 0
+
 
 def _vad_model(name: str):
     """The VAD model `name` loads, or None after printing why it is not one."""
@@ -373,6 +385,10 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true")
     t.add_argument("--vad", action="store_true", help="transcribe the speech spans only (faster-whisper's vad_filter)")
     t.add_argument("--vad-model", default="silero-vad", help="VAD for --vad (default silero-vad)")
+    t.add_argument("--word-timestamps", action="store_true", help="time every word (cross attention + DTW)")
+    t.add_argument("--output-format", choices=["txt", "srt", "vtt", "tsv", "json", "all"], default=None,
+                   help="write the transcript of each file as <stem>.<format> into --output-dir")
+    t.add_argument("--output-dir", default=None, help="folder for --output-format files (default: .)")
     t.add_argument("audio", nargs="+")
     t.set_defaults(fn=cmd_transcribe)
 

@@ -117,6 +117,25 @@ def frequency_response(freqs_hz: np.ndarray, gain_db: dict[str, np.ndarray] | np
     return fig
 
 
+def words_on_waveform(audio: np.ndarray, sample_rate: int, words: Sequence, title: str = "words on the waveform",
+                      figsize=(10, 3), ax=None):
+    """Waveform with each word's span (objects with .word, .start, .end in seconds) shaded and labelled."""
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    a = np.asarray(audio)
+    t = np.arange(len(a)) / sample_rate
+    ax.plot(t, a, color="0.35", linewidth=0.5)
+    top = float(np.abs(a).max()) or 1.0
+    for i, w in enumerate(words):
+        ax.axvspan(w.start, w.end, color=f"C{i % 2}", alpha=0.18)
+        ax.text((w.start + w.end) / 2, top * (1.05 if i % 2 == 0 else 0.85), w.word.strip(), ha="center",
+                va="bottom", fontsize=8)
+    ax.set(xlabel="time (s)", ylabel="amplitude", title=title, xlim=(0, t[-1] if len(t) else 1),
+           ylim=(-top * 1.1, top * 1.3))
+    _finish(fig, own)
+    return fig
+
+
 def curves(x: np.ndarray, ys: dict[str, np.ndarray], xlabel: str, ylabel: str, title: str, figsize=(10, 3),
            ax=None):
     """Labelled curves y(x) on shared axes (activation shapes, responses)."""
@@ -126,5 +145,25 @@ def curves(x: np.ndarray, ys: dict[str, np.ndarray], xlabel: str, ylabel: str, t
         ax.plot(x, y, label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
+    _finish(fig, own)
+    return fig
+
+
+def alignment_path(matrix: np.ndarray, path: tuple[np.ndarray, np.ndarray], labels: Sequence[str],
+                   seconds_per_position: float = 0.02, title: str = "alignment matrix and DTW path",
+                   figsize=(10, 4), ax=None):
+    """(tokens, positions) alignment matrix with the DTW path over it; tokens on y, time on x, a colorbar."""
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    m = np.asarray(matrix)
+    im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap="viridis",
+                   extent=(0, m.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
+    rows, cols = path
+    ax.plot((np.asarray(cols) + 0.5) * seconds_per_position, rows, color="red", linewidth=1.2, label="DTW path")
+    ax.set_yticks(range(len(labels)))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.set(xlabel="time (s)", ylabel="token (input)", title=title)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.colorbar(im, ax=ax, pad=0.01, label="normalised attention (z)")
     _finish(fig, own)
     return fig

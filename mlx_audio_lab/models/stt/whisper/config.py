@@ -27,6 +27,7 @@ class WhisperConfig:
     begin_suppress_tokens: list[int] = field(default_factory=lambda: [220, 50256])
     suppress_tokens: list[int] = field(default_factory=list)
     alignment_heads: list[list[int]] = field(default_factory=list)
+    median_filter_width: int = 7
     activation_function: str = "gelu"
     scale_embedding: bool = False
     model_type: str = "whisper"

@@ -142,9 +142,11 @@ def _topk(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int = 5,
-                max_new_tokens: int | None = None, length_penalty: float = 1.0, timestamps: bool = False) -> list[int]:
+                max_new_tokens: int | None = None, length_penalty: float = 1.0, timestamps: bool = False,
+                return_score: bool = False) -> list[int] | tuple[list[int], float]:
     """Beam search over one audio window (1, n_ctx, d) after `prompt`, as transformers' `_beam_search`
-    with Whisper's defaults (early_stopping=False); returns the best hypothesis' new tokens."""
+    with Whisper's defaults (early_stopping=False); returns the best hypothesis' new tokens (and its
+    length-normalised score, transformers' `sequences_scores`, with `return_score`)."""
     n, k = beam_size, 2 * beam_size
     eot, vocab = model.config.eos_token_id, model.config.vocab_size
     max_length = model.config.max_target_positions
@@ -196,7 +198,7 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
         state.reorder(mx.array(src[keep].astype(np.int32)))
         last = mx.array([[seq[-1]] for seq in running])
         logits = _last_logits(model, last, audio, state)
-    return done[0]
+    return (done[0], float(done_scores[0])) if return_score else done[0]
 
 
 def detect_language(model: Whisper, audio: mx.array) -> tuple[str, dict[str, float]]:
@@ -208,3 +210,33 @@ def detect_language(model: Whisper, audio: mx.array) -> tuple[str, dict[str, flo
     logits = _last_logits(model, mx.array([[tok.sot]]), audio, model.new_state())[0, list(ids)]
     probs = np.exp(log_softmax(logits[None])[0])
     return codes[int(logits.argmax())], {c: float(p) for c, p in zip(codes, probs)}
+
+
+@dataclass
+class Parting:
+    """Where two decodings of one window part: the step, the candidates there, and each path's score."""
+
+    step: int  # index of the first new token that differs
+    candidates: list[tuple[int, float]]  # (token, log-probability) of the top k at that step
+    scores: tuple[float, float]  # sum of log-probabilities of each whole decoding
+    lengths: tuple[int, int]
+
+
+def parting(model: Whisper, audio: mx.array, prompt: list[int], a: list[int], b: list[int], k: int = 5,
+            timestamps: bool = False) -> Parting:
+    """Compare decodings `a` and `b` (new tokens) of one window (1, n_ctx, d): teacher-forced log-probabilities
+    after the logit rules, the top `k` candidates where they first differ, and each path's total."""
+    rules = LogitRules.for_model(model, timestamps)
+    step = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+    def path_logp(seq: list[int]) -> np.ndarray:
+        logits = np.array(model.logits(mx.array([prompt + seq[:-1]]), audio)[0].astype(mx.float32))
+        rows = logits[len(prompt) - 1 :]
+        return np.stack([rules(log_softmax(rows[i][None]), [seq[:i]])[0] for i in range(len(seq))])
+
+    la, lb = path_logp(a), path_logp(b)
+    at = la[step]
+    top = _topk(at, k)
+    sa = float(sum(la[i, t] for i, t in enumerate(a)))
+    sb = float(sum(lb[i, t] for i, t in enumerate(b)))
+    return Parting(step, [(int(t), float(at[t])) for t in top], (sa, sb), (len(a), len(b)))

@@ -56,6 +56,22 @@ def _sinusoids_if_missing(cfg: WhisperConfig):
     return complete
 
 
+def find_alignment_heads(folder: Path, config: dict, state: dict[str, np.ndarray]) -> list[list[int]]:
+    """(layer, head) pairs for word timing: `generation_config.json` (Hugging Face), else `config.json`
+    (CTranslate2 conversions), else the `alignment_heads` array of mlx-community weights; else [] (the
+    model then uses openai's default, every head of the last half of the layers)."""
+    gen = folder / "generation_config.json"
+    if gen.is_file():
+        heads = json.loads(gen.read_text()).get("alignment_heads")
+        if heads:
+            return [list(map(int, h)) for h in heads]
+    if config.get("alignment_heads"):
+        return [list(map(int, h)) for h in config["alignment_heads"]]
+    if "alignment_heads" in state:
+        return np.asarray(state["alignment_heads"]).reshape(-1, 2).astype(int).tolist()
+    return []
+
+
 def find_tokenizer(folder: Path) -> Path | None:
     """`tokenizer.json` in the folder, if any."""
     p = folder / "tokenizer.json"
@@ -68,6 +84,8 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     folder = Path(folder)
     state, config, keymap, source = read_checkpoint(folder)
     cfg = WhisperConfig.from_dict(config)
+    heads = find_alignment_heads(folder, config, state)
+    cfg.alignment_heads = [h for h in heads if h[0] < cfg.decoder_layers and h[1] < cfg.decoder_attention_heads]
     model = fill_model(Whisper(cfg), state, keymap, config, source, dtype, quantize, group_size,
                        optional=["encoder.embed_positions.weight"], complete=_sinusoids_if_missing(cfg))
     tok = find_tokenizer(folder)

@@ -11,9 +11,18 @@ import numpy as np
 from ....parity import TapPoint
 
 # Fixture sizes: the real vocabulary (so the real tokenizer and control tokens work), tiny widths.
+_TINY = dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
+             decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256)
+_MULTI = dict(vocab_size=51865, decoder_start_token_id=50258, bos_token_id=50258, eos_token_id=50257,
+              pad_token_id=50257)
+_V3 = dict(_MULTI, vocab_size=51866, num_mel_bins=128)
 SIZES = {
-    "tiny": dict(d_model=64, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                 decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256),
+    "tiny": _TINY,
+    # the structural options of the larger checkpoints, at tiny widths (the real sizes differ only in widths)
+    "multilingual": dict(_TINY, **_MULTI),  # openai/whisper-tiny ... large-v2: 51865 tokens, 80 mels
+    "large-v3": dict(_TINY, **_V3),  # 128 mels, 51866 tokens (<|yue|>)
+    "large-v3-turbo": dict(_TINY, **_V3, encoder_layers=4, decoder_layers=4),  # 32 encoder : 4 decoder layers
+    "distil-large-v3": dict(_TINY, **_V3, encoder_layers=4, decoder_layers=2),  # distil-whisper: 2 decoder layers
 }
 
 
@@ -61,27 +70,50 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     tiny_en = resolve("whisper-tiny.en")  # the real tokenizer and control-token config
     ct2_cfg = json.loads((tiny_en / "config.json").read_text())
     torch.manual_seed(0)
+    dims = dict(vocab_size=51864, num_mel_bins=80, decoder_start_token_id=50257, eos_token_id=50256,
+                pad_token_id=50256, bos_token_id=50257)
+    dims.update(SIZES[size])
     config = WhisperConfig(
-        vocab_size=51864, num_mel_bins=80, max_source_positions=1500, max_target_positions=448,
-        decoder_start_token_id=50257, eos_token_id=50256, pad_token_id=50256, bos_token_id=50257,
-        suppress_tokens=ct2_cfg["suppress_ids"], begin_suppress_tokens=ct2_cfg["suppress_ids_begin"],
-        **SIZES[size],
+        max_source_positions=1500, max_target_positions=448,
+        suppress_tokens=ct2_cfg["suppress_ids"], begin_suppress_tokens=ct2_cfg["suppress_ids_begin"], **dims,
     )
     model = WhisperForConditionalGeneration(config).eval()
     randomize_(model, seed=0, std=0.08, keep=("model.encoder.embed_positions.weight",))
-    model.generation_config = generation_config(config, ct2_cfg["alignment_heads"])
+    heads = [[layer, head] for layer in range(config.decoder_layers // 2, config.decoder_layers)
+             for head in range(0, config.decoder_attention_heads, 2)]  # tiny.en's table does not fit tiny dims
+    WhisperFeatureExtractor(feature_size=config.num_mel_bins).save_pretrained(folder)
+    if config.vocab_size >= 51865:  # the multilingual id layout (control tokens one or two higher)
+        from .tokenizer import multilingual_layout
+
+        english = json.loads((tiny_en / "tokenizer.json").read_text(encoding="utf-8"))
+        tok = multilingual_layout(english, v3=config.vocab_size >= 51866)
+        (folder / "tokenizer.json").write_text(json.dumps(tok, ensure_ascii=False), encoding="utf-8")
+    else:
+        shutil.copy(tiny_en / "tokenizer.json", folder / "tokenizer.json")
+    model.generation_config = generation_config(config, heads, folder / "tokenizer.json")
     model.save_pretrained(folder, safe_serialization=True)
-    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
-    shutil.copy(tiny_en / "tokenizer.json", folder / "tokenizer.json")
 
 
-def generation_config(config, alignment_heads: list[list[int]]):
-    """The generation config of an English-only Whisper (as openai/whisper-*.en ship it)."""
+def generation_config(config, alignment_heads: list[list[int]], tokenizer: Path | None = None):
+    """The generation config as openai/whisper-* ship it: control ids from the tokenizer, and for multilingual
+    vocabularies the language and task tables."""
     from transformers import GenerationConfig
 
+    ids = {}
+    if tokenizer is not None:
+        ids = {t["content"]: t["id"] for t in json.loads(Path(tokenizer).read_text(encoding="utf-8"))["added_tokens"]}
+    m = int(config.vocab_size >= 51865)
+    extra = {}
+    if m and ids:
+        from .tokenizer import LANGUAGES
+
+        extra = dict(lang_to_id={f"<|{c}|>": ids[f"<|{c}|>"] for c in LANGUAGES if f"<|{c}|>" in ids},
+                     task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]})
     return GenerationConfig(
-        decoder_start_token_id=50257, bos_token_id=50257, eos_token_id=50256, pad_token_id=50256,
-        max_length=448, no_timestamps_token_id=50362, prev_sot_token_id=50360, is_multilingual=False,
+        **extra,
+        decoder_start_token_id=50257 + m, bos_token_id=50257 + m, eos_token_id=50256 + m, pad_token_id=50256 + m,
+        max_length=448, no_timestamps_token_id=ids.get("<|notimestamps|>", 50362 + m),
+        prev_sot_token_id=ids.get("<|startofprev|>", 50360 + m), is_multilingual=bool(m),
         suppress_tokens=list(config.suppress_tokens), begin_suppress_tokens=list(config.begin_suppress_tokens),
         alignment_heads=alignment_heads, max_initial_timestamp_index=50, return_timestamps=False,
     )
@@ -185,3 +217,19 @@ def decode_both(folder: Path, audio: np.ndarray, beam_size: int = 1) -> dict[str
     eot = model.config.eos_token_id
     ref = [t for t in out.sequences[0].tolist()[len(prompt):] if t != eot]
     return {"port": [t for t in port if t != eot], "reference": ref}
+
+
+def pipeline_words(folder: Path, audio: np.ndarray, beam_size: int = 1) -> list:
+    """Words with times from transformers' ASR pipeline (`return_timestamps="word"`) on the folder's weights."""
+    from transformers import WhisperProcessor, pipeline
+
+    from ....parity.core import quiet_reference
+    from ....results import Word
+
+    quiet_reference()
+    folder = reference_folder(folder)
+    proc = WhisperProcessor.from_pretrained(folder)
+    pipe = pipeline("automatic-speech-recognition", model=load_reference(folder), tokenizer=proc.tokenizer,
+                    feature_extractor=proc.feature_extractor, device="cpu")
+    out = pipe(np.array(audio, np.float32), return_timestamps="word", generate_kwargs={"num_beams": beam_size})
+    return [Word(c["text"], float(c["timestamp"][0]), float(c["timestamp"][1])) for c in out["chunks"]]

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 LANGUAGES = (
-    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th ur hr bg lt "
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi iw uk el ms cs ro da hu ta no th ur hr bg lt "
     "la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr pa si km sn yo so af oc "
     "ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt haw ln ha ba jw su yue"
 ).split()
@@ -67,15 +67,13 @@ class WhisperTokenizer:
 
     @cached_property
     def language_ids(self) -> dict[str, int]:
-        """Language code -> token id (multilingual vocabularies only)."""
+        """Language code -> token id: the tokens between <|startoftranscript|> and <|translate|> (multilingual
+        vocabularies only)."""
         if not self.multilingual:
             return {}
-        out = {}
-        for code in LANGUAGES:
-            i = self._tok.token_to_id(f"<|{code}|>")
-            if i is not None and i < self.translate:
-                out[code] = i
-        return out
+        vocab = self._tok.get_vocab(with_added_tokens=True)
+        between = sorted((i, t) for t, i in vocab.items() if self.sot < i < self.translate)
+        return {t[2:-2]: i for i, t in between if t.startswith("<|") and t.endswith("|>")}
 
     def sot_sequence(self, language: str | None = "en", task: str = "transcribe",
                      timestamps: bool = False) -> list[int]:
@@ -110,3 +108,30 @@ class WhisperTokenizer:
                 run.append(i)
         out.append(self.decode(run))
         return "".join(out)
+
+
+def multilingual_layout(english: dict, v3: bool = False) -> dict:
+    """A `tokenizer.json` with the multilingual id layout, made from an English-only one (for fixtures).
+
+    Multilingual vocabularies have one more ordinary token before `<|endoftext|>` (50257 instead of 50256),
+    so every control token moves up by one; large-v3 adds `<|yue|>` after `<|su|>`, moving the task and
+    later tokens by one more. The ordinary tokens keep the English BPE (fixtures test ids, not text).
+    """
+    import copy
+
+    d = copy.deepcopy(english)
+    eot = d["model"]["vocab"].pop("<|endoftext|>")
+    d["model"]["vocab"]["<|extra|>"] = eot  # the stand-in ordinary token
+    added = sorted(d["added_tokens"], key=lambda t: t["id"])
+    su = next(t["id"] for t in added if t["content"] == "<|su|>")
+    for t in added:
+        t["id"] += 1 + int(v3 and t["id"] > su)
+    if v3:
+        added.append({**added[0], "id": su + 2, "content": "<|yue|>"})
+        added.sort(key=lambda t: t["id"])
+    d["added_tokens"] = added
+    d["model"]["vocab"]["<|endoftext|>"] = eot + 1
+    ids = {t["content"]: t["id"] for t in added}
+    for name, spec in d.get("post_processor", {}).get("special_tokens", {}).items():
+        spec["ids"] = [ids[name]]
+    return d

@@ -8,8 +8,8 @@ times equal transformers' for greedy and beam search (checked on real tiny.en, s
 Features as transformers gets them: a clip up to 30 s is zero-padded as *audio* to 480000 samples (the
 feature extractor's default); a longer clip gets one log-mel over the whole clip (extractor with
 `truncation=False, padding="longest"`) whose windows are zero-padded as *mel* to 3000 frames.
-Left out (transformers' defaults also skip them): temperature fallback, no-speech skipping, conditioning on
-previous text. Unlike transformers, `timestamps=False` on long audio decodes plain 30 s windows instead of
+Temperature fallback, no-speech skipping and conditioning on previous text (`fallback.py`) are off by
+default, as in transformers. Unlike transformers, `timestamps=False` on long audio decodes plain 30 s windows instead of
 refusing.
 """
 
@@ -26,7 +26,10 @@ from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
 from ....errors import ArgumentError, WeightsError
 from ....results import RunStats, Segment, Transcript, measure
-from .decoding import beam_search, detect_language, greedy, timestamp_begin
+from .decoding import detect_language, timestamp_begin
+from .fallback import FallbackOptions, decode_with_fallback
+from .timing import cross_attention, token_timestamps
+from .words import group_words, timed_words
 
 if TYPE_CHECKING:
     from .model import Whisper
@@ -93,19 +96,47 @@ def split_segments(tokens: list[int], tb: int, seek_frames: int) -> tuple[list[W
     return segments, (tokens[prev - 2] - tb) * INPUT_STRIDE
 
 
-def decode_window(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int, timestamps: bool) -> list[int]:
-    """New tokens of one window, up to the model's context, end-of-text removed."""
-    room = model.config.max_target_positions - len(prompt)
-    if beam_size > 1:
-        out = beam_search(model, audio, prompt, beam_size, max_new_tokens=room, timestamps=timestamps)
-    else:
-        out = greedy(model, audio, prompt, max_new_tokens=room, timestamps=timestamps)
-    return out[:-1] if out and out[-1] == model.config.eos_token_id else out
+def window_token_times(model: Whisper, audio: mx.array, prompt: list[int], out: list[int], ended: bool,
+                       num_frames: int | None) -> tuple[np.ndarray, list[float]]:
+    """DTW time (s from the window start) and probability of each new token of one window.
+
+    As transformers' `generate(return_token_timestamps=True)`: the rows are the positions whose input is a
+    generated token (all but the last one generated, end-of-text included); the DTW sees the clip's
+    `num_frames` mel frames left from this window on (None: the whole window).
+    """
+    rows = out if ended else out[:-1]
+    weights, probs = cross_attention(model, audio, prompt + rows)
+    times, _ = token_timestamps(weights[:, len(prompt):], num_frames, model.config.median_filter_width)
+    p = len(prompt) - 1  # the row predicting out[0]
+    return times, [float(probs[p + k, t]) for k, t in enumerate(out)]
+
+
+def window_words(model: Whisper, audio: mx.array, prompt: list[int], out: list[int], ended: bool,
+                 pieces: list[WindowSegment], offset: float, num_frames: int, language: str | None) -> list[list]:
+    """Words (times in s) of each segment of one window, grouped as transformers' pipeline groups them."""
+    times, token_probs = window_token_times(model, audio, prompt, out, ended, num_frames)
+    times = times + offset
+    tok, eot = model.tokenizer, model.config.eos_token_id
+    words, at = [], 0
+    for piece in pieces:
+        positions = [at + k for k, t in enumerate(piece.tokens) if t < eot]
+        groups = group_words(tok.decode, [out[k] for k in positions], eot, language)
+        words.append(timed_words(groups, positions, times, token_probs, offset))
+        at += len(piece.tokens)
+    return words
 
 
 def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int = 5, language: str | None = None,
-               task: str = "transcribe", timestamps: bool = True, progress: bool = False) -> Transcript:
-    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats."""
+               task: str = "transcribe", timestamps: bool = True, word_timestamps: bool = False,
+               initial_prompt: str | None = None, prompt_ids: list[int] | None = None,
+               fallback: FallbackOptions | None = None, max_new_tokens: int | None = None,
+               progress: bool = False) -> Transcript:
+    """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats.
+
+    `word_timestamps`: each segment gets its words (alignment heads + DTW). `initial_prompt` (text) or
+    `prompt_ids` (after `<|startofprev|>`) go before every window, as transformers' `prompt_ids`;
+    `fallback`: temperatures, thresholds and conditioning on previous text (off by default, as in transformers).
+    """
     tok = model.tokenizer
     if tok is None:
         raise WeightsError(f"{getattr(model, 'source', 'model')}: no tokenizer.json, cannot transcribe")
@@ -114,32 +145,51 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
                             "leave --language out (or pass en), or use a multilingual model")
     if tok.multilingual and language is not None and language not in tok.language_ids:
         raise ArgumentError(f"unknown language {language!r}; this model knows {', '.join(tok.language_ids)}")
+    opts = fallback or FallbackOptions()
+    if initial_prompt is not None:
+        prompt_ids = tok.encode(" " + initial_prompt.strip())
     stats = RunStats(sample_rate=SAMPLE_RATE)
     with measure(stats):
         wav = load_audio(audio, SAMPLE_RATE)
         stats.audio_duration = len(wav) / SAMPLE_RATE
         mel = features(wav, model.config.num_mel_bins)
         n_frames, total = model.config.n_frames, len(mel)
+        clip_frames = -(-len(wav) // HOP)  # frames of real audio (the extractor's attention mask)
         first = model.embed_audio(mx.array(window(mel, 0, n_frames)))
         if tok.multilingual and language is None:
             language, _ = detect_language(model, first)
-        prompt = tok.sot_sequence(language if tok.multilingual else None, task, timestamps)
+        init = tok.sot_sequence(language if tok.multilingual else None, task, timestamps)
         tb = timestamp_begin(model)
         segments: list[Segment] = []
+        history = [list(prompt_ids)] if prompt_ids else []  # token runs the next window may be conditioned on
+        condition = opts.condition_on_previous_text
         bar = _progress(total, progress)
         seek = 0
         while seek < total:
             seek_frames = min(total - seek, n_frames)
             audio_feats = first if seek == 0 else model.embed_audio(mx.array(window(mel, seek, n_frames)))
-            out = decode_window(model, audio_feats, prompt, beam_size, timestamps)
+            prompt = window_prompt(init, history if condition else [], prompt_ids, tok.sot_prev, tb,
+                                   model.config.max_target_positions // 2 - 1)
+            attempt = decode_with_fallback(model, audio_feats, prompt, beam_size, timestamps, opts, max_new_tokens)
+            condition = opts.condition_on_previous_text and attempt.temperature < 0.5
+            if attempt.skip:  # silence: no segment, on to the next window
+                seek += seek_frames
+                continue
+            ended = bool(attempt.tokens) and attempt.tokens[-1] == model.config.eos_token_id
+            out = attempt.tokens[:-1] if ended else attempt.tokens
             offset = seek * FRAME_SECONDS
             if timestamps:
                 pieces, advance = split_segments(out, tb, seek_frames)
             else:
                 pieces, advance = [WindowSegment(0.0, seek_frames / INPUT_STRIDE, out)], seek_frames
-            for p in pieces:
+            words = [[] for _ in pieces]
+            if word_timestamps and out:
+                words = window_words(model, audio_feats, prompt, out, ended, pieces, offset, clip_frames - seek,
+                                     language or "en")
+            for p, w in zip(pieces, words):
                 segments.append(Segment(offset + p.start * TIME_PRECISION, offset + p.end * TIME_PRECISION,
-                                        tok.decode(p.tokens).strip(), p.tokens))
+                                        tok.decode(p.tokens).strip(), p.tokens, w))
+                history.append(p.tokens)
             seek += advance
             if bar is not None:
                 bar.update(min(seek, total) - bar.n)
@@ -149,6 +199,19 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         stats.token_count = len(tokens)
         text = tok.decode(tokens).strip()
     return Transcript(text, segments, language or ("en" if not tok.multilingual else None), tokens, stats)
+
+
+def window_prompt(init: list[int], history: list[list[int]], prompt_ids: list[int] | None, sot_prev: int,
+                  tb: int, keep: int) -> list[int]:
+    """The decoder prompt of a window (transformers' `_prepare_decoder_input_ids`): `<|startofprev|>` and the last
+    `keep` previous tokens (a segment's closing timestamp pair counted once) when conditioning, else the
+    prompt ids, then the start-of-transcript sequence."""
+    if history:
+        prev = [t for run in history for t in (run[:-1] if len(run) > 2 and run[-2] >= tb else run)]
+        return [sot_prev, *prev[-keep:], *init]
+    if prompt_ids:
+        return [sot_prev, *prompt_ids, *init]
+    return list(init)
 
 
 def _progress(total_frames: int, enabled: bool):
