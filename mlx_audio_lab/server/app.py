@@ -64,15 +64,13 @@ class Limits:
                 message = await receive()
                 if message["type"] == "http.request":
                     seen[0] += len(message.get("body", b""))
-                    if seen[0] > self.limit:
-                        raise _TooLarge
+                    if seen[0] > self.limit:  # a body longer than declared (or chunked): stop reading it
+                        raise APIError(413, f"request body is over the limit of {self.limit} bytes "
+                                            f"({self.limit / 2**20:g} MB; the server's --max-upload-mb)",
+                                       None, "request_too_large", headers={"Connection": "close"})
                 return message
 
-            try:
-                await self.app(scope, counted, send_timed)
-            except _TooLarge:
-                if not started[0]:
-                    await self._reply(scope, send_timed, 413, f"request body is over the limit of {self.limit} bytes")
+            await self.app(scope, counted, send_timed)
         finally:
             route = scope.get("route")
             self.metrics.observe_request(getattr(route, "path", "other"), scope["method"], status[0],
@@ -84,10 +82,6 @@ class Limits:
         resp = JSONResponse(error_body(status, message, None, code), status_code=status,
                             headers={"Connection": "close"})
         await resp(scope, _no_body, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _no_body() -> dict:

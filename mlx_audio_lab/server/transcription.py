@@ -39,6 +39,8 @@ async def read_form(request: Request) -> dict[str, Any]:
                        "file", "invalid_content_type")
     try:
         form = await request.form(max_files=1, max_fields=32)
+    except APIError:
+        raise
     except Exception as err:  # malformed multipart bodies
         raise APIError(400, f"cannot parse the multipart body ({err})", "file", "invalid_multipart") from err
     out: dict[str, Any] = {}
