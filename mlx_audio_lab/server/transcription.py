@@ -32,9 +32,9 @@ TEXT_TYPES = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/
 
 
 async def read_form(request: Request) -> dict[str, Any]:
-    """The multipart form as {name: value or [values]}; a clear 400 when it is not multipart."""
+    """The form as {name: value or [values]}; a clear 400 when the body is not a form."""
     ctype = request.headers.get("content-type", "")
-    if not ctype.startswith("multipart/form-data"):
+    if not ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise APIError(400, f"send multipart/form-data with a 'file' part (got content-type {ctype or 'none'!r})",
                        "file", "invalid_content_type")
     try:
