@@ -16,4 +16,4 @@ def serve(config: ServerConfig, manager=None) -> None:
     import uvicorn
 
     uvicorn.run(create_app(config, manager), host=config.host, port=config.port, log_level="warning", access_log=False,
-                ws_max_size=4 * 2**20)
+                ws_max_size=4 * 2**20, ws_ping_interval=20.0, ws_ping_timeout=300.0)  # lenient: a busy CPU
