@@ -141,3 +141,13 @@ def test_metrics_count_the_refusals(server):
     text = httpx.get(server.url + "/metrics").text
     assert 'mlx_audio_lab_requests_total{route="/v1/audio/transcriptions",method="POST",status="400"}' in text
     assert "mlx_audio_lab_request_seconds_bucket" in text
+
+
+def test_cors_allows_only_the_configured_origin(server):
+    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    ok = httpx.options(server.url + "/v1/audio/speech", headers={"Origin": "http://127.0.0.1", **pre})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "http://127.0.0.1"
+    other = httpx.options(server.url + "/v1/audio/speech", headers={"Origin": "http://evil.example", **pre})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    plain = httpx.get(server.url + "/v1/models", headers={"Origin": "http://evil.example"})
+    assert plain.status_code == 200 and "access-control-allow-origin" not in plain.headers

@@ -68,3 +68,26 @@ def test_realtime_partials_and_final_from_a_live_socket(server, clip):
     for m in messages:
         if m["type"] == "partial":
             assert m["start"] == final["start"]
+
+
+def test_silero_vad_port_plugs_into_the_segmenter():
+    """With the Silero VAD port installed (bundled 'silero-vad'), its streaming detector cuts the same stream."""
+    from mlx_audio_lab.hub import bundled_names
+
+    if "silero-vad" not in bundled_names():
+        pytest.skip("the Silero VAD port (bundled 'silero-vad') is not in this checkout yet; energy cuts until then")
+    import mlx_audio_lab
+    from mlx_audio_lab.fixtures.speech import speech
+    from mlx_audio_lab.server.realtime import StreamDetector
+
+    voice = speech("fox")
+    stream = np.concatenate([np.zeros(RATE, np.float32), voice, np.zeros(RATE, np.float32)])
+    seg = Segmenter(StreamDetector(mlx_audio_lab.load("silero-vad"), RATE), RATE)
+    events = []
+    for i in range(0, len(stream), 1600):
+        events += seg.feed(stream[i:i + 1600])
+    ends = [(s / RATE, e / RATE) for kind, s, e in events if kind == "end"]
+    active = np.flatnonzero(np.abs(voice) > 0.01)
+    assert len(ends) >= 1
+    assert ends[0][0] == pytest.approx(1.0 + active[0] / RATE, abs=0.3)
+    assert ends[-1][1] == pytest.approx(1.0 + active[-1] / RATE, abs=0.7)
