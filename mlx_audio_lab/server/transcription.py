@@ -130,13 +130,16 @@ def transcribe_kwargs(model: Any, options: dict[str, Any], task: str) -> tuple[d
     accepted = _accepted_options(model)
     kwargs: dict[str, Any] = {}
     ignored: list[str] = []
+    prompt_name = "initial_prompt" if "initial_prompt" in accepted else "prompt"  # Whisper's name for it
     for name, value, default in (("language", options["language"], None), ("beam_size", options["beam_size"], None),
                                  ("task", task, "transcribe"), ("temperature", options["temperature"], 0.0),
-                                 ("prompt", options["prompt"], "")):
-        if name in accepted:
+                                 (prompt_name, options["prompt"] or None, None)):
+        if name in accepted and value != default:
             kwargs[name] = value
         elif value not in (default, None) and name != "beam_size":
-            ignored.append(name)
+            ignored.append(name.removeprefix("initial_"))
+    if "word" in options["granularities"] and "word_timestamps" in accepted:
+        kwargs["word_timestamps"] = True
     if task == "translate" and "task" not in accepted:
         raise bad_request(f"{type(model).__name__} cannot translate (it has no task option)", "model",
                           "translation_unsupported")
