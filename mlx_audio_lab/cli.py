@@ -199,6 +199,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401
+        import uvicorn  # noqa: F401
+
         from .server import ServerConfig, serve
     except ImportError as e:
         print(f"error: the server needs its extra ({e.name} is missing): pip install 'mlx-audio-lab[server]'",
