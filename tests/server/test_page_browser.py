@@ -1,5 +1,6 @@
 """The page at / in a real browser (Playwright + Debian's chromium): upload a clip and see its transcript with
-segment times; type text and get a playable, non-silent audio element. Skips only when a browser is missing."""
+segment times; type text and get a playable, non-silent audio element; check a loaded model's parity.
+Skips only when a browser is missing."""
 
 from __future__ import annotations
 
@@ -76,6 +77,13 @@ def test_page_transcribes_an_upload_and_speaks_text(server, clip, tmp_path):
         m = page.evaluate(MEASURE_JS)
         assert m["ready"] >= 1 and 0.3 < m["duration"] < 5 and m["decoded"] == pytest.approx(m["duration"], abs=0.05)
         assert m["rms"] > 0.01, m  # speech, not silence
+
+        # parity of a loaded model's port, on demand (its fixture against the PyTorch reference)
+        row = page.locator("#model-table tbody tr", has_text="whisper-tiny.en")
+        row.locator("button").click()
+        row.locator("td").nth(3).filter(has_text=re.compile("^(ok|FAILED|unavailable)")).wait_for(timeout=600000)
+        assert row.locator("td").nth(3).inner_text() == "ok"
+        assert "parity: ok" in page.inner_text("#parity-out")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     except Exception as err:
         page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
