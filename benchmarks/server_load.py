@@ -29,7 +29,7 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-async def _load(url: str, model: str, audio: bytes, n: int, concurrency: int) -> tuple[list, float]:
+async def _load(url: str, model: str, audio: bytes, n: int, concurrency: int, warmup: int) -> tuple[list, float]:
     import httpx
 
     gate = asyncio.Semaphore(concurrency)
@@ -44,14 +44,17 @@ async def _load(url: str, model: str, audio: bytes, n: int, concurrency: int) ->
                     return r.status_code, time.perf_counter() - t0
                 except httpx.HTTPError:
                     return -1, time.perf_counter() - t0
+        for _ in range(warmup):  # the first request loads the model: not counted
+            await one()
         t0 = time.perf_counter()
         out = await asyncio.gather(*[one() for _ in range(n)])
         return out, time.perf_counter() - t0
 
 
-def run_load(url: str, model: str, audio: bytes, requests: int = 100, concurrency: int = 16) -> dict:
-    """Send the requests; p50/p95/max latency (s), throughput (answered per s) and counts by status."""
-    results, wall = asyncio.run(_load(url, model, audio, requests, concurrency))
+def run_load(url: str, model: str, audio: bytes, requests: int = 100, concurrency: int = 16, warmup: int = 1) -> dict:
+    """Send `warmup` requests (not counted), then the requests; p50/p95/max latency (s), throughput (answered
+    per s) and counts by status."""
+    results, wall = asyncio.run(_load(url, model, audio, requests, concurrency, warmup))
     latencies = [t for _, t in results]
     ok = [t for s, t in results if s == 200]
     statuses: dict[str, int] = {}
