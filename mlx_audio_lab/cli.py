@@ -349,6 +349,35 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import fastapi  # noqa: F401
+        import multipart  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from .server import ServerConfig, serve
+    except ImportError as e:
+        print(f"error: the server needs its extra ({e.name} is missing): pip install 'mlx-audio-lab[server]'",
+              file=sys.stderr)
+        return 2
+    models = tuple(m.strip() for m in (args.models or "").split(",") if m.strip())
+    config = ServerConfig(host=args.host, port=args.port, models=models, max_upload_mb=args.max_upload_mb,
+                          max_concurrency=args.max_concurrency, max_queue=args.max_queue,
+                          cors_origins=tuple(o.strip() for o in (args.cors or "").split(",") if o.strip()),
+                          vad=args.vad, fixtures=not args.no_fixtures)
+    from .server.manager import ModelManager
+
+    manager = ModelManager(config)
+    unknown = [m for m in models if m not in manager.entries]
+    if unknown:
+        print(f"error: --models names unknown models {', '.join(unknown)}; known: {', '.join(manager.entries)} "
+              "(or a model folder)", file=sys.stderr)
+        return 2
+    print(f"serving on http://{args.host}:{args.port}/ (OpenAI API under /v1; Ctrl-C stops)", file=sys.stderr)
+    serve(config, manager)
+    return 0
+
+
 def community_exporter(ref: str) -> Callable[..., Path]:
     """The port's `export_mlx_community` for a model reference (found in its `load` or `export` module)."""
     import importlib
@@ -461,6 +490,20 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--reference", required=True, help="the PyTorch class it is proven against, package.module.Class")
     n.add_argument("--root", default=None, help="checkout to write into (default: this package's checkout)")
     n.set_defaults(fn=cmd_new_port)
+
+    v = sub.add_parser("serve", help="OpenAI-compatible HTTP server with a page to try the models")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--models", default="", help="comma-separated models to load at start-up "
+                                                "(e.g. whisper-tiny.en,kokoro-82m); others load on first use")
+    v.add_argument("--max-upload-mb", type=float, default=25.0, help="largest request body (413 above it)")
+    v.add_argument("--max-concurrency", type=int, default=2, help="requests per model admitted at once")
+    v.add_argument("--max-queue", type=int, default=8, help="requests per model waiting for a slot (429 above it)")
+    v.add_argument("--cors", default="", help="allowed origins, comma-separated ('*' for any); default none")
+    v.add_argument("--vad", choices=["auto", "energy", "silero"], default="auto",
+                   help="utterance cutting of the realtime websocket (auto: Silero VAD when installed)")
+    v.add_argument("--no-fixtures", action="store_true", help="do not offer the fixture:<type> test models")
+    v.set_defaults(fn=cmd_serve)
     return p
 
 
