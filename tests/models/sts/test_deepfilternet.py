@@ -131,3 +131,12 @@ def test_cli_enhance(espeak, ref, tmp_path):
     (tmp_path / "bad.wav").write_text("not audio")
     assert main(["enhance", "--model", "deepfilternet3", str(tmp_path / "bad.wav"), "--out", str(out) + "2"]) == 2
     assert not (tmp_path / "clean.wav2").exists()
+
+
+def test_benchmark_runs_at_a_tiny_size(espeak):
+    from benchmarks import harness
+    from benchmarks.models import deepfilternet
+
+    payload = deepfilternet.run(harness.Context(repeats=1, warmup=0, options={"seconds": "0.3"}))
+    assert payload["params"] == 2_134_641 and payload["max_abs_audio_diff"] < 1e-4
+    assert set(payload["stages"]) == {"enhance", "networks"} and set(payload["summary"]) == {"mlx", "onnxruntime"}
