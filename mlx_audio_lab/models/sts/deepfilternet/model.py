@@ -14,12 +14,34 @@ from ....taps import tap
 from .config import DeepFilterNetConfig
 
 
+def dense(w: mx.array, groups: int) -> mx.array:
+    """Grouped conv weight (out, kT, kF, in / groups) -> the equal dense one (out, kT, kF, in), zeros off-group."""
+    if groups == 1:
+        return w
+    out, kt, kf, per = w.shape
+    blocks = w.reshape(groups, out // groups, kt, kf, 1, per)
+    eye = mx.eye(groups, dtype=w.dtype).reshape(groups, 1, 1, 1, groups, 1)
+    return (blocks * eye).reshape(out, kt, kf, groups * per)
+
+
 def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1, groups: int = 1) -> mx.array:
-    """(B, T, F, C) conv with weight (out, kT, kF, in / groups): causal in time, 'same' in frequency."""
-    kt, kf = w.shape[1], w.shape[2]
-    if kt > 1:
-        x = mx.pad(x, [(0, 0), (kt - 1, 0), (0, 0), (0, 0)])
-    y = mx.conv2d(x, w, stride=(1, stride_f), padding=(0, kf // 2), groups=groups)
+    """(B, T, F, C) conv with weight (out, kT, kF, in / groups): causal in time, 'same' in frequency.
+
+    MLX's CPU grouped conv is slow for these shapes (0.3 s for the first complex-spectrum conv on 2 s), so:
+    depthwise convs are a multiply-add per kernel tap of shifted inputs, 1x1 convs a matmul, and the other
+    grouped convs the equal dense conv (zeros off-group), which MLX runs far faster.
+    """
+    out, kt, kf, per = w.shape
+    x = mx.pad(x, [(0, 0), (kt - 1, 0), (0, 0), (0, 0)])  # causal in time
+    if per == 1 and x.shape[-1] == out:  # depthwise
+        t, f = x.shape[1] - kt + 1, x.shape[2]
+        x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
+        y = sum(x[:, i:i + t, j:j + f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
+        y = y[:, :, ::stride_f] if stride_f > 1 else y
+    elif kt == kf == 1 and groups == 1:
+        y = x @ w[:, 0, 0, :].T
+    else:
+        y = mx.conv2d(x, dense(w, groups), stride=(1, stride_f), padding=(0, kf // 2))
     return y if b is None else y + b
 
 
@@ -30,7 +52,7 @@ def conv_transpose_f(x: mx.array, w: mx.array) -> mx.array:
     """
     b, t, f, c = x.shape
     z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(b, t, 2 * f, c)  # z[2i] = x[i]
-    return mx.conv2d(z, w[:, :, ::-1, :], padding=(0, 1), groups=c)
+    return conv(z, w[:, :, ::-1, :])
 
 
 class Conv(nn.Module):
