@@ -68,16 +68,11 @@ class DeepFilterNet:
         audio = np.asarray(audio, np.float32)
         if audio.ndim != 1:
             raise ValueError(f"enhance takes mono audio (N,), got shape {audio.shape}")
-        if sample_rate is not None and sample_rate != c_sr(self):
+        if sample_rate is not None and sample_rate != self.sample_rate:
             from ....audio import resample
 
-            audio = resample(audio, sample_rate, c_sr(self))
-        stats = RunStats(sample_rate=c_sr(self), audio_duration=len(audio) / c_sr(self))
+            audio = resample(audio, sample_rate, self.sample_rate)
+        stats = RunStats(sample_rate=self.sample_rate, audio_duration=len(audio) / self.sample_rate)
         with measure(stats):
             r = self.run(audio)
         return AudioResult(audio=r.audio, stats=stats, extras={"gains": r.gains, "lsnr": r.lsnr})
-
-
-def c_sr(model: DeepFilterNet) -> int:
-    """The model's sample rate."""
-    return model.config.sr
