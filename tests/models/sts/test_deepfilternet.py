@@ -150,3 +150,29 @@ def test_agrees_with_the_wheels_own_libdf_runtime(espeak, model, ref, snr):
     ours, theirs = model.enhance(noisy).audio, ref.libdf_enhance(noisy)
     residual_db = 10 * np.log10(np.sum((ours - theirs) ** 2) / np.sum(theirs**2))
     assert residual_db < -30 and np.corrcoef(ours, theirs)[0, 1] > 0.999
+
+
+def test_dsp_matches_libdf(espeak, model, ref):
+    """STFT, ERB features, complex features and iSTFT against libDF's own Python binding (`deepfilterlib`)."""
+    import mlx.core as mx
+
+    libdf = pytest.importorskip("libdf")
+    from mlx_audio_lab.models.sts.deepfilternet import dsp
+
+    c = model.config
+    noisy, _ = ref.noisy_clip(0.0)
+    x = dsp.pad_input(mx.array(noisy), c)
+    state = libdf.DF(sr=c.sr, fft_size=c.fft_size, hop_size=c.hop_size, nb_bands=c.nb_erb,
+                     min_nb_erb_freqs=c.min_nb_erb_freqs)
+    assert state.erb_widths().tolist() == c.erb_widths().tolist()
+    want = state.analysis(np.array(x)[None])[0]
+    spec = dsp.analysis(x, c)
+    assert np.abs(np.array(spec) - want).max() < 1e-6 * np.abs(want).max()
+    erb = libdf.erb_norm(libdf.erb(want[None], state.erb_widths()), c.norm_alpha)[0]
+    assert np.abs(np.array(dsp.erb_features(spec, c)) - erb).max() < 1e-5
+    unit = libdf.unit_norm(want[None, :, : c.nb_df].copy(), c.norm_alpha)[0]
+    got = np.array(dsp.spec_features(spec, c))
+    assert np.abs(got[..., 0] + 1j * got[..., 1] - unit).max() < 1e-5
+    audio = state.synthesis(want[None].copy())[0]  # libDF's inverse FFT overwrites its input: a copy
+    delay = c.fft_size - c.hop_size
+    assert np.abs(np.array(dsp.synthesis(spec, len(noisy), c)) - audio[delay:delay + len(noisy)]).max() < 1e-5

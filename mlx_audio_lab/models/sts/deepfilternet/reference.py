@@ -1,6 +1,8 @@
 """The reference: onnxruntime on the shipped DFN3 graphs, with libDF's DSP written independently in numpy
-(float64), following the `deepfilternet` package's offline `enhance` (the package itself pins numpy < 2 and
-needs the Rust `deepfilterlib`, so it is not installed; its source was read for the pipeline).
+(float64), following the `deepfilternet` package's offline `enhance` (that package pins numpy < 2, so it does
+not install here; its source was read for the pipeline). The DSP itself is checked against libDF's Python
+binding (`deepfilterlib`, which does install) in the tests, and the whole pipeline against the wheel's own
+libDF runtime (`libdf_enhance`).
 
 Tap points map MLX tap names to ONNX tensor names (`graph:tensor`); ONNX NCHW maps are given channels-last.
 """
