@@ -176,3 +176,14 @@ def test_dsp_matches_libdf(espeak, model, ref):
     audio = state.synthesis(want[None].copy())[0]  # libDF's inverse FFT overwrites its input: a copy
     delay = c.fft_size - c.hop_size
     assert np.abs(np.array(dsp.synthesis(spec, len(noisy), c)) - audio[delay:delay + len(noisy)]).max() < 1e-5
+
+
+def test_mlx_layout_round_trip(model, tmp_path):
+    """`mlx-audio-lab convert` (the project's MLX layout) saves and loads back to the same enhancement."""
+    import mlx_audio_lab
+    from mlx_audio_lab.cli import main
+
+    assert main(["convert", "--model", "deepfilternet3", "--out", str(tmp_path / "mlx")]) == 0
+    again = mlx_audio_lab.load(tmp_path / "mlx")
+    x = np.random.default_rng(0).standard_normal(9600).astype(np.float32) * 0.1
+    assert np.array_equal(again.enhance(x).audio, model.enhance(x).audio)

@@ -15,6 +15,7 @@ import numpy as np
 class DeepFilterNetConfig:
     """What the port needs from `config.ini` (DFN3 defaults)."""
 
+    model_type: str = "deepfilternet"
     sr: int = 48000
     fft_size: int = 960
     hop_size: int = 480
@@ -43,6 +44,8 @@ class DeepFilterNetConfig:
         ini.read(path)
         values = {}
         for name, field in cls.__dataclass_fields__.items():
+            if name == "model_type":
+                continue
             for section in ("df", "deepfilternet"):
                 if ini.has_option(section, name):
                     values[name] = (float if field.type == "float" else int)(ini.get(section, name))
@@ -101,4 +104,4 @@ class DeepFilterNetConfig:
         return np.sin(0.5 * np.pi * inner**2).astype(np.float32)
 
     def to_dict(self) -> dict:
-        return {"model_type": "deepfilternet", **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}

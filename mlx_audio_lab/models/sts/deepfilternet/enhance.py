@@ -39,6 +39,10 @@ class DeepFilterNet:
     def sample_rate(self) -> int:
         return self.config.sr
 
+    def parameters(self) -> dict:
+        """The networks' parameters (what `convert.save.save_model` writes)."""
+        return self.net.parameters()
+
     def features(self, spec: mx.array) -> tuple[mx.array, mx.array]:
         """Noisy spectrum (T, F) -> (feat_erb (1, T, E, 1), feat_spec (1, T, Fdf, 2)), shifted by the lookahead."""
         c = self.config

@@ -9,6 +9,7 @@ import mlx.core as mx
 
 from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
+from ....convert.save import IDENTITY, is_mlx_layout
 from .config import DeepFilterNetConfig
 from .convert import KEYMAP
 from .enhance import DeepFilterNet
@@ -25,9 +26,11 @@ def load_config(folder: Path) -> DeepFilterNetConfig:
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> DeepFilterNet:
-    """A ready DeepFilterNet3 (networks + DSP) from a folder."""
+    """A ready DeepFilterNet3 (networks + DSP) from a folder: converted from ONNX, or saved by `save_model`."""
     folder = Path(folder)
     config = load_config(folder)
+    raw = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
     state, path = read_state_dict(folder, ("model.safetensors",))
-    net = fill_model(DfNet(config), state, KEYMAP, config.to_dict(), path, dtype=dtype)
+    keymap = IDENTITY if is_mlx_layout(raw) else KEYMAP  # the MLX layout holds MLX names and conv layouts
+    net = fill_model(DfNet(config), state, keymap, raw or config.to_dict(), path, dtype=dtype)
     return DeepFilterNet(net, name=folder.name)
