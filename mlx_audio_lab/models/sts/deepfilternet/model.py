@@ -13,6 +13,8 @@ from ....layers.gru import GRU
 from ....taps import tap
 from .config import DeepFilterNetConfig
 
+DF_GRU_GROUPS = 8  # groups of the DF decoder GRU's input projection (upstream's default, not in config.ini)
+
 
 def dense(w: mx.array, groups: int) -> mx.array:
     """Grouped conv weight (out, kT, kF, in / groups) -> the equal dense one (out, kT, kF, in), zeros off-group."""
@@ -187,7 +189,8 @@ class DfDecoder(nn.Module):
     def __init__(self, c: DeepFilterNetConfig):
         super().__init__()
         ch, emb, out = c.conv_ch, c.conv_ch * c.nb_erb // 4, c.df_order * 2
-        self.df_gru = SqueezedGRU(emb, c.df_hidden_dim, None, c.df_num_layers, c.enc_linear_groups // 4)
+        # upstream builds this GRU without passing `linear_groups`, so it takes SqueezedGRU_S's default of 8
+        self.df_gru = SqueezedGRU(emb, c.df_hidden_dim, None, c.df_num_layers, DF_GRU_GROUPS)
         self.df_skip = GroupedLinear(emb, c.df_hidden_dim, c.linear_groups)
         self.df_convp = SeparableConv(ch, out, c.df_pathway_kernel_size_t, 1, 2)
         self.df_out = GroupedLinear(c.df_hidden_dim, c.nb_df * out, c.linear_groups)
