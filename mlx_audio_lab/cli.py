@@ -335,6 +335,38 @@ def cmd_new_port(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_enhance(args: argparse.Namespace) -> int:
+    """Denoise a recording (speech enhancement); the output is written atomically (temp file, then rename)."""
+    import os
+    import tempfile
+
+    from . import load
+    from .audio import load_audio, save_audio
+
+    model = load(args.model)
+    if not hasattr(model, "enhance"):
+        print(f"error: {args.model} is not a speech-enhancement model (it has no enhance); "
+              "pick one from `mlx-audio-lab models` in family sts", file=sys.stderr)
+        return 2
+    audio = load_audio(args.audio, model.sample_rate)
+    if audio.size == 0:
+        print(f"error: {args.audio} holds no samples; give a non-empty recording", file=sys.stderr)
+        return 2
+    result = model.enhance(audio)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{out.name}.", dir=out.parent)
+    os.close(fd)
+    try:
+        save_audio(tmp, result.audio, result.sample_rate)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    print(f"{out}: {len(result.audio) / result.sample_rate:.2f} s at {result.sample_rate} Hz, "
+          f"real-time factor {result.real_time_factor:.2f}")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from . import load
     from .atomic import atomic_folder
@@ -504,6 +536,12 @@ def parser() -> argparse.ArgumentParser:
                    help="utterance cutting of the realtime websocket (auto: Silero VAD when installed)")
     v.add_argument("--no-fixtures", action="store_true", help="do not offer the fixture:<type> test models")
     v.set_defaults(fn=cmd_serve)
+
+    n = sub.add_parser("enhance", help="speech enhancement: noisy audio -> denoised audio (48 kHz WAV)")
+    n.add_argument("--model", required=True)
+    n.add_argument("--out", required=True)
+    n.add_argument("audio")
+    n.set_defaults(fn=cmd_enhance)
     return p
 
 

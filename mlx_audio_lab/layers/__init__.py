@@ -7,6 +7,7 @@ conv             Conv1d / ConvTranspose1d (CPU rewrites of MLX's slow conv cases
                  residual blocks; streaming: frame steps
 convnext         ConvNeXt block and AdaLayerNorm (Vocos)
 lstm             LSTM with torch names and gate order (uni- and bidirectional), LSTMCell (one step)
+gru              GRU with torch names and gate order (r, z, n), multi-layer
 quantizer        residual vector quantizer (Euclidean codebooks), bandwidth -> codebooks
 factorized_vq    projected, L2-normalised codebooks (DAC, SNAC); split_quantizer: semantic + acoustic (Mimi)
 snake            Snake activation and its residual unit; groupnorm: float32-stable group norm; ctc: greedy CTC
@@ -30,6 +31,7 @@ from .fast_math import (
     set_fast_math,
     softmax,
 )
+from .gru import GRU
 from .lstm import LSTM, LSTMCell, ResidualLSTM
 from .positional import sinusoids
 from .quantizer import EuclideanCodebook, ResidualVectorQuantizer, VectorQuantizer, quantizers_for_bandwidth
@@ -39,7 +41,7 @@ from .streaming import conv1d_step, conv_transpose1d_step, layers_step
 from .transformer import LayerScale, RoPEAttention, SlidingKVCache, Transformer, TransformerLayer
 
 __all__ = [
-    "LSTM", "LSTMCell", "AdaLayerNorm", "Conv1d", "ConvNeXtBlock", "ConvTranspose1d", "EuclideanCodebook",
+    "GRU", "LSTM", "LSTMCell", "AdaLayerNorm", "Conv1d", "ConvNeXtBlock", "ConvTranspose1d", "EuclideanCodebook",
     "FactorizedVectorQuantizer", "KVCache",
     "LayerScale", "MultiHeadAttention", "ProjectedResidualVectorQuantizer", "ResidualFactorizedVQ", "ResidualLSTM",
     "ResidualVectorQuantizer", "RoPEAttention", "SEANetResnetBlock", "SlidingKVCache", "Snake1d", "SnakeResidualUnit",

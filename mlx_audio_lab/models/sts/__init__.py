@@ -1,0 +1,1 @@
+"""Speech-to-speech ports (enhancement, conversion): `model.enhance(audio) -> AudioResult`."""

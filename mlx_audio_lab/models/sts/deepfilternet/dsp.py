@@ -1,0 +1,100 @@
+"""The signal processing around DeepFilterNet (libDF's, in MLX): analysis / synthesis STFT with the Vorbis
+window, ERB and complex-spectrum features with exponential mean normalisation, ERB gains and deep filtering.
+
+Spectra are complex (T, F) for one channel; features are channels-last (1, T, F, C) as the networks take them.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+
+from .... import dsp
+from .config import DeepFilterNetConfig
+
+MEAN_NORM_INIT = (-60.0, -90.0)  # dB, first and last ERB band (libDF)
+UNIT_NORM_INIT = (0.001, 0.0001)  # magnitude, first and last DF bin (libDF)
+
+
+def pad_input(audio: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """Append one FFT of zeros (the STFT's delay) and round up to whole hops."""
+    n = audio.shape[-1] + c.fft_size
+    n += (-n) % c.hop_size
+    return mx.pad(audio, [(0, n - audio.shape[-1])])
+
+
+def analysis(audio: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """(N,) with N a multiple of the hop -> (N / hop, F) complex; frame t ends at sample (t + 1) * hop.
+
+    libDF keeps the previous hop as memory (zeros at the start) and scales by 1 / (N^2 / (2 hop)).
+    """
+    x = mx.pad(audio, [(c.fft_size - c.hop_size, 0)])
+    spec = dsp.stft(x, c.fft_size, c.hop_size, window=mx.array(c.window()), center=False)
+    return spec * (2 * c.hop_size / c.fft_size**2)
+
+
+def synthesis(spec: mx.array, length: int, c: DeepFilterNetConfig) -> mx.array:
+    """(T, F) -> the first `length` samples after the (fft - hop) delay: unnormalised iFFT, window, overlap-add."""
+    # libDF's inverse FFT is unnormalised (x N), MLX's irfft is not; the envelope (sum of window^2) is 1 past the delay
+    y = dsp.istft(spec * c.fft_size, c.fft_size, c.hop_size, window=mx.array(c.window()), center=False)
+    delay = c.fft_size - c.hop_size
+    return y[delay:delay + length]
+
+
+def exp_smooth(x: mx.array, init: mx.array, alpha: float, chunk: int = 128) -> mx.array:
+    """s_t = alpha s_{t-1} + (1 - alpha) x_t over the first axis of (T, K), from s_{-1} = init: one matmul per chunk."""
+    outs, state = [], init
+    for start in range(0, x.shape[0], chunk):
+        xc = x[start:start + chunk]
+        n = xc.shape[0]
+        k = np.arange(n)
+        lower = np.tril(alpha ** (k[:, None] - k[None, :]).clip(0)).astype(np.float32)  # alpha^(t-j), j <= t
+        decay = (alpha ** (k + 1.0)).astype(np.float32)[:, None]
+        s = mx.array(decay) * state + (1 - alpha) * (mx.array(lower) @ xc)
+        outs.append(s)
+        state = s[-1]
+    return mx.concatenate(outs, axis=0)
+
+
+def erb_features(spec: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """Band power in dB (mean over each ERB band's bins), minus its running mean, / 40 -> (T, E)."""
+    band_mean, _ = c.erb_matrices()
+    power = mx.real(spec) ** 2 + mx.imag(spec) ** 2
+    db = 10 * mx.log10(power @ mx.array(band_mean) + 1e-10)
+    mean = exp_smooth(db, mx.array(np.linspace(*MEAN_NORM_INIT, c.nb_erb).astype(np.float32)), c.norm_alpha)
+    return (db - mean) / 40
+
+
+def spec_features(spec: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """The first nb_df bins divided by the sqrt of their running mean magnitude -> (T, Fdf, 2) (re, im)."""
+    low = spec[:, : c.nb_df]
+    norm = exp_smooth(mx.abs(low), mx.array(np.linspace(*UNIT_NORM_INIT, c.nb_df).astype(np.float32)),
+                      c.norm_alpha)
+    low = low / mx.sqrt(norm)
+    return mx.stack([mx.real(low), mx.imag(low)], axis=-1)
+
+
+def lookahead(feat: mx.array, frames: int) -> mx.array:
+    """Shift (T, ...) features `frames` earlier (zeros at the end): the conv lookahead."""
+    if frames == 0:
+        return feat
+    return mx.concatenate([feat[frames:], mx.zeros((frames, *feat.shape[1:]), feat.dtype)], axis=0)
+
+
+def apply_erb_gains(spec: mx.array, gains: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """Every bin times its band's gain: (T, F) complex, gains (T, E)."""
+    _, spread = c.erb_matrices()
+    return spec * (gains @ mx.array(spread))
+
+
+def deep_filter(spec: mx.array, coefs: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """Complex FIR over df_order frames per bin (df_lookahead of them ahead): (T, Fdf) complex, coefs (T, Fdf, 2 order).
+
+    out[t, f] = sum_o spec[t + o - (order - 1 - lookahead), f] * coef[t, f, o].
+    """
+    t, f = coefs.shape[:2]
+    past = c.df_order - 1 - c.df_lookahead
+    padded = mx.pad(spec[:, :f], [(past, c.df_lookahead), (0, 0)])
+    taps = mx.stack([padded[o:o + t] for o in range(c.df_order)], axis=-1)  # (T, Fdf, order)
+    w = coefs.reshape(t, f, c.df_order, 2)
+    return (taps * (w[..., 0] + 1j * w[..., 1])).sum(axis=-1)

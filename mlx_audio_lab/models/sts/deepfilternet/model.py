@@ -1,0 +1,223 @@
+"""DeepFilterNet3 (Schröter et al., 2023) in MLX: an encoder over ERB and complex-spectrum features, an ERB
+decoder predicting per-band gains, and a DF decoder predicting deep-filter coefficients.
+
+Channels-last throughout: feature maps are (B, T, F, C). Time convolutions are causal (left-padded).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+
+from ....layers.gru import GRU
+from ....taps import tap
+from .config import DeepFilterNetConfig
+
+DF_GRU_GROUPS = 8  # groups of the DF decoder GRU's input projection (upstream's default, not in config.ini)
+
+
+def dense(w: mx.array, groups: int) -> mx.array:
+    """Grouped conv weight (out, kT, kF, in / groups) -> the equal dense one (out, kT, kF, in), zeros off-group."""
+    if groups == 1:
+        return w
+    out, kt, kf, per = w.shape
+    blocks = w.reshape(groups, out // groups, kt, kf, 1, per)
+    eye = mx.eye(groups, dtype=w.dtype).reshape(groups, 1, 1, 1, groups, 1)
+    return (blocks * eye).reshape(out, kt, kf, groups * per)
+
+
+def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1, groups: int = 1) -> mx.array:
+    """(B, T, F, C) conv with weight (out, kT, kF, in / groups): causal in time, 'same' in frequency.
+
+    MLX's CPU grouped conv is slow for these shapes (0.3 s for the first complex-spectrum conv on 2 s), so:
+    depthwise convs are a multiply-add per kernel tap of shifted inputs, 1x1 convs a matmul, and the other
+    grouped convs the equal dense conv (zeros off-group), which MLX runs far faster.
+    """
+    out, kt, kf, per = w.shape
+    x = mx.pad(x, [(0, 0), (kt - 1, 0), (0, 0), (0, 0)])  # causal in time
+    if per == 1 and x.shape[-1] == out:  # depthwise
+        t, f = x.shape[1] - kt + 1, x.shape[2]
+        x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
+        y = sum(x[:, i:i + t, j:j + f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
+        y = y[:, :, ::stride_f] if stride_f > 1 else y
+    elif kt == kf == 1 and groups == 1:
+        y = x @ w[:, 0, 0, :].T
+    else:
+        y = mx.conv2d(x, dense(w, groups), stride=(1, stride_f), padding=(0, kf // 2))
+    return y if b is None else y + b
+
+
+def conv_transpose_f(x: mx.array, w: mx.array) -> mx.array:
+    """Depthwise transposed conv along frequency, stride 2, kernel 3 (ONNX pads 1, output_padding 1): F -> 2F.
+
+    Output j gathers x[i] w[k] with j = 2i + k - 1: zero-stuff x, then correlate with the flipped kernel.
+    """
+    b, t, f, c = x.shape
+    z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(b, t, 2 * f, c)  # z[2i] = x[i]
+    return conv(z, w[:, :, ::-1, :])
+
+
+class Conv(nn.Module):
+    """A convolution with bias (batch norm folded in), weight (out, kT, kF, in / groups)."""
+
+    def __init__(self, c_in: int, c_out: int, kt: int, kf: int, groups: int = 1):
+        super().__init__()
+        self.weight = mx.zeros((c_out, kt, kf, c_in // groups))
+        self.bias = mx.zeros((c_out,))
+        self.groups = groups
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return conv(x, self.weight, self.bias, groups=self.groups)
+
+
+class SeparableConv(nn.Module):
+    """Grouped conv (no bias) -> 1x1 conv (bias, folded norm) -> ReLU; `transposed` upsamples frequency by 2."""
+
+    def __init__(self, c_in: int, c_out: int, kt: int, kf: int, groups: int, stride_f: int = 1,
+                 transposed: bool = False):
+        super().__init__()
+        self.depthwise = {"weight": mx.zeros((c_out, kt, kf, c_in // groups))}
+        self.pointwise = {"weight": mx.zeros((c_out, 1, 1, c_out)), "bias": mx.zeros((c_out,))}
+        self.groups, self.stride_f, self.transposed = groups, stride_f, transposed
+
+    def __call__(self, x: mx.array) -> mx.array:
+        w = self.depthwise["weight"]
+        x = conv_transpose_f(x, w) if self.transposed else conv(x, w, stride_f=self.stride_f, groups=self.groups)
+        return nn.relu(conv(x, self.pointwise["weight"], self.pointwise["bias"]))
+
+
+class GroupedLinear(nn.Module):
+    """Block-diagonal linear: (..., G * I) -> (..., G * H) with weight (G, I, H)."""
+
+    def __init__(self, d_in: int, d_out: int, groups: int):
+        super().__init__()
+        self.weight = mx.zeros((groups, d_in // groups, d_out // groups))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        g, i, h = self.weight.shape
+        y = x.reshape(*x.shape[:-1], g, 1, i) @ self.weight  # (..., G, 1, H)
+        return y.reshape(*x.shape[:-1], g * h)
+
+
+class SqueezedGRU(nn.Module):
+    """Grouped linear in (ReLU) -> GRU -> grouped linear out (ReLU), as DFN3's embedding GRU."""
+
+    def __init__(self, d_in: int, hidden: int, d_out: int | None, layers: int, groups: int):
+        super().__init__()
+        self.linear_in = GroupedLinear(d_in, hidden, groups)
+        self.gru = GRU(hidden, hidden, layers)
+        if d_out is not None:
+            self.linear_out = GroupedLinear(hidden, d_out, groups)
+
+    def __call__(self, x: mx.array, name: str) -> mx.array:
+        x = tap(f"{name}.linear_in", nn.relu(self.linear_in(x)))
+        x = tap(f"{name}.gru", self.gru(x)[0])
+        return nn.relu(self.linear_out(x)) if "linear_out" in self else x
+
+
+class Linear(nn.Module):
+    """y = x W^T + b, weight (out, in)."""
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__()
+        self.weight, self.bias = mx.zeros((d_out, d_in)), mx.zeros((d_out,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        return x @ self.weight.T + self.bias
+
+
+class Encoder(nn.Module):
+    """ERB path (4 convs to 8 bands) + complex-spectrum path (2 convs to 48 bins) -> summed embedding -> GRU."""
+
+    def __init__(self, c: DeepFilterNetConfig):
+        super().__init__()
+        ch, emb = c.conv_ch, c.conv_ch * c.nb_erb // 4
+        self.erb_conv0 = Conv(1, ch, 3, 3)
+        self.erb_conv1 = SeparableConv(ch, ch, 1, 3, ch, stride_f=2)
+        self.erb_conv2 = SeparableConv(ch, ch, 1, 3, ch, stride_f=2)
+        self.erb_conv3 = SeparableConv(ch, ch, 1, 3, ch)
+        self.df_conv0 = SeparableConv(2, ch, 3, 3, 2)
+        self.df_conv1 = SeparableConv(ch, ch, 1, 3, ch, stride_f=2)
+        self.df_fc_emb = GroupedLinear(ch * c.nb_df // 2, emb, c.enc_linear_groups)
+        self.emb_gru = SqueezedGRU(emb, c.emb_hidden_dim, emb, 1, c.linear_groups)
+        self.lsnr_fc = Linear(emb, 1)
+        self.lsnr_scale, self.lsnr_offset = c.lsnr_max - c.lsnr_min, c.lsnr_min
+
+    def __call__(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, ...]:
+        """feat_erb (B, T, E, 1), feat_spec (B, T, Fdf, 2) -> e0..e3 (B, T, F', C), emb (B, T, 512), c0, lsnr."""
+        e0 = tap("enc.e0", nn.relu(self.erb_conv0(feat_erb)))  # (B, T, 32, 64)
+        e1 = tap("enc.e1", self.erb_conv1(e0))  # (B, T, 16, 64)
+        e2 = tap("enc.e2", self.erb_conv2(e1))  # (B, T, 8, 64)
+        e3 = tap("enc.e3", self.erb_conv3(e2))  # (B, T, 8, 64)
+        c0 = tap("enc.c0", self.df_conv0(feat_spec))  # (B, T, 96, 64)
+        c1 = tap("enc.c1", self.df_conv1(c0))  # (B, T, 48, 64)
+        b, t = c1.shape[:2]
+        cemb = tap("enc.df_fc_emb", nn.relu(self.df_fc_emb(c1.reshape(b, t, -1))))  # (B, T, 512)
+        emb = tap("enc.combine", e3.reshape(b, t, -1) + cemb)
+        emb = tap("enc.emb", self.emb_gru(emb, "enc.emb_gru"))
+        lsnr = tap("enc.lsnr", mx.sigmoid(self.lsnr_fc(emb)) * self.lsnr_scale + self.lsnr_offset)  # (B, T, 1)
+        return e0, e1, e2, e3, emb, c0, lsnr
+
+
+class ErbDecoder(nn.Module):
+    """GRU over the embedding, then a U-Net of transposed convs with encoder skips -> ERB gains in (0, 1)."""
+
+    def __init__(self, c: DeepFilterNetConfig):
+        super().__init__()
+        ch, emb = c.conv_ch, c.conv_ch * c.nb_erb // 4
+        self.emb_gru = SqueezedGRU(emb, c.emb_hidden_dim, emb, c.emb_num_layers - 1, c.linear_groups)
+        for i in range(4):
+            setattr(self, f"conv{i}p", Conv(ch, ch, 1, 1, groups=ch))
+        self.convt3 = SeparableConv(ch, ch, 1, 3, ch)
+        self.convt2 = SeparableConv(ch, ch, 1, 3, ch, transposed=True)
+        self.convt1 = SeparableConv(ch, ch, 1, 3, ch, transposed=True)
+        self.conv0_out = Conv(ch, 1, 1, 3)
+
+    def __call__(self, emb: mx.array, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array) -> mx.array:
+        """-> gains (B, T, E, 1)."""
+        b, t, f, ch = e3.shape
+        x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru")).reshape(b, t, f, ch)  # (B, T, 8, 64)
+        x = tap("erb_dec.d3", self.convt3(nn.relu(self.conv3p(e3)) + x))  # (B, T, 8, 64)
+        x = tap("erb_dec.d2", self.convt2(nn.relu(self.conv2p(e2)) + x))  # (B, T, 16, 64)
+        x = tap("erb_dec.d1", self.convt1(nn.relu(self.conv1p(e1)) + x))  # (B, T, 32, 64)
+        return tap("erb_dec.m", mx.sigmoid(self.conv0_out(nn.relu(self.conv0p(e0)) + x)))
+
+
+class DfDecoder(nn.Module):
+    """GRU over the embedding (+ grouped skip) and a causal conv pathway over c0 -> DF coefficients."""
+
+    def __init__(self, c: DeepFilterNetConfig):
+        super().__init__()
+        ch, emb, out = c.conv_ch, c.conv_ch * c.nb_erb // 4, c.df_order * 2
+        # upstream builds this GRU without passing `linear_groups`, so it takes SqueezedGRU_S's default of 8
+        self.df_gru = SqueezedGRU(emb, c.df_hidden_dim, None, c.df_num_layers, DF_GRU_GROUPS)
+        self.df_skip = GroupedLinear(emb, c.df_hidden_dim, c.linear_groups)
+        self.df_convp = SeparableConv(ch, out, c.df_pathway_kernel_size_t, 1, 2)
+        self.df_out = GroupedLinear(c.df_hidden_dim, c.nb_df * out, c.linear_groups)
+        self.df_fc_a = Linear(c.df_hidden_dim, 1)
+
+    def __call__(self, emb: mx.array, c0: mx.array) -> tuple[mx.array, mx.array]:
+        """-> coefficients (B, T, Fdf, order * 2) as (re, im) pairs per tap, alpha (B, T, 1)."""
+        b, t, f = c0.shape[0], c0.shape[1], c0.shape[2]
+        c = tap("df_dec.gru", self.df_gru(emb, "df_dec.df_gru") + self.df_skip(emb))  # (B, T, 256)
+        pathway = tap("df_dec.convp", self.df_convp(c0))  # (B, T, 96, 10)
+        coefs = mx.tanh(self.df_out(c)).reshape(b, t, f, -1) + pathway
+        return tap("df_dec.coefs", coefs), tap("df_dec.alpha", mx.sigmoid(self.df_fc_a(c)))
+
+
+class DfNet(nn.Module):
+    """The three networks; `enhance.py` holds the DSP around them."""
+
+    def __init__(self, config: DeepFilterNetConfig):
+        super().__init__()
+        self.config = config
+        self.enc = Encoder(config)
+        self.erb_dec = ErbDecoder(config)
+        self.df_dec = DfDecoder(config)
+
+    def __call__(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+        """Features (already shifted by the conv lookahead) -> (ERB gains, DF coefficients, local SNR)."""
+        e0, e1, e2, e3, emb, c0, lsnr = self.enc(feat_erb, feat_spec)
+        m = self.erb_dec(emb, e3, e2, e1, e0)
+        coefs, _ = self.df_dec(emb, c0)
+        return m, coefs, lsnr
