@@ -256,7 +256,7 @@ def test_real_size_generator_every_layer(tmp_path):
     import torch
 
     from mlx_audio_lab.fixtures import randomize_
-    from mlx_audio_lab.models.codecs.common import capture_reference
+    from mlx_audio_lab.models.codecs.reference import capture_reference
     from mlx_audio_lab.taps import capture
 
     config = bigvgan_reference.V2_24KHZ_100BAND

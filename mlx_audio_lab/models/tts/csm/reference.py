@@ -175,7 +175,7 @@ def load_reference(folder: Path):
     """transformers' model with the folder's weights, fp32, eval mode, eager attention."""
     from transformers import CsmForConditionalGeneration
 
-    from ...codecs.common import from_pretrained_quietly
+    from ...codecs.reference import from_pretrained_quietly
 
     return from_pretrained_quietly(CsmForConditionalGeneration, folder, attn_implementation="eager")
 
@@ -222,7 +222,7 @@ def teacher_forced(model, batch, codes):
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray], max_frames: int = 32):
     """Greedy `generate` with transformers, then teacher forcing and decoding with hooks at the taps."""
-    from ...codecs.common import capture_reference
+    from ...codecs.reference import capture_reference
 
     model = load_reference(folder)
     batch = processor_inputs(folder, inputs)
