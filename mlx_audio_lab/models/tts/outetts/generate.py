@@ -31,6 +31,13 @@ def sampling_options(temperature: float | None = None, top_k: int | None = None,
     return SamplingConfig(**{**ENGINE_SAMPLING, **{k: v for k, v in given.items() if v is not None}})
 
 
+def traced_steps(model, text: str, voice=None, seed: int = 0, max_frames: int = 16, **sampling):
+    """The loop's `Step`s with logits per processor stage (for `inspect.SamplingInspector.from_outetts`)."""
+    config = sampling_options(**sampling)
+    draws = None if config.greedy else SeededDraws(seed)
+    return generate_tokens(model, model.prompt_ids(text, voice), config, draws, max_frames, trace=True)
+
+
 def generate(model, text: str, voice=None, temperature: float | None = None, top_k: int | None = None,
              top_p: float | None = None, min_p: float | None = None, repetition_penalty: float | None = None,
              seed: int | None = 0, max_frames: int = DEFAULT_MAX_FRAMES, draws=None,

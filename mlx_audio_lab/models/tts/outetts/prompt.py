@@ -104,7 +104,33 @@ class AudioTokens:
         n = min(len(b) for b in books)
         return np.array([b[:n] for b in books], dtype=np.int64).reshape(2, n)
 
+    def placer(self):
+        """A `cell(i, token) -> (codebook row, frame, code) | None` for a run's tokens, counting each book's frames."""
+        seen = [0, 0]
+
+        def cell(_i: int, token: int):
+            for row, m in enumerate(self.code_of):
+                if int(token) in m:
+                    seen[row] += 1
+                    return row, seen[row] - 1, m[int(token)]
+            return None
+
+        return cell
+
     def tokens(self, codes: np.ndarray) -> np.ndarray:
         """Codes (2, frames) -> the interleaved c1, c2 token ids (frames * 2,)."""
         codes = np.asarray(codes, dtype=np.int64)
         return np.stack([self.ids[0][codes[0]], self.ids[1][codes[1]]], axis=1).reshape(-1)
+
+
+_PAIR = re.compile(r"(?:<\|c1_(\d+)\|><\|c2_(\d+)\|>)+")
+
+
+def readable(prompt: str, shown: int = 2) -> str:
+    """The prompt with each word's run of c1/c2 pairs shortened to its first `shown` frames and a frame count."""
+    def shorten(m: re.Match) -> str:
+        pairs = re.findall(r"<\|c1_(\d+)\|><\|c2_(\d+)\|>", m.group(0))
+        head = " ".join(f"({a},{b})" for a, b in pairs[:shown])
+        return f"[{len(pairs)} frames: {head}{' ...' if len(pairs) > shown else ''}]"
+
+    return _PAIR.sub(shorten, prompt)
