@@ -86,7 +86,11 @@ def test_windowed_repetition_penalty_equals_the_package(model):
 
     history = np.random.default_rng(0).integers(0, 400, size=(1, 300))
     logits = np.random.default_rng(1).normal(size=(1, 400)).astype(np.float32)
-    patch = ref.outetts_module("models.hf_model").RepetitionPenaltyLogitsProcessorPatch(1.1)
+    import transformers.generation.utils as gen_utils
+
+    before = gen_utils.RepetitionPenaltyLogitsProcessor
+    patch = ref.package_penalty_processor()(1.1)
+    assert gen_utils.RepetitionPenaltyLogitsProcessor is before  # transformers is left alone for other tests
     want = patch(torch.from_numpy(history), torch.from_numpy(logits.copy())).numpy()
     config = SamplingConfig(0.0, repetition_penalty=1.1, repetition_window=64)
     got = np.array(process(mx.array(logits), config, config.penalized(history)))

@@ -58,21 +58,39 @@ def outetts_module(name: str) -> types.ModuleType:
     return importlib.import_module(f"{root}.{name}")
 
 
+def package_penalty_processor() -> type:
+    """outetts' windowed `RepetitionPenaltyLogitsProcessorPatch` class, transformers left as it was.
+
+    Importing `outetts.models.hf_model` assigns it over transformers' processor (and `generate` onto
+    AutoModelForCausalLM) for the whole process: both are put back here.
+    """
+    import transformers.generation.utils as gen_utils
+    from loguru import logger
+    from transformers import AutoModelForCausalLM
+
+    original, had_generate = gen_utils.RepetitionPenaltyLogitsProcessor, "generate" in vars(AutoModelForCausalLM)
+    logger.disable("_outetts_src")
+    try:
+        return outetts_module("models.hf_model").RepetitionPenaltyLogitsProcessorPatch
+    finally:
+        gen_utils.RepetitionPenaltyLogitsProcessor = original
+        if not had_generate and "generate" in vars(AutoModelForCausalLM):
+            delattr(AutoModelForCausalLM, "generate")
+
+
 @contextlib.contextmanager
 def windowed_repetition_penalty():
     """While inside, transformers' `generate` uses outetts' repetition penalty over the last 64 tokens."""
     import transformers.generation.utils as gen_utils
-    from loguru import logger
 
-    original = gen_utils.RepetitionPenaltyLogitsProcessor
-    logger.disable("_outetts_src")
-    patched = outetts_module("models.hf_model").RepetitionPenaltyLogitsProcessorPatch  # importing it patches
+    patched = package_penalty_processor()
 
     def windowed(penalty: float, prompt_ignore_length: int | None = None):  # transformers 5 adds the second argument
         if prompt_ignore_length:
             raise NotImplementedError("outetts' windowed penalty has no prompt_ignore_length")
         return patched(penalty)
 
+    original = gen_utils.RepetitionPenaltyLogitsProcessor
     gen_utils.RepetitionPenaltyLogitsProcessor = windowed
     try:
         yield
