@@ -273,3 +273,16 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
     ok = all(r.ok for r in rows) and frames >= 32 and distinct > frames // 2
     return ok, (f"greedy {frames} frames ({distinct} distinct), sampled {np.asarray(ref_out['sampled']).shape[1]}"
                 " tokens; " + "; ".join(f"{r.name} {r.note or 'ok'}" for r in rows if r.note or not r.ok))
+
+
+def report_extras(folder: Path, inputs: dict[str, np.ndarray], mlx_out: dict[str, np.ndarray]) -> dict:
+    """Greedy-token agreement of bf16, 8-bit and 4-bit runs with fp32 (fraction equal, first diverging step)."""
+    from ....parity.generation import precision_agreement
+    from .generate import generate_tokens
+    from .load import load_model
+
+    def greedy(model) -> np.ndarray:
+        prompt = inputs["prompt"][0].tolist()
+        return np.array([[s.token for s in generate_tokens(model, prompt, SamplingConfig(0.0), None, PARITY_FRAMES)]])
+
+    return precision_agreement(load_model, folder, greedy, mlx_out["greedy"])
