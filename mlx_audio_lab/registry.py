@@ -30,6 +30,9 @@ class ModelSpec:
     signature: tuple[str, ...] = field(default_factory=tuple)
     # Bundled assets of this port: (name, "module:function" inside the port package returning the folder).
     assets: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # Another port's model types whose configs this one shares, told apart by tokens in its tokenizer.json.
+    shares: tuple[str, ...] = field(default_factory=tuple)
+    tokens: tuple[str, ...] = field(default_factory=tuple)
 
     def port(self) -> Any:
         """Import the port package (it exposes `Model`, `load_model`, `convert` and `reference`)."""
@@ -80,6 +83,11 @@ _SPECS = [
         "orpheus", "tts", "mlx_audio_lab.models.tts.orpheus",
         "transformers.LlamaForCausalLM", "notebooks/tts/orpheus.ipynb",
         aliases=("llama",),  # the upstream config.json is a plain Llama config
+    ),
+    ModelSpec(
+        "outetts", "tts", "mlx_audio_lab.models.tts.outetts",
+        "transformers.LlamaForCausalLM", "notebooks/tts/outetts.ipynb",
+        shares=("llama",), tokens=("<|c1_0|>", "<|word_start|>"),  # a Llama config; its tokenizer says OuteTTS
     ),
     ModelSpec(
         "mimi", "codecs", "mlx_audio_lab.models.codecs.mimi",
@@ -172,7 +180,17 @@ def detect(folder: Path) -> ModelSpec:
             f"{Path(folder) / 'config.json'} has no 'model_type' and matches no known layout; "
             f"known model types: {', '.join(available_models())}"
         )
+    for spec in REGISTRY.values():
+        if model_type in spec.shares and _has_tokens(Path(folder), spec.tokens):
+            return spec
     return spec_for(model_type)
+
+
+def _has_tokens(folder: Path, tokens: tuple[str, ...]) -> bool:
+    """Whether the folder's tokenizer.json names every one of `tokens`."""
+    path = folder / "tokenizer.json"
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    return bool(tokens) and all(json.dumps(t) in text for t in tokens)
 
 
 def load(path_or_id: str | Path, **kwargs: Any) -> Any:

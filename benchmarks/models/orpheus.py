@@ -10,9 +10,9 @@ and hidden/vocab/layers to shrink the model for a quick check (the test runs it 
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import harness as h
+from .llama_decode import decode_bytes as _decode_bytes
+from .llama_decode import engines as _engines
 
 NAME = "orpheus-3b-0.1-ft"
 TOKENS_PER_AUDIO_S = 7 * 24000 / 2048  # 7 tokens per SNAC frame, a frame per 2048 samples at 24 kHz
@@ -28,55 +28,6 @@ def _config(ctx: h.Context) -> tuple[dict, dict]:
                       num_attention_heads=max(hidden // 64, 1), num_key_value_heads=max(hidden // 256, 1))
     reduced = layers != 28 or hidden != 3072 or config["vocab_size"] != 156940
     return config, {"layers": layers, "hidden": hidden, "reduced": reduced, "of": {"layers": 28}}
-
-
-def _engines(ref, port, prompt: list[int], steps: int, device: str) -> dict[str, Any]:
-    import mlx.core as mx
-    import torch
-    from transformers.cache_utils import DynamicCache
-
-    def mlx_prefill():
-        forward = port.forward()
-        logits = forward(mx.array([prompt]))
-        mx.eval(logits)
-        return forward, logits
-
-    def mlx_decode(args):
-        forward, logits = args
-        out = []
-        for _ in range(steps):
-            tok = mx.argmax(logits, axis=-1)
-            out.append(tok.item())
-            logits = forward(tok[:, None])
-        return out
-
-    ids = torch.tensor([prompt], device=device)
-
-    @torch.inference_mode()
-    def torch_prefill():
-        cache = DynamicCache()
-        return cache, ref(input_ids=ids, past_key_values=cache, use_cache=True).logits[:, -1]
-
-    @torch.inference_mode()
-    def torch_decode(args):
-        cache, logits = args
-        out = []
-        for _ in range(steps):
-            tok = logits.argmax(-1, keepdim=True)
-            out.append(int(tok.item()))
-            logits = ref(input_ids=tok, past_key_values=cache, use_cache=True).logits[:, -1]
-        return out
-
-    return {"mlx_audio_lab": {"prefill": mlx_prefill, "decode": mlx_decode},
-            "torch": {"prefill": torch_prefill, "decode": torch_decode}}
-
-
-def _decode_bytes(c: dict, dtype: str, context: int) -> float:
-    """Weight + KV bytes read per decode step (every layer, the norm, the vocab x hidden head, one embedding row)."""
-    d, ffn, kv = c["hidden_size"], c["intermediate_size"], c["num_key_value_heads"] * c["head_dim"]
-    q = c["num_attention_heads"] * c["head_dim"]
-    layer = d * (q + 2 * kv) + q * d + 3 * d * ffn + 2 * d
-    return (c["num_hidden_layers"] * (layer + 2 * context * kv) + d + c["vocab_size"] * d) * h.dtype_bytes(dtype)
 
 
 def run(ctx: h.Context) -> dict:

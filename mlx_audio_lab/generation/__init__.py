@@ -11,6 +11,9 @@
 - `loop`: `stream(forward, prompt, config, draws, max_steps=, stop_tokens=, trace=)` yields a `Step` per
   token (tokens, seconds, logits per processor stage when traced); `forward(tokens (B, T)) -> logits (B, V)`
   keeps its KV cache (`lm_forward(mlx_lm_model)`); `generate` collects; `teacher_forced_logits` for parity.
+- `backbone`: mlx-lm Llama from an HF config (`llama_model`), `TappedLlama` (taps, KV cache, `forward()`) that
+  ports subclass, `LLAMA_HF` key map; `designed`: tiny tokenizers and embeddings for fixtures whose greedy
+  continuation walks varied audio codes. `SamplingConfig.repetition_window` limits the penalty to the last N tokens.
 """
 
 from __future__ import annotations

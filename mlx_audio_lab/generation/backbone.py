@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlx.core as mx
+import mlx.nn as nn
 from mlx_lm.models import llama
+
+from ..convert.keymap import KeyMap, Rule
+from ..taps import tap
+
+# `LlamaForCausalLM` checkpoints -> mlx-lm's Llama under `lm.`: the names agree, so the table only drops keys.
+LLAMA_HF = KeyMap(name="llama/hf", rules=[
+    Rule(r".*rotary_emb\.inv_freq", None),  # recomputed by RoPE
+    Rule(r"(model\..+|lm_head\.weight)", r"lm.\1"),
+])
+TIED_HEAD = "lm_head.weight"  # absent from the MLX model when the embeddings are tied
 
 
 def llama_args(config: dict[str, Any]) -> llama.ModelArgs:
@@ -45,3 +57,40 @@ def llama_self_attention(lm: llama.Model, tokens):
         maps.append(mx.softmax(scores.astype(mx.float32), axis=-1)[0])
         h = block(h, mask)
     return mx.stack(maps)
+
+
+class TappedLlama(nn.Module):
+    """An mlx-lm Llama (`self.lm`, upstream names) with taps on the embedding, every block, the norm and logits.
+
+    Shapes: tokens (B, T), hidden (B, T, hidden), logits (B, T, vocab). Ports subclass it and add their prompt.
+    """
+
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.lm = llama_model(config)
+
+    @property
+    def layers(self) -> list[nn.Module]:
+        return self.lm.model.layers
+
+    def __call__(self, tokens: mx.array, cache: list | None = None) -> mx.array:
+        """Token ids (B, T) after `cache`'s positions -> logits (B, T, vocab); taps on every block."""
+        from mlx_lm.models.base import create_attention_mask
+
+        lm = self.lm
+        h = tap("embed_tokens", lm.model.embed_tokens(tokens))
+        mask = create_attention_mask(h, cache[0] if cache else None)
+        for i, layer in enumerate(self.layers):
+            h = tap(f"layers.{i}", layer(h, mask, cache[i] if cache else None))
+        h = tap("norm", lm.model.norm(h))
+        head = lm.model.embed_tokens.as_linear if lm.args.tie_word_embeddings else lm.lm_head
+        return tap("logits", head(h))
+
+    def make_cache(self) -> list:
+        """An empty KV cache per block (mlx-lm's)."""
+        return self.lm.make_cache()
+
+    def forward(self):
+        """A stateful `forward(tokens (B, T)) -> last logits (B, V)` for `generation.stream`, with its own cache."""
+        cache = self.make_cache()
+        return lambda tokens: self(tokens, cache)[:, -1, :]

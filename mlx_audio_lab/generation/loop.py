@@ -51,7 +51,8 @@ def stream(forward: Forward, prompt: np.ndarray | list[int], config: SamplingCon
            trace: bool = False) -> Iterator[Step]:
     """Generate up to `max_steps` tokens after `prompt` (T,) or (B, T); stops once every sequence emitted a stop token.
 
-    The stop token is yielded (as transformers keeps EOS in its output); repetition penalty sees prompt + output.
+    The stop token is yielded (as transformers keeps EOS in its output); repetition penalty sees prompt + output
+    (its last `config.repetition_window` tokens if set).
     """
     history = np.atleast_2d(np.asarray(prompt, dtype=np.int64))  # (B, T)
     stop = np.array(sorted(set(int(t) for t in stop_tokens)), dtype=np.int64)
@@ -61,7 +62,7 @@ def stream(forward: Forward, prompt: np.ndarray | list[int], config: SamplingCon
         t0 = time.perf_counter()
         logits = forward(x).astype(mx.float32)  # (B, V)
         stages: list = [] if trace else None
-        tokens = sample(logits, config, draws, history if config.repetition_penalty != 1.0 else None, trace=stages)
+        tokens = sample(logits, config, draws, config.penalized(history), trace=stages)
         step = Step(i, tokens, time.perf_counter() - t0,
                     [(name, np.array(v)) for name, v in stages] if trace else [])
         yield step

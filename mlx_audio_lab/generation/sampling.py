@@ -27,6 +27,13 @@ class SamplingConfig:
     min_p: float = 0.0
     repetition_penalty: float = 1.0
     cfg_scale: float = 1.0
+    repetition_window: int = 0  # the penalty sees only the last N tokens (0: the whole context)
+
+    def penalized(self, history: np.ndarray) -> np.ndarray | None:
+        """The tokens (B, T') the repetition penalty sees out of `history` (B, T); None when it is off."""
+        if self.repetition_penalty == 1.0:
+            return None
+        return history[:, -self.repetition_window:] if self.repetition_window > 0 else history
 
     @property
     def greedy(self) -> bool:

@@ -228,6 +228,17 @@ class SamplingInspector(Inspector):
                                cfg.hop_length * cfg.vq_strides[0] / cfg.sampling_rate)
         return cls(trace, step=step)
 
+    @classmethod
+    def from_outetts(cls, model, text: str, voice=None, k: int = 5, step: int | None = None,
+                     **options) -> SamplingInspector:
+        """An OuteTTS run (`seed`, `max_frames`, sampling options as `generate` takes them), traced; rows c1, c2."""
+        from ..models.tts.outetts.generate import traced_steps
+
+        cfg = model.codec.config
+        trace = sampling_trace(traced_steps(model, text, voice, **options), 2, model.audio_tokens.placer(), k,
+                               cfg.hop_length / cfg.sampling_rate)
+        return cls(trace, step=step)
+
     def figure(self):
         return sampling_figure(self.trace, self.selected, self.labels)
 

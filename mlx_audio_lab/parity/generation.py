@@ -103,3 +103,19 @@ def logits_row(name: str, got: np.ndarray, want: np.ndarray, tol: float, rtol: f
         per_step = np.abs(np.asarray(got, np.float64) - want).reshape(got.shape[0], got.shape[1], -1).max(axis=(0, 2))
         row.note = (row.note + "; " if row.note else "") + f"first step over: {int(np.argmax(per_step > row.tol))}"
     return row
+
+
+def precision_agreement(load_model: Any, folder: Any, greedy: Any, fp32: np.ndarray) -> dict[str, dict]:
+    """Greedy-token agreement of bf16, 8-bit and 4-bit loads with fp32: fraction equal, first diverging step.
+
+    `load_model(folder, **kw)` builds the port; `greedy(model) -> tokens (B, steps)` runs its greedy decode.
+    """
+    import mlx.core as mx
+
+    fp32, out = np.atleast_2d(np.asarray(fp32)), {}
+    for name, kw in (("bf16", {"dtype": mx.bfloat16}), ("8bit", {"quantize": 8}), ("4bit", {"quantize": 4})):
+        got = np.atleast_2d(np.asarray(greedy(load_model(folder, **kw))))
+        n = min(got.shape[1], fp32.shape[1])
+        out[f"greedy_agreement_{name}"] = {"equal_fraction": float((got[:, :n] == fp32[:, :n]).mean()),
+                                           "first_divergence": first_divergence(got, fp32)}
+    return out

@@ -15,6 +15,9 @@ from ..reference import capture_reference
 # Fixture sizes: descript/dac_16khz's layout (strides 2-4-5-8, hop 320), tiny widths, weight-normed convs.
 SIZES = {
     "tiny": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=4, codebook_size=64, codebook_dim=8),
+    # ibm-research/DAC.speech.v1.0 (OuteTTS 1.0's codec) in miniature: 24 kHz, hop 320, 2 codebooks of 1024
+    "tiny-24khz": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=2, codebook_size=1024,
+                       codebook_dim=8, sampling_rate=24_000),
 }
 
 
@@ -76,7 +79,9 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     from ....fixtures import randomize_
 
     torch.manual_seed(0)
-    config = DacConfig(sampling_rate=16_000, downsampling_ratios=[2, 4, 5, 8], **SIZES[size])
+    sizes = dict(SIZES[size])
+    rate = sizes.pop("sampling_rate", 16_000)
+    config = DacConfig(sampling_rate=rate, downsampling_ratios=[2, 4, 5, 8], **sizes)
     model = DacModel(config).eval()
     model.apply_weight_norm()  # the original DAC checkpoints are weight-normed: exercise the folding
     randomize_(model, seed=0, std=0.1)
@@ -89,7 +94,7 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
                 p.copy_(scale * (1.0 + 0.2 * torch.randn(p.shape, generator=g)))
     probe_codebooks_(model.quantizer.quantizers, model.encoder, config.sampling_rate, 25 * config.hop_length, seed=2)
     model.save_pretrained(folder, safe_serialization=True)
-    DacFeatureExtractor(feature_size=1, sampling_rate=16_000, hop_length=320).save_pretrained(folder)
+    DacFeatureExtractor(feature_size=1, sampling_rate=rate, hop_length=320).save_pretrained(folder)
 
 
 def parity_inputs(folder: Path, clip: str = "harbor") -> dict[str, np.ndarray]:

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from ....convert.keymap import KeyMap, Rule
+from ....generation.backbone import LLAMA_HF, TIED_HEAD
 
-HF = KeyMap(
-    name="orpheus/hf",
-    rules=[
-        Rule(r".*rotary_emb\.inv_freq", None),  # recomputed by RoPE
-        Rule(r"(model\..+|lm_head\.weight)", r"lm.\1"),
-    ],
-)
+HF = LLAMA_HF
 
-TIED_HEAD = "lm_head.weight"  # absent from the MLX model when the embeddings are tied
+__all__ = ["HF", "TIED_HEAD"]

@@ -192,18 +192,12 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
 
 def report_extras(folder: Path, inputs: dict[str, np.ndarray], mlx_out: dict[str, np.ndarray]) -> dict:
     """Greedy-token agreement of bf16, 8-bit and 4-bit runs with fp32 (fraction equal, first diverging step)."""
-    import mlx.core as mx
-
-    from ....parity.generation import first_divergence
+    from ....parity.generation import precision_agreement
     from .generate import generate_tokens
     from .load import load_model
 
-    fp32, out = np.asarray(mlx_out["greedy"]), {}
-    for name, kw in (("bf16", {"dtype": mx.bfloat16}), ("8bit", {"quantize": 8}), ("4bit", {"quantize": 4})):
-        model = load_model(folder, **kw)
-        got = np.array([[s.token for s in generate_tokens(model, inputs["prompt"][0].tolist(), SamplingConfig(0.0),
-                                                          None, PARITY_FRAMES)]])
-        n = min(got.shape[1], fp32.shape[1])
-        out[f"greedy_agreement_{name}"] = {"equal_fraction": float((got[:, :n] == fp32[:, :n]).mean()),
-                                           "first_divergence": first_divergence(got, fp32)}
-    return out
+    def greedy(model) -> np.ndarray:
+        prompt = inputs["prompt"][0].tolist()
+        return np.array([[s.token for s in generate_tokens(model, prompt, SamplingConfig(0.0), None, PARITY_FRAMES)]])
+
+    return precision_agreement(load_model, folder, greedy, mlx_out["greedy"])
