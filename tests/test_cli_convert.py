@@ -13,9 +13,11 @@ from mlx_audio_lab.fixtures import build
 
 
 def quantizable(model: nn.Module, group_size: int = 64) -> int:
-    """Linear / Embedding layers whose input width divides by the group size (what `quantize_model` takes)."""
+    """Linear / Embedding layers whose input width divides by the group size (what `quantize_model` takes).
+
+    An LM-driven TTS port's codec (`codec.*`) is not among them: it stays float, saved as its own folder."""
     return sum(isinstance(m, (nn.Linear, nn.Embedding)) and m.weight.shape[-1] % group_size == 0
-               and "positional" not in path and "embed_positions" not in path
+               and "positional" not in path and "embed_positions" not in path and not path.startswith("codec")
                for path, m in model.named_modules())
 
 

@@ -65,9 +65,20 @@ class TappedLlama(nn.Module):
     Shapes: tokens (B, T), hidden (B, T, hidden), logits (B, T, vocab). Ports subclass it and add their prompt.
     """
 
+    codec_folder = "codec"  # where `save_extras` writes the port's codec, beside the language model
+
     def __init__(self, config: dict[str, Any]):
         super().__init__()
         self.lm = llama_model(config)
+
+    def save_extras(self, folder) -> None:
+        """The project's MLX layout keeps the codec as its own folder (`<folder>/<codec_folder>`)."""
+        from pathlib import Path
+
+        from ..convert.save import save_model
+
+        if getattr(self, "codec", None) is not None:
+            save_model(self.codec, Path(folder) / self.codec_folder)
 
     @property
     def layers(self) -> list[nn.Module]:
@@ -94,3 +105,24 @@ class TappedLlama(nn.Module):
         """A stateful `forward(tokens (B, T)) -> last logits (B, V)` for `generation.stream`, with its own cache."""
         cache = self.make_cache()
         return lambda tokens: self(tokens, cache)[:, -1, :]
+
+
+def fill_llama(model: nn.Module, folder, keymap: KeyMap, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> nn.Module:
+    """Load an HF Llama folder's weights (or the project's MLX layout, its codec saved beside it) into a port
+    whose `lm` is an mlx-lm Llama; a tied head is left out."""
+    import json
+    from pathlib import Path
+
+    from ..convert.loading import fill_model
+    from ..convert.readers import read_state_dict
+    from ..convert.save import IDENTITY, is_mlx_layout
+
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    state, path = read_state_dict(folder)
+    if is_mlx_layout(config):  # MLX names already; the codec loads from its own folder
+        keymap, state = IDENTITY, {k: v for k, v in state.items() if not k.startswith("codec.")}
+    if model.lm.args.tie_word_embeddings:
+        state = {k: v for k, v in state.items() if k != TIED_HEAD}
+    return fill_model(model, state, keymap, config, path, dtype, quantize, group_size)

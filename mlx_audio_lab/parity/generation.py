@@ -119,3 +119,16 @@ def precision_agreement(load_model: Any, folder: Any, greedy: Any, fp32: np.ndar
         out[f"greedy_agreement_{name}"] = {"equal_fraction": float((got[:, :n] == fp32[:, :n]).mean()),
                                            "first_divergence": first_divergence(got, fp32)}
     return out
+
+
+def teacher_forced_run(model: Any, inputs: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A generation port on the parity inputs' teacher sequence: (its taps, its logits through the KV cache)."""
+    import mlx.core as mx
+
+    from ..generation import teacher_forced_logits
+    from ..taps import capture
+
+    with capture() as acts:
+        model(mx.array(inputs["teacher"].astype(np.int32)))
+    taps = {k: np.array(v.astype(mx.float32)) for k, v in acts.items()}
+    return taps, teacher_forced_logits(model.forward(), inputs["teacher"], inputs["prompt"].shape[1])

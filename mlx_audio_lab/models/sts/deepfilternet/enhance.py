@@ -43,6 +43,14 @@ class DeepFilterNet:
         """The networks' parameters (what `convert.save.save_model` writes)."""
         return self.net.parameters()
 
+    def named_modules(self) -> list:
+        return self.net.named_modules()
+
+    @property
+    def quantization(self) -> dict | None:
+        """{"bits", "group_size"} when the networks were loaded quantized, else None."""
+        return getattr(self.net, "quantization", None)
+
     def features(self, spec: mx.array) -> tuple[mx.array, mx.array]:
         """Noisy spectrum (T, F) -> (feat_erb (1, T, E, 1), feat_spec (1, T, Fdf, 2)), shifted by the lookahead."""
         c = self.config

@@ -25,12 +25,13 @@ def load_config(folder: Path) -> DeepFilterNetConfig:
     return DeepFilterNetConfig.from_ini(folder / "config.ini")
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> DeepFilterNet:
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> DeepFilterNet:
     """A ready DeepFilterNet3 (networks + DSP) from a folder: converted from ONNX, or saved by `save_model`."""
     folder = Path(folder)
     config = load_config(folder)
     raw = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
     state, path = read_state_dict(folder, ("model.safetensors",))
     keymap = IDENTITY if is_mlx_layout(raw) else KEYMAP  # the MLX layout holds MLX names and conv layouts
-    net = fill_model(DfNet(config), state, keymap, raw or config.to_dict(), path, dtype=dtype)
+    net = fill_model(DfNet(config), state, keymap, raw or config.to_dict(), path, dtype, quantize, group_size)
     return DeepFilterNet(net, name=folder.name)

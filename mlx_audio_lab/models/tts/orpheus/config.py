@@ -31,7 +31,8 @@ class OrpheusConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OrpheusConfig:
-        return cls(llama={**DEFAULTS, **d})
+        """From the upstream (Llama) config.json, or from the project's MLX layout (its `llama` block)."""
+        return cls(llama={**DEFAULTS, **d.get("llama", d)})
 
     @property
     def vocab_size(self) -> int:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from ....convert.loading import fill_model
-from ....convert.readers import read_state_dict
+from ....generation.backbone import fill_llama
 from .config import OrpheusConfig
-from .convert import HF, TIED_HEAD
+from .convert import HF
 from .layout import TokenLayout
 from .model import Orpheus
 
@@ -33,11 +32,7 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
-    model = Orpheus(OrpheusConfig.from_dict(config))
-    state, path = read_state_dict(folder)
-    if model.lm.args.tie_word_embeddings:
-        state = {k: v for k, v in state.items() if k != TIED_HEAD}
-    model = fill_model(model, state, HF, config, path, dtype, quantize, group_size)
+    model = fill_llama(Orpheus(OrpheusConfig.from_dict(config)), folder, HF, dtype, quantize, group_size)
     model.codec = load_codec(folder, codec)
     if (folder / "tokenizer.json").is_file():
         model.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

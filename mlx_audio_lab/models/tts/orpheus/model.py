@@ -17,6 +17,8 @@ from .layout import TokenLayout
 class Orpheus(TappedLlama):
     """The Llama backbone; `tokenizer`, `layout` and `codec` (SNAC) are attached by `load_model`."""
 
+    codec_folder = "snac"  # the MLX layout keeps the codec here, where `load_codec` looks
+
     samples_tokens = True  # `speak` passes --temperature/--top-k/--top-p/--seed/--max-frames
 
     def __init__(self, cfg: OrpheusConfig):

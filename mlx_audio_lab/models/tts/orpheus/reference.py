@@ -143,19 +143,13 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
     """The port on the same inputs: taps over the teacher sequence, logits through the KV cache, both runs."""
-    import mlx.core as mx
 
-    from ....generation import teacher_forced_logits
-    from ....taps import capture
+    from ....parity.generation import teacher_forced_run
     from .generate import generate_tokens
     from .load import load_model
 
     model = load_model(folder, **load_kw)
-    with capture() as acts:
-        model(mx.array(inputs["teacher"].astype(np.int32)))
-    acts = {k: np.array(v.astype(mx.float32)) for k, v in acts.items()}
-    n_prompt = inputs["prompt"].shape[1]
-    logits = teacher_forced_logits(model.forward(), inputs["teacher"], n_prompt)
+    acts, logits = teacher_forced_run(model, inputs)
     prompt = inputs["prompt"][0].tolist()
     greedy = np.array([[s.token for s in generate_tokens(model, prompt, SamplingConfig(0.0), None, PARITY_FRAMES)]])
     sampled = np.array([[s.token for s in generate_tokens(model, prompt, PARITY_SAMPLING,

@@ -18,6 +18,8 @@ from .speakers import load_speaker
 class OuteTTS(TappedLlama):
     """The Llama backbone; `tokenizer`, `audio_tokens` and `codec` (DAC) are attached by `load_model`."""
 
+    codec_folder = "dac"  # the MLX layout keeps the codec here, where `load_codec` looks
+
     samples_tokens = True  # `speak` passes --temperature/--top-k/--top-p/--seed/--max-frames
 
     def __init__(self, cfg: OuteTTSConfig):
