@@ -72,7 +72,7 @@ def variant_agreement(folder: str | Path, variants: tuple = ("bfloat16", 8, 4), 
 
 def agreement_table(rows: list[dict]) -> str:
     """Text table of `variant_agreement` (errors to one significant figure, shares as percentages)."""
-    from ....parity.report import sig1
+    from ....metrics import sig1
 
     lines = ["variant   greedy codes = fp32  frames before 1st diff  backbone top-1  depth top-1  "
              "backbone logits err  depth logits err"]
