@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
@@ -17,7 +18,6 @@ import numpy as np
 from ....audio import load_audio
 from ....results import RunStats, Segment, Transcript
 from .decoding import LogitRules, _last_logits, timestamp_begin
-from .model import Whisper
 from .transcribe import (
     HOP,
     INPUT_STRIDE,
@@ -31,6 +31,9 @@ from .transcribe import (
     window,
     window_words,
 )
+
+if TYPE_CHECKING:
+    from .model import Whisper
 
 
 def greedy_batch(model: Whisper, audio: mx.array, prompt: list[int], max_new_tokens: int,

@@ -13,13 +13,15 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import mlx.core as mx
 import numpy as np
 
 from .decoding import LogitRules, _last_logits, _prefill, beam_search, log_softmax
-from .model import Whisper
+
+if TYPE_CHECKING:
+    from .model import Whisper
 
 
 class Draws(Protocol):

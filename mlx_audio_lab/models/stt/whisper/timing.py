@@ -7,11 +7,13 @@ attention mask, as the pipeline passes it), which follows openai/whisper's `timi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
-from .model import Whisper
+if TYPE_CHECKING:
+    from .model import Whisper
 
 MEDIAN_FILTER_WIDTH = 7  # WhisperConfig.median_filter_width
 TIME_PRECISION = 0.02  # seconds per audio position (two mel frames)

@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
 from ....generation import Draws, SamplingConfig, SeededDraws, Step, sample
 from ....results import AudioResult, RunStats
-from .model import Csm
+
+if TYPE_CHECKING:
+    from .model import Csm
 
 # picker(logits (B, V) float32, stage) -> ids (B,); stage is "backbone" or "depth".
 Picker = Callable[[mx.array, str], mx.array]
