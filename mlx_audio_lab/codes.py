@@ -52,8 +52,11 @@ def check_range(a: np.ndarray, codebook_size: int, where: str, position: str) ->
 
 
 def check_scales(codes: Sequence, codebook_size: int, strides: Sequence[int], where: str = "codes") -> list[np.ndarray]:
-    """Multi-scale codes (one (frames_k,) array per scale, coarsest first; frames_k * stride_k equal) -> int64."""
-    if len(codes) != len(strides):
+    """Multi-scale codes (one (frames_k,) array per scale, coarsest first; frames_k * stride_k equal) -> int64.
+
+    The first n scales alone are valid (a coarser decode, as residual codebooks allow); more than the codec has
+    are not."""
+    if not 1 <= len(codes) <= len(strides):
         raise CodesError(f"{where} have {len(codes)} scales; this codec has {len(strides)} (strides {list(strides)})")
     out, finest = [], None
     for k, (c, s) in enumerate(zip(codes, strides)):

@@ -180,13 +180,6 @@ class ModuleParityReport(ParityReport):
     layouts: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     name_map: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def tensors(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """(MLX, reference in the MLX layout) arrays of every row, for `inspect.ParityRun` and plots."""
-        mlx = {r.name: self.mlx_run.outputs[r.name] for r in self.layers}
-        ref = {r.name: _layout(self.ref_run.outputs[self.name_map.get(r.name, r.name)], self.layouts.get(r.name))
-               for r in self.layers}
-        return mlx, ref
-
     def zoom(self, name: str) -> Zoom:
         """Re-run MLX submodule `name` on the reference's input to it (teacher forcing at the layer)."""
         row = next((r for r in self.layers if r.name == name), None)
@@ -284,6 +277,10 @@ def compare_modules(
     else:
         final = compare_arrays("output", got, _layout(want, infer_layout(want.shape, got.shape)), tol, rtol)
         match, note = final.ok, f"final output max_abs {sig1(final.max_abs)} (tol {sig1(final.tol)})"
-    return ModuleParityReport(model, rows, outputs_match=match, outputs_note=note,
-                              mlx_run=mlx_run, ref_run=ref_run, mlx_module=mlx_module, layouts=perms,
-                              name_map=name_map)
+    report = ModuleParityReport(model, rows, outputs_match=match, outputs_note=note, mlx_run=mlx_run,
+                                ref_run=ref_run, mlx_module=mlx_module, layouts=perms, name_map=name_map)
+    # both sides per row, the reference in the MLX layout: what `parity.run(keep_tensors=True)` keeps
+    report.tensors = {"mlx": {r.name: mlx_run.outputs[r.name] for r in rows},
+                      "ref": {r.name: _layout(ref_run.outputs[name_map.get(r.name, r.name)], perms.get(r.name))
+                              for r in rows}}
+    return report

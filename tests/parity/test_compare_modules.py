@@ -133,3 +133,14 @@ def test_generation_step_callables_and_name_map():
     assert [r.name for r in step.layers] == ["conv2"] and step.ok
     with pytest.raises(KeyError, match="not in both module trees"):
         compare_modules(port, ref, x, xt, taps=["nope"])
+
+
+def test_report_keeps_both_sides_for_the_inspector():
+    from mlx_audio_lab.inspect import ParityRun
+
+    port, ref, x, xt = _twin_conv_stack(4)
+    report = compare_modules(port, ref, (x,), (xt,))
+    run = ParityRun(report, **report.tensors)
+    got, want = run.pair("conv1")
+    assert got.shape == want.shape == (2, 20, 8)  # the reference laid out channels-last, as the MLX side
+    assert np.abs(got - want).max() == report.layers[0].max_abs
