@@ -47,7 +47,10 @@ def test_burst_of_100_requests_all_answered_cleanly(busy_server, clip):
     assert set(codes) <= {200, 429, 503}, sorted(set(codes))
     ok = [r for r in results if r.status_code == 200]
     refused = [r for r in results if r.status_code != 200]
-    assert len(ok) >= 2 + 20 - 1  # at least the two running and the queue were served
+    timed_out = [r for r in refused if r.json()["error"]["code"] == "queue_timeout"]
+    # at least a queue's worth was admitted (served, or on a slow machine timed out waiting) before any "full";
+    # the exact count also depends on how many finish while the burst is still arriving
+    assert len(ok) + len(timed_out) >= 20 and len(ok) >= 2
     assert all(r.json() == lone.json() for r in ok)
     for r in refused:
         assert r.json()["error"]["code"] in ("queue_full", "queue_timeout") and "retry" in r.json()["error"]["message"]
