@@ -7,9 +7,20 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from . import _blas  # noqa: F401  (OpenBLAS before MLX)
-from .cli_checks import beam_size, check_bandwidth, error, guarded, positive_float, require
+from .cli_checks import (
+    beam_size,
+    check_bandwidth,
+    error,
+    finite_float,
+    guarded,
+    non_negative_float,
+    positive_float,
+    probability,
+    require,
+)
 
 
 def _print_json(obj) -> None:
@@ -37,6 +48,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     require(model, "transcribe", "a speech-recognition model", args.model)
+    options = transcribe_options(model, args)
     vad = _vad_model(args.vad_model) if args.vad else None
     if args.vad and vad is None:
         return 2
@@ -46,8 +58,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     results, paths, failed = [], [], 0
     for path in args.audio:  # each file on its own: a bad one is reported and the others still transcribed
         try:
-            options = dict(beam_size=args.beam_size, language=args.language, timestamps=not args.no_timestamps,
-                           progress=not args.json, **({"word_timestamps": True} if args.word_timestamps else {}))
             if vad is not None:
                 from .models.vad.transcribe import transcribe_speech
 
@@ -56,10 +66,6 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                 result = model.transcribe(path, **options)
         except ArgumentError:
             raise  # the same for every file
-        except TypeError as e:
-            if "word_timestamps" not in str(e):
-                raise
-            raise ArgumentError(f"--word-timestamps: {args.model} cannot time words; drop the flag") from e
         except (LabError, OSError) as e:
             error(e)
             failed += 1
@@ -83,6 +89,46 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     if failed:
         error(f"{failed} of {len(args.audio)} files failed (see above)")
     return 2 if failed else 0
+
+
+def transcribe_options(model: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The `transcribe` keyword arguments the flags ask for; a flag the model's port does not take is an error
+    naming it (never silently ignored)."""
+    from .errors import ArgumentError
+    from .stt_options import accepted_options
+
+    asked: dict[str, tuple[str, Any]] = {}  # option -> (flag, value), only for flags the user set
+    for flag, name, value in (("--beam-size", "beam_size", args.beam_size),
+                              ("--language", "language", args.language), ("--task", "task", args.task),
+                              ("--initial-prompt", "initial_prompt", args.initial_prompt),
+                              ("--prefix", "prefix", args.prefix)):
+        if value is not None:
+            asked[name] = (flag, value)
+    if args.word_timestamps:
+        asked["word_timestamps"] = ("--word-timestamps", True)
+    if args.no_timestamps:
+        asked["timestamps"] = ("--no-timestamps", False)
+    fallback = {k: getattr(args, k) for k in ("compression_ratio_threshold", "logprob_threshold",
+                                             "no_speech_threshold") if getattr(args, k) is not None}
+    if args.temperature is not None or fallback or args.condition_on_previous_text or args.seed is not None:
+        asked["fallback"] = ("--temperature/--*-threshold/--condition-on-previous-text/--seed", fallback)
+    accepted = accepted_options(model)
+    for name, (flag, _) in asked.items():
+        if name not in accepted:
+            raise ArgumentError(f"{flag}: {args.model} ({type(model).__name__}) has no such option; drop the flag")
+    options = {name: value for name, (_, value) in asked.items()}
+    if "fallback" in options:
+        from .models.stt.whisper.fallback import FallbackOptions, SeededDraws
+
+        if args.no_speech_threshold is not None and args.logprob_threshold is None:
+            raise ArgumentError("--no-speech-threshold needs --logprob-threshold: a window is skipped as silence "
+                                "only when it is also unlikely (as openai-whisper and transformers do)")
+        options["fallback"] = FallbackOptions(
+            temperatures=tuple(args.temperature or (0.0,)), condition_on_previous_text=args.condition_on_previous_text,
+            draws=SeededDraws(args.seed or 0), **fallback)
+    if "progress" in accepted:
+        options["progress"] = not args.json
+    return options
 
 
 def _vad_model(name: str):
@@ -440,8 +486,23 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("transcribe", help="speech to text")
     t.add_argument("--model", required=True, help="folder, hub repo id, or bundled name (whisper-tiny.en)")
-    t.add_argument("--beam-size", type=beam_size, default=5, help="beam width 1..64; 1 is greedy (default 5)")
-    t.add_argument("--language", default=None)
+    t.add_argument("--beam-size", type=beam_size, default=None,
+                   help="beam width 1..64; 1 is greedy (default: the model's, Whisper 5)")
+    t.add_argument("--language", default=None, help="language code (multilingual models); default: detected")
+    t.add_argument("--task", choices=["transcribe", "translate"], default=None, help="Whisper: translate to English")
+    t.add_argument("--initial-prompt", default=None, help="text before every window (spelling, style, names)")
+    t.add_argument("--prefix", default=None, help="text forced as the start of the first window's transcript")
+    t.add_argument("--temperature", type=non_negative_float, nargs="+", default=None,
+                   help="temperatures tried in turn when a window fails the thresholds (e.g. 0 0.2 0.4 0.6 0.8 1)")
+    t.add_argument("--compression-ratio-threshold", type=positive_float, default=None,
+                   help="fall back when a window's gzip compression ratio is above this (openai-whisper: 2.4)")
+    t.add_argument("--logprob-threshold", type=finite_float, default=None,
+                   help="fall back when a window's average log-probability is below this (openai-whisper: -1)")
+    t.add_argument("--no-speech-threshold", type=probability, default=None,
+                   help="skip a window as silence above this no-speech probability (with --logprob-threshold)")
+    t.add_argument("--condition-on-previous-text", action="store_true",
+                   help="give each window the previous window's text as its prompt")
+    t.add_argument("--seed", type=int, default=None, help="seed of the sampling draws at temperatures > 0")
     t.add_argument("--no-timestamps", action="store_true")
     t.add_argument("--json", action="store_true")
     t.add_argument("--vad", action="store_true", help="transcribe the speech spans only (faster-whisper's vad_filter)")

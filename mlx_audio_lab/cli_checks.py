@@ -67,6 +67,33 @@ def positive_float(text: str) -> float:
     return x
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a finite number."""
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return x
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    x = finite_float(text)
+    if x < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return x
+
+
+def probability(text: str) -> float:
+    """argparse type: a number in [0, 1]."""
+    x = finite_float(text)
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1], got {text}")
+    return x
+
+
 def check_bandwidth(model, bandwidth: float | None) -> dict:
     """`{"bandwidth": x}` for encode when the codec has bandwidths and `x` is one of them; else an ArgumentError."""
     if bandwidth is None:

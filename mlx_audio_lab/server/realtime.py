@@ -21,6 +21,7 @@ import numpy as np
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from ..audio import load_audio
+from ..stt_options import accepted_options
 from .errors import APIError
 
 router = APIRouter()
@@ -129,7 +130,7 @@ def detector_factory(vad: str, manager: Any) -> Callable[[int], Any]:
 
 async def _transcribe(app: Any, entry: Any, model: Any, audio: np.ndarray, rate: int, language: str | None):
     wav = load_audio(audio, 16000, source_rate=rate) if rate != 16000 else audio
-    kwargs = {"language": language} if language else {}
+    kwargs = {"language": language} if language and "language" in accepted_options(model) else {}
     async with app.manager.slot(entry):
         return await app.manager.run(model.transcribe, wav, **kwargs)
 

@@ -7,8 +7,6 @@ server-sent events: one `transcript.text.delta` per segment, then `transcript.te
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import re
 import tempfile
@@ -22,6 +20,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from ..results import Transcript
+from ..stt_options import accepted_options
 from ..writers import render
 from .errors import APIError, bad_request
 
@@ -112,22 +111,9 @@ async def upload_bytes(form: dict[str, Any]) -> tuple[bytes, str, str]:
     return data, suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin", name
 
 
-def _accepted_options(model: Any) -> set[str]:
-    """Keyword names of the model's `transcribe` (looking through a `**kwargs` wrapper to the port's
-    `transcribe` module, where each STT port keeps the real signature)."""
-    params = inspect.signature(model.transcribe).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return set(params)
-    package = type(model).__module__.rsplit(".", 1)[0]
-    try:
-        return set(inspect.signature(importlib.import_module(package + ".transcribe").transcribe).parameters)
-    except (ImportError, AttributeError):
-        return set()
-
-
 def transcribe_kwargs(model: Any, options: dict[str, Any], task: str) -> tuple[dict[str, Any], list[str]]:
     """Keyword arguments the model's `transcribe` takes, and the requested options it cannot honour."""
-    accepted = _accepted_options(model)
+    accepted = accepted_options(model)
     kwargs: dict[str, Any] = {}
     ignored: list[str] = []
     prompt_name = "initial_prompt" if "initial_prompt" in accepted else "prompt"  # Whisper's name for it

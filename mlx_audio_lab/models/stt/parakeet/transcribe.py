@@ -83,12 +83,11 @@ def decode_long(model: Parakeet, wave: np.ndarray, chunk_s: float = 120.0, overl
 
 
 def transcribe(model: Parakeet, audio: Any, sample_rate: int | None = None, timestamps: bool | str = True,
-               chunk_s: float = 120.0, overlap_s: float = 10.0, beam_size: int | None = None,
-               language: str | None = None, progress: bool = False) -> Transcript:
+               chunk_s: float = 120.0, overlap_s: float = 10.0, progress: bool = False) -> Transcript:
     """Greedy transcript of a file path or array (array rate `sample_rate`, default 16 kHz).
 
     `timestamps`: True / "word" -> one segment per word, "segment" -> per sentence, False -> one segment.
-    `beam_size`, `language`, `progress` exist for the common STT interface: decoding is greedy.
+    Decoding is greedy and the vocabulary fixes the language: no beam or language option.
     """
     fe = model.config.front_end
     wave = load_audio(audio, fe.sampling_rate, source_rate=sample_rate)

@@ -60,12 +60,11 @@ def _run(model: Voxtral, audio, make_prompt, max_new_tokens: int,
 
 
 def transcribe(model: Voxtral, audio, language: str | None = "en", max_new_tokens: int = 256,
-               sample_rate: int | None = None, timestamps: bool = False, beam_size: int | None = None,
-               progress: bool = False) -> Transcript:
+               sample_rate: int | None = None, timestamps: bool = False, progress: bool = False) -> Transcript:
     """Speech (file, or array at `sample_rate`, default 16 kHz) -> `Transcript` via `lang:xx[TRANSCRIBE]`.
 
-    `language=None` leaves the language to the model. Decoding is greedy and Voxtral has no timestamps:
-    `timestamps`, `beam_size` and `progress` exist for the common STT interface (the CLI passes them).
+    `language=None` leaves the language to the model. Decoding is greedy (no beam option) and Voxtral has no
+    timestamps: `timestamps` exists for the common STT interface (one segment either way).
     """
     tok = model.tokenizer
     tokens, stats, seconds = _run(model, audio, lambda n: tok.transcription_prompt(n, language), max_new_tokens,

@@ -30,12 +30,11 @@ def emissions(model: Wav2Vec2ForCTC, audio: np.ndarray) -> mx.array:
 
 
 def transcribe(model: Wav2Vec2ForCTC, audio: Any, sample_rate: int | None = None, timestamps: bool = True,
-               beam_size: int | None = None, language: str | None = None, progress: bool = False) -> Transcript:
+               progress: bool = False) -> Transcript:
     """Greedy CTC transcript of a file path or array (array rate `sample_rate`, default 16 kHz).
 
-    One segment per word with `timestamps`, else one for the whole clip. `beam_size`, `language` and
-    `progress` exist for the common STT interface (the CLI passes them): decoding is greedy and the
-    vocabulary fixes the language.
+    One segment per word with `timestamps`, else one for the whole clip. Decoding is greedy and
+    the vocabulary fixes the language: there is no beam or language option (the CLI refuses those flags).
     """
     wave = load_audio(audio, model.sample_rate, source_rate=sample_rate)
     stats = RunStats(sample_rate=model.sample_rate, audio_duration=duration(wave, model.sample_rate))

@@ -143,10 +143,11 @@ def _topk(x: np.ndarray, k: int) -> np.ndarray:
 
 def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int = 5,
                 max_new_tokens: int | None = None, length_penalty: float = 1.0, timestamps: bool = False,
-                return_score: bool = False) -> list[int] | tuple[list[int], float]:
+                return_score: bool = False, forced: Sequence[int] = ()) -> list[int] | tuple[list[int], float]:
     """Beam search over one audio window (1, n_ctx, d) after `prompt`, as transformers' `_beam_search`
     with Whisper's defaults (early_stopping=False); returns the best hypothesis' new tokens (and its
-    length-normalised score, transformers' `sequences_scores`, with `return_score`)."""
+    length-normalised score, transformers' `sequences_scores`, with `return_score`). `forced` tokens (a
+    prefix) open every hypothesis: the rules see them as generated, and they are returned with the rest."""
     n, k = beam_size, 2 * beam_size
     eot, vocab = model.config.eos_token_id, model.config.vocab_size
     max_length = model.config.max_target_positions
@@ -154,9 +155,10 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
         max_length = min(max_length, len(prompt) + max_new_tokens)
     rules = LogitRules.for_model(model, timestamps)
     audio = mx.broadcast_to(audio, (n, *audio.shape[1:]))  # cross keys/values: equal rows, never reordered
-    state, logits = _prefill(model, prompt, audio, n)
+    state, logits = _prefill(model, [*prompt, *forced], audio, n)
+    prompt = [*prompt, *forced]  # lengths below count the forced tokens as part of the context
 
-    running: list[list[int]] = [[] for _ in range(n)]
+    running: list[list[int]] = [list(forced) for _ in range(n)]
     run_scores = np.full(n, NEG, np.float32)
     run_scores[0] = 0.0  # only the first (identical) beam may expand at the first step
     done: list[list[int]] = [[] for _ in range(n)]
@@ -165,7 +167,7 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
     improvable = True
     top_n = np.arange(k) < n
     while True:
-        cur = len(running[0])
+        cur = len(running[0]) - len(forced)
         logp = rules(log_softmax(logits), running)
         acc = (logp + run_scores[:, None]).reshape(-1)
         top = _topk(acc, k)

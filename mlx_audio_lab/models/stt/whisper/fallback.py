@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -99,13 +100,15 @@ def top_k_filter(scores: np.ndarray, k: int | None) -> np.ndarray:
 
 
 def sample(model: Whisper, audio: mx.array, prompt: list[int], temperature: float, draws: Draws | None,
-           max_new_tokens: int, timestamps: bool, top_k: int | None = 50) -> tuple[list[int], float]:
+           max_new_tokens: int, timestamps: bool, top_k: int | None = 50,
+           forced: Sequence[int] = ()) -> tuple[list[int], float]:
     """Greedy (temperature 0) or sampled decoding of one window -> (new tokens, sum of their log-probabilities
-    under the processed logits (top-k filtered when sampling), end-of-text included)."""
+    under the processed logits (top-k filtered when sampling), end-of-text included). `forced` tokens (a
+    prefix) open the output as if generated (the timestamp rules see them) and are not scored."""
     eot, limit = model.config.eos_token_id, model.config.max_target_positions
     rules = LogitRules.for_model(model, timestamps)
-    state, logits = _prefill(model, prompt, audio, 1)
-    out: list[int] = []
+    state, logits = _prefill(model, [*prompt, *forced], audio, 1)
+    out: list[int] = list(forced)
     total = 0.0
     for _ in range(max_new_tokens):
         scores = rules(logits, [out])[0]
@@ -125,9 +128,11 @@ def sample(model: Whisper, audio: mx.array, prompt: list[int], temperature: floa
 
 
 def decode_with_fallback(model: Whisper, audio: mx.array, prompt: list[int], beam_size: int, timestamps: bool,
-                         opts: FallbackOptions, max_new_tokens: int | None = None) -> Attempt:
-    """Decode one window at each temperature in turn until the result passes the thresholds (or none is left)."""
-    room = model.config.max_target_positions - len(prompt)
+                         opts: FallbackOptions, max_new_tokens: int | None = None,
+                         forced: Sequence[int] = ()) -> Attempt:
+    """Decode one window at each temperature in turn until the result passes the thresholds (or none is left).
+    `forced` tokens (a prefix) open the window's output, as faster-whisper's `prefix`."""
+    room = model.config.max_target_positions - len(prompt) - len(forced)
     if max_new_tokens is not None:
         room = min(room, max_new_tokens)
     draws = opts.draws if opts.draws is not None else SeededDraws(0)
@@ -139,10 +144,10 @@ def decode_with_fallback(model: Whisper, audio: mx.array, prompt: list[int], bea
         t = float(temperature or 0.0)
         if t == 0.0 and beam_size > 1:
             tokens, avg = beam_search(model, audio, prompt, beam_size, max_new_tokens=room, timestamps=timestamps,
-                                      return_score=True)
+                                      return_score=True, forced=forced)
         else:
-            tokens, total = sample(model, audio, prompt, t, draws, room, timestamps, opts.top_k)
-            avg = total / max(len(tokens), 1)
+            tokens, total = sample(model, audio, prompt, t, draws, room, timestamps, opts.top_k, forced)
+            avg = total / max(len(tokens) - len(forced), 1)
         ratio = compression_ratio(tokens, model.config.vocab_size)
         fallback = (opts.compression_ratio_threshold is not None and ratio > opts.compression_ratio_threshold) or (
             opts.logprob_threshold is not None and avg < opts.logprob_threshold)

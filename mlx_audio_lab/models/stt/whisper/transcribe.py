@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import numpy as np
@@ -128,13 +128,14 @@ def window_words(model: Whisper, audio: mx.array, prompt: list[int], out: list[i
 
 def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int = 5, language: str | None = None,
                task: str = "transcribe", timestamps: bool = True, word_timestamps: bool = False,
-               initial_prompt: str | None = None, prompt_ids: list[int] | None = None,
+               initial_prompt: str | None = None, prompt_ids: list[int] | None = None, prefix: str | None = None,
                fallback: FallbackOptions | None = None, max_new_tokens: int | None = None,
                progress: bool = False) -> Transcript:
     """Speech (array at 16 kHz or a file) -> Transcript with segments (seconds), language and run stats.
 
     `word_timestamps`: each segment gets its words (alignment heads + DTW). `initial_prompt` (text) or
-    `prompt_ids` (after `<|startofprev|>`) go before every window, as transformers' `prompt_ids`;
+    `prompt_ids` (after `<|startofprev|>`) go before every window, as transformers' `prompt_ids`; `prefix`
+    (text) is forced as the start of the first window's transcript, as faster-whisper's `prefix`;
     `fallback`: temperatures, thresholds and conditioning on previous text (off by default, as in transformers).
     """
     tok = model.tokenizer
@@ -148,6 +149,7 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
     opts = fallback or FallbackOptions()
     if initial_prompt is not None:
         prompt_ids = tok.encode(" " + initial_prompt.strip())
+    first_forced = prefix_tokens(tok, prefix, timestamps, model.config.max_target_positions)
     stats = RunStats(sample_rate=SAMPLE_RATE)
     with measure(stats):
         wav = load_audio(audio, SAMPLE_RATE)
@@ -170,7 +172,9 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
             audio_feats = first if seek == 0 else model.embed_audio(mx.array(window(mel, seek, n_frames)))
             prompt = window_prompt(init, history if condition else [], prompt_ids, tok.sot_prev, tb,
                                    model.config.max_target_positions // 2 - 1)
-            attempt = decode_with_fallback(model, audio_feats, prompt, beam_size, timestamps, opts, max_new_tokens)
+            forced = first_forced if seek == 0 else []
+            attempt = decode_with_fallback(model, audio_feats, prompt, beam_size, timestamps, opts, max_new_tokens,
+                                           forced)
             condition = opts.condition_on_previous_text and attempt.temperature < 0.5
             if attempt.skip:  # silence: no segment, on to the next window
                 seek += seek_frames
@@ -199,6 +203,15 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         stats.token_count = len(tokens)
         text = tok.decode(tokens).strip()
     return Transcript(text, segments, language or ("en" if not tok.multilingual else None), tokens, stats)
+
+
+def prefix_tokens(tok: Any, prefix: str | None, timestamps: bool, max_length: int) -> list[int]:
+    """The tokens a `prefix` forces at the start of the first window, as faster-whisper's `get_prompt` puts them:
+    `<|0.00|>` (with timestamps) then the text's tokens, at most half the context."""
+    if not prefix or not prefix.strip():
+        return []
+    text = tok.encode(" " + prefix.strip())[: max_length // 2 - 1]
+    return [tok.timestamp_begin, *text] if timestamps else text
 
 
 def window_prompt(init: list[int], history: list[list[int]], prompt_ids: list[int] | None, sot_prev: int,
