@@ -100,7 +100,7 @@ def test_transcribe_words_are_timed(both, espeak):
     assert t.segments[-1].end <= len(audio) / 16000 + 0.02
     assert t.stats.audio_duration == pytest.approx(len(audio) / 16000) and t.real_time_factor > 0
     assert t.tokens and t.language is None
-    whole = model.transcribe(audio, timestamps=False, beam_size=5, language=None, progress=False)
+    whole = model.transcribe(audio, timestamps=False, progress=False)
     assert whole.text == t.text and len(whole.segments) == 1
 
 
