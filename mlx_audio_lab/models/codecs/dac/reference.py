@@ -18,6 +18,9 @@ SIZES = {
     # ibm-research/DAC.speech.v1.0 (OuteTTS 1.0's codec) in miniature: 24 kHz, hop 320, 2 codebooks of 1024
     "tiny-24khz": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=2, codebook_size=1024,
                        codebook_dim=8, sampling_rate=24_000),
+    # descript/dac_44khz's codes in miniature (Dia's codec): 44.1 kHz, 9 codebooks of 1024 (hop 320 here)
+    "tiny-44khz": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=9, codebook_size=1024,
+                       codebook_dim=8, sampling_rate=44_100),
 }
 
 
