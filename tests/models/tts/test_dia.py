@@ -168,7 +168,7 @@ def test_audio_prompt_continues_like_the_reference(folder, model):
     clip = spoken_or_noise("fox", 44100)[: 44100 // 4]  # 0.25 s: 35 frames of the hop-320 fixture codec
     processor = DiaProcessor.from_pretrained(folder)
     text = "[S1] The quick brown fox. [S2] Jumps."
-    batch = processor(text=[text], audio=[clip], padding=True, return_tensors="pt")
+    batch = ref.processor_inputs(processor, text, clip)
     prompt = G.prompt_codes(model, clip)
     np.testing.assert_array_equal(delay.prefill(DELAYS, BOS, PAD, prompt), batch["decoder_input_ids"][0].numpy())
     reference = DiaForConditionalGeneration.from_pretrained(folder).eval()
@@ -203,16 +203,19 @@ def test_speak_writes_reverted_codes_that_the_dac_decodes(folder, model, tmp_pat
     np.testing.assert_allclose(spoken, again, atol=1e-4)
 
 
-def test_bad_input_is_reported(folder, tmp_path):
+def test_bad_input_is_reported(folder, tmp_path, capsys):
+    from mlx_audio_lab.cli import main
+
     out = str(tmp_path / "o.wav")
-    p = cli("speak", "--model", str(folder), "[S1] hi", "--out", out, "--cfg-scale", "0.5", code=2)
-    assert p.stderr.startswith("error: --cfg-scale must be >= 1")
-    p = cli("speak", "--model", str(folder), " ", "--out", out, code=2)
-    assert "empty text" in p.stderr and "Traceback" not in p.stderr
-    p = cli("speak", "--model", str(build("csm")), "hi", "--out", out, "--cfg-scale", "2", code=2)
-    assert "has no classifier-free guidance" in p.stderr
+    for args, message in (((str(folder), "[S1] hi", "--cfg-scale", "0.5"), "error: --cfg-scale must be >= 1"),
+                          ((str(folder), " "), "empty text: give a dialogue"),
+                          ((str(build("csm")), "hi", "--cfg-scale", "2"), "Csm has no classifier-free guidance")):
+        assert main(["speak", "--model", args[0], args[1], "--out", out, *args[2:]]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
 
 
+@pytest.mark.slow
 def test_benchmark_script_runs_at_a_tiny_size():
     """benchmarks/models/dia.py end to end with the fixture's sizes (the real size is for benchmark machines)."""
     from pathlib import Path

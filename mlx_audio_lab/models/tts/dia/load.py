@@ -34,6 +34,19 @@ def codec_source(folder: Path) -> str:
                       " pass codec=<a DAC 44 kHz folder> to load_model")
 
 
+def load_weights(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+                 group_size: int = 64) -> Dia:
+    """The MLX Dia's weights and generation defaults, without a codec (codes only, e.g. for benchmarks)."""
+    folder = Path(folder)
+    config = json.loads((folder / "config.json").read_text())
+    state, path = read_state_dict(folder)
+    keymap = IDENTITY if is_mlx_layout(config) else HF
+    model = fill_model(Dia(DiaConfig.from_dict(config)), state, keymap, config, path, dtype, quantize, group_size)
+    model.generation = GenerationDefaults.read(folder)
+    model.source = folder
+    return model
+
+
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64, codec: str | Path | None = None) -> Dia:
     """A ready MLX Dia (weights, generation defaults, DAC codec) from transformers' layout or the MLX layout;
@@ -41,12 +54,6 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
     from ....hub import resolve
     from ...codecs.dac.load import load_model as load_dac
 
-    folder = Path(folder)
-    config = json.loads((folder / "config.json").read_text())
-    state, path = read_state_dict(folder)
-    keymap = IDENTITY if is_mlx_layout(config) else HF
-    model = fill_model(Dia(DiaConfig.from_dict(config)), state, keymap, config, path, dtype, quantize, group_size)
-    model.codec = load_dac(resolve(codec if codec is not None else codec_source(folder)))
-    model.generation = GenerationDefaults.read(folder)
-    model.source = folder
+    model = load_weights(folder, dtype, quantize, group_size)
+    model.codec = load_dac(resolve(codec if codec is not None else codec_source(Path(folder))))
     return model

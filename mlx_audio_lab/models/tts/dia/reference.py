@@ -61,6 +61,15 @@ def load_reference(folder: Path):
     return model, DiaProcessor.from_pretrained(folder)
 
 
+def processor_inputs(processor, text: str, audio=None):
+    """The processor's batch for one dialogue (and an audio prompt), its tokenizer's `max_length` note silenced."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # DiaTokenizer's max_length beside padding=True
+        return processor(text=[text], audio=None if audio is None else [audio], padding=True, return_tensors="pt")
+
+
 def hf_kwargs(config: SamplingConfig) -> dict:
     """`generate` arguments for a sampling config (Dia's own processors read guidance_scale and top_k)."""
     kw = {"do_sample": not config.greedy, "guidance_scale": config.cfg_scale, "top_k": config.top_k or None,
@@ -110,7 +119,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     from .generate import max_new_frames
 
     model, processor = load_reference(folder)
-    batch = processor(text=[text_of(inputs)], padding=True, return_tensors="pt")
+    batch = processor_inputs(processor, text_of(inputs))
     steps = int(inputs["frames"]) + max(model.config.delay_pattern) + 1
     assert steps == max_new_frames(type("M", (), {"config": _mlx_config(folder)})(), int(inputs["frames"]))
     greedy = reference_generate(model, batch, SamplingConfig(temperature=0.0), steps)
