@@ -29,8 +29,8 @@ def guidance_effect(model: Dia, ids: list[int], sequence: np.ndarray, scales: li
     cond, uncond = both[0], both[1]
     top_cond = np.array(mx.argmax(cond, axis=-1))
     changed, entropy = [], []
-    for s in scales:
-        guided = np.array(guide(cond, uncond, s, top_k)).astype(np.float64)
+    for s in scales:  # scale 1 is "off" (transformers and `generate` skip guidance), not cond + 1 (cond - uncond)
+        guided = np.array(cond if s == 1 else guide(cond, uncond, s, top_k)).astype(np.float64)
         changed.append(float((guided.argmax(-1) != top_cond).mean()))
         p = np.exp(guided - guided.max(-1, keepdims=True))
         p /= p.sum(-1, keepdims=True)
