@@ -180,6 +180,17 @@ def test_audio_prompt_continues_like_the_reference(folder, model):
     assert want.shape[0] == 1 + prompt.shape[1] + 24
 
 
+def test_mlx_layout_round_trip_gives_the_same_codes(model, tmp_path):
+    import mlx_audio_lab
+    from mlx_audio_lab.convert.save import save_model
+
+    again = mlx_audio_lab.load(save_model(model, tmp_path / "mlx"))
+    assert again.generation == model.generation and (tmp_path / "mlx" / "codec" / "config.json").is_file()
+    a, b = (next(m.generate("[S1] hi [S2] ho", temperature=0, max_frames=8)) for m in (model, again))
+    np.testing.assert_array_equal(a.extras["codes"], b.extras["codes"])
+    np.testing.assert_array_equal(a.audio, b.audio)
+
+
 def cli(*args: str, code: int = 0) -> subprocess.CompletedProcess:
     p = subprocess.run([sys.executable, "-m", "mlx_audio_lab", *args], capture_output=True, text=True, timeout=600)
     assert p.returncode == code, p.stderr

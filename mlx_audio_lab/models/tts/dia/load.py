@@ -41,6 +41,8 @@ def load_weights(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int
     config = json.loads((folder / "config.json").read_text())
     state, path = read_state_dict(folder)
     keymap = IDENTITY if is_mlx_layout(config) else HF
+    if is_mlx_layout(config):  # the codec's weights load from its own folder
+        state = {k: v for k, v in state.items() if not k.startswith("codec.")}
     model = fill_model(Dia(DiaConfig.from_dict(config)), state, keymap, config, path, dtype, quantize, group_size)
     model.generation = GenerationDefaults.read(folder)
     model.source = folder

@@ -160,6 +160,15 @@ class Dia(nn.Module):
         """Teacher forcing: text ids (B, S) and delayed frames (B, T, channels) -> logits (B, T, channels, vocab)."""
         return self.decode_frames(codes, self.encode_text(ids))
 
+    def save_extras(self, folder) -> None:
+        """The project's MLX layout keeps the DAC as its own folder (`<folder>/codec`)."""
+        from pathlib import Path
+
+        from ....convert.save import save_model
+
+        if self.codec is not None:
+            save_model(self.codec, Path(folder) / "codec")
+
     def make_cache(self) -> list[SlidingKVCache]:
         """An empty self-attention KV cache per decoder layer."""
         return [SlidingKVCache() for _ in self.model.decoder.layers]
