@@ -25,7 +25,10 @@ WEIGHT_STD = 0.15  # larger than the init's 0.02, so the tiny decoder's greedy c
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
     """Save the seeded model (config.json, model.safetensors), generation_config.json and the processor files
-    (tokenizer, feature extractor, processor_config.json naming the DAC fixture as its audio tokenizer)."""
+    (tokenizer, feature extractor, processor_config.json naming the DAC fixture as its audio tokenizer).
+
+    Upstream names the hub repo `descript/dac_44khz` there; the fixture names the DAC fixture's folder (an
+    absolute path in the fixture cache), so `DiaProcessor.from_pretrained` and the port both find it offline."""
     import torch
     from transformers import (
         DacModel,
