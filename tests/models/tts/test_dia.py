@@ -121,6 +121,41 @@ def test_reverted_codes_are_the_processors_decode_cut(runs):
     np.testing.assert_allclose(ours, audio, atol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def eos_folder(folder, tmp_path_factory):
+    """The fixture with channel 0's EOS head row doubled, so generation ends by itself before the frame limit."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    out = tmp_path_factory.mktemp("dia-eos") / "dia"
+    shutil.copytree(folder, out)
+    state = load_file(str(out / "model.safetensors"))
+    state["logits_dense.weight"][EOS] *= 2.0  # row EOS of channel 0 (channel c's rows start at c * 1028)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+@pytest.mark.parametrize("setting", [pytest.param("guided_greedy", marks=pytest.mark.slow), "sampled"])
+def test_generation_that_ends_by_itself_matches_the_reference(eos_folder, setting):
+    """Channel 0 picks EOS, each later channel is forced to EOS delay[c] steps after, then generation stops."""
+    from mlx_audio_lab.generation import SeededDraws
+    from mlx_audio_lab.models.tts.dia import generate as G
+    from mlx_audio_lab.models.tts.dia import tokenizer
+    from mlx_audio_lab.models.tts.dia.load import load_model
+
+    config = {"guided_greedy": ref.GUIDED_GREEDY, "sampled": ref.SAMPLED}[setting]
+    reference, processor = ref.load_reference(eos_folder)
+    want = ref.reference_generate(reference, ref.processor_inputs(processor, ref.TEXT), config, 80, 0)
+    got = G.generate_sequence(load_model(eos_folder), tokenizer.encode(ref.TEXT), config,
+                              None if config.greedy else SeededDraws(0), 80)
+    np.testing.assert_array_equal(got, want)
+    end = int(np.flatnonzero(want[:, 0] == EOS)[0])
+    assert 10 < end and len(want) == end + max(DELAYS) + 1 < 81  # stopped early, after the delay tail
+    assert [int(np.flatnonzero(want[:, c] == EOS)[0]) - end for c in range(9)] == DELAYS
+    assert delay.revert(want, DELAYS, BOS, PAD).shape == (9, end - 1)
+
+
 def test_tokenizer_is_dias(folder):
     from transformers import DiaTokenizer
 
