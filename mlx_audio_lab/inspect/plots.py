@@ -167,3 +167,22 @@ def alignment_path(matrix: np.ndarray, path: tuple[np.ndarray, np.ndarray], labe
     fig.colorbar(im, ax=ax, pad=0.01, label="normalised attention (z)")
     _finish(fig, own)
     return fig
+
+
+def token_kinds(kinds: np.ndarray, names: Sequence[str], frame_seconds: float, title: str, figsize=(10, 3),
+                ax=None, ylabel: str = "codebook"):
+    """Plot a (rows, frames) grid of kind indices (code / BOS / PAD / EOS ...) in categorical colours, with a legend."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    k = np.asarray(kinds)
+    colours = ["#4c72b0", "#55a868", "#dddddd", "#c44e52", "#8172b2", "#ccb974"][: len(names)]
+    ax.imshow(k, aspect="auto", interpolation="nearest", cmap=ListedColormap(colours), vmin=-0.5,
+              vmax=len(names) - 0.5, extent=(0, k.shape[1] * frame_seconds, k.shape[0] - 0.5, -0.5))
+    ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
+    ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8)
+    _finish(fig, own)
+    return fig
