@@ -156,7 +156,6 @@ def _build_bicodec(folder: Path, size: str, features) -> None:
     import torch
     import yaml
     from safetensors.torch import save_file
-    from spark_tts_lib.models.bicodec import BiCodec
 
     from ....fixtures import randomize_
 

@@ -61,8 +61,7 @@ def generate(model, text: str, voice=None, gender: str | None = None, pitch: str
         voice = tuple(np.array(t) for t in model.voice_tokens(voice))
     if voice is not None:
         globals_ = voice[0]
-    prompt = model.prompt_ids(text, voice, prompt_text=prompt_text, **style) if gender or pitch or speed else \
-        model.prompt_ids(text, voice, prompt_text=prompt_text)
+    prompt = model.prompt_ids(text, voice, prompt_text=prompt_text, **style)
     sampling = sampling_options(temperature, top_k, top_p)
     draws = draws if draws is not None else (None if sampling.greedy else SeededDraws(seed or 0))
     tokens = [s.token for s in generate_tokens(model, prompt, sampling, draws, max_frames)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ....codecs.vocos.model import VocosBackbone
 from .....layers.conv import Conv1d, ConvTranspose1d
 from .....layers.convnext import VectorAdaLayerNorm
+from ....codecs.vocos.model import VocosBackbone
 
 
 class Backbone(VocosBackbone):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ....codecs.dac.model import Decoder
 from .....layers.conv import ConvTranspose1d
+from ....codecs.dac.model import Decoder
 
 
 class WaveGenerator(Decoder):
