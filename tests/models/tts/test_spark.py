@@ -68,11 +68,11 @@ def test_bicodec_stages_and_tokens_equal_spark_tts_lib(folder, model, spark):
     from mlx_audio_lab.taps import capture
 
     ref_acts, ref_out = ref._codec_reference(spark, folder)
-    wav = load_reference(ref.clip_path(), model.bicodec.config)
+    wav = load_reference(ref.clip_path(), model.codec.config)
     np.testing.assert_array_equal(wav, spark.audio_tokenizer.process_audio(ref.clip_path())[0].astype(np.float32))
     with capture() as acts:
-        g, s = model.bicodec.tokenize(wav)
-        audio = model.bicodec.detokenize(g, s)
+        g, s = model.codec.tokenize(wav)
+        audio = model.codec.detokenize(g, s)
     points = ref.tap_points(folder)[: len(ref.CODEC_POINTS) + len(ref.wave_points(folder))]
     report = compare("spark", points, {k: np.array(v.astype(mx.float32)) for k, v in acts.items()}, ref_acts, True)
     assert report.ok, report.table()
@@ -149,7 +149,7 @@ def test_key_maps_take_weight_g_v_and_a_pretraining_wav2vec2(folder, model):
         "parametrizations.weight.original1", "weight_v"): v for k, v in state.items()}
     assert any(k.endswith("weight_g") for k in old)
     other = fill_model(BiCodec(BiCodecConfig.from_folder(folder)), prepare_bicodec(old), bicodec_keymap(4), {}, "old")
-    want = dict(tree_flatten(model.bicodec.parameters()))
+    want = dict(tree_flatten(model.codec.parameters()))
     for k, v in tree_flatten(other.parameters()):
         np.testing.assert_array_equal(np.array(v), np.array(want[k]))
     w2v = load_file(str(folder / "wav2vec2-large-xlsr-53" / "model.safetensors"))

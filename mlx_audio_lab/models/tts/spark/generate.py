@@ -51,7 +51,7 @@ def generate(model, text: str, voice=None, gender: str | None = None, pitch: str
     """
     if speed is not None and not isinstance(speed, str):
         raise ValueError(f"Spark-TTS takes a speed level ({', '.join(LEVELS)}), not a rate ({speed})")
-    if model.tokenizer is None or model.bicodec is None:
+    if model.tokenizer is None or model.codec is None:
         raise ValueError("no tokenizer or BiCodec attached: load_model(folder) of a Spark-TTS folder")
     mx.reset_peak_memory()
     t0 = time.perf_counter()
@@ -66,13 +66,13 @@ def generate(model, text: str, voice=None, gender: str | None = None, pitch: str
     draws = draws if draws is not None else (None if sampling.greedy else SeededDraws(seed or 0))
     tokens = [s.token for s in generate_tokens(model, prompt, sampling, draws, max_frames)]
     g, semantic = audio_tokens(model, tokens, globals_)
-    need = model.bicodec.config.codec["speaker_encoder"]["token_num"]
+    need = model.codec.config.codec["speaker_encoder"]["token_num"]
     if g.shape[1] != need:
         raise ValueError(f"the model wrote {g.shape[1]} global tokens; BiCodec needs {need} (try a larger "
                          "--max-frames)")
     if semantic.shape[1] == 0:
         return
-    audio = np.array(model.bicodec.detokenize(mx.array(g), mx.array(semantic))[0])
+    audio = np.array(model.codec.detokenize(mx.array(g), mx.array(semantic))[0])
     elapsed = time.perf_counter() - t0
     rate = model.sample_rate
     stats = RunStats(rate, len(audio) / rate, elapsed, mx.get_peak_memory() / 2**20, len(tokens))

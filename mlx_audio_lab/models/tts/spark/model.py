@@ -30,7 +30,8 @@ def qwen2_model(config: dict[str, Any]) -> qwen2.Model:
 
 
 class SparkTTS(TappedLlama):
-    """Qwen2 + BiCodec; `tokenizer` (tokenizers.Tokenizer), `bicodec` and `stop_ids` are attached by `load_model`."""
+    """Qwen2 + BiCodec; `tokenizer` (tokenizers.Tokenizer), `codec` (BiCodec) and `stop_ids` are attached by
+    `load_model`. The MLX layout keeps the LM in MLX names and BiCodec's upstream folders beside it."""
 
     samples_tokens = True  # `speak` passes --temperature/--top-k/--top-p/--seed/--max-frames
     style_controls = True  # `speak` passes --gender/--pitch/--speed (level names)
@@ -38,17 +39,25 @@ class SparkTTS(TappedLlama):
 
     def __init__(self, config: dict[str, Any]):
         nn.Module.__init__(self)
+        # what `save_model` writes (a plain attribute: an MLX module would hold a dict as a child)
+        object.__setattr__(self, "config", {**QWEN2_DEFAULTS, **config, "model_type": "spark"})
         self.lm = qwen2_model(config)
         self.tokenizer = None
-        self.bicodec = None
+        self.codec = None
         self.stop_ids: list[int] = []
+
+    def save_extras(self, folder) -> None:
+        """BiCodec stays float and upstream: its folders (and config.yaml) are copied beside the saved LM."""
+        from .load import copy_codec_files
+
+        copy_codec_files(self.codec.source, folder)
 
     def make_cache(self) -> list:
         return [KVCache() for _ in self.layers]
 
     @property
     def sample_rate(self) -> int:
-        return self.bicodec.sample_rate if self.bicodec is not None else 16000
+        return self.codec.sample_rate if self.codec is not None else 16000
 
     @property
     def stop_tokens(self) -> list[int]:
@@ -59,7 +68,7 @@ class SparkTTS(TappedLlama):
         """(global (1, 1, 32), semantic (1, T)) of a reference clip (path or 16 kHz array) through BiCodec."""
         from .audio import load_reference
 
-        return self.bicodec.tokenize(load_reference(voice, self.bicodec.config))
+        return self.codec.tokenize(load_reference(voice, self.codec.config))
 
     def prompt_text(self, text: str, voice=None, gender: str | None = None, pitch: str | None = None,
                     speed: str | None = None, prompt_text: str | None = None) -> str:

@@ -183,8 +183,8 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
 
     model = load_model(folder, **load_kw)
     with capture() as codec_acts:
-        g, s = model.bicodec.tokenize(read_clip(clip_path(), model.bicodec.config))
-        codec_audio = model.bicodec.detokenize(g, s)
+        g, s = model.codec.tokenize(read_clip(clip_path(), model.codec.config))
+        codec_audio = model.codec.detokenize(g, s)
     acts = {k: np.array(v.astype(mx.float32)) for k, v in codec_acts.items()}
     lm_acts, logits = teacher_forced_run(model, inputs)
     acts.update(lm_acts)
