@@ -205,3 +205,29 @@ def test_style_labels_are_refused_by_models_without_them(tmp_path, capsys):
     bad = tmp_path / "bad.wav"
     assert main(["speak", "--model", str(build("outetts")), "--gender", "male", "--out", str(bad), "x"]) == 2
     assert "no gender / pitch / speed-level controls" in capsys.readouterr().err and not bad.exists()
+
+
+@pytest.mark.parametrize("up, down", [(2, 1), (1, 2), (3, 1), (1, 3), (1, 1)])
+def test_sampling_blocks_equal_spark_tts_lib(up, down):
+    """BiCodec's sampling block (the real config uses ratios 1; other ratios re-time the latents), key-mapped."""
+    import mlx.core as mx
+    import torch
+    from spark_tts_lib.modules.blocks.samper import SamplingBlock as TorchBlock
+
+    from mlx_audio_lab.convert.keymap import apply_keymap
+    from mlx_audio_lab.fixtures import randomize_
+    from mlx_audio_lab.models.tts.spark.bicodec.vocos import SamplingBlock
+    from mlx_audio_lab.models.tts.spark.convert import bicodec_keymap
+
+    torch.manual_seed(0)
+    ref = TorchBlock(8, groups=8, upsample_scale=up, downsample_scale=down).eval()
+    randomize_(ref, seed=0, std=0.3)
+    x = torch.randn(1, 12, 8)  # (B, T, C): the block takes time-major input and returns (B, C, T')
+    with torch.no_grad():
+        want = ref(x).numpy()
+    port = SamplingBlock(8, up, down)
+    state = {f"encoder.downsample.0.0.{k}": v.numpy() for k, v in ref.state_dict().items()}
+    weights = apply_keymap(state, bicodec_keymap(4))
+    port.load_weights([(k.removeprefix("encoder.downsample.0.0."), mx.array(v)) for k, v in weights.items()])
+    got = np.array(port(mx.array(x.numpy())))
+    np.testing.assert_allclose(got, want.transpose(0, 2, 1), atol=1e-5)

@@ -52,7 +52,8 @@ def bicodec_keymap(n_rates: int) -> KeyMap:
         Rule(r".*mel_transformer\..+", None),  # torchaudio's window and filter bank (recomputed)
         *_wave_generator_rules(n_rates),
         Rule(rf"({ecapa}\..*(?:conv|convs\.\d+))\.weight", r"\1.weight", "conv1d"),
-        Rule(r"(.+)\.de_conv_upsampler\.1\.weight", r"\1.de_conv_upsampler.weight", "conv_transpose1d"),
+        # depthwise (groups = channels): torch (C, 1, k) -> MLX (C, k, 1), the plain conv re-layout
+        Rule(r"(.+)\.de_conv_upsampler\.1\.weight", r"\1.de_conv_upsampler.weight", "conv1d"),
         Rule(r"(.+)\.de_conv_upsampler\.1\.bias", r"\1.de_conv_upsampler.bias"),
         Rule(r"(.+)\.conv_downsampler\.1\.weight", r"\1.conv_downsampler.weight", "conv1d"),
         Rule(r"(.+)\.conv_downsampler\.1\.bias", r"\1.conv_downsampler.bias"),

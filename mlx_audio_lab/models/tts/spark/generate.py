@@ -49,8 +49,10 @@ def generate(model, text: str, voice=None, gender: str | None = None, pitch: str
     `max_frames` bounds the generated tokens. The codes (1, frames) are the semantic tokens; the global tokens
     used are in `extras["global_tokens"]`.
     """
-    if speed is not None and not isinstance(speed, str):
-        raise ValueError(f"Spark-TTS takes a speed level ({', '.join(LEVELS)}), not a rate ({speed})")
+    if speed is not None and not isinstance(speed, str):  # a rate: only the neutral 1.0 is accepted (ignored)
+        if float(speed) != 1.0:
+            raise ValueError(f"Spark-TTS takes a speed level ({', '.join(LEVELS)}), not a rate ({speed})")
+        speed = None
     if model.tokenizer is None or model.codec is None:
         raise ValueError("no tokenizer or BiCodec attached: load_model(folder) of a Spark-TTS folder")
     mx.reset_peak_memory()
