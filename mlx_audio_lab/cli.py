@@ -11,6 +11,7 @@ from typing import Any
 
 from . import _blas  # noqa: F401  (OpenBLAS before MLX)
 from .cli_checks import (
+    STYLE_LEVELS,
     beam_size,
     check_bandwidth,
     error,
@@ -20,6 +21,7 @@ from .cli_checks import (
     positive_float,
     probability,
     require,
+    speed_or_level,
 )
 
 
@@ -337,6 +339,14 @@ def cmd_speak(args: argparse.Namespace) -> int:
     options: dict = {"voice": args.voice}
     if args.speed != 1.0:
         options["speed"] = args.speed
+    style = {k: v for k, v in (("gender", args.gender), ("pitch", args.pitch)) if v is not None}
+    if isinstance(args.speed, str):
+        style["speed"] = args.speed
+    if style and not getattr(model, "style_controls", False):
+        flags = ", ".join(f"--{k} {v}" for k, v in style.items())
+        raise ArgumentError(f"{flags}: {type(model).__name__} has no gender / pitch / speed-level controls; "
+                            "drop them (a numeric --speed is a rate)")
+    options.update(style)
     if getattr(model, "samples_tokens", False):
         options.update(given)
     elif given:
@@ -570,7 +580,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)
     s.add_argument("--voice", default=None)
-    s.add_argument("--speed", type=positive_float, default=1.0)
+    s.add_argument("--speed", type=speed_or_level, default=1.0,
+                   help="a rate, or a level (Spark-TTS: very_low .. very_high)")
+    s.add_argument("--gender", choices=("female", "male"), default=None, help="voice creation (Spark-TTS)")
+    s.add_argument("--pitch", choices=STYLE_LEVELS, default=None, help="voice creation (Spark-TTS)")
     s.add_argument("--out", required=True)
     s.add_argument("--temperature", type=float, default=None, help="0 is greedy (token models only)")
     s.add_argument("--top-k", type=int, default=None)

@@ -115,6 +115,11 @@ _SPECS = [
         "dia", "tts", "mlx_audio_lab.models.tts.dia",
         "transformers.DiaForConditionalGeneration", "notebooks/tts/dia.ipynb",
     ),
+    ModelSpec(
+        "spark", "tts", "mlx_audio_lab.models.tts.spark",
+        "spark_tts_lib (BiCodec, SparkTTS prompts) + transformers.Qwen2ForCausalLM", "notebooks/tts/spark.ipynb",
+        signature=("latent_hop_length", "ref_segment_duration"),  # the repo's top-level config.yaml
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
