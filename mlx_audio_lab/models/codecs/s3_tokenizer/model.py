@@ -142,9 +142,9 @@ class S3TokenizerV2(nn.Module):
         if samples <= self.config.n_fft // 2:
             from ....audio import AudioError
 
-            raise AudioError(f"audio of {samples} samples is too short: the log-mel needs more than "
-                             f"{self.config.n_fft // 2} samples ({self.config.n_fft // 2 / self.sample_rate * 1000:g} ms "
-                             "at 16 kHz)")
+            need = self.config.n_fft // 2
+            raise AudioError(f"audio of {samples} samples is too short: the log-mel needs more than {need} samples "
+                             f"({need / self.sample_rate * 1000:g} ms at 16 kHz)")
         mel = self.log_mel(audio)
         frames = mel.shape[0]
         if frames <= MAX_FRAMES:

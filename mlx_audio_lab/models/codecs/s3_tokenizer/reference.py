@@ -106,15 +106,25 @@ def load_reference(folder: Path):
 
 
 def reference_tokens(model, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(tokens (T,), squashed FSQ values (T, 8)) of the reference on a clip, as `quantize` computes them."""
+    """(tokens (T,), squashed FSQ values (T, 8)) of the reference `quantize` on a clip; over 30 s the values of its
+    windows are merged as its tokens are (`merge_tokenized_segments`)."""
     import torch
+    from s3tokenizer import merge_tokenized_segments
+
+    from ....parity.torch_hooks import capture_torch
 
     mel = reference_mel(audio)[None]
-    with torch.no_grad():
-        tokens, lengths = model.quantize(mel, torch.tensor([mel.shape[-1]]))
-        hidden = reference_hidden(model, audio)
-        values = torch.tanh(model.quantizer._codebook.project_down(hidden).float()) * 0.9990000128746033
-    return tokens[0, : int(lengths[0])].numpy().astype(np.int64), values[0].numpy()
+    frames = mel.shape[-1]
+    proj = "quantizer._codebook.project_down"
+    acts, (tokens, lengths) = capture_torch(model, [proj], lambda: model.quantize(mel, torch.tensor([frames])))
+    values = np.tanh(acts[proj]) * np.float32(0.9990000128746033)  # (windows x window tokens, 8)
+    n = int(lengths[0])
+    if frames > 3000:  # the reference's 30 s windows every 26 s, 2 s of each overlap side dropped
+        per_window = [((min(3000, frames - s) - 1) // 2) // 2 + 1 for s in range(0, frames, 2600)]
+        rows = values.reshape(len(per_window), -1, values.shape[-1])
+        values = np.asarray(merge_tokenized_segments([r[:k] for r, k in zip(rows, per_window)], overlap=4,
+                                                     token_rate=25))
+    return tokens[0, :n].numpy().astype(np.int64), values[:n]
 
 
 def parity_inputs(folder: Path, clip: int = 0) -> dict[str, np.ndarray]:
@@ -139,7 +149,8 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     proj = "quantizer._codebook.project_down"
     acts[proj] = acts[proj].reshape(1, -1, acts[proj].shape[-1])  # the reference flattens (B, T) before projecting
     acts["quantizer.values"] = np.tanh(acts["quantizer._codebook.project_down"]) * np.float32(0.9990000128746033)
-    return acts, {"tokens": tokens[0, : int(lengths[0])].numpy().astype(np.int64), "values": acts["quantizer.values"][0]}
+    tokens = tokens[0, : int(lengths[0])].numpy().astype(np.int64)
+    return acts, {"tokens": tokens, "values": acts["quantizer.values"][0]}
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
