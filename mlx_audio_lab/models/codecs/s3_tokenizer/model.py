@@ -172,8 +172,6 @@ class S3TokenizerV2(nn.Module):
         return np.concatenate(merged).astype(np.int64)
 
     def encode(self, audio) -> np.ndarray:
-        """The codec contract: tokens as (1 codebook, frames) int64."""
+        """The codec contract's first half: tokens as (1 codebook, frames) int64. There is no `decode`: S3Gen
+        (Chatterbox's flow matching + HiFT) turns speech tokens back into audio."""
         return self.tokenize(audio)[None]
-
-    def decode(self, codes) -> None:
-        raise NotImplementedError("S3 speech tokens have no decoder here: S3Gen (Chatterbox) turns them into audio")
