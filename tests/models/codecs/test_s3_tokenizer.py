@@ -158,6 +158,30 @@ def test_chatterbox_s3gen_layout_loads_the_same(folder, model, tmp_path):
     helpers.assert_same_parameters(model, mlx_audio_lab.load(dst))
 
 
+def test_real_weights_asset_converts_the_downloaded_onnx(folder, model, tmp_path, monkeypatch):
+    """`s3-tokenizer` = the ONNX file s3tokenizer downloads, through its own `onnx2torch` (stubbed here with the
+    fixture's state dict: there is no real ONNX offline) into a folder `load` reads; absent, a clear error."""
+    import s3tokenizer
+    import torch
+
+    from mlx_audio_lab.models.codecs.s3_tokenizer import reference as ref
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("MLX_AUDIO_LAB_CACHE", str(tmp_path / "lab"))
+    with pytest.raises(FileNotFoundError, match="speech_tokenizer_v2_25hz.onnx is missing"):
+        mlx_audio_lab.load("s3-tokenizer")
+    (tmp_path / "xdg" / "s3tokenizer").mkdir(parents=True)
+    (tmp_path / "xdg" / "s3tokenizer" / "speech_tokenizer_v2_25hz.onnx").write_bytes(b"onnx")
+    state = torch.load(folder / "speech_tokenizer_v2_25hz.pt", weights_only=True)
+    seen = []
+    monkeypatch.setattr(s3tokenizer, "onnx2torch", lambda path, *a: seen.append(path) or state)
+    monkeypatch.setattr(ref, "REAL", ref.SIZES["tiny"])
+    helpers.assert_same_parameters(model, mlx_audio_lab.load("s3-tokenizer"))
+    assert seen == [str(tmp_path / "xdg" / "s3tokenizer" / "speech_tokenizer_v2_25hz.onnx")]
+    mlx_audio_lab.load("s3-tokenizer")  # converted once, then read from the cache
+    assert len(seen) == 1
+
+
 def test_mlx_layout_round_trip(model, tmp_path):
     helpers.assert_round_trip(model, tmp_path)
 
@@ -193,7 +217,12 @@ def test_misshaped_key_is_named(folder, tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mlx_audio_lab", *args], capture_output=True, text=True, timeout=300)
+    import os
+    import tempfile
+
+    env = {**os.environ, "XDG_CACHE_HOME": tempfile.mkdtemp()}  # no downloaded ONNX: `s3-tokenizer` is absent
+    return subprocess.run([sys.executable, "-m", "mlx_audio_lab", *args], capture_output=True, text=True, timeout=300,
+                          env=env)
 
 
 def test_cli_encode_writes_tokens_and_refuses_bad_input(folder, model, tmp_path):
@@ -204,6 +233,7 @@ def test_cli_encode_writes_tokens_and_refuses_bad_input(folder, model, tmp_path)
     tokens = np.load(out)
     assert tokens.shape == (1, 103) and np.array_equal(tokens, model.encode(speech_clip(1)))
     for bad in (["encode", "--model", str(folder), str(tmp_path / "nope.wav"), "--out", str(out)],
+                ["encode", "--model", "s3-tokenizer", str(clip), "--out", str(out)],  # no real weights offline
                 ["encode", "--model", str(folder), str(clip), "--out", str(tmp_path / "tokens.txt")]):
         p = _cli(*bad)
         assert p.returncode == 2 and p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr

@@ -77,6 +77,19 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     torch.save(model.state_dict(), folder / WEIGHTS)
 
 
+def convert_onnx(onnx_path: Path, folder: Path) -> None:
+    """The real ONNX file -> `folder` with `config.json` (the real sizes) and the state dict `s3tokenizer`'s
+    `onnx2torch` makes of it (exactly what `S3TokenizerV2.init_from_onnx` loads)."""
+    import torch
+    from s3tokenizer import onnx2torch
+
+    state = onnx2torch(str(onnx_path), None, False)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(REAL, indent=2))
+    torch.save({k: v.contiguous() for k, v in state.items()}, folder / WEIGHTS)
+
+
 def reference_mel(audio: np.ndarray):
     """`s3tokenizer.log_mel_spectrogram` of 16 kHz audio: (128, frames) torch tensor."""
     import torch
