@@ -135,6 +135,19 @@ def test_long_audio_windows_match_reference(model, reference, clips):
     assert torch.is_tensor(mel)
 
 
+def test_max_tokens_cuts_the_mel_as_chatterbox_does(model, reference, clips):
+    """Chatterbox's `S3Tokenizer.forward(max_len=n)`: the clip's log-mel cut to 4n frames, then quantized."""
+    import torch
+
+    from mlx_audio_lab.models.codecs.s3_tokenizer.reference import reference_mel
+
+    mel = reference_mel(clips[0])[:, : 4 * 30]
+    with torch.no_grad():
+        want, _ = reference.quantize(mel[None], torch.tensor([mel.shape[-1]]))
+    got = model.tokenize(clips[0], max_tokens=30)
+    assert got.shape == (30,) and np.array_equal(got, want[0].numpy())
+
+
 def test_too_short_audio_is_refused(model):
     from mlx_audio_lab.audio import AudioError
 

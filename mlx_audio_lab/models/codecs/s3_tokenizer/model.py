@@ -136,8 +136,10 @@ class S3TokenizerV2(nn.Module):
         hidden, token_lengths = self.encoder(mel, lengths)
         return tap("tokens", self.quantizer(hidden)), token_lengths
 
-    def tokenize(self, audio) -> np.ndarray:
-        """16 kHz mono audio -> speech tokens (ceil(frames / 4),) int64 at 25 Hz; over 30 s in 30 s windows."""
+    def tokenize(self, audio, max_tokens: int | None = None) -> np.ndarray:
+        """16 kHz mono audio -> speech tokens (ceil(frames / 4),) int64 at 25 Hz; over 30 s in 30 s windows.
+
+        `max_tokens` keeps the first 4 * max_tokens mel frames only (Chatterbox's `max_len` for its voice prompt)."""
         samples = audio.size if isinstance(audio, mx.array) else np.asarray(audio).size
         if samples <= self.config.n_fft // 2:
             from ....audio import AudioError
@@ -146,6 +148,8 @@ class S3TokenizerV2(nn.Module):
             raise AudioError(f"audio of {samples} samples is too short: the log-mel needs more than {need} samples "
                              f"({need / self.sample_rate * 1000:g} ms at 16 kHz)")
         mel = self.log_mel(audio)
+        if max_tokens is not None:
+            mel = mel[: 4 * max_tokens]  # the log-mel of the whole clip, then cut (its clamp level is the clip's)
         frames = mel.shape[0]
         if frames <= MAX_FRAMES:
             tokens, _ = self.quantize(mel[None])
