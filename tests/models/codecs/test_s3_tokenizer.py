@@ -229,31 +229,28 @@ def test_misshaped_key_is_named(folder, tmp_path):
     assert "mis-shaped: quantizer.project_down.weight has shape (4, 128), the model expects (8, 128)" in msg
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    import os
-    import tempfile
+def test_cli_encode_writes_tokens_and_refuses_bad_input(folder, model, tmp_path, monkeypatch, capsys):
+    from mlx_audio_lab.cli import main
 
-    env = {**os.environ, "XDG_CACHE_HOME": tempfile.mkdtemp()}  # no downloaded ONNX: `s3-tokenizer` is absent
-    return subprocess.run([sys.executable, "-m", "mlx_audio_lab", *args], capture_output=True, text=True, timeout=300,
-                          env=env)
-
-
-def test_cli_encode_writes_tokens_and_refuses_bad_input(folder, model, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # no downloaded ONNX: `s3-tokenizer` is absent
     clip = speech_clips()[1]
     out = tmp_path / "tokens.npy"
-    p = _cli("encode", "--model", str(folder), str(clip), "--out", str(out))
-    assert p.returncode == 0, p.stderr
+    assert main(["encode", "--model", str(folder), str(clip), "--out", str(out)]) == 0
     tokens = np.load(out)
     assert tokens.shape == (1, 103) and np.array_equal(tokens, model.encode(speech_clip(1)))
+    capsys.readouterr()
     for bad in (["encode", "--model", str(folder), str(tmp_path / "nope.wav"), "--out", str(out)],
                 ["encode", "--model", "s3-tokenizer", str(clip), "--out", str(out)],  # no real weights offline
-                ["encode", "--model", str(folder), str(clip), "--out", str(tmp_path / "tokens.txt")]):
-        p = _cli(*bad)
-        assert p.returncode == 2 and p.stderr.startswith("error: ") and "Traceback" not in p.stderr, p.stderr
+                ["encode", "--model", str(folder), str(clip), "--out", str(tmp_path / "tokens.txt")],
+                ["decode", "--model", str(folder), str(out), "--out", str(tmp_path / "x.wav")]):
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and "Traceback" not in err, err
 
 
-def test_cli_parity_json(folder):
-    p = _cli("parity", "s3-tokenizer", "--weights", "fixture", "--json")
+def test_cli_parity_json_in_a_fresh_process(folder):
+    p = subprocess.run([sys.executable, "-m", "mlx_audio_lab", "parity", "s3-tokenizer", "--weights", "fixture",
+                        "--json"], capture_output=True, text=True, timeout=300)
     report = json.loads(p.stdout)
     assert p.returncode == 0 and report["ok"] and report["model"] == "s3_tokenizer"
     assert all(r["max_abs"] <= 1e-4 for r in report["layers"])
