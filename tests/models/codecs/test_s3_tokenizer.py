@@ -96,10 +96,13 @@ def test_tie_classifier_explains_only_boundary_flips():
 
 
 def test_fsq_digits_to_token():
+    import torch
+
     q = FSQuantizer(4)
-    values = mx.array([[[0.7, -0.6, 0.1, -0.2, 0.51, -0.49, 0.0, -0.99]]])
+    values = mx.array([[[0.7, -0.6, 0.1, -0.2, 0.51, -0.49, 0.5, -0.99]]])  # exactly 0.5: half to even -> 0
     digits = q.digits(values)
     assert np.array(digits).tolist() == [[[2, 0, 1, 1, 2, 1, 1, 0]]]
+    assert np.array_equal(np.array(digits)[0, 0], (torch.round(torch.tensor(np.array(values)[0, 0])) + 1).numpy())
     assert int(q.tokens(digits)[0, 0]) == 2 + 0 * 3 + 1 * 9 + 1 * 27 + 2 * 81 + 1 * 243 + 1 * 729 + 0 * 2187
 
 
