@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
-from .assets import speech_clip
+from .clips import speech_clip
 
 NAME = "speech_tokenizer_v2_25hz"
 WEIGHTS = f"{NAME}.pt"
