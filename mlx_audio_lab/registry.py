@@ -120,6 +120,12 @@ _SPECS = [
         "spark_tts_lib (BiCodec, SparkTTS prompts) + transformers.Qwen2ForCausalLM", "notebooks/tts/spark.ipynb",
         signature=("latent_hop_length", "ref_segment_duration"),  # the repo's top-level config.yaml
     ),
+    ModelSpec(
+        "s3_tokenizer", "codecs", "mlx_audio_lab.models.codecs.s3_tokenizer",
+        "s3tokenizer.model_v2.S3TokenizerV2", "notebooks/codecs/s3_tokenizer.ipynb",
+        aliases=("s3-tokenizer", "s3tokenizer"), signature=("n_audio_state", "n_codebook_size"),
+        assets=(("s3-tokenizer", "assets:speech_tokenizer_v2"),),  # real weights once s3tokenizer downloaded them
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
