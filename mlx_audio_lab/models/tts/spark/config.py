@@ -7,6 +7,7 @@ Layout of SparkAudio/Spark-TTS-0.5B: `config.yaml`, `LLM/` (Qwen2 weights + toke
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,13 @@ class BiCodecConfig:
         """Samples of the speaker-reference window: ref_segment_duration rounded down to whole latent hops."""
         hop = int(self.audio["latent_hop_length"])
         return int(self.sample_rate * self.audio["ref_segment_duration"]) // hop * hop
+
+
+def copy_codec_files(source: Path, folder: Path) -> None:
+    """config.yaml, BiCodec/ and the wav2vec2 folder from `source` into `folder` (the MLX layout's codec part)."""
+    source, folder = Path(source), Path(folder)
+    if (source / "config.yaml").is_file():
+        shutil.copy(source / "config.yaml", folder / "config.yaml")
+    for name in (BICODEC_FOLDER, WAV2VEC2_FOLDER):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, folder / name, dirs_exist_ok=True)

@@ -6,7 +6,6 @@ model.safetensors) and `wav2vec2-large-xlsr-53/` (config.json, weights); or from
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import mlx.core as mx
@@ -18,7 +17,7 @@ from ....generation.backbone import LLAMA_HF, fill_llama
 from ...stt.wav2vec2.config import Wav2Vec2Config
 from ...stt.wav2vec2.model import Wav2Vec2Model
 from .bicodec import BiCodec
-from .config import BICODEC_FOLDER, LLM_FOLDER, WAV2VEC2_FOLDER, BiCodecConfig
+from .config import BICODEC_FOLDER, LLM_FOLDER, WAV2VEC2_FOLDER, BiCodecConfig, copy_codec_files  # noqa: F401
 from .convert import WAV2VEC2, bicodec_keymap, prepare_bicodec, prepare_wav2vec2
 from .model import SparkTTS
 
@@ -47,16 +46,6 @@ def load_bicodec(folder: str | Path) -> BiCodec:
         model.wav2vec2 = load_wav2vec2(folder / WAV2VEC2_FOLDER)
     model.source = folder
     return model
-
-
-def copy_codec_files(source: Path, folder: Path) -> None:
-    """config.yaml, BiCodec/ and the wav2vec2 folder from `source` into `folder` (the MLX layout's codec part)."""
-    source, folder = Path(source), Path(folder)
-    if (source / "config.yaml").is_file():
-        shutil.copy(source / "config.yaml", folder / "config.yaml")
-    for name in (BICODEC_FOLDER, WAV2VEC2_FOLDER):
-        if (source / name).is_dir():
-            shutil.copytree(source / name, folder / name, dirs_exist_ok=True)
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,

@@ -48,7 +48,7 @@ class SparkTTS(TappedLlama):
 
     def save_extras(self, folder) -> None:
         """BiCodec stays float and upstream: its folders (and config.yaml) are copied beside the saved LM."""
-        from .load import copy_codec_files
+        from .config import copy_codec_files
 
         copy_codec_files(self.codec.source, folder)
 
