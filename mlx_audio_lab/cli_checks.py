@@ -126,5 +126,5 @@ def speed_or_level(text: str) -> float | str:
     try:
         return positive_float(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 or one of {', '.join(STYLE_LEVELS)}, "
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 or one of {', '.join(STYLE_LEVELS)}, "
                                          f"got {text!r}") from None
