@@ -347,6 +347,14 @@ def cmd_speak(args: argparse.Namespace) -> int:
         raise ArgumentError(f"{flags}: {type(model).__name__} has no gender / pitch / speed-level controls; "
                             "drop them (a numeric --speed is a rate)")
     options.update(style)
+    if args.voice_text is not None:
+        from .stt_options import accepted_options
+
+        if "prompt_text" not in accepted_options(model, "generate"):
+            raise ArgumentError(f"--voice-text: {type(model).__name__} takes no transcript of its voice; drop the flag")
+        if not args.voice:
+            raise ArgumentError("--voice-text is what the --voice clip says: give the clip with --voice")
+        options["prompt_text"] = args.voice_text
     if getattr(model, "samples_tokens", False):
         options.update(given)
     elif given:
@@ -579,7 +587,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)
-    s.add_argument("--voice", default=None)
+    s.add_argument("--voice", default=None, help="a voice name, speaker id or reference clip (model-dependent)")
+    s.add_argument("--voice-text", default=None, help="what the --voice clip says (CSM's context turn, Spark-TTS)")
     s.add_argument("--speed", type=speed_or_level, default=1.0,
                    help="a rate, or a level (Spark-TTS: very_low .. very_high)")
     s.add_argument("--gender", choices=("female", "male"), default=None, help="voice creation (Spark-TTS)")
