@@ -1,0 +1,179 @@
+"""The PyTorch side of Chatterbox: the `chatterbox-tts` package's modules, the fixture (upstream layout) and taps.
+
+`chatterbox/__init__.py` imports the `perth` watermarker, which parity does not need: it is stubbed in
+`sys.modules` here, in the reference run only.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ....parity import TapPoint
+from ....parity.inputs import spoken_or_noise
+from .config import S3GEN_SR, HiFTConfig
+
+SIZES = {
+    "tiny": dict(hift=dict(base_channels=32, f0_channels=16)),
+}
+PARITY_CLIP, PARITY_SECONDS = "harbor", 1.0
+NOISE_SEED = 0
+
+
+def stub_perth() -> None:
+    """Let `import chatterbox` run without the `perth` watermarker (a no-op stand-in, reference runs only)."""
+    if "perth" not in sys.modules:
+        perth = types.ModuleType("perth")
+        perth.PerthImplicitWatermarker = object
+        sys.modules["perth"] = perth
+
+
+def _hift_module(cfg: HiFTConfig):
+    """The package's HiFTGenerator (with its ConvRNNF0Predictor) at `cfg`'s sizes, as S3Token2Wav builds it."""
+    stub_perth()
+    from chatterbox.models.s3gen.f0_predictor import ConvRNNF0Predictor
+    from chatterbox.models.s3gen.hifigan import HiFTGenerator
+
+    return HiFTGenerator(
+        in_channels=cfg.in_channels, base_channels=cfg.base_channels, nb_harmonics=cfg.nb_harmonics,
+        sampling_rate=cfg.sampling_rate, upsample_rates=list(cfg.upsample_rates),
+        upsample_kernel_sizes=list(cfg.upsample_kernel_sizes),
+        istft_params={"n_fft": cfg.n_fft, "hop_len": cfg.hop_len},
+        resblock_kernel_sizes=list(cfg.resblock_kernel_sizes),
+        resblock_dilation_sizes=[list(d) for d in cfg.resblock_dilation_sizes],
+        source_resblock_kernel_sizes=list(cfg.source_resblock_kernel_sizes),
+        source_resblock_dilation_sizes=[list(d) for d in cfg.source_resblock_dilation_sizes],
+        f0_predictor=ConvRNNF0Predictor(in_channels=cfg.in_channels, cond_channels=cfg.f0_channels))
+
+
+class _S3Gen:
+    """Holder of the reference's S3Gen parts under the checkpoint's names (`mel2wav`, `flow`)."""
+
+    def __new__(cls, hift: HiFTConfig):
+        import torch
+
+        module = torch.nn.Module()
+        module.mel2wav = _hift_module(hift)
+        return module
+
+
+def _seed_gains_(model, seed: int, scales: dict[str, float]) -> None:
+    """Weight-norm gains near `scale` (1 by default) so activations stay O(1) through the stack."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("parametrizations.weight.original0"):
+                scale = next((s for k, s in scales.items() if k in name), 1.0)
+                p.copy_(scale * (1.0 + 0.2 * torch.randn(p.shape, generator=g)))
+
+
+def build_s3gen(size: str = "tiny"):
+    """A seeded tiny S3Gen (reference classes) whose outputs vary: F0 crosses the voiced threshold, etc."""
+    import torch
+
+    from ....fixtures import randomize_
+
+    torch.manual_seed(0)
+    model = _S3Gen(HiFTConfig(**SIZES[size]["hift"])).eval()
+    randomize_(model, seed=0, std=0.1)
+    _seed_gains_(model, 1, {"conv_post": 0.5, "convs2": 0.5})
+    with torch.no_grad():  # F0 of tens to hundreds of Hz: voiced and unvoiced stretches both occur
+        model.mel2wav.f0_predictor.classifier.weight.mul_(400.0)
+        model.mel2wav.f0_predictor.classifier.bias.fill_(60.0)
+        for a in model.mel2wav.modules():
+            if hasattr(a, "alpha") and isinstance(a.alpha, torch.nn.Parameter):
+                a.alpha.copy_(1.0 + 0.3 * torch.randn(a.alpha.shape))
+    return model
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """`s3gen.safetensors` as ResembleAI/chatterbox lays it out (S3Token2Wav's state dict names)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in build_s3gen(size).state_dict().items()}
+    save_file(state, str(folder / "s3gen.safetensors"))
+
+
+def load_s3gen_reference(folder: Path):
+    """The reference's S3Gen parts at the checkpoint's sizes, weights loaded strictly, fp32 eval."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(Path(folder) / "s3gen.safetensors"))
+    from .load import read_s3gen
+
+    hift = HiFTConfig.from_state(read_s3gen(folder)[0])
+    model = _S3Gen(hift)
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("tokenizer.")}, strict=True)
+    return model.float().eval()
+
+
+def hift_tap_points(cfg: HiFTConfig) -> list[TapPoint]:
+    """HiFT's taps -> modules of the reference's `mel2wav`, in forward order."""
+    k = len(cfg.resblock_kernel_sizes)
+    names = ["f0_predictor", "m_source", "conv_pre"]
+    for i in range(len(cfg.upsample_rates)):
+        names += [f"ups.{i}", f"source_downs.{i}", f"source_resblocks.{i}"]
+        names += [f"resblocks.{i * k + j}" for j in range(k)]
+    points = [TapPoint(f"hift.{n}", f"mel2wav.{n}", layout="same" if n in ("f0_predictor", "m_source")
+                       else "channels_first") for n in names]
+    points += [TapPoint(f"hift.{n}", f"mel2wav.{n}", layout="channels_first", tol=2e-4)
+               for n in ("conv_post", "magnitude", "phase")]
+    return points + [TapPoint("hift.audio", "mel2wav.audio", tol=1e-4)]
+
+
+def hift_draws(cfg: HiFTConfig, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The reference SineGen's draws after `torch.manual_seed(seed)`: phases (1, H+1), noise (1, L, H+1)."""
+    import torch
+    from torch.distributions.uniform import Uniform
+
+    n = cfg.nb_harmonics + 1
+    torch.manual_seed(seed)
+    phases = Uniform(low=-np.pi, high=np.pi).sample(sample_shape=(1, n, 1))
+    phases[:, 0, :] = 0
+    noise = torch.randn(1, n, n_samples)
+    return phases[..., 0].numpy(), noise.transpose(1, 2).numpy()
+
+
+def run_hift_reference(model, mel: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """HiFT's inference on mel (1, T, 80) after `torch.manual_seed(seed)`: taps and audio (1, 480 T)."""
+    import torch
+
+    from ...codecs.reference import capture_reference
+
+    hift = model.mel2wav
+    cfg = HiFTConfig.from_state({f"mel2wav.{k}": v for k, v in hift.state_dict().items()})
+    points = hift_tap_points(cfg)
+    kept = {}
+    post = hift.conv_post.register_forward_hook(lambda _m, _i, out: kept.setdefault("post", out.detach()))
+
+    def run():
+        torch.manual_seed(seed)
+        return hift.inference(torch.from_numpy(mel).transpose(1, 2))
+
+    try:
+        acts, (audio, _source) = capture_reference(model, points, run)
+    finally:
+        post.remove()
+    half = cfg.n_fft // 2 + 1
+    acts["mel2wav.magnitude"] = torch.exp(kept["post"][:, :half]).numpy()
+    acts["mel2wav.phase"] = torch.sin(kept["post"][:, half:]).numpy()
+    acts["mel2wav.audio"] = audio.numpy()
+    return acts, audio.numpy()
+
+
+def parity_mel(seconds: float = PARITY_SECONDS) -> np.ndarray:
+    """The S3Gen log-mel (1, T, 80) of a spoken clip at 24 kHz (the reference's `mel_spectrogram`)."""
+    import torch
+
+    stub_perth()
+    from chatterbox.models.s3gen.utils.mel import mel_spectrogram
+
+    audio = spoken_or_noise(PARITY_CLIP, S3GEN_SR)[: int(seconds * S3GEN_SR)]
+    return mel_spectrogram(torch.from_numpy(audio)[None]).transpose(1, 2).numpy().astype(np.float32)
