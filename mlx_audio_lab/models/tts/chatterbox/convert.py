@@ -20,6 +20,21 @@ S3GEN_KEYMAP = KeyMap(
         Rule(r"(mel2wav\.(?:m_source\.l_linear|f0_predictor\.classifier)\.(?:weight|bias))", r"\1"),
         Rule(r"(mel2wav\..+\.(?:alpha|bias))", r"\1"),
         Rule(r"(mel2wav\..+)\.weight", r"\1.weight", "conv1d"),
+        # the flow: the conformer encoder (ESPnet attention names -> layers.relpos_attention's), the estimator
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.linear_q\.(weight|bias)", r"\1.q_proj.\2"),
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.linear_k\.(weight|bias)", r"\1.k_proj.\2"),
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.linear_v\.(weight|bias)", r"\1.v_proj.\2"),
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.linear_out\.(weight|bias)", r"\1.o_proj.\2"),
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.linear_pos\.weight", r"\1.relative_k_proj.weight"),
+        Rule(r"(flow\.encoder\.(?:up_)?encoders\.\d+\.self_attn)\.pos_bias_(u|v)", r"\1.bias_\2"),
+        Rule(r"flow\.encoder\.up_layer\.conv\.weight", "flow.encoder.up_layer.weight", "conv1d"),
+        Rule(r"flow\.encoder\.up_layer\.conv\.bias", "flow.encoder.up_layer.bias"),
+        Rule(r"(flow\.encoder\.pre_lookahead_layer\.conv[12])\.weight", r"\1.weight", "conv1d"),
+        Rule(r"(flow\.decoder\.estimator\..*(?:block\.0|res_conv|_blocks\.0\.2|final_proj))\.weight", r"\1.weight",
+             "conv1d"),
+        Rule(r"(flow\..+)", r"\1"),  # embeddings, Linear and LayerNorm weights: same names, same layout
+        # CAMPPlus (the x-vector; not ported yet: the speaker embedding is an input)
+        Rule(r"speaker_encoder\..+", None),
         # the S3 tokenizer (ported in models/codecs/s3_tokenizer) and its fixed front-end buffers
         Rule(r"tokenizer\..+", None),
     ],

@@ -11,6 +11,7 @@ from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from .config import HiFTConfig
 from .convert import S3GEN_KEYMAP, prepare
+from .flow import FlowConfig
 from .s3gen import S3Gen
 
 
@@ -23,5 +24,5 @@ def read_s3gen(folder: Path) -> tuple[dict[str, np.ndarray], str]:
 def load_s3gen(folder: str | Path, dtype: mx.Dtype = mx.float32) -> S3Gen:
     """S3Gen with every weight of `s3gen.safetensors` placed (and every parameter filled), sizes read off them."""
     state, source = read_s3gen(Path(folder))
-    model = S3Gen(HiFTConfig.from_state(state))
+    model = S3Gen(HiFTConfig.from_state(state), FlowConfig.from_state(state))
     return fill_model(model, state, S3GEN_KEYMAP, {}, source, dtype)

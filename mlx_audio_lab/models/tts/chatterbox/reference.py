@@ -15,9 +15,11 @@ import numpy as np
 from ....parity import TapPoint
 from ....parity.inputs import spoken_or_noise
 from .config import S3GEN_SR, HiFTConfig
+from .flow import FlowConfig
 
-SIZES = {
-    "tiny": dict(hift=dict(base_channels=32, f0_channels=16)),
+SIZES = {  # the encoder stays 512 wide: the reference hard-codes its lookahead and upsampling convs at 512
+    "tiny": dict(hift=dict(base_channels=32, f0_channels=16),
+                 flow=dict(hidden=64, blocks=1, channels=32, est_blocks=1, mid_blocks=2, head_dim=8)),
 }
 PARITY_CLIP, PARITY_SECONDS = "harbor", 1.0
 NOISE_SEED = 0
@@ -49,13 +51,37 @@ def _hift_module(cfg: HiFTConfig):
         f0_predictor=ConvRNNF0Predictor(in_channels=cfg.in_channels, cond_channels=cfg.f0_channels))
 
 
+def _flow_module(cfg: FlowConfig):
+    """The package's CausalMaskedDiffWithXvec (UpsampleConformerEncoder + CausalConditionalCFM) at `cfg`'s sizes."""
+    stub_perth()
+    from chatterbox.models.s3gen.configs import CFM_PARAMS
+    from chatterbox.models.s3gen.decoder import ConditionalDecoder
+    from chatterbox.models.s3gen.flow import CausalMaskedDiffWithXvec
+    from chatterbox.models.s3gen.flow_matching import CausalConditionalCFM
+    from chatterbox.models.s3gen.transformer.upsample_encoder import UpsampleConformerEncoder
+
+    encoder = UpsampleConformerEncoder(
+        output_size=cfg.dims, attention_heads=cfg.heads, linear_units=cfg.hidden, num_blocks=cfg.blocks,
+        dropout_rate=0.1, positional_dropout_rate=0.1, attention_dropout_rate=0.1, normalize_before=True,
+        input_layer="linear", pos_enc_layer_type="rel_pos_espnet", selfattention_layer_type="rel_selfattn",
+        input_size=cfg.dims, use_cnn_module=False, macaron_style=False)
+    estimator = ConditionalDecoder(
+        in_channels=4 * cfg.mel_bins, out_channels=cfg.mel_bins, causal=True, channels=[cfg.channels], dropout=0.0,
+        attention_head_dim=cfg.head_dim, n_blocks=cfg.est_blocks, num_mid_blocks=cfg.mid_blocks,
+        num_heads=cfg.est_heads, act_fn="gelu")
+    decoder = CausalConditionalCFM(spk_emb_dim=cfg.mel_bins, cfm_params=CFM_PARAMS, estimator=estimator)
+    return CausalMaskedDiffWithXvec(input_size=cfg.dims, output_size=cfg.mel_bins, spk_embed_dim=cfg.spk_embed_dim,
+                                    vocab_size=cfg.vocab_size, encoder=encoder, decoder=decoder)
+
+
 class _S3Gen:
     """Holder of the reference's S3Gen parts under the checkpoint's names (`mel2wav`, `flow`)."""
 
-    def __new__(cls, hift: HiFTConfig):
+    def __new__(cls, hift: HiFTConfig, flow: FlowConfig):
         import torch
 
         module = torch.nn.Module()
+        module.flow = _flow_module(flow)
         module.mel2wav = _hift_module(hift)
         return module
 
@@ -79,8 +105,13 @@ def build_s3gen(size: str = "tiny"):
     from ....fixtures import randomize_
 
     torch.manual_seed(0)
-    model = _S3Gen(HiFTConfig(**SIZES[size]["hift"])).eval()
+    model = _S3Gen(HiFTConfig(**SIZES[size]["hift"]), FlowConfig(**SIZES[size]["flow"])).eval()
     randomize_(model, seed=0, std=0.1)
+    with torch.no_grad():  # token embeddings O(1); conformer output projections small (deep residual stacks)
+        model.flow.input_embedding.weight.normal_(0.0, 1.0, generator=torch.Generator().manual_seed(2))
+        for name, p in model.flow.named_parameters():
+            if name.endswith(("linear_out.weight", "w_2.weight", "to_out.0.weight", "net.2.weight")):
+                p.mul_(0.3)
     _seed_gains_(model, 1, {"conv_post": 0.5, "convs2": 0.5})
     with torch.no_grad():  # F0 of tens to hundreds of Hz: voiced and unvoiced stretches both occur
         model.mel2wav.f0_predictor.classifier.weight.mul_(400.0)
@@ -108,8 +139,8 @@ def load_s3gen_reference(folder: Path):
     state = load_file(str(Path(folder) / "s3gen.safetensors"))
     from .load import read_s3gen
 
-    hift = HiFTConfig.from_state(read_s3gen(folder)[0])
-    model = _S3Gen(hift)
+    folded = read_s3gen(folder)[0]
+    model = _S3Gen(HiFTConfig.from_state(folded), FlowConfig.from_state(folded))
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("tokenizer.")}, strict=True)
     return model.float().eval()
 
@@ -177,3 +208,54 @@ def parity_mel(seconds: float = PARITY_SECONDS) -> np.ndarray:
 
     audio = spoken_or_noise(PARITY_CLIP, S3GEN_SR)[: int(seconds * S3GEN_SR)]
     return mel_spectrogram(torch.from_numpy(audio)[None]).transpose(1, 2).numpy().astype(np.float32)
+
+
+def flow_tap_points(cfg: FlowConfig) -> list[TapPoint]:
+    """The flow's taps -> modules of the reference's `flow` (encoder; the estimator's first, CFG-batched call)."""
+    enc = ["embed", "pre_lookahead_layer"] + [f"encoders.{i}" for i in range(cfg.blocks)] + ["up_layer", "up_embed"]
+    enc += [f"up_encoders.{i}" for i in range(cfg.up_blocks)]
+    points = [TapPoint("flow.spk_embed_affine_layer", "flow.spk_embed_affine_layer")]
+    points += [TapPoint(f"flow.encoder.{n}", f"flow.encoder.{n}", layout="channels_first" if n == "up_layer"
+                        else "same") for n in enc]
+    points += [TapPoint("flow.encoder", "flow.encoder"), TapPoint("flow.encoder_proj", "flow.encoder_proj")]
+    est = "flow.decoder.estimator"
+    names = [("down_blocks.0.0", "channels_first")] + [(f"down_blocks.0.1.{j}", "same")
+                                                       for j in range(cfg.est_blocks)]
+    names += [(f"mid_blocks.{i}.1.{j}", "same") for i in range(cfg.mid_blocks) for j in range(cfg.est_blocks)]
+    names += [("up_blocks.0.0", "channels_first")] + [(f"up_blocks.0.1.{j}", "same") for j in range(cfg.est_blocks)]
+    names += [("up_blocks.0.2", "channels_first"), ("final_block", "channels_first"),
+              ("final_proj", "channels_first")]
+    points += [TapPoint(f"{est}.{n}", f"{est}.{n}", layout=lay) for n, lay in names]
+    return points + [TapPoint("flow.mel", "flow.mel", layout="channels_first", tol=1e-3)]
+
+
+def flow_noise(n_frames: int, seed: int, mel_bins: int = 80) -> np.ndarray:
+    """The reference CFM's starting noise after `torch.manual_seed(seed)`: (1, frames, 80) in MLX layout."""
+    import torch
+
+    torch.manual_seed(seed)
+    return torch.randn(1, mel_bins, n_frames).transpose(1, 2).numpy()
+
+
+def run_flow_reference(model, inputs: dict[str, np.ndarray], seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The flow's inference (finalize, 10 Euler steps with CFG) after `torch.manual_seed(seed)`: taps, mel."""
+    import torch
+
+    from ...codecs.reference import capture_reference
+
+    flow = model.flow
+    cfg = FlowConfig.from_state({f"flow.{k}": v for k, v in flow.state_dict().items()})
+    tokens = torch.from_numpy(inputs["tokens"]).long()
+    prompt = torch.from_numpy(inputs["prompt_tokens"]).long()
+
+    def run():
+        torch.manual_seed(seed)
+        return flow.inference(token=tokens, token_len=torch.tensor([tokens.shape[1]]), prompt_token=prompt,
+                              prompt_token_len=torch.tensor([prompt.shape[1]]),
+                              prompt_feat=torch.from_numpy(inputs["prompt_mel"]), prompt_feat_len=None,
+                              embedding=torch.from_numpy(inputs["xvector"]), finalize=True,
+                              n_timesteps=cfg.n_timesteps)
+
+    acts, (mel, _) = capture_reference(model, flow_tap_points(cfg), run)
+    acts["flow.mel"] = mel.numpy()
+    return acts, mel.numpy()
