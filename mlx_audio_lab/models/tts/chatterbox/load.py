@@ -26,3 +26,8 @@ def load_s3gen(folder: str | Path, dtype: mx.Dtype = mx.float32) -> S3Gen:
     state, source = read_s3gen(Path(folder))
     model = S3Gen(HiFTConfig.from_state(state), FlowConfig.from_state(state))
     return fill_model(model, state, S3GEN_KEYMAP, {}, source, dtype)
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, **_: object) -> S3Gen:
+    """The ported part of the pipeline: S3Gen (speech tokens -> 24 kHz audio)."""
+    return load_s3gen(folder, dtype)
