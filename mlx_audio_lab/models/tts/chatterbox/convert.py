@@ -44,3 +44,13 @@ S3GEN_KEYMAP = KeyMap(
 def prepare(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Fold every weight-normed pair (torch's default dim 0) into its weight."""
     return fold_weight_norm(state, dim=0)
+
+# t3_cfg.safetensors: the Llama backbone under `tfmr.` keeps transformers' names, which mlx-lm's share.
+T3_KEYMAP = KeyMap(
+    name="chatterbox/t3",
+    rules=[
+        Rule(r".*rotary_emb\.inv_freq", None),  # recomputed by RoPE
+        Rule(r"((?:tfmr|cond_enc|text_emb|speech_emb|text_pos_emb|speech_pos_emb|text_head|speech_head)\..+)",
+             r"\1"),
+    ],
+)
