@@ -33,8 +33,12 @@ S3GEN_KEYMAP = KeyMap(
         Rule(r"(flow\.decoder\.estimator\..*(?:block\.0|res_conv|_blocks\.0\.2|final_proj))\.weight", r"\1.weight",
              "conv1d"),
         Rule(r"(flow\..+)", r"\1"),  # embeddings, Linear and LayerNorm weights: same names, same layout
-        # CAMPPlus (the x-vector; not ported yet: the speaker embedding is an input)
-        Rule(r"speaker_encoder\..+", None),
+        # CAMPPlus: 2-D convs in the FCM head, 1-D elsewhere; batch norms keep their names and running stats
+        Rule(r"speaker_encoder\..+\.num_batches_tracked", None),
+        Rule(r"(speaker_encoder\.head\..*(?:conv\d|shortcut\.0))\.weight", r"\1.weight", "conv2d"),
+        Rule(r"(speaker_encoder\.xvector\..*(?:linear|linear_local|linear1|linear2))\.weight", r"\1.weight",
+             "conv1d"),
+        Rule(r"(speaker_encoder\..+)", r"\1"),
         # the S3 tokenizer (ported in models/codecs/s3_tokenizer) and its fixed front-end buffers
         Rule(r"tokenizer\..+", None),
     ],
@@ -54,3 +58,6 @@ T3_KEYMAP = KeyMap(
              r"\1"),
     ],
 )
+
+# ve.safetensors: the LSTM and `proj` keep torch's names (layers.lstm.LSTM takes them as they are).
+VE_KEYMAP = KeyMap(name="chatterbox/ve", rules=[Rule(r"((?:lstm|proj|similarity_weight|similarity_bias).*)", r"\1")])

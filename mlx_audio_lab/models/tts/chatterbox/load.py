@@ -10,10 +10,11 @@ import numpy as np
 from ....convert.loading import fill_model
 from ....convert.readers import read_state_dict
 from .config import HiFTConfig
-from .convert import S3GEN_KEYMAP, T3_KEYMAP, prepare
+from .convert import S3GEN_KEYMAP, T3_KEYMAP, VE_KEYMAP, prepare
 from .flow import FlowConfig
 from .s3gen import S3Gen
 from .t3 import T3, T3Config
+from .voice_encoder import VoiceEncoder
 
 
 def read_s3gen(folder: Path) -> tuple[dict[str, np.ndarray], str]:
@@ -33,6 +34,12 @@ def load_t3(folder: str | Path, dtype: mx.Dtype = mx.float32) -> T3:
     """T3 from `t3_cfg.safetensors`, sizes read off the weights, every weight placed."""
     state, path = read_state_dict(Path(folder), ("t3_cfg.safetensors",))
     return fill_model(T3(T3Config.from_state(state)), state, T3_KEYMAP, {}, str(path), dtype)
+
+
+def load_voice_encoder(folder: str | Path, dtype: mx.Dtype = mx.float32) -> VoiceEncoder:
+    """The VoiceEncoder from `ve.safetensors`."""
+    state, path = read_state_dict(Path(folder), ("ve.safetensors",))
+    return fill_model(VoiceEncoder(), state, VE_KEYMAP, {}, str(path), dtype)
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, **_: object) -> S3Gen:

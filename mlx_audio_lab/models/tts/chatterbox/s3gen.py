@@ -5,6 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .campplus import CAMPPlus
 from .config import HiFTConfig
 from .flow import Flow, FlowConfig
 from .hift import HiFT
@@ -21,10 +22,11 @@ def trim_fade(n: int = TRIM_SAMPLES) -> mx.array:
 
 
 class S3Gen(nn.Module):
-    """S3Token2Wav's parts: `flow` (tokens -> mel) and `mel2wav` (HiFT, mel -> audio)."""
+    """S3Token2Wav's parts: `speaker_encoder` (CAMPPlus), `flow` (tokens -> mel), `mel2wav` (HiFT, mel -> audio)."""
 
     def __init__(self, hift: HiFTConfig, flow: FlowConfig):
         super().__init__()
+        self.speaker_encoder = CAMPPlus()
         self.flow = Flow(flow)
         self.mel2wav = HiFT(hift)
 
