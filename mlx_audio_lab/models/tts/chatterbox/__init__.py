@@ -1,10 +1,14 @@
-"""Chatterbox (Resemble AI), MLX port checked against `chatterbox-tts`: S3Gen (flow + HiFT) so far."""
+"""Chatterbox (Resemble AI) in MLX, checked against `chatterbox-tts`: T3, S3Gen (CAMPPlus, flow, HiFT), VoiceEncoder."""
 
 from .config import HiFTConfig
 from .flow import FlowConfig
-from .load import load_model, load_s3gen
+from .generate import Conditionals
+from .load import load_model, load_s3gen, load_t3, load_voice_encoder
+from .model import Chatterbox
 from .s3gen import S3Gen
+from .t3 import T3, T3Config
 
-Model = S3Gen
+Model = Chatterbox
 
-__all__ = ["FlowConfig", "HiFTConfig", "Model", "S3Gen", "load_model", "load_s3gen"]
+__all__ = ["Chatterbox", "Conditionals", "FlowConfig", "HiFTConfig", "Model", "S3Gen", "T3", "T3Config", "load_model",
+           "load_s3gen", "load_t3", "load_voice_encoder"]

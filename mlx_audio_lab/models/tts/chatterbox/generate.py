@@ -6,6 +6,7 @@ The reference clip's S3 speech tokens come from the S3 tokenizer, ported separat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -32,14 +33,20 @@ class Conditionals:
     xvector: np.ndarray  # (1, 192) CAMPPlus embedding
 
 
-def prompt_speech_tokens(audio_16k: np.ndarray, max_len: int | None = None) -> np.ndarray:
-    """S3 speech tokens (1, T) of a 16 kHz clip, by the S3 tokenizer port (wired in when it lands)."""
-    try:
-        from ...codecs import s3_tokenizer  # noqa: F401
-    except ImportError as e:
-        raise NotImplementedError("the S3 tokenizer port (models/codecs/s3_tokenizer) is not in this build; "
-                                  "pass the clip's speech tokens in Conditionals") from e
-    raise NotImplementedError("wire models/codecs/s3_tokenizer's encode here")
+class NoSpeechTokenizer(ValueError):
+    """A new voice needs its clip's S3 speech tokens and no tokenizer is attached."""
+
+
+def prompt_speech_tokens(audio_16k: np.ndarray, max_len: int | None,
+                         tokenizer: Callable[[np.ndarray, int | None], np.ndarray] | None) -> np.ndarray:
+    """S3 speech tokens (1, T) of a 16 kHz clip (at most `max_len`): the one place the pipeline asks for them.
+
+    `tokenizer` is the S3 tokenizer (the port in models/codecs/s3_tokenizer, attached at load when present)."""
+    if tokenizer is None:
+        raise NoSpeechTokenizer("a new voice needs the S3 speech tokens of its clip, and no S3 tokenizer is "
+                                "attached (models/codecs/s3_tokenizer); use the built-in voice (no --voice) or "
+                                "pass Conditionals with the clip's tokens")
+    return np.asarray(tokenizer(np.asarray(audio_16k, np.float32), max_len), np.int64).reshape(1, -1)
 
 
 def process_t3(logits: mx.array, history: np.ndarray, sampling: SamplingConfig) -> mx.array:

@@ -12,8 +12,11 @@ from ....convert.readers import read_state_dict
 from .config import HiFTConfig
 from .convert import S3GEN_KEYMAP, T3_KEYMAP, VE_KEYMAP, prepare
 from .flow import FlowConfig
+from .generate import Conditionals
+from .model import Chatterbox
 from .s3gen import S3Gen
 from .t3 import T3, T3Config
+from .text import TextTokenizer
 from .voice_encoder import VoiceEncoder
 
 
@@ -42,6 +45,23 @@ def load_voice_encoder(folder: str | Path, dtype: mx.Dtype = mx.float32) -> Voic
     return fill_model(VoiceEncoder(), state, VE_KEYMAP, {}, str(path), dtype)
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, **_: object) -> S3Gen:
-    """The ported part of the pipeline: S3Gen (speech tokens -> 24 kHz audio)."""
-    return load_s3gen(folder, dtype)
+def read_conds(folder: Path) -> Conditionals | None:
+    """The built-in voice `conds.pt` (T3Cond and S3Gen's ref dict, read with weights_only), if present."""
+    path = Path(folder) / "conds.pt"
+    if not path.is_file():
+        return None
+    from ....convert.readers import read_file
+
+    c = read_file(path)
+    return Conditionals(speaker=c["t3.speaker_emb"].reshape(1, -1).astype(np.float32),
+                        t3_prompt_tokens=c["t3.cond_prompt_speech_tokens"].reshape(1, -1).astype(np.int64),
+                        prompt_tokens=c["gen.prompt_token"].reshape(1, -1).astype(np.int64),
+                        prompt_mel=c["gen.prompt_feat"].reshape(1, -1, 80).astype(np.float32),
+                        xvector=c["gen.embedding"].reshape(1, -1).astype(np.float32))
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, **_: object) -> Chatterbox:
+    """The whole pipeline from a ResembleAI/chatterbox folder (t3_cfg, s3gen, ve, tokenizer.json, conds.pt)."""
+    folder = Path(folder)
+    return Chatterbox(load_t3(folder, dtype), load_s3gen(folder, dtype), load_voice_encoder(folder, dtype),
+                      TextTokenizer(folder / "tokenizer.json"), read_conds(folder))

@@ -31,6 +31,7 @@ from .reference_s3gen import (  # noqa: F401  (the tests and notebook reach them
 )
 from .reference_speaker import build_voice_encoder, load_ve_reference, run_ve_reference, ve_clip, ve_tap_points
 from .reference_t3 import (  # noqa: F401
+    PARITY_TEXT,
     T3_PARITY_STEPS,
     build_t3,
     build_tokenizer,
@@ -52,18 +53,38 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     for name, module in (("t3_cfg", build_t3(size)), ("ve", build_voice_encoder())):
         save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(folder / f"{name}.safetensors"))
     build_tokenizer(folder / "tokenizer.json")
+    build_conds(folder)
+
+
+def build_conds(folder: Path) -> None:
+    """`conds.pt`, the built-in voice as upstream saves it, from the parity clip by the reference's VoiceEncoder,
+    CAMPPlus and mel; its speech tokens are seeded (the fixture carries no S3 tokenizer)."""
+    import torch
+
+    clip = ve_clip()
+    speaker = run_ve_reference(load_ve_reference(folder), clip)[1]
+    xvector = run_campplus_reference(load_s3gen_reference(folder), clip)[1]
+    mel = parity_mel(0.8)
+    rng = np.random.default_rng(7)
+    t3 = {"speaker_emb": torch.from_numpy(speaker), "clap_emb": None,
+          "cond_prompt_speech_tokens": torch.from_numpy(rng.integers(0, 6561, (1, 30))),
+          "cond_prompt_speech_emb": None, "emotion_adv": 0.5 * torch.ones(1, 1, 1)}
+    tokens = torch.from_numpy(rng.integers(0, 6561, (1, mel.shape[1] // 2)))
+    gen = {"prompt_token": tokens, "prompt_token_len": torch.tensor([tokens.shape[1]]),
+           "prompt_feat": torch.from_numpy(mel), "prompt_feat_len": None, "embedding": torch.from_numpy(xvector)}
+    torch.save({"t3": t3, "gen": gen}, folder / "conds.pt")
 
 
 def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
-    """T3: the parity text, a speaker vector, prompt tokens. S3Gen: seeded tokens (prompt and new), the prompt
-    clip's mel, an x-vector, the noise seed; HiFT: the clip's mel."""
-    prompt_mel = parity_mel(0.8)
-    rng = np.random.default_rng(0)
-    return {**t3_parity_inputs(folder), "voice_16k": ve_clip(),
-            "prompt_tokens": rng.integers(0, 6561, (1, prompt_mel.shape[1] // 2)),
-            "tokens": rng.integers(0, 6561, (1, 15)), "prompt_mel": prompt_mel,
-            "xvector": rng.standard_normal((1, 192)).astype(np.float32), "hift_mel": parity_mel(),
-            "seed": np.array([NOISE_SEED], np.int64)}
+    """End to end on the built-in voice (conds.pt): the parity text, its speaker vector and prompt tokens for T3,
+    its prompt tokens / mel / x-vector for the flow, the noise seed; and the clip the voice came from (for the
+    VoiceEncoder and CAMPPlus)."""
+    from .load import read_conds
+
+    conds = read_conds(Path(folder))
+    return {**t3_parity_inputs(folder), "speaker": conds.speaker, "t3_prompt_tokens": conds.t3_prompt_tokens,
+            "voice_16k": ve_clip(), "prompt_tokens": conds.prompt_tokens, "prompt_mel": conds.prompt_mel,
+            "xvector": conds.xvector, "seed": np.array([NOISE_SEED], np.int64)}
 
 
 def tap_points(folder: Path) -> list[TapPoint]:
@@ -80,53 +101,52 @@ def tap_points(folder: Path) -> list[TapPoint]:
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
-    """The package's flow (tokens -> mel) and HiFT (the clip's mel -> audio) on the parity inputs."""
+    """The package end to end: VoiceEncoder and CAMPPlus on the clip; greedy T3 on the text; the flow on its
+    valid tokens; HiFT on that mel (noise and source draws after `torch.manual_seed(seed)`)."""
     model = load_s3gen_reference(folder)
     seed = int(np.asarray(inputs["seed"]).reshape(-1)[0])
     ve_acts, _ = run_ve_reference(load_ve_reference(folder), inputs["voice_16k"])
     ve_acts.update(run_campplus_reference(model, inputs["voice_16k"])[0])
     t3_acts, tokens, logits = run_t3_reference(load_t3_reference(folder), inputs)
-    flow_acts, mel = run_flow_reference(model, inputs, seed)
-    hift_acts, audio = run_hift_reference(model, inputs["hift_mel"], seed)
+    flow_acts, mel = run_flow_reference(model, {**inputs, "tokens": tokens[tokens < 6561][None]}, seed)
+    hift_acts, audio = run_hift_reference(model, mel.transpose(0, 2, 1), seed)
     return {**ve_acts, **t3_acts, **flow_acts, **hift_acts}, {"speech_tokens": tokens, "speech_logits": logits,
-                                                   "mel": mel.transpose(0, 2, 1), "audio": audio}
+                                                             "mel": mel.transpose(0, 2, 1), "audio": audio}
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray]):
-    """The port on the same inputs and the same draws (the reference's noise and source draws, replayed)."""
+    """The port on the same inputs, the same way, with the reference's noise and source draws replayed."""
     import mlx.core as mx
 
     from ....generation import SamplingConfig
     from ....taps import capture
-    from .generate import speech_tokens
+    from .generate import speech_tokens, valid_speech_tokens
     from .load import load_s3gen, load_t3, load_voice_encoder
 
-    with capture() as ve_acts:
+    model, t3, logits = load_s3gen(folder), load_t3(folder), []
+    seed = int(np.asarray(inputs["seed"]).reshape(-1)[0])
+    with capture() as acts:
         load_voice_encoder(folder).embed(inputs["voice_16k"])
-        model = load_s3gen(folder)
         model.speaker_encoder.embed(inputs["voice_16k"])
-    t3, logits = load_t3(folder), []
-    with capture() as t3_acts:
         tokens = speech_tokens(t3, inputs["text_tokens"], inputs["speaker"], inputs["t3_prompt_tokens"],
                                float(inputs["exaggeration"][0]), float(inputs["cfg_weight"][0]),
                                SamplingConfig(temperature=0.0, repetition_penalty=1.2),
                                max_new_tokens=T3_PARITY_STEPS, logits_out=logits)
-    seed = int(np.asarray(inputs["seed"]).reshape(-1)[0])
-    n_frames = inputs["prompt_mel"].shape[1] + 2 * inputs["tokens"].shape[1]
-    hift_mel = inputs["hift_mel"]
-    phases, noise = hift_draws(model.mel2wav.config, hift_mel.shape[1] * model.mel2wav.config.upsample_scale, seed)
-    with capture() as acts:
-        mel = model.flow(mx.array(inputs["tokens"]), mx.array(inputs["prompt_tokens"]),
-                         mx.array(inputs["prompt_mel"]), mx.array(inputs["xvector"]),
-                         noise=mx.array(flow_noise(n_frames, seed)))
-        audio, _ = model.mel2wav(mx.array(hift_mel), mx.array(phases), mx.array(noise))
+        valid = valid_speech_tokens(tokens)
+        n_frames = inputs["prompt_mel"].shape[1] + 2 * valid.size
+        mel = model.flow(mx.array(valid[None]), mx.array(inputs["prompt_tokens"]), mx.array(inputs["prompt_mel"]),
+                         mx.array(inputs["xvector"]), noise=mx.array(flow_noise(n_frames, seed)))
+        cfg = model.mel2wav.config
+        phases, noise = hift_draws(cfg, mel.shape[1] * cfg.upsample_scale, seed)
+        audio, _ = model.mel2wav(mel, mx.array(phases), mx.array(noise))
     out = {"speech_tokens": tokens, "speech_logits": np.concatenate(logits), "mel": np.array(mel),
            "audio": np.array(audio)}
-    return {k: np.array(v) for k, v in {**ve_acts, **t3_acts, **acts}.items()}, out
+    return {k: np.array(v) for k, v in acts.items()}, out
 
 
 def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
-    """Flow mel within 1e-3 for the same noise; HiFT audio within 1e-3 for the same mel and draws."""
+    """Greedy tokens identical (and varied); the flow's mel within 1e-3 for the same noise; the audio within 1e-3
+    for the same draws."""
     from ....parity import sig1
 
     def err(k: str) -> float:
@@ -152,3 +172,4 @@ def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -
 
 
 load_reference = load_s3gen_reference
+
