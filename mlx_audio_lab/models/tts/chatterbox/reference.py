@@ -21,6 +21,7 @@ from .reference_s3gen import (  # noqa: F401  (the tests and notebook reach them
     flow_noise,
     flow_tap_points,
     hift_draws,
+    hift_parity,
     hift_tap_points,
     load_s3gen_reference,
     parity_mel,

@@ -26,7 +26,13 @@ NOISE_SEED = 0
 
 
 def stub_perth() -> None:
-    """Let `import chatterbox` run without the `perth` watermarker (a no-op stand-in, reference runs only)."""
+    """Let `import chatterbox` run without the `perth` watermarker (a no-op stand-in, reference runs only), and
+    keep the package's dependencies' deprecation notices (diffusers' LoRACompatibleLinear, torch's sdp_kernel)
+    out of notebook outputs."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LoRACompatibleLinear.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*sdp_kernel.*", category=FutureWarning)
     if "perth" not in sys.modules:
         perth = types.ModuleType("perth")
         perth.PerthImplicitWatermarker = object
@@ -286,3 +292,18 @@ def run_campplus_reference(model, wav_16k: np.ndarray) -> tuple[dict[str, np.nda
     acts, xvector = capture_reference(model, campplus_tap_points(),
                                       lambda: model.speaker_encoder.inference(torch.from_numpy(wav_16k)[None]))
     return acts, xvector.numpy()
+
+
+def hift_parity(hift, reference, mel: np.ndarray, seed: int = NOISE_SEED):
+    """HiFT's decode against the reference, both fed the reference's excitation (so every layer is comparable at
+    the strict default tolerance): a ParityReport over the decoder's taps, conv_pre to the audio."""
+    import mlx.core as mx
+
+    from ....parity.core import compare
+    from ....taps import capture
+
+    acts, _ = run_hift_reference(reference, mel, seed)
+    with capture() as got:
+        hift(mx.array(mel), source=mx.array(acts["mel2wav.m_source"]))
+    points = [TapPoint(p.name, p.ref, layout=p.layout) for p in hift_tap_points(hift.config)[2:]]
+    return compare("chatterbox.hift", points, {k: np.array(v) for k, v in got.items()}, acts, True)
