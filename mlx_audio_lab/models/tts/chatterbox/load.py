@@ -13,7 +13,7 @@ from .config import HiFTConfig
 from .convert import S3GEN_KEYMAP, T3_KEYMAP, VE_KEYMAP, prepare
 from .flow import FlowConfig
 from .generate import Conditionals
-from .model import Chatterbox
+from .model import Chatterbox, ChatterboxConfig
 from .s3gen import S3Gen
 from .t3 import T3, T3Config
 from .text import TextTokenizer
@@ -60,8 +60,38 @@ def read_conds(folder: Path) -> Conditionals | None:
                         xvector=c["gen.embedding"].reshape(1, -1).astype(np.float32))
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, **_: object) -> Chatterbox:
-    """The whole pipeline from a ResembleAI/chatterbox folder (t3_cfg, s3gen, ve, tokenizer.json, conds.pt)."""
+def _mlx_layout(folder: Path, dtype: mx.Dtype) -> Chatterbox:
+    """A folder written by `convert` (config.json + model.safetensors + tokenizer.json + conds.safetensors)."""
+    import json
+
+    from ....convert.save import IDENTITY
+
+    config = json.loads((folder / "config.json").read_text())
+    cfg = ChatterboxConfig(**{k: v for k, v in config.items() if k in ("t3", "hift", "flow")})
+    t3c, hiftc, flowc = cfg.parts()
+    conds = None
+    if (folder / "conds.safetensors").is_file():
+        c = mx.load(str(folder / "conds.safetensors"))
+        conds = Conditionals(**{k: np.array(v) for k, v in c.items()})
+    model = Chatterbox(T3(t3c), S3Gen(hiftc, flowc), VoiceEncoder(), TextTokenizer(folder / "tokenizer.json"), conds)
+    state, path = read_state_dict(folder, ("model.safetensors",))
+    return fill_model(model, state, IDENTITY, config, str(path), dtype)
+
+
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> Chatterbox:
+    """The whole pipeline from a ResembleAI/chatterbox folder (t3_cfg, s3gen, ve, tokenizer.json, conds.pt), or
+    from the project's MLX layout; `quantize` (4 / 8 bits) applies to the Linear and Embedding layers."""
+    from ....convert.quantize import quantize_model
+
     folder = Path(folder)
-    return Chatterbox(load_t3(folder, dtype), load_s3gen(folder, dtype), load_voice_encoder(folder, dtype),
-                      TextTokenizer(folder / "tokenizer.json"), read_conds(folder))
+    if (folder / "model.safetensors").is_file() and (folder / "config.json").is_file():
+        model = _mlx_layout(folder, dtype)
+    else:
+        model = Chatterbox(load_t3(folder, dtype), load_s3gen(folder, dtype), load_voice_encoder(folder, dtype),
+                           TextTokenizer(folder / "tokenizer.json"), read_conds(folder))
+        model.quantization = None
+    if quantize and not model.quantization:
+        quantize_model(model, bits=quantize, group_size=group_size)
+        model.quantization = {"bits": quantize, "group_size": group_size}
+    return model

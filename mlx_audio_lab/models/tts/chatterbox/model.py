@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 
 from ....audio import load_audio, resample
 from ....generation.sampling import SamplingConfig, SeededDraws
 from ....results import AudioResult, RunStats
-from .config import S3_SR, S3GEN_SR
+from .config import S3_SR, S3GEN_SR, HiFTConfig
+from .flow import FlowConfig
 from .frontend import s3gen_mel
 from .generate import (
     DEFAULT_CFG_WEIGHT,
@@ -33,24 +36,68 @@ from .generate import (
     valid_speech_tokens,
 )
 from .s3gen import S3Gen
-from .t3 import T3
+from .t3 import T3, T3Config
 from .text import TextTokenizer
 from .voice_encoder import VoiceEncoder
 
 T3_PROMPT_SECONDS, T3_PROMPT_TOKENS, S3GEN_PROMPT_SECONDS = 6, 150, 10  # the reference's ENC / DEC_COND_LEN
 
 
-class Chatterbox:
+@dataclass
+class ChatterboxConfig:
+    """Every part's sizes (what the project's MLX layout stores in config.json)."""
+
+    t3: dict = field(default_factory=dict)
+    hift: dict = field(default_factory=dict)
+    flow: dict = field(default_factory=dict)
+    model_type: str = "chatterbox"
+
+    def parts(self) -> tuple[T3Config, HiFTConfig, FlowConfig]:
+        hift = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                for k, v in self.hift.items()}
+        return T3Config(**self.t3), HiFTConfig(**hift), FlowConfig(**self.flow)
+
+
+class Chatterbox(nn.Module):
     """The whole model: `t3`, `s3gen` (CAMPPlus, flow, HiFT), `ve`, the text tokenizer, a built-in voice."""
 
     sample_rate = S3GEN_SR
     samples_tokens = True  # speak's sampling flags apply
 
-    def __init__(self, t3: T3, s3gen: S3Gen, ve: VoiceEncoder, tokenizer: TextTokenizer,
+    def __init__(self, t3: T3, s3gen: S3Gen, ve: VoiceEncoder, tokenizer: TextTokenizer | None = None,
                  builtin: Conditionals | None = None,
                  speech_tokenizer: Callable[[np.ndarray, int | None], np.ndarray] | None = None):
-        self.t3, self.s3gen, self.ve, self.tokenizer, self.builtin = t3, s3gen, ve, tokenizer, builtin
-        self.speech_tokenizer = speech_tokenizer  # 16 kHz audio, max tokens -> (1, T); None: the S3 tokenizer port
+        super().__init__()
+        self.t3, self.s3gen, self.ve = t3, s3gen, ve
+        self._tokenizer, self._builtin = tokenizer, builtin
+        self._speech_tokenizer = speech_tokenizer  # 16 kHz audio, max tokens -> (1, T); None: no S3 tokenizer
+        self.config = ChatterboxConfig(asdict(t3.config), asdict(s3gen.mel2wav.config), asdict(s3gen.flow.config))
+
+    @property
+    def tokenizer(self) -> TextTokenizer:
+        return self._tokenizer
+
+    @property
+    def builtin(self) -> Conditionals | None:
+        return self._builtin
+
+    @property
+    def speech_tokenizer(self):
+        return self._speech_tokenizer
+
+    @speech_tokenizer.setter
+    def speech_tokenizer(self, fn) -> None:
+        self._speech_tokenizer = fn
+
+    def save_extras(self, folder: Path) -> None:
+        """The MLX layout keeps the text tokenizer and the built-in voice (as conds.safetensors) beside the weights."""
+        import shutil
+
+        if self._tokenizer is not None and Path(self._tokenizer.path).resolve() != (Path(folder) / "tokenizer.json"):
+            shutil.copy(self._tokenizer.path, Path(folder) / "tokenizer.json")
+        if self._builtin is not None:
+            mx.save_safetensors(str(Path(folder) / "conds.safetensors"),
+                                {k: mx.array(v) for k, v in asdict(self._builtin).items()})
 
     def conditionals(self, clip: str | Path | np.ndarray, sample_rate: int = S3GEN_SR,
                      prompt_tokens: np.ndarray | None = None,

@@ -12,25 +12,26 @@ from pathlib import Path
 import numpy as np
 
 from ....parity import TapPoint
-from .config import HiFTConfig
+from ....parity.inputs import spoken_or_noise
+from .config import S3GEN_SR, HiFTConfig
 from .flow import FlowConfig
 from .reference_s3gen import (  # noqa: F401  (the tests and notebook reach them here)
     NOISE_SEED,
+    PARITY_CLIP,
+    PARITY_SECONDS,
     build_s3gen,
     campplus_tap_points,
     flow_noise,
     flow_tap_points,
     hift_draws,
-    hift_parity,
     hift_tap_points,
     load_s3gen_reference,
-    parity_mel,
     run_campplus_reference,
     run_flow_reference,
     run_hift_reference,
     stub_perth,
 )
-from .reference_speaker import build_voice_encoder, load_ve_reference, run_ve_reference, ve_clip, ve_tap_points
+from .reference_speaker import build_voice_encoder, load_ve_reference, run_ve_reference, ve_tap_points
 from .reference_t3 import (  # noqa: F401
     PARITY_TEXT,
     T3_PARITY_STEPS,
@@ -41,6 +42,39 @@ from .reference_t3 import (  # noqa: F401
     t3_parity_inputs,
     t3_tap_points,
 )
+from .voice_encoder import SAMPLE_RATE as VE_RATE
+
+
+def parity_mel(seconds: float = PARITY_SECONDS) -> np.ndarray:
+    """The S3Gen log-mel (1, T, 80) of a spoken clip at 24 kHz (the reference's `mel_spectrogram`)."""
+    import torch
+
+    stub_perth()
+    from chatterbox.models.s3gen.utils.mel import mel_spectrogram
+
+    audio = spoken_or_noise(PARITY_CLIP, S3GEN_SR)[: int(seconds * S3GEN_SR)]
+    return mel_spectrogram(torch.from_numpy(audio)[None]).transpose(1, 2).numpy().astype(np.float32)
+
+
+def ve_clip() -> np.ndarray:
+    """The parity clip at 16 kHz, with 0.3 s of silence either side (trimming has work to do)."""
+    silence = np.zeros(int(0.3 * VE_RATE), np.float32)
+    return np.concatenate([silence, spoken_or_noise(PARITY_CLIP, VE_RATE), silence]).astype(np.float32)
+
+
+def hift_parity(hift, reference, mel: np.ndarray, seed: int = NOISE_SEED):
+    """HiFT's decode against the reference, both fed the reference's excitation (so every layer is comparable at
+    the strict default tolerance): a ParityReport over the decoder's taps, conv_pre to the audio."""
+    import mlx.core as mx
+
+    from ....parity.core import compare
+    from ....taps import capture
+
+    acts, _ = run_hift_reference(reference, mel, seed)
+    with capture() as got:
+        hift(mx.array(mel), source=mx.array(acts["mel2wav.m_source"]))
+    points = [TapPoint(p.name, p.ref, layout=p.layout) for p in hift_tap_points(hift.config)[2:]]
+    return compare("chatterbox.hift", points, {k: np.array(v) for k, v in got.items()}, acts, True)
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
@@ -97,8 +131,9 @@ def tap_points(folder: Path) -> list[TapPoint]:
     state = read_s3gen(Path(folder))[0]
     with safe_open(str(Path(folder) / "t3_cfg.safetensors"), "np") as f:
         n_layers = len({k.split(".")[2] for k in f.keys() if k.startswith("tfmr.layers.")})
-    return (ve_tap_points() + campplus_tap_points() + t3_tap_points(n_layers)
-            + flow_tap_points(FlowConfig.from_state(state)) + hift_tap_points(HiFTConfig.from_state(state)))
+    points = (ve_tap_points() + campplus_tap_points() + t3_tap_points(n_layers)
+              + flow_tap_points(FlowConfig.from_state(state)) + hift_tap_points(HiFTConfig.from_state(state)))
+    return [TapPoint(*p) for p in points]  # parity's TapPoint from the components' tap data
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):

@@ -9,13 +9,24 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ....parity import TapPoint
-from ....parity.inputs import spoken_or_noise
-from .config import S3GEN_SR, HiFTConfig
+from .config import HiFTConfig
 from .flow import FlowConfig
+
+
+class TapPoint(NamedTuple):
+    """A tap as data (name, reference module, layout, tolerances); `reference.py` makes parity's TapPoints of them
+    (only a port's reference.py imports the parity package)."""
+
+    name: str
+    ref: str
+    tol: float = 1e-4
+    layout: str = "same"
+    rtol: float = 1e-5
+
 
 SIZES = {  # the encoder stays 512 wide: the reference hard-codes its lookahead and upsampling convs at 512
     "tiny": dict(hift=dict(base_channels=32, f0_channels=16),
@@ -211,17 +222,6 @@ def run_hift_reference(model, mel: np.ndarray, seed: int) -> tuple[dict[str, np.
     return acts, audio.numpy()
 
 
-def parity_mel(seconds: float = PARITY_SECONDS) -> np.ndarray:
-    """The S3Gen log-mel (1, T, 80) of a spoken clip at 24 kHz (the reference's `mel_spectrogram`)."""
-    import torch
-
-    stub_perth()
-    from chatterbox.models.s3gen.utils.mel import mel_spectrogram
-
-    audio = spoken_or_noise(PARITY_CLIP, S3GEN_SR)[: int(seconds * S3GEN_SR)]
-    return mel_spectrogram(torch.from_numpy(audio)[None]).transpose(1, 2).numpy().astype(np.float32)
-
-
 def flow_tap_points(cfg: FlowConfig) -> list[TapPoint]:
     """The flow's taps -> modules of the reference's `flow` (encoder; the estimator's first, CFG-batched call)."""
     enc = ["embed", "pre_lookahead_layer"] + [f"encoders.{i}" for i in range(cfg.blocks)] + ["up_layer", "up_embed"]
@@ -293,17 +293,3 @@ def run_campplus_reference(model, wav_16k: np.ndarray) -> tuple[dict[str, np.nda
                                       lambda: model.speaker_encoder.inference(torch.from_numpy(wav_16k)[None]))
     return acts, xvector.numpy()
 
-
-def hift_parity(hift, reference, mel: np.ndarray, seed: int = NOISE_SEED):
-    """HiFT's decode against the reference, both fed the reference's excitation (so every layer is comparable at
-    the strict default tolerance): a ParityReport over the decoder's taps, conv_pre to the audio."""
-    import mlx.core as mx
-
-    from ....parity.core import compare
-    from ....taps import capture
-
-    acts, _ = run_hift_reference(reference, mel, seed)
-    with capture() as got:
-        hift(mx.array(mel), source=mx.array(acts["mel2wav.m_source"]))
-    points = [TapPoint(p.name, p.ref, layout=p.layout) for p in hift_tap_points(hift.config)[2:]]
-    return compare("chatterbox.hift", points, {k: np.array(v) for k, v in got.items()}, acts, True)

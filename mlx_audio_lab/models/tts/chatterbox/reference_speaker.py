@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ....parity import TapPoint
-from ....parity.inputs import spoken_or_noise
-from .reference_s3gen import stub_perth
+from .reference_s3gen import TapPoint, stub_perth
 from .voice_encoder import SAMPLE_RATE
 
 
@@ -29,13 +27,6 @@ def load_ve_reference(folder: Path):
     model = build_voice_encoder()
     model.load_state_dict(load_file(str(Path(folder) / "ve.safetensors")), strict=True)
     return model.float().eval()
-
-
-def ve_clip() -> np.ndarray:
-    """The parity clip at 16 kHz, with 0.3 s of silence either side (trimming has work to do)."""
-    audio = spoken_or_noise("harbor", SAMPLE_RATE)
-    silence = np.zeros(int(0.3 * SAMPLE_RATE), np.float32)
-    return np.concatenate([silence, audio, silence]).astype(np.float32)
 
 
 def ve_tap_points() -> list[TapPoint]:

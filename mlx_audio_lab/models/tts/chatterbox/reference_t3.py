@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ....parity import TapPoint
-from .reference_s3gen import stub_perth
+from .reference_s3gen import TapPoint, stub_perth
 
 T3_SIZES = {  # the Perceiver is hard-coded 1024 wide upstream, so the backbone is too
     "tiny": dict(hidden_size=1024, intermediate_size=256, num_hidden_layers=2, num_attention_heads=16,

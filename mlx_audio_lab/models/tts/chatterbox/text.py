@@ -33,6 +33,7 @@ class TextTokenizer:
     def __init__(self, path: str | Path):
         from tokenizers import Tokenizer
 
+        self.path = Path(path)
         self.tokenizer = Tokenizer.from_file(str(path))
 
     def encode(self, text: str) -> np.ndarray:
