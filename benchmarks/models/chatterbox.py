@@ -90,3 +90,73 @@ def run(ctx: h.Context) -> dict:
 
 
 h.register(NAME, "Chatterbox S3Gen, seeded weights, real size: flow (10 Euler steps, CFG) + HiFT, audio s/s")(run)
+
+
+T3_NAME = "chatterbox-t3"
+
+
+def run_t3(ctx: h.Context) -> dict:
+    """T3 at its real widths (1024, 16 heads, 8194 speech tokens; CPU default 2 of 30 layers, --set layers=N):
+    prefill of the conditioning + text, then greedy CFG decode steps (batch 2), this port vs the package's loop."""
+    from unittest import mock
+
+    import numpy as np
+    import torch
+
+    from mlx_audio_lab.convert.loading import fill_model
+    from mlx_audio_lab.generation import SamplingConfig
+    from mlx_audio_lab.models.tts.chatterbox.convert import T3_KEYMAP
+    from mlx_audio_lab.models.tts.chatterbox.generate import speech_tokens
+    from mlx_audio_lab.models.tts.chatterbox.reference_s3gen import stub_perth
+    from mlx_audio_lab.models.tts.chatterbox.reference_t3 import _t3_module
+    from mlx_audio_lab.models.tts.chatterbox.t3 import T3, T3Config
+
+    stub_perth()  # the package imports its watermarker
+    from chatterbox.models.t3 import t3 as t3_module
+    from chatterbox.models.t3.modules.cond_enc import T3Cond
+
+    layers = ctx.option("layers", 30 if ctx.device == "gpu" else 2)
+    steps, n_text = ctx.option("steps", 32), ctx.option("text", 40)
+    sizes = dict(hidden_size=1024, intermediate_size=ctx.option("ffn", 4096), num_hidden_layers=layers,
+                 num_attention_heads=16, num_key_value_heads=16, head_dim=64, max_text_tokens=2048,
+                 max_speech_tokens=4096)
+    torch.manual_seed(0)
+    ref = _t3_module(sizes).eval()
+    state = h.torch_state(ref)
+    port = fill_model(T3(T3Config.from_state(state)), state, T3_KEYMAP, {}, "benchmark weights", ctx.mx_dtype)
+    del state
+    ref = ref.to(device=ctx.torch_device, dtype=ctx.torch_dtype)
+    rng = np.random.default_rng(0)
+    text = rng.integers(1, 250, n_text)
+    speaker = rng.standard_normal((1, 256)).astype(np.float32)
+    prompt = rng.integers(0, 6561, (1, 150))
+    greedy = SamplingConfig(temperature=0.0, repetition_penalty=1.2)
+
+    def mlx_run():
+        return speech_tokens(port, text, speaker, prompt, 0.5, 0.5, greedy, max_new_tokens=steps)
+
+    ids = torch.from_numpy(np.stack([np.r_[255, text, 0]] * 2)).to(ctx.torch_device)
+
+    def torch_run():
+        cond = T3Cond(speaker_emb=torch.from_numpy(speaker).to(ctx.torch_device, ctx.torch_dtype),
+                      cond_prompt_speech_tokens=torch.from_numpy(prompt).to(ctx.torch_device),
+                      emotion_adv=0.5 * torch.ones(1, 1, 1, device=ctx.torch_device, dtype=ctx.torch_dtype))
+        with mock.patch.object(torch, "multinomial", lambda p, num_samples=1, **_: p.argmax(-1, keepdim=True)), \
+                mock.patch.object(t3_module, "tqdm", lambda x, **_: x):
+            return ref.inference(t3_cond=cond, text_tokens=ids, max_new_tokens=steps, temperature=1.0,
+                                 cfg_weight=0.5, repetition_penalty=1.2, min_p=0.0, top_p=1.0)
+
+    timings = h.compare({"mlx_audio_lab": (mlx_run, h.mlx_sync), "torch": (torch_run, h.torch_sync(ctx.torch_device))},
+                        warmup=ctx.warmup, repeats=ctx.repeats)
+    st = h.stage(timings, steps, "tokens_per_s")
+    agree = float(np.mean(mlx_run()[:steps] == torch_run()[0].cpu().numpy()[:steps]))
+    note = f"{layers}/30 layers, {steps} greedy CFG steps (prefill included)"
+    summary = {k: h.summary_row(audio_s_per_s=v["tokens_per_s"] / TOKENS_PER_AUDIO_S, tokens_per_s=v["tokens_per_s"],
+                                rtf=TOKENS_PER_AUDIO_S / v["tokens_per_s"], vs_torch=v.get("vs_torch"), note=note)
+               for k, v in st.items()}
+    return {"model": T3_NAME, "family": "tts", "weights": "seeded random weights, real widths", "summary": summary,
+            "engines": list(st), "params": h.param_count(ref), "stages": {"generate": st},
+            "tokens_agree_with_torch": agree, "input": {"text_tokens": n_text, "prompt_tokens": 150, "steps": steps}}
+
+
+h.register(T3_NAME, "Chatterbox T3, seeded weights, real widths (CPU: 2/30 layers): greedy CFG tokens/s")(run_t3)
