@@ -45,7 +45,8 @@ def magnitude_phase_figure(magnitude: np.ndarray, phase: np.ndarray, hop_seconds
     im = axes[0].pcolormesh(x, hz, 20 * np.log10(np.maximum(mag.T, 1e-8)), shading="nearest", cmap="magma")
     fig.colorbar(im, ax=axes[0], pad=0.01, label="magnitude (dB)")
     axes[0].set(ylabel="frequency (Hz)", title=title)
-    im = axes[1].pcolormesh(x, hz, ph.T, shading="nearest", cmap="twilight", vmin=-np.pi, vmax=np.pi)
+    lim = max(float(np.abs(ph).max()), 1e-6)  # the colour range the phases use (HiFT's stay within +-1 rad)
+    im = axes[1].pcolormesh(x, hz, ph.T, shading="nearest", cmap="twilight_shifted", vmin=-lim, vmax=lim)
     fig.colorbar(im, ax=axes[1], pad=0.01, label="phase (rad)")
     axes[1].set(xlabel="time (s)", ylabel="frequency (Hz)")
     return fig

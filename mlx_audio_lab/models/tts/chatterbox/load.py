@@ -78,6 +78,26 @@ def _mlx_layout(folder: Path, dtype: mx.Dtype) -> Chatterbox:
     return fill_model(model, state, IDENTITY, config, str(path), dtype)
 
 
+def attach_speech_tokenizer(model: Chatterbox, folder: Path, dtype: mx.Dtype = mx.float32) -> None:
+    """Give `model` the S3 tokenizer for new voices: the port in models/codecs/s3_tokenizer, read from the
+    `tokenizer.*` weights of `s3gen.safetensors`. Without either (this build, or the fixture) it stays None and a
+    new voice needs its clip's tokens passed in."""
+    from safetensors import safe_open
+
+    path = Path(folder) / "s3gen.safetensors"
+    if not path.is_file():
+        return
+    with safe_open(str(path), "np") as f:
+        if not any(k.startswith("tokenizer.") and not k.endswith(("_mel_filters", "window")) for k in f.keys()):
+            return
+    try:
+        from ...codecs.s3_tokenizer import load_model as load_tokenizer
+    except ImportError:
+        return
+    tokenizer = load_tokenizer(folder, dtype)
+    model.speech_tokenizer = lambda audio_16k, max_len: tokenizer.tokenize(audio_16k, max_tokens=max_len)
+
+
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
                group_size: int = 64) -> Chatterbox:
     """The whole pipeline from a ResembleAI/chatterbox folder (t3_cfg, s3gen, ve, tokenizer.json, conds.pt), or
@@ -91,6 +111,7 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
         model = Chatterbox(load_t3(folder, dtype), load_s3gen(folder, dtype), load_voice_encoder(folder, dtype),
                            TextTokenizer(folder / "tokenizer.json"), read_conds(folder))
         model.quantization = None
+        attach_speech_tokenizer(model, folder, dtype)
     if quantize and not model.quantization:
         quantize_model(model, bits=quantize, group_size=group_size)
         model.quantization = {"bits": quantize, "group_size": group_size}
