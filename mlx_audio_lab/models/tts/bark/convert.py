@@ -51,7 +51,7 @@ SUNO_ARGS = {"n_layer": "num_layers", "n_head": "num_heads", "n_embd": "hidden_s
 
 
 def split_fused_attention(state: dict[str, np.ndarray], fused: str) -> dict[str, np.ndarray]:
-    """`...attn.<fused>.weight` (3 x width, width) and `.bias` -> `...attn.q_proj / k_proj / v_proj` (rows q | k | v)."""
+    """`...attn.<fused>.weight` (3 x width, width) and `.bias` -> `...attn.q_proj / k_proj / v_proj` (q | k | v)."""
     out = {}
     for k, v in state.items():
         head, _, leaf = k.rpartition(".")

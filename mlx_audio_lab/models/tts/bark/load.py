@@ -15,7 +15,8 @@ from ....convert.readers import read_state_dict
 from ....convert.save import IDENTITY, LAYOUT_KEY, is_mlx_layout
 from ....errors import WeightsError
 from ...codecs.encodec.config import EncodecConfig
-from ...codecs.encodec.convert import hf_keymap, prepare_hf as prepare_codec
+from ...codecs.encodec.convert import hf_keymap
+from ...codecs.encodec.convert import prepare_hf as prepare_codec
 from ...codecs.encodec.model import Encodec
 from .config import BarkConfig, GenerationConfig
 from .convert import HF, STAGES, SUNO, SUNO_ARGS, SUNO_FILES, prepare_hf, prepare_suno

@@ -100,7 +100,7 @@ class FineGPT(nn.Module):
                          for _ in range(cfg.n_codes_given, cfg.n_codes_total)]
 
     def __call__(self, codebook: int, codes: mx.array) -> mx.array:
-        """Predict `codebook` from codes (B, T, n_codes_total) (codebooks 0..codebook summed) -> logits (B, T, vocab)."""
+        """Predict `codebook` from codes (B, T, n_codes_total) (0..codebook summed) -> logits (B, T, vocab)."""
         if not self.config.n_codes_given <= codebook < self.config.n_codes_total:
             raise ValueError(f"the fine model predicts codebooks {self.config.n_codes_given}.."
                              f"{self.config.n_codes_total - 1}, not {codebook}")

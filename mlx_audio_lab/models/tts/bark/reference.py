@@ -82,6 +82,7 @@ def seeded_bark(size: str = "tiny"):
     """A seeded random transformers BarkModel (fixture sizes) with the fixture's EnCodec; (model, text vocab size)."""
     import torch
     from transformers import BarkConfig, BarkModel
+
     from ....fixtures import randomize_
     from ...codecs.encodec.reference import seeded_model
 
@@ -406,3 +407,72 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
             ok &= same and varied(b)
             notes.append(f"{kind} {s} {'identical' if same else 'DIFFER'} {tuple(b.shape)}")
     return ok, "; ".join(notes)
+
+
+# ---- the original suno layout and code ------------------------------------------------------------------------
+
+# transformers' names -> suno's (bark/model.py, bark/model_fine.py), per stage: the reference-side inverse of
+# `convert.SUNO`, used only to write a fixture in the suno layout from the transformers fixture's weights.
+_TO_SUNO = (("input_embeds_layers.", "transformer.wtes."), ("input_embeds_layer.", "transformer.wte."),
+            ("position_embeds_layer.", "transformer.wpe."), ("layers.", "transformer.h."),
+            ("layernorm_final.", "transformer.ln_f."), (".layernorm_1.", ".ln_1."), (".layernorm_2.", ".ln_2."),
+            (".attn.att_proj.", ".attn.c_attn."), (".attn.out_proj.", ".attn.c_proj."),
+            (".mlp.in_proj.", ".mlp.c_fc."), (".mlp.out_proj.", ".mlp.c_proj."))
+
+
+def suno_models(folder: Path):
+    """The original suno GPTs (bark.model.GPT, bark.model_fine.FineGPT) with the transformers fixture's weights:
+    {stage: (model, model_args)}."""
+    from bark.model import GPT, GPTConfig
+    from bark.model_fine import FineGPT, FineGPTConfig
+
+    model = load_reference(folder)
+    cfg = _config(folder)
+    out = {}
+    for stage, key in (("semantic", "semantic_config"), ("coarse_acoustics", "coarse_acoustics_config"),
+                       ("fine_acoustics", "fine_acoustics_config")):
+        c = cfg[key]
+        args = dict(n_layer=c["num_layers"], n_head=c["num_heads"], n_embd=c["hidden_size"],
+                    block_size=c["block_size"], bias=c["bias"], dropout=0.0, input_vocab_size=c["input_vocab_size"],
+                    output_vocab_size=c["output_vocab_size"])
+        if stage == "fine_acoustics":
+            args.update(n_codes_total=c["n_codes_total"], n_codes_given=c["n_codes_given"])
+            gpt = FineGPT(FineGPTConfig(**args))
+        else:
+            gpt = GPT(GPTConfig(**args))
+        state = {}
+        for k, v in getattr(model, stage).state_dict().items():
+            if k.endswith("attn.bias"):
+                continue
+            for a, b in _TO_SUNO:
+                k = k.replace(a, b) if not (a == "layers." and k.startswith("lm_heads")) else k
+            state[k] = v
+        missing, unexpected = gpt.load_state_dict(state, strict=False)
+        left = [k for k in missing if not k.endswith("attn.bias")]
+        if left or unexpected:
+            raise RuntimeError(f"suno {stage}: missing {left}, unexpected {unexpected}")
+        out[stage] = (gpt.eval(), args)
+    return out
+
+
+def build_suno_layout(folder: Path, out: Path) -> Path:
+    """Write the fixture as the original suno checkpoints are laid out: `text.pt`, `coarse.pt`, `fine.pt`, each
+    {"model_args", "model" (keys prefixed `_orig_mod.` as torch.compile saved them), "best_val_loss"}; the
+    tokenizer, generation config and EnCodec (`codec/`) beside them."""
+    import shutil
+
+    import torch
+
+    from .load import export_codec
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"semantic": "text", "coarse_acoustics": "coarse", "fine_acoustics": "fine"}
+    for stage, (gpt, args) in suno_models(folder).items():
+        state = {f"_orig_mod.{k}": v.clone() for k, v in gpt.state_dict().items()}
+        torch.save({"model_args": args, "model": state, "best_val_loss": torch.tensor(0.0)}, out / f"{files[stage]}.pt")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        if (Path(folder) / name).is_file():
+            shutil.copy(Path(folder) / name, out / name)
+    export_codec(folder, out / "codec")
+    return out
