@@ -216,13 +216,14 @@ def coarse_decoder(model, config: SamplingConfig, draws: Draws | None) -> Decode
 
 # ---- 3. fine -------------------------------------------------------------------------------------------------
 
-def fine_predictor(model, temperature: float | None, draws: Draws | None) -> Predict:
-    """Codes of one codebook pass: argmax (temperature None or 1.0) or a draw per frame from softmax(logits / T)."""
+def fine_predictor(model, temperature: float | None, draws: Draws | None, greedy_at_one: bool = True) -> Predict:
+    """Codes of one codebook pass: argmax (temperature None, or 1.0 under transformers' rule) or a draw per frame
+    from softmax(logits / T); `greedy_at_one=False` follows the original suno code, which samples at 1.0."""
     cb = model.generation.codebook_size
 
     def predict(codebook: int, buffer: np.ndarray, first: int) -> np.ndarray:
         logits = model.fine_acoustics(codebook, mx.array(buffer[None].astype(np.int32)))[0, :, :cb]  # (T, cb)
-        if temperature is None or temperature == 1.0:
+        if temperature is None or (temperature == 1.0 and greedy_at_one):
             return np.array(mx.argmax(logits[first:], axis=-1)).astype(np.int64)
         if draws is None:
             raise ValueError("sampling the fine stage (temperature not 0 / 1) needs a source of draws")
