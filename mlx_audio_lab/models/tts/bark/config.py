@@ -43,6 +43,9 @@ class BarkConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> BarkConfig:
+        """From HF `config.json`, or this class's own dict (the project's MLX layout)."""
+        if isinstance(d.get("semantic"), dict):
+            return cls(*(GPTConfig.from_dict(d[k]) for k in ("semantic", "coarse", "fine")), dict(d.get("codec") or {}))
         return cls(GPTConfig.from_dict(d.get("semantic_config") or {}),
                    GPTConfig.from_dict(d.get("coarse_acoustics_config") or {}),
                    GPTConfig.from_dict(d.get("fine_acoustics_config") or {}),

@@ -49,9 +49,11 @@ def read_suno(files: dict[str, Path]) -> tuple[dict[str, np.ndarray], dict]:
     return prepare_suno(stages), config
 
 
-def load_codec(config: dict, state: dict[str, np.ndarray], source: str) -> Encodec:
-    """The EnCodec port from a codec config dict and its transformers-named weights."""
+def load_codec(config: dict, state: dict[str, np.ndarray], source: str, mlx: bool = False) -> Encodec:
+    """The EnCodec port from a codec config dict and its transformers-named (or, `mlx`, MLX-named) weights."""
     cfg = EncodecConfig.from_dict(config)
+    if mlx:
+        return fill_model(Encodec(cfg), state, IDENTITY, config, source)
     return fill_model(Encodec(cfg), prepare_codec(state), hf_keymap(cfg), config, source)
 
 
@@ -90,7 +92,7 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
                        source, dtype, quantize, group_size)
     if codec_state:
         codec_cfg = {k: v for k, v in cfg.codec.items() if k != LAYOUT_KEY}
-        model.codec_model = load_codec(codec_cfg, codec_state, f"{codec_path} (codec_model.*)")
+        model.codec_model = load_codec(codec_cfg, codec_state, f"{codec_path} (codec_model.*)", keymap is IDENTITY)
     model.tokenizer = BarkTokenizer(folder)
     model.generation = GenerationConfig.from_folder(folder)
     model.source = folder
