@@ -36,6 +36,9 @@ SUNO_DIFFERENCES = (
     "temperature 1.0 as well",
     "text: the original collapses runs of whitespace before tokenizing; BarkProcessor does not (BERT's "
     "pre-tokenizer splits on whitespace, so the ids agree)",
+    "coarse, odd steps (codebook 1): transformers' AlternatingCodebooksLogitsProcessor keeps every id from "
+    "codebook 1's first id to the end of the vocabulary, so the pad, infer and unused ids 12,048-12,095 can be "
+    "drawn (the fine stage folds them back modulo 1024); the original draws among codebook 1's 1024 ids only",
     "coarse history: both flatten the preset's 2 codebooks frame by frame (offsets 0 / 1024, + 10,000), keep "
     "the last round(n * ratio) ids of an even number n of semantic tokens, and drop the last 2 ids",
 )

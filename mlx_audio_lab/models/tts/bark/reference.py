@@ -476,3 +476,93 @@ def build_suno_layout(folder: Path, out: Path) -> Path:
             shutil.copy(Path(folder) / name, out / name)
     export_codec(folder, out / "codec")
     return out
+
+
+def suno_original_tokens(folder: Path, text: str, preset, semantic_tokens: int, temperature: float = 0.7,
+                         top_k: int | None = None, top_p: float | None = None, fine_temperature: float | None = 0.5,
+                         draws=None, coarse: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The original suno code (`bark.generation`: generate_text_semantic, generate_coarse, generate_fine) on the
+    fixture's weights and tokenizer, `torch.multinomial` fed `draws`: {semantic (T,), coarse (2, F), fine (8, F)}.
+
+    Its module constants stay suno's except the text pad / infer ids, which follow the fixture's vocabulary;
+    `semantic_tokens` bounds the semantic stage (through its max_gen_duration_s). Given `coarse` codes (2, F),
+    only the fine stage runs, on them."""
+    import contextlib
+
+    from bark import generation as suno
+    from transformers import AutoTokenizer
+
+    from ....parity.generation import torch_draws
+    from .config import GenerationConfig
+
+    g = GenerationConfig.from_folder(folder)
+    models = suno_models(folder)
+    saved = {k: getattr(suno, k) for k in ("TEXT_PAD_TOKEN", "SEMANTIC_INFER_TOKEN")}
+    loaded = dict(suno.models)
+    suno.TEXT_PAD_TOKEN, suno.SEMANTIC_INFER_TOKEN = g.text_pad_token, g.semantic_infer_token
+    suno.models.update(text={"model": models["semantic"][0], "tokenizer": AutoTokenizer.from_pretrained(folder)},
+                       coarse=models["coarse_acoustics"][0], fine=models["fine_acoustics"][0])
+    history = preset.as_dict() if preset is not None else None
+    try:
+        with torch_draws(draws) if draws is not None else contextlib.nullcontext():
+            semantic = np.zeros(0, np.int64)
+            if coarse is None:
+                semantic = suno.generate_text_semantic(
+                    text, history, temp=temperature, top_k=top_k, top_p=top_p, silent=True, min_eos_p=g.min_eos_p,
+                    use_kv_caching=True, max_gen_duration_s=(semantic_tokens - 0.5) / g.semantic_rate_hz)
+                coarse = suno.generate_coarse(semantic, history, temp=temperature, top_k=top_k, top_p=top_p,
+                                              silent=True, use_kv_caching=True)
+            fine = suno.generate_fine(coarse, history, temp=fine_temperature, silent=True)
+    finally:
+        for k, v in saved.items():
+            setattr(suno, k, v)
+        suno.models.clear()
+        suno.models.update(loaded)
+    return {"semantic": np.asarray(semantic, np.int64), "coarse": np.asarray(coarse, np.int64),
+            "fine": np.asarray(fine, np.int64)}
+
+
+def suno_comparison(folder: Path, text: str = TEXT, voice: str = VOICE, semantic_tokens: int = 12,
+                    settings: tuple = ((0.7, None, None), (0.7, None, 0.9)), seed: int = 0) -> list[dict]:
+    """The port (transformers' rules) against the original suno code, same weights, same draws, per sampling
+    setting (temperature, top_k, top_p) and stage: share of equal tokens, first diverging step (coarse: in steps,
+    codebooks interleaved), the first coarse step where transformers drew an id outside codebook 1's 1024 (the
+    original cannot), and the fine stage of both on the same (the port's) coarse codes."""
+    from ....generation import SamplingConfig, SeededDraws
+    from ....parity.generation import first_divergence
+    from . import generate as G
+    from .load import load_model
+    from .presets import load_preset
+
+    model, preset, rows = load_model(folder), load_preset(voice), []
+    g = model.generation
+    for t, k, p in settings:
+        orig = suno_original_tokens(folder, text, preset, semantic_tokens, t, k, p, 0.5, SeededDraws(seed))
+        sc = SamplingConfig(temperature=t, top_k=k or 0, top_p=1.0 if p is None else p)
+        ours = G.generate_tokens(model, text, preset, G.BarkSampling(sc, sc, 0.5), SeededDraws(seed), semantic_tokens)
+        outside = np.flatnonzero(ours.coarse >= g.semantic_vocab_size + 2 * g.codebook_size)
+        draws = SeededDraws(seed)  # the fine stage of both on the port's coarse codes, draws where the port's were
+        draws.next(len(ours.semantic) + len(ours.coarse))
+        orig_fine = suno_original_tokens(folder, text, preset, semantic_tokens, fine_temperature=0.5, draws=draws,
+                                         coarse=ours.coarse_codes)["fine"]
+        for stage, a, b in (("semantic", ours.semantic, orig["semantic"]),
+                            ("coarse", ours.coarse_codes.T.reshape(-1), orig["coarse"].T.reshape(-1)),
+                            ("fine, from the port's coarse codes", ours.fine, orig_fine)):
+            a2, b2 = np.atleast_2d(a), np.atleast_2d(b)
+            n = min(a2.shape[1], b2.shape[1])
+            rows.append({"setting": f"T={t}, top_k={k}, top_p={p}", "stage": stage,
+                         "equal": float((a2[:, :n] == b2[:, :n]).mean()) if n else 1.0,
+                         "first_divergence": first_divergence(a2, b2),
+                         "outside_codebook_step": int(outside[0]) if stage == "coarse" and outside.size else None})
+    return rows
+
+
+def comparison_table(rows: list[dict]) -> str:
+    """Text table of `suno_comparison`: equal share as a percentage, the first diverging step, the first coarse
+    step drawn outside codebook 1 by transformers' rule."""
+    lines = [f"{'setting':<30} {'stage':<36} {'equal':>6}  {'1st diff':>8}  {'1st id >= 12048':>15}"]
+    for r in rows:
+        first = "-" if r["first_divergence"] is None else str(r["first_divergence"])
+        out = "-" if r["outside_codebook_step"] is None else str(r["outside_codebook_step"])
+        lines.append(f"{r['setting']:<30} {r['stage']:<36} {r['equal']:>6.0%}  {first:>8}  {out:>15}")
+    return "\n".join(lines)
