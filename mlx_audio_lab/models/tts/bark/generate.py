@@ -37,8 +37,9 @@ SUNO_DIFFERENCES = (
     "text: the original collapses runs of whitespace before tokenizing; BarkProcessor does not (BERT's "
     "pre-tokenizer splits on whitespace, so the ids agree)",
     "coarse, odd steps (codebook 1): transformers' AlternatingCodebooksLogitsProcessor keeps every id from "
-    "codebook 1's first id to the end of the vocabulary, so the pad, infer and unused ids 12,048-12,095 can be "
-    "drawn (the fine stage folds them back modulo 1024); the original draws among codebook 1's 1024 ids only",
+    "codebook 1's first id to the end of the vocabulary, so the pad, infer and unused ids 12,048-12,095 share the "
+    "probability (and can be drawn; the fine stage folds them back modulo 1024); the original normalizes over "
+    "codebook 1's 1024 ids only, so the same draw can pick another code",
     "coarse history: both flatten the preset's 2 codebooks frame by frame (offsets 0 / 1024, + 10,000), keep "
     "the last round(n * ratio) ids of an even number n of semantic tokens, and drop the last 2 ids",
 )
@@ -184,12 +185,12 @@ def coarse_windows(g: GenerationConfig, semantic: np.ndarray, preset: VoicePrese
     return coarse[n_hist:]
 
 
-def alternating_mask(g: GenerationConfig, step: int, logits: mx.array) -> mx.array:
+def alternating_mask(g: GenerationConfig, step: int, logits: mx.array, suno_range: bool = False) -> mx.array:
     """Even steps: only codebook 0's ids; odd steps: everything from codebook 1's first id up (transformers'
-    AlternatingCodebooksLogitsProcessor)."""
+    AlternatingCodebooksLogitsProcessor), or only codebook 1's 1024 ids (`suno_range`, the original code's)."""
     ids = mx.arange(logits.shape[-1])
-    lo = g.semantic_vocab_size
-    keep = (ids >= lo) & (ids < lo + g.codebook_size) if step % 2 == 0 else ids >= lo + g.codebook_size
+    lo = g.semantic_vocab_size + (step % 2) * g.codebook_size
+    keep = (ids >= lo) & (ids < lo + g.codebook_size) if step % 2 == 0 or suno_range else ids >= lo
     return mx.where(keep, logits, -mx.inf)
 
 
@@ -199,16 +200,16 @@ def coarse_forward(model) -> Callable[[mx.array], mx.array]:
     return lambda tokens: model.coarse_acoustics(tokens, cache=cache)[:, -1, :]
 
 
-def coarse_decoder(model, config: SamplingConfig, draws: Draws | None) -> Decode:
+def coarse_decoder(model, config: SamplingConfig, draws: Draws | None, suno_range: bool = False) -> Decode:
     """Generate a window's ids with alternating codebook masks (fresh cache per window, as each window is a new
-    `generate` call upstream)."""
+    `generate` call upstream); `suno_range`: codebook 1 drawn among its own 1024 ids, as the original code does."""
     g = model.generation
 
     def decode(window: np.ndarray, n_new: int) -> np.ndarray:
         raw, step = coarse_forward(model), [0]
 
         def masked(tokens: mx.array) -> mx.array:
-            out = alternating_mask(g, step[0], raw(tokens))
+            out = alternating_mask(g, step[0], raw(tokens), suno_range)
             step[0] += 1
             return out
 

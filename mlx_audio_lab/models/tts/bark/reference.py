@@ -524,10 +524,10 @@ def suno_original_tokens(folder: Path, text: str, preset, semantic_tokens: int, 
 
 def suno_comparison(folder: Path, text: str = TEXT, voice: str = VOICE, semantic_tokens: int = 12,
                     settings: tuple = ((0.7, None, None), (0.7, None, 0.9)), seed: int = 0) -> list[dict]:
-    """The port (transformers' rules) against the original suno code, same weights, same draws, per sampling
-    setting (temperature, top_k, top_p) and stage: share of equal tokens, first diverging step (coarse: in steps,
-    codebooks interleaved), the first coarse step where transformers drew an id outside codebook 1's 1024 (the
-    original cannot), and the fine stage of both on the same (the port's) coarse codes."""
+    """The port (transformers' rules) against the original suno code: same weights, same draws, per sampling setting
+    (temperature, top_k, top_p). Rows: semantic tokens; coarse codes (steps, codebooks interleaved) by transformers'
+    rule and by the port restricted to codebook 1's 1024 ids at odd steps (the original's range); the fine stage of
+    both, argmax, on the same (the port's) coarse codes. Each: share equal, first diverging step."""
     from ....generation import SamplingConfig, SeededDraws
     from ....parity.generation import first_divergence
     from . import generate as G
@@ -537,32 +537,33 @@ def suno_comparison(folder: Path, text: str = TEXT, voice: str = VOICE, semantic
     model, preset, rows = load_model(folder), load_preset(voice), []
     g = model.generation
     for t, k, p in settings:
-        orig = suno_original_tokens(folder, text, preset, semantic_tokens, t, k, p, 0.5, SeededDraws(seed))
+        orig = suno_original_tokens(folder, text, preset, semantic_tokens, t, k, p, None, SeededDraws(seed))
         sc = SamplingConfig(temperature=t, top_k=k or 0, top_p=1.0 if p is None else p)
-        ours = G.generate_tokens(model, text, preset, G.BarkSampling(sc, sc, 0.5), SeededDraws(seed), semantic_tokens)
-        outside = np.flatnonzero(ours.coarse >= g.semantic_vocab_size + 2 * g.codebook_size)
-        draws = SeededDraws(seed)  # the fine stage of both on the port's coarse codes, draws where the port's were
-        draws.next(len(ours.semantic) + len(ours.coarse))
-        orig_fine = suno_original_tokens(folder, text, preset, semantic_tokens, fine_temperature=0.5, draws=draws,
+        ours = G.generate_tokens(model, text, preset, G.BarkSampling(sc, sc, None), SeededDraws(seed), semantic_tokens)
+        draws = SeededDraws(seed)
+        semantic = G.semantic_tokens(model, text, preset, sc, draws, semantic_tokens)
+        capped = G.coarse_windows(g, semantic, preset, G.coarse_decoder(model, sc, draws, suno_range=True))
+        capped = G.BarkTokens(semantic, capped, np.zeros((8, 0), np.int64)).coarse_codes
+        orig_fine = suno_original_tokens(folder, text, preset, semantic_tokens, fine_temperature=None,
                                          coarse=ours.coarse_codes)["fine"]
-        for stage, a, b in (("semantic", ours.semantic, orig["semantic"]),
-                            ("coarse", ours.coarse_codes.T.reshape(-1), orig["coarse"].T.reshape(-1)),
-                            ("fine, from the port's coarse codes", ours.fine, orig_fine)):
+        compared = (("semantic", ours.semantic, orig["semantic"]),
+                    ("coarse (transformers' rule)", ours.coarse_codes, orig["coarse"]),
+                    ("coarse (codebook 1 ids only)", capped, orig["coarse"]),
+                    ("fine (argmax, same coarse codes)", ours.fine, orig_fine))
+        for stage, a, b in compared:
             a2, b2 = np.atleast_2d(a), np.atleast_2d(b)
+            a2, b2 = (a2.T.reshape(1, -1), b2.T.reshape(1, -1)) if stage.startswith("coarse") else (a2, b2)
             n = min(a2.shape[1], b2.shape[1])
             rows.append({"setting": f"T={t}, top_k={k}, top_p={p}", "stage": stage,
                          "equal": float((a2[:, :n] == b2[:, :n]).mean()) if n else 1.0,
-                         "first_divergence": first_divergence(a2, b2),
-                         "outside_codebook_step": int(outside[0]) if stage == "coarse" and outside.size else None})
+                         "first_divergence": first_divergence(a2, b2)})
     return rows
 
 
 def comparison_table(rows: list[dict]) -> str:
-    """Text table of `suno_comparison`: equal share as a percentage, the first diverging step, the first coarse
-    step drawn outside codebook 1 by transformers' rule."""
-    lines = [f"{'setting':<30} {'stage':<36} {'equal':>6}  {'1st diff':>8}  {'1st id >= 12048':>15}"]
+    """Text table of `suno_comparison`: equal share as a percentage and the first diverging step."""
+    lines = [f"{'setting':<30} {'stage':<34} {'equal':>6}  {'1st diff':>8}"]
     for r in rows:
         first = "-" if r["first_divergence"] is None else str(r["first_divergence"])
-        out = "-" if r["outside_codebook_step"] is None else str(r["outside_codebook_step"])
-        lines.append(f"{r['setting']:<30} {r['stage']:<36} {r['equal']:>6.0%}  {first:>8}  {out:>15}")
+        lines.append(f"{r['setting']:<30} {r['stage']:<34} {r['equal']:>6.0%}  {first:>8}")
     return "\n".join(lines)
