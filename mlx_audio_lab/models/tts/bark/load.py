@@ -11,7 +11,7 @@ import mlx.core as mx
 import numpy as np
 
 from ....convert.loading import fill_model
-from ....convert.readers import read_state_dict
+from ....convert.readers import read_state_dict, read_torch_checkpoint
 from ....convert.save import IDENTITY, LAYOUT_KEY, is_mlx_layout
 from ....errors import WeightsError
 from ...codecs.encodec.config import EncodecConfig
@@ -35,17 +35,16 @@ def suno_files(folder: Path) -> dict[str, Path] | None:
 
 def read_suno(files: dict[str, Path]) -> tuple[dict[str, np.ndarray], dict]:
     """(state ready for `SUNO`, a transformers-style config dict from each checkpoint's `model_args`)."""
-    import torch
-
     stages, config = {}, {}
     for stage, path in files.items():
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
-        args = dict(ckpt["model_args"])
+        tensors, values = read_torch_checkpoint(path)
+        args = {k[len("model_args."):]: v for k, v in values.items() if k.startswith("model_args.")}
+        if not args:
+            raise WeightsError(f"{path}: no model_args (not a suno Bark checkpoint)")
         if "vocab_size" in args:  # old checkpoints: one vocabulary for input and output
             args["input_vocab_size"] = args["output_vocab_size"] = args.pop("vocab_size")
-        config[f"{'semantic' if stage == 'semantic' else stage}_config"] = {SUNO_ARGS.get(k, k): v
-                                                                            for k, v in args.items()}
-        stages[stage] = {k: v.float().numpy() for k, v in ckpt["model"].items()}
+        config[f"{stage}_config"] = {SUNO_ARGS.get(k, k): v for k, v in args.items()}
+        stages[stage] = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     return prepare_suno(stages), config
 
 
