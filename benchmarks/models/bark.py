@@ -40,7 +40,7 @@ def _reference(config: dict):
 
     from mlx_audio_lab.fixtures import randomize_
     from mlx_audio_lab.models.codecs.encodec.reference import seeded_model
-    from mlx_audio_lab.models.tts.bark.reference import CODEC
+    from mlx_audio_lab.models.tts.bark.fixture import CODEC
 
     torch.manual_seed(0)
     codec = seeded_model(**CODEC)  # the codec is not measured here (EnCodec has its own benchmark)
@@ -117,7 +117,7 @@ def run_size(name: str, ctx: h.Context) -> dict:
     ref = _reference(config)
     folder = temp_folder(name)
     ref.save_pretrained(folder, safe_serialization=True)
-    from mlx_audio_lab.models.tts.bark.reference import save_tokenizer
+    from mlx_audio_lab.models.tts.bark.fixture import save_tokenizer
 
     save_tokenizer(folder)
     port = load_model(folder, dtype=ctx.mx_dtype)
