@@ -133,6 +133,10 @@ _SPECS = [
         "chatterbox-tts (chatterbox.models.s3gen / t3 / voice_encoder)", "notebooks/tts/chatterbox.ipynb",
         files=("s3gen.safetensors",),  # ResembleAI/chatterbox: t3_cfg, s3gen, ve, tokenizer.json; no config
     ),
+    ModelSpec(
+        "bark", "tts", "mlx_audio_lab.models.tts.bark",
+        "transformers.BarkModel", "notebooks/tts/bark.ipynb",
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
