@@ -1,5 +1,5 @@
 """IndexTTS 2 GPT stage: parity with `indextts2-inference`'s UnifiedVoice per named layer (Conformer, perceiver,
-emotion vector, GPT-2 prompt forward), per-step logits through the KV cache and greedy codes; the conditioning
+emotion vector, GPT-2 prompt forward), per-step logits through the KV cache, greedy and sampled codes; the conditioning
 reaches the codes; the fixture and the CLI `parity` command."""
 
 from __future__ import annotations
@@ -41,11 +41,25 @@ def test_fixture_is_upstream_layout(folder):
 
 def test_parity_every_named_layer_and_greedy_codes(report, folder):
     names = [r.name for r in report.layers]
-    assert names == [p.name for p in ref.tap_points(folder)] + ["generation.step_logits", "generation.greedy_codes"]
+    assert names == [p.name for p in ref.tap_points(folder)] + ["generation.step_logits", "generation.greedy_codes",
+                                                                "generation.sampled_codes"]
     assert report.ok, report.table()
     rows = {r.name: r for r in report.layers}
     assert all(r.max_abs <= 1e-4 for r in report.layers[:-1]), report.table()
     assert rows["generation.greedy_codes"].max_abs == 0 and rows["generation.greedy_codes"].shape[1] >= 16
+    assert rows["generation.sampled_codes"].max_abs == 0 and rows["generation.sampled_codes"].shape[1] >= 5
+
+
+def test_sampling_departs_from_greedy(model, folder):
+    """Upstream's sampling settings with seeded draws give other codes than greedy (the sampler is exercised)."""
+    from mlx_audio_lab.generation import RecordedDraws
+    from mlx_audio_lab.models.tts.indextts.generate import generate_codes
+
+    inputs = ref.parity_inputs(folder)
+    greedy = [s.token for s in generate_codes(model, inputs["features"], inputs["text"], max_steps=30)]
+    sampled = [s.token for s in generate_codes(model, inputs["features"], inputs["text"], ref.PARITY_SAMPLING,
+                                               RecordedDraws(inputs["draws"]), max_steps=30)]
+    assert sampled[: len(greedy)] != greedy[: len(sampled)]
 
 
 def test_greedy_codes_vary_and_stop(model, folder):

@@ -60,12 +60,20 @@ class IndexTTS(nn.Module):
         B = lat.shape[0]
         speed = self.speed_emb(mx.array([1, 0]))  # upstream order: the "half" speed embedding first
         conds = mx.concatenate([lat, mx.broadcast_to(speed[None], (B, 2, c.model_dim))], axis=1)
-        rows = []
-        for ids in np.atleast_2d(text):  # equal lengths only (upstream left-pads; one voice, one text here)
-            ids = ids[(ids != c.start_text_token) & (ids != c.stop_text_token)]
-            ids = np.concatenate([[c.start_text_token], ids, [c.stop_text_token]]).astype(np.int32)
-            rows.append(self.text_embedding(mx.array(ids)) + self.text_pos.weight[: len(ids)])
-        return mx.concatenate([conds, mx.stack(rows)], axis=1)
+        ids = self.text_ids(text)
+        rows = self.text_embedding(mx.array(ids)) + self.text_pos.weight[: ids.shape[1]]
+        return mx.concatenate([conds, rows], axis=1)
+
+    def text_ids(self, text: np.ndarray) -> np.ndarray:
+        """(B, L) ids -> (B, L' + 2) wrapped in start / stop text tokens (ids equal to either are dropped first);
+        rows must keep equal lengths (upstream left-pads a batch; one voice, one text here)."""
+        c = self.config
+        rows = [ids[(ids != c.start_text_token) & (ids != c.stop_text_token)] for ids in np.atleast_2d(text)]
+        return np.stack([np.concatenate([[c.start_text_token], r, [c.stop_text_token]]) for r in rows]).astype(np.int32)
+
+    def prompt_length(self, text: np.ndarray) -> int:
+        """Positions before start_mel: latents, two speed embeddings, wrapped text."""
+        return self.config.condition_num_latent + 2 + self.text_ids(text).shape[1]
 
     def step(self, x: mx.array, cache: list[KVCache]) -> mx.array:
         """Embeddings (B, T, D) through GPT-2 -> logits of the last position (B, V); all positions tapped."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ....generation import RecordedDraws, SamplingConfig, SeededDraws
+from ....generation.sampling import GREEDY
 from ....parity import TapPoint
 
 SIZES = {
@@ -32,6 +34,8 @@ SIZES = {
 }
 PARITY_FRAMES, PARITY_TEXT_LEN, PARITY_STEPS = 41, 12, 60  # feature frames, text ids, max generated codes
 FEATURE_DIM = 1024
+# IndexTTS2.infer's defaults (do_sample, top_p 0.8, top_k 30, temperature 0.8, repetition_penalty 10)
+PARITY_SAMPLING = SamplingConfig(temperature=0.8, top_k=30, top_p=0.8, repetition_penalty=10.0)
 
 
 def tap_points(folder: Path) -> list[TapPoint]:
@@ -95,37 +99,64 @@ def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     features = rng.standard_normal((1, PARITY_FRAMES, FEATURE_DIM)).astype(np.float32)
     text = rng.integers(2, cfg.number_text_tokens, size=(1, PARITY_TEXT_LEN)).astype(np.int64)
-    return {"features": features, "text": text}
+    return {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
 
 
-def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps: int):
-    """Greedy codes from upstream's modules: `inference_speech`'s prompt (speaker features doubling as the emotion
+def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps: int,
+                       config: SamplingConfig = GREEDY, draws=None):
+    """Codes from upstream's modules: `inference_speech`'s prompt (speaker features doubling as the emotion
     reference, as upstream does without an emotion prompt) and `GPT2InferenceModel.forward` stepped with its KV
-    cache, argmax per step. (1, S) codes with the stop code if reached, per-step logits (1, S, V).
+    cache. Each step runs transformers' processors in `generate`'s order over the ids `generate` sees (upstream's
+    fake prompt ids, all 1, then start_mel and the codes), then argmax or `torch.multinomial` (`draws` twin).
+    Returns (1, S) codes with the stop code if reached, and the raw per-step logits (1, S, V).
 
     The loop is written here because `inference_speech`'s `generate()` call fails under transformers 5.23 (the
     cached steps reach `GPT2InferenceModel.forward` without an attention mask)."""
-    import torch
+    import contextlib
 
+    import torch
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    from ....parity.generation import torch_draws
+
+    procs = LogitsProcessorList()
+    if config.repetition_penalty != 1.0:
+        procs.append(RepetitionPenaltyLogitsProcessor(config.repetition_penalty))
+    if not config.greedy:
+        if config.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(config.temperature))
+        if config.top_k > 0:
+            procs.append(TopKLogitsWarper(config.top_k))
+        if config.top_p < 1.0:
+            procs.append(TopPLogitsWarper(config.top_p))
     feats, ids = torch.from_numpy(features), torch.from_numpy(text)
-    with torch.no_grad():
+    sampling = torch_draws(draws) if draws is not None else contextlib.nullcontext()
+    with torch.no_grad(), sampling:
         chans = feats.transpose(1, 2)  # both encoders take (B, C, T) and transpose back
         latent = model.get_conditioning(chans, torch.tensor([feats.shape[1]]))  # (B, latents, D)
         emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, torch.tensor([feats.shape[1]]))))
         zero, one = (model.speed_emb(torch.full((ids.shape[0],), i, dtype=torch.long)) for i in (0, 1))
         conds = torch.cat([latent + emo[:, None], one[:, None], zero[:, None]], dim=1)
-        inputs, embeds, mask = model.prepare_gpt_inputs(conds, ids)
+        seen, embeds, mask = model.prepare_gpt_inputs(conds, ids)
         im = model.inference_model
         im.store_mel_emb(embeds)
-        out = im(input_ids=inputs, attention_mask=mask, use_cache=True, return_dict=True)
+        out = im(input_ids=seen, attention_mask=mask, use_cache=True, return_dict=True)
         codes, logits = [], []
         for _ in range(max_steps):
             step = out.logits[:, -1].float()
-            nxt = step.argmax(-1)
+            scores = procs(seen, step.clone())
+            nxt = scores.argmax(-1) if config.greedy else torch.multinomial(scores.softmax(-1), 1)[:, 0]
             codes.append(nxt)
             logits.append(step)
             if bool((nxt == model.stop_mel_token).all()):
                 break
+            seen = torch.cat([seen, nxt[:, None]], dim=1)
             mask = torch.nn.functional.pad(mask, (0, 1), value=1)
             out = im(input_ids=nxt[:, None], attention_mask=mask, past_key_values=out.past_key_values,
                      use_cache=True, return_dict=True)
@@ -140,7 +171,9 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     acts, (codes, logits) = capture_torch(model, [p.ref for p in tap_points(folder)],
                                           lambda: reference_generate(model, inputs["features"], inputs["text"],
                                                                      PARITY_STEPS))
-    return acts, {"greedy": codes, "step_logits": logits}
+    sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
+                                    RecordedDraws(inputs["draws"][:, None]))
+    return acts, {"greedy": codes, "step_logits": logits, "sampled": sampled}
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
@@ -157,7 +190,10 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
     taps = {k: np.array(v.astype(mx.float32)) for k, v in acts.items()}
     codes = np.array([[s.token for s in steps]], dtype=np.int64)
     logits = np.stack([s.stages[0][1] for s in steps], axis=1)
-    return taps, {"greedy": codes, "step_logits": logits}
+    sampled = np.array([[s.token for s in generate_codes(model, inputs["features"], inputs["text"], PARITY_SAMPLING,
+                                                         RecordedDraws(inputs["draws"][:, None]),
+                                                         max_steps=PARITY_STEPS)]], dtype=np.int64)
+    return taps, {"greedy": codes, "step_logits": logits, "sampled": sampled}
 
 
 def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> list:
@@ -165,11 +201,12 @@ def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -
     from ....parity.generation import logits_row, token_row
 
     return [logits_row("generation.step_logits", mlx_out["step_logits"], ref_out["step_logits"], 1e-4),
-            token_row("generation.greedy_codes", mlx_out["greedy"], ref_out["greedy"])]
+            token_row("generation.greedy_codes", mlx_out["greedy"], ref_out["greedy"]),
+            token_row("generation.sampled_codes", mlx_out["sampled"], ref_out["sampled"])]
 
 
 def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
-    """Greedy codes identical and varied (more than a third distinct)."""
+    """Greedy and sampled codes identical, greedy codes varied (more than a third distinct)."""
     rows = extra_rows(mlx_out, ref_out)
     codes = np.asarray(ref_out["greedy"])[0]
     distinct = len(set(codes.tolist()))
