@@ -93,3 +93,20 @@ def test_parity_cli_json(folder, capsys):
     assert main(["parity", "indextts", "--weights", "fixture", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] and any(r["name"] == "generation.greedy_codes" for r in out["layers"])
+
+
+def test_convert_to_mlx_layout_round_trips(folder, model, tmp_path):
+    """`convert` writes config.json + model.safetensors; the loaded copy writes the same greedy codes."""
+    from mlx_audio_lab import load
+    from mlx_audio_lab.cli import main
+    from mlx_audio_lab.models.tts.indextts.generate import generate_codes
+
+    out = tmp_path / "mlx"
+    assert main(["convert", "--model", str(folder), "--out", str(out)]) == 0
+    assert (out / "model.safetensors").is_file() and json.loads((out / "config.json").read_text())["model_type"] == \
+        "indextts"
+    inputs = ref.parity_inputs(folder)
+    again = load(out)
+    codes = [[s.token for s in generate_codes(m, inputs["features"], inputs["text"], max_steps=30)]
+             for m in (model, again)]
+    assert codes[0] == codes[1] and len(set(codes[0])) >= 6

@@ -47,6 +47,7 @@ class IndexTTSConfig:
     emo_condition_module: ConformerConfig = field(
         default_factory=lambda: ConformerConfig(linear_units=1024, attention_heads=4, num_blocks=4))
     emo_dim: int = 1024  # the emotion perceiver's width (fixed upstream)
+    model_type: str = "indextts"  # written into the project's MLX layout (upstream's config.yaml has none)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> IndexTTSConfig:
