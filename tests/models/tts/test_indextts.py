@@ -110,3 +110,19 @@ def test_convert_to_mlx_layout_round_trips(folder, model, tmp_path):
     codes = [[s.token for s in generate_codes(m, inputs["features"], inputs["text"], max_steps=30)]
              for m in (model, again)]
     assert codes[0] == codes[1] and len(set(codes[0])) >= 6
+
+
+def test_real_config_builds_with_the_reference_parameter_count():
+    """IndexTTS-2's gpt config: the MLX model holds as many parameters as UnifiedVoice (less its training-only text
+    head), shapes only (torch on the meta device, MLX arrays never evaluated)."""
+    import torch
+    from mlx.utils import tree_flatten
+
+    from mlx_audio_lab.models.tts.indextts import IndexTTS, IndexTTSConfig
+
+    with torch.device("meta"):
+        upstream = ref._unified_voice(ref.SIZES["real"])
+    want = sum(p.numel() for n, p in upstream.named_parameters() if not n.startswith("text_head."))
+    port = IndexTTS(IndexTTSConfig.from_dict(ref.SIZES["real"]))
+    got = sum(v.size for _, v in tree_flatten(port.parameters()))
+    assert got == want and got > 1_000_000_000 // 2
