@@ -137,6 +137,11 @@ _SPECS = [
         "bark", "tts", "mlx_audio_lab.models.tts.bark",
         "transformers.BarkModel", "notebooks/tts/bark.ipynb",
     ),
+    ModelSpec(
+        "indextts", "tts", "mlx_audio_lab.models.tts.indextts",
+        "indextts.gpt.model_v2.UnifiedVoice (indextts2-inference)", "notebooks/tts/indextts.ipynb",
+        signature=("gpt", "gpt_checkpoint"),  # IndexTTS-2 checkpoints/config.yaml (no model_type)
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
