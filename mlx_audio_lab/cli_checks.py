@@ -113,6 +113,9 @@ def check_bandwidth(model, bandwidth: float | None) -> dict:
 def require(model, method: str, what: str, ref: str) -> None:
     """An ArgumentError when `model` lacks `method` (e.g. `transcribe` on a codec)."""
     if not hasattr(model, method):
+        why = getattr(model, "not_ported", {}).get(method)  # a port that covers part of its model says which part
+        if why:
+            raise ArgumentError(f"--model {ref}: {why}")
         raise ArgumentError(f"--model {ref} is not {what} (it has no {method}); see `mlx-audio-lab models`")
 
 

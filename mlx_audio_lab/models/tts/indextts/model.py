@@ -21,6 +21,12 @@ from .perceiver import PerceiverResampler
 
 
 class IndexTTS(nn.Module):
+    """IndexTTS 2's GPT stage: voice features + text ids -> mel codes (the s2mel and vocoder stages are not ported)."""
+
+    not_ported = {"generate": "IndexTTS is ported up to its mel codes (the GPT stage); the audio stage (w2v-BERT "
+                              "features, s2mel flow matching, BigVGAN) is not, so it cannot speak yet. In Python, "
+                              "`mlx_audio_lab.models.tts.indextts.generate.generate_codes` gives the codes"}
+
     def __init__(self, config: IndexTTSConfig):
         super().__init__()
         self.config = c = config
