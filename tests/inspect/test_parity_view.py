@@ -1,0 +1,56 @@
+"""Parity view and a port broken on purpose: one LayerNorm weight moved, the first divergence is its layer."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlx_audio_lab.inspect.parity_view import (
+    ParityView,
+    break_port,
+    divergence_index,
+    error_ratio,
+    parity_view_figure,
+    perturbed,
+)
+from mlx_audio_lab.models.stt.whisper import load as whisper_load
+from mlx_audio_lab.parity.core import run
+
+
+@pytest.fixture(scope="module")
+def broken():
+    return break_port("whisper", "encoder.layers.1.final_layer_norm.weight", delta=0.05)
+
+
+def test_first_divergence_is_the_perturbed_layer(broken):
+    r = broken.report
+    assert r.first_divergence == "encoder.layers.1"
+    i = divergence_index(r)
+    ratio = error_ratio(r)
+    assert (ratio[:i] <= 1).all() and ratio[i] > 10  # layers before it still agree to float rounding
+    assert r.extras["broken"] == "encoder.layers.1.final_layer_norm.weight + 0.05"
+    # the perturbation is the whole difference: MLX minus reference at that layer is not rounding noise
+    got, want = broken.pair("encoder.layers.1")
+    assert abs(got - want).max() == pytest.approx(r.layers[i].max_abs)
+
+
+def test_perturbation_is_undone_and_unknown_names_are_refused():
+    original = whisper_load.load_model
+    with pytest.raises(KeyError, match="no parameter"), perturbed("whisper", "encoder.nope.weight", 1.0):
+        from mlx_audio_lab.fixtures import build
+
+        whisper_load.load_model(build("whisper"))
+    assert whisper_load.load_model is original
+    assert run("whisper").first_divergence is None
+
+
+def test_view_shows_checks_and_red_first_divergence(broken):
+    view = ParityView(broken)
+    text = view.summary()
+    assert "first divergence: encoder.layers.1" in text and broken.report.checks() in text
+    fig = parity_view_figure(broken.report)
+    ax = fig.axes[0]
+    bars = ax.patches
+    i = divergence_index(broken.report)
+    assert bars[i].get_facecolor()[:3] == pytest.approx((0.839, 0.153, 0.157), abs=1e-2)  # tab:red
+    assert bars[0].get_facecolor()[:3] == pytest.approx((0.122, 0.467, 0.706), abs=1e-2)  # tab:blue
+    assert ax.get_xticklabels()[i].get_color() == "tab:red"
