@@ -42,8 +42,9 @@ def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: 
     own = ax is None
     fig, ax = _fig(figsize, ax)
     w = np.asarray(weights)
-    ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma",
-              extent=(0, w.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
+    im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma",
+                   extent=(0, w.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
+    fig.colorbar(im, ax=ax, pad=0.01, label="attention weight")
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set(xlabel="time (s)", title=title)
@@ -53,14 +54,18 @@ def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: 
 
 def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook x time)", figsize=(10, 3),
           ax=None):
-    """Plot a (codebooks, frames) integer code grid."""
+    """Plot a (codebooks, frames) integer code grid: code index as colour (a colorbar, no repeating palette),
+    integer codebook ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     own = ax is None
     fig, ax = _fig(figsize, ax)
     g = np.asarray(grid)
-    im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="tab20",
+    im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="viridis",
                    extent=(0, g.shape[1] * frame_seconds, g.shape[0] - 0.5, -0.5))
     ax.set(xlabel="time (s)", ylabel="codebook", title=title)
-    fig.colorbar(im, ax=ax, pad=0.01)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=min(g.shape[0], 16), integer=True))
+    fig.colorbar(im, ax=ax, pad=0.01, label="code index")
     _finish(fig, own)
     return fig
 
