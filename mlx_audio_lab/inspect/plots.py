@@ -23,15 +23,18 @@ def _finish(fig, own: bool) -> None:
 
 
 def spectrogram(features: np.ndarray, frame_seconds: float = 0.01, title: str = "log-mel spectrogram",
-                ylabel: str = "mel bin", figsize=(10, 3), ax=None, **imshow_kw):
-    """Plot (frames, bins) features as an image with time in seconds on x."""
+                ylabel: str = "mel bin", figsize=(10, 3), ax=None, top: float | None = None, unit: str = "",
+                **imshow_kw):
+    """Plot (frames, bins) features as an image with time in seconds on x; with `top` (Hz of the last bin, linear
+    bins) the y axis is frequency in Hz; `unit` labels the colorbar."""
     own = ax is None
     fig, ax = _fig(figsize, ax)
     f = np.asarray(features)
+    y_top = f.shape[1] if top is None else top
     im = ax.imshow(f.T, origin="lower", aspect="auto", interpolation="nearest",
-                   extent=(0, f.shape[0] * frame_seconds, 0, f.shape[1]), **imshow_kw)
+                   extent=(0, f.shape[0] * frame_seconds, 0, y_top), **imshow_kw)
     ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
-    fig.colorbar(im, ax=ax, pad=0.01)
+    fig.colorbar(im, ax=ax, pad=0.01, label=unit or None)
     _finish(fig, own)
     return fig
 
