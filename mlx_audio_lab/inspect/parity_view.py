@@ -57,10 +57,11 @@ def break_port(model_type: str, name: str, delta: float = 0.05, weights: str | P
     with perturbed(model_type, name, delta):
         report = run(model_type, weights, keep_tensors=True)
     report.extras["broken"] = f"{name} + {delta:g}"
+    report.extras["weights"] = str(weights)
     return ParityRun(report, report.tensors["mlx"], report.tensors["ref"])
 
 
-def parity_view_figure(report: ParityReport):
+def parity_view_figure(report: ParityReport, weights: str | None = None):
     """Max |MLX - PyTorch| per layer against its tolerance, log scale; the first layer outside it red."""
     from . import plots
     from ._view import new_figure
@@ -68,7 +69,7 @@ def parity_view_figure(report: ParityReport):
     fig, ax = new_figure((10, 3.6))
     plots.parity_bars(report, ax=ax)
     first = report.first_divergence
-    weights = report.extras.get("weights", "")
+    weights = weights or report.extras.get("weights", "")
     state = f"first divergence: {first}" if first else "every layer within tolerance"
     ax.set_title(f"parity of {report.model}" + (f" on {weights} weights" if weights else "") + f" - {state}")
     from matplotlib.patches import Patch
@@ -82,18 +83,24 @@ def parity_view_figure(report: ParityReport):
 class ParityView:
     """The report's checks table (text, validated by nbval) and its per-layer figure (PNG), in one output."""
 
-    def __init__(self, report_or_run: ParityReport | ParityRun):
+    def __init__(self, report_or_run: ParityReport | ParityRun, weights: str | None = None, note: bool = True):
         self.report = report_or_run.report if isinstance(report_or_run, ParityRun) else report_or_run
+        self.weights = weights  # the name shown in the title (default: the report's extras, a folder name)
+        self.note = note  # False: leave out the outputs note (where it counts machine-dependent things)
 
     def figure(self):
-        return parity_view_figure(self.report)
+        return parity_view_figure(self.report, self.weights)
 
     def summary(self) -> str:
         r = self.report
         n_ok = sum(x.ok for x in r.layers)
         head = (f"{r.model}: {n_ok}/{len(r.layers)} layers within tolerance, first divergence: "
                 f"{r.first_divergence or 'none'}, outputs match: {'yes' if r.outputs_match else 'NO'}")
-        return head + "\n" + r.checks()
+        checks = r.checks()
+        if not self.note:
+            checks = "\n".join(f"outputs match: {'yes' if r.outputs_match else 'NO'} (note: in the measured table)"
+                               if line.startswith("outputs match:") else line for line in checks.splitlines())
+        return head + "\n" + checks
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         import base64

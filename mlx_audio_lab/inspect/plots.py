@@ -74,16 +74,27 @@ def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook 
 
 
 def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
-    """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange."""
+    """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange;
+    a layer whose shapes differ (or with non-finite values) gets a hatched full-height bar saying so."""
     own = ax is None
     fig, ax = _fig(figsize, ax)
     names = [r.name for r in report.layers]
-    errs = [max(r.max_abs, 1e-12) for r in report.layers]
+    finite = [np.isfinite(r.max_abs) for r in report.layers]
+    known = [max(r.max_abs, 1e-12) for r, f in zip(report.layers, finite) if f] + [r.tol for r in report.layers]
+    top = 10 ** np.ceil(np.log10(max(known) * 10))
+    errs = [max(r.max_abs, 1e-12) if f else top for r, f in zip(report.layers, finite)]
     first = report.first_divergence
     colors = ["tab:red" if r.name == first else "tab:blue" if r.ok else "tab:orange" for r in report.layers]
-    ax.bar(range(len(names)), errs, color=colors)
+    bars = ax.bar(range(len(names)), errs, color=colors)
+    for i, (bar, f) in enumerate(zip(bars, finite)):
+        if not f:
+            bar.set_hatch("//")
+            bar.set_alpha(0.5)
+            why = "shape differs" if report.layers[i].ref_shape is not None else "not finite"
+            ax.text(i, top ** 0.5 * min(errs) ** 0.5, why, rotation=90, ha="center", va="center", fontsize=7)
     ax.plot(range(len(names)), [r.tol for r in report.layers], "k_", markersize=14, label="tolerance")
     ax.set_yscale("log")
+    ax.set_ylim(top=top)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="max |MLX - PyTorch|", title=f"parity: {report.model}")

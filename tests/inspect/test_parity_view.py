@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from mlx_audio_lab.inspect.parity_view import (
@@ -54,3 +55,16 @@ def test_view_shows_checks_and_red_first_divergence(broken):
     assert bars[i].get_facecolor()[:3] == pytest.approx((0.839, 0.153, 0.157), abs=1e-2)  # tab:red
     assert bars[0].get_facecolor()[:3] == pytest.approx((0.122, 0.467, 0.706), abs=1e-2)  # tab:blue
     assert ax.get_xticklabels()[i].get_color() == "tab:red"
+
+
+def test_layers_whose_shapes_differ_get_a_labelled_bar():
+    from mlx_audio_lab.parity import TapPoint
+    from mlx_audio_lab.parity.core import compare
+
+    ref = {"a": np.ones((1, 4)), "b": np.ones((1, 5))}
+    mlx = {"a": np.ones((1, 4)) + 1e-7, "b": np.ones((1, 6))}
+    rep = compare("toy", [TapPoint("a", "a"), TapPoint("b", "b")], mlx, ref, outputs_match=False)
+    ax = parity_view_figure(rep, weights="toy-weights").axes[0]
+    assert ax.get_title() == "parity of toy on toy-weights weights - first divergence: b"
+    assert ax.patches[1].get_hatch() == "//" and ax.patches[1].get_height() == ax.get_ylim()[1]
+    assert [t.get_text() for t in ax.texts] == ["shape differs"]
