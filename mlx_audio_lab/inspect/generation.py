@@ -76,17 +76,24 @@ def timeline_figure(t: Timeline, selected: int | None = None):
         axes[0].bar(x, t.tokens, color="tab:blue")
         axes[0].set(ylabel="tokens")
     ax_t, ax_m = axes[-2], axes[-1]
-    ax_t.bar(x, t.seconds * 1e3, color="tab:green")
+    ms = t.seconds * 1e3
+    ax_t.bar(x, ms, color="tab:green")
     ax_t.set(ylabel="time (ms)")
+    if ms.size and ms.min() > 0 and ms.max() / ms.min() > 20:  # one slow step (e.g. the first) would flatten the rest
+        ax_t.set_yscale("log")
     if t.audio_seconds.size:
         ax_t.plot(x, t.audio_seconds * 1e3, "k_", markersize=12, label="audio produced (ms)")
         ax_t.legend(fontsize=8)
     what = (f"{t.n_steps} decoding steps (one token each)" if per_token
             else f"{t.n_steps} {t.unit}s, {t.total_tokens} tokens")
-    axes[0].set_title(f"{what}: wall time per step on this machine (varies run to run) and MLX active memory")
+    axes[0].set_title(f"{what}: wall time (this machine) and MLX active memory per step")
     ax_m.plot(x, t.memory_mb, "o-", color="tab:purple", ms=3)
     ax_m.set(ylabel="active memory (MB)", xlabel=t.unit)
     ax_m.ticklabel_format(axis="y", useOffset=False, style="plain")
+    if t.memory_mb.size and np.ptp(t.memory_mb) < 1.0:  # flat to the MB: say so rather than magnify rounding
+        mid = float(np.median(t.memory_mb))
+        ax_m.set_ylim(mid - 10, mid + 10)
+        ax_m.yaxis.set_major_formatter("{x:.0f}")
     if t.n_steps <= 60:
         ax_m.set_xticks(x, t.labels, rotation=70, fontsize=7)
     if selected is not None:
