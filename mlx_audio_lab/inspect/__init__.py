@@ -19,7 +19,9 @@ a deterministic one-line text (what nbval compares). One line each:
 
 Cores (no widgets, for tests and scripts): `spectrogram_data`, `snr_db`, `difference_spectrogram`,
 `whisper_attention`, `select_map`, `run_with_tensors`, `differences`, `code_usage`, `code_entropy`,
-`decode_span`, `whisper_steps`, `topk_steps`, `timeline`, `sampling_trace`; static views in `plots` (and `vad_figure`).
+`decode_span`, `whisper_steps`, `topk_steps`, `timeline`, `sampling_trace`; static views in `plots` (and `vad_figure`);
+`architecture.model_stages` / `trace_stages`, `parity_view.break_port`, `prosody.prosody_figure` (durations,
+alignment, F0, energy), `rvq.fit_residual_vq` (residual VQ fitted on a clip's own latents).
 """
 
 from __future__ import annotations
