@@ -14,7 +14,6 @@ from mlx_audio_lab.inspect.parity_view import (
     perturbed,
 )
 from mlx_audio_lab.models.stt.whisper import load as whisper_load
-from mlx_audio_lab.parity.core import run
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +33,22 @@ def test_first_divergence_is_the_perturbed_layer(broken):
     assert abs(got - want).max() == pytest.approx(r.layers[i].max_abs)
 
 
-def test_perturbation_is_undone_and_unknown_names_are_refused():
-    original = whisper_load.load_model
-    with pytest.raises(KeyError, match="no parameter"), perturbed("whisper", "encoder.nope.weight", 1.0):
-        from mlx_audio_lab.fixtures import build
+def test_perturbation_is_applied_inside_and_undone_after():
+    from mlx.utils import tree_flatten
 
+    from mlx_audio_lab.fixtures import build
+
+    name = "decoder.layers.0.self_attn_layer_norm.weight"
+    original = whisper_load.load_model
+    before = dict(tree_flatten(original(build("whisper")).parameters()))[name]
+    with perturbed("whisper", name, 0.5):
+        inside = dict(tree_flatten(whisper_load.load_model(build("whisper")).parameters()))[name]
+    after = dict(tree_flatten(whisper_load.load_model(build("whisper")).parameters()))[name]
+    assert whisper_load.load_model is original
+    assert float(abs(inside - before - 0.5).max()) < 1e-6 and float(abs(after - before).max()) == 0.0
+    with pytest.raises(KeyError, match="no parameter"), perturbed("whisper", "encoder.nope.weight", 1.0):
         whisper_load.load_model(build("whisper"))
     assert whisper_load.load_model is original
-    assert run("whisper").first_divergence is None
 
 
 def test_view_shows_checks_and_red_first_divergence(broken):
