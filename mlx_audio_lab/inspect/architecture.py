@@ -88,10 +88,11 @@ def trace_stages(forward: Callable[..., Any], *args: Any, fold: bool = True, **k
 
 def model_stages(model_type: str, weights: str | Path = "fixture", fold: bool = True) -> list[Stage]:
     """The stages of a port, traced on its parity inputs (`reference.parity_inputs`, `run_mlx`; no PyTorch run)."""
-    from ..fixtures import build
+    from ..fixtures import build, quiet_reference
     from ..hub import resolve
     from ..registry import spec_for
 
+    quiet_reference()  # some ports' MLX runs build reference-side helpers (tokenizers, draws): no progress bars
     spec = spec_for(model_type)
     ref = importlib.import_module(spec.module + ".reference")
     folder = build(spec.model_type) if str(weights) == "fixture" else resolve(weights)
