@@ -179,16 +179,19 @@ def test_generate_speaks_the_reference_tokens_in_the_builtin_voice(folder, model
     assert float(np.std(chunk.audio)) > 1e-2 and np.all(chunk.audio[:480] == 0)  # the reference's 20 ms silence
 
 
-def test_voice_clip_conditionals_match_the_reference(model):
-    """A clip -> speaker (VoiceEncoder) and x-vector (CAMPPlus) as the reference computes them; the clip's
-    speech tokens are given (the S3 tokenizer is a separate port), and without them the error says so."""
+def test_voice_clip_conditionals_without_a_speech_tokenizer(model):
+    """Without an S3 tokenizer attached, a clip's speech tokens must be given, and the error says so."""
     from mlx_audio_lab.audio import resample
     from mlx_audio_lab.models.tts.chatterbox.generate import NoSpeechTokenizer
 
     clip16 = R.ve_clip()
     clip24 = resample(clip16, 16_000, 24_000)
-    with pytest.raises(NoSpeechTokenizer, match="S3 tokenizer"):
-        model.conditionals(clip24)
+    attached, model.speech_tokenizer = model.speech_tokenizer, None
+    try:
+        with pytest.raises(NoSpeechTokenizer, match="S3 tokenizer"):
+            model.conditionals(clip24)
+    finally:
+        model.speech_tokenizer = attached
     c = model.conditionals(clip24, prompt_tokens=np.arange(100)[None], t3_prompt_tokens=np.arange(30)[None])
     assert c.prompt_mel.shape[1] == 2 * c.prompt_tokens.shape[1] and c.speaker.shape == (1, 256)
     assert c.xvector.shape == (1, 192) and abs(float(np.linalg.norm(c.speaker)) - 1) < 1e-5
@@ -205,4 +208,31 @@ def test_speak_cli_writes_audio_and_tokens(folder, tmp_path):
     audio, rate = sf.read(out)
     tokens = np.load(codes)
     assert rate == 24_000 and tokens.shape == (1, 30) and audio.size == 480 * 2 * int((tokens < 6561).sum())
-    assert main(["speak", "--model", str(folder), "hi", "--voice", str(out), "--out", str(tmp_path / "b.wav")]) == 2
+    assert main(["speak", "--model", str(folder), "hi", "--voice", str(tmp_path / "none.wav"),
+                 "--out", str(tmp_path / "b.wav")]) == 2
+
+
+def test_speak_clones_a_clip_with_the_reference_tokens(folder, espeak, tmp_path):
+    """`speak --voice clip.wav --temperature 0`: the clip's S3 tokens (fixture's `tokenizer.*`, sizes read off its
+    weights), VoiceEncoder speaker and CAMPPlus x-vector as the package's `prepare_conditionals` makes them (its S3Gen
+    tokenizer at the fixture's sizes), then greedy T3 with CFG: speech tokens identical to the package's."""
+    import soundfile as sf
+
+    import mlx_audio_lab
+    from mlx_audio_lab.cli import main
+    from mlx_audio_lab.fixtures.speech import speech_clip
+
+    clip = speech_clip("harbor")  # espeak-ng, 22.05 kHz: both sides resample with soxr HQ
+    want = R.run_voice_reference(folder, clip, R.PARITY_TEXT, 30)
+    out, codes = tmp_path / "out.wav", tmp_path / "tokens.npy"
+    assert main(["speak", "--model", str(folder), R.PARITY_TEXT, "--voice", str(clip), "--temperature", "0",
+                 "--max-frames", "30", "--codes-out", str(codes), "--out", str(out)]) == 0
+    tokens = np.load(codes)[0]
+    assert np.array_equal(tokens, want["speech_tokens"]) and len(np.unique(tokens)) > 20
+    audio, rate = sf.read(out)
+    assert rate == 24_000 and audio.size == 960 * int((tokens < 6561).sum()) and float(np.std(audio)) > 1e-2
+    c = mlx_audio_lab.load(folder).conditionals(clip)  # what speak conditioned T3 on, against the package's
+    assert np.array_equal(c.t3_prompt_tokens, want["t3_prompt_tokens"]) and c.t3_prompt_tokens.shape == (1, 106)
+    assert len(np.unique(c.t3_prompt_tokens)) > 50  # the tiny tokenizer's tokens vary on speech
+    assert np.abs(c.speaker - want["speaker"]).max() < 1e-6
+    assert np.abs(c.xvector - want["xvector"]).max() < 1e-3

@@ -106,7 +106,7 @@ class Chatterbox(nn.Module):
 
         The speech tokens of the clip come from `prompt_speech_tokens` unless given (S3Gen's prompt: the first
         10 s; T3's: the first 6 s at 16 kHz, at most 150 tokens)."""
-        wav24 = load_audio(clip, S3GEN_SR, source_rate=sample_rate)
+        wav24 = load_audio(clip, S3GEN_SR, **({} if isinstance(clip, (str, Path)) else {"source_rate": sample_rate}))
         wav16 = resample(wav24, S3GEN_SR, S3_SR)
         prompt24 = wav24[: S3GEN_PROMPT_SECONDS * S3GEN_SR]
         prompt16 = resample(prompt24, S3GEN_SR, S3_SR)
