@@ -8,6 +8,7 @@ reference run only, and sits in a stand-in `S3Token2Mel` with the fixture's CAMP
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,7 +100,11 @@ def run_voice_reference(folder: Path, clip: Path, text: str, max_new_tokens: int
     from chatterbox.tts import punc_norm
 
     tts = reference_tts(folder)
-    tts.prepare_conditionals(str(clip), exaggeration=exaggeration)
+    logging.disable(logging.WARNING)  # embed_ref logs (root logger) that it cuts the tokens to the mel: expected
+    try:
+        tts.prepare_conditionals(str(clip), exaggeration=exaggeration)
+    finally:
+        logging.disable(logging.NOTSET)
     t3, gen = tts.conds.t3, tts.conds.gen
     text_ids = tts.tokenizer.text_to_tokens(punc_norm(text))[0].numpy()
     inputs = {"text_tokens": text_ids, "speaker": t3.speaker_emb.numpy(),
