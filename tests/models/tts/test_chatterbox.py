@@ -248,9 +248,9 @@ def test_speak_clones_a_clip_with_the_reference_tokens(folder, model, espeak, tm
     mel = model.s3gen.flow(mx.array(valid), mx.array(c.prompt_tokens), mx.array(c.prompt_mel), mx.array(c.xvector),
                            noise=mx.array(R.flow_noise(2 * (105 + valid.size), 0)))
     assert mel.shape[1] == mel_want.shape[2] == 2 * valid.size - 1
-    assert np.abs(np.array(mel) - mel_want.transpose(0, 2, 1)).max() < 1e-3
+    assert np.abs(np.array(mel) - mel_want.transpose(0, 2, 1)).max() < 1e-4  # measured 3e-6
     _, wave_want = R.run_hift_reference(ref, mel_want.transpose(0, 2, 1), 0)
     hift = model.s3gen.mel2wav
     phases, noise = R.hift_draws(hift.config, mel.shape[1] * hift.config.upsample_scale, 0)
     wave, _ = hift(mx.array(mel_want.transpose(0, 2, 1)), mx.array(phases), mx.array(noise))
-    assert np.abs(np.array(wave) - wave_want).max() < 1e-3 and float(np.std(wave_want)) > 1e-2
+    assert np.abs(np.array(wave) - wave_want).max() < 1e-4 and float(np.std(wave_want)) > 1e-2  # measured 7e-6
