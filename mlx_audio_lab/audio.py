@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import numpy as np
 from .atomic import atomic_file, writable_parent
 from .errors import InputError, OutputError
 
-__all__ = ["AudioError", "check_audio_out", "duration", "load_audio", "player", "resample", "save_audio"]
+__all__ = ["AudioError", "check_audio_out", "duration", "load_audio", "player", "resample", "save_audio",
+           "sinc_resample"]
 
 logger = logging.getLogger(__name__)
 # The most samples a byte of a real file holds (FLAC's constant subframes pack ~4096 silent samples in ~10 bytes);
@@ -34,6 +36,28 @@ def resample(audio: np.ndarray, src: int, dst: int, quality: str = "HQ") -> np.n
     import soxr
 
     return np.asarray(soxr.resample(audio, int(src), int(dst), quality=quality), dtype=np.float32)
+
+
+def sinc_resample(audio: np.ndarray, src: int, dst: int, lowpass_width: int = 6, rolloff: float = 0.99) -> np.ndarray:
+    """Resample (T,) audio with a Hann-windowed sinc (the one torchaudio's `Resample` uses by default, for models
+    whose reference resamples with it); float32, ceil(T dst / src) samples."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if int(src) == int(dst):
+        return audio
+    g = math.gcd(int(src), int(dst))
+    up, down = int(dst) // g, int(src) // g  # each block of `down` input samples gives `up` output samples
+    cutoff = min(up, down) * rolloff
+    width = math.ceil(lowpass_width * down / cutoff)
+    offsets = np.arange(-width, width + down, dtype=np.float64) / down  # (K,) taps around a block
+    t = (np.arange(0, -up, -1, dtype=np.float32)[:, None] / np.float32(up) + offsets) * cutoff  # (up, K)
+    t = np.clip(t, -lowpass_width, lowpass_width)
+    window = np.cos(t * math.pi / lowpass_width / 2) ** 2
+    t = t * math.pi
+    kernel = (np.where(t == 0, 1.0, np.sin(t) / np.where(t == 0, 1.0, t)) * window * cutoff / down).astype(np.float32)
+    padded = np.pad(audio, (width, width + down))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, kernel.shape[1])[::down]  # (blocks, K)
+    out = (frames @ kernel.T).reshape(-1)  # (blocks * up,)
+    return np.ascontiguousarray(out[: math.ceil(up * audio.size / down)], dtype=np.float32)
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:

@@ -154,3 +154,18 @@ def test_duration_and_player() -> None:
     widget = player(audio * 0.1, 16000)
     assert type(widget).__name__ == "Audio"
     assert widget.data[:4] == b"RIFF"
+
+
+@pytest.mark.parametrize("src,dst", [(24_000, 16_000), (16_000, 24_000), (22_050, 16_000), (44_100, 24_000)])
+def test_sinc_resample_equals_torchaudio(src, dst):
+    """`sinc_resample` is torchaudio's default `Resample` (Hann-windowed sinc, width 6, rolloff 0.99)."""
+    import torch
+    import torchaudio.transforms as T
+
+    from mlx_audio_lab.audio import sinc_resample
+
+    x = np.random.default_rng(0).standard_normal(src + 17).astype(np.float32)
+    want = T.Resample(src, dst)(torch.from_numpy(x)[None])[0].numpy()
+    got = sinc_resample(x, src, dst)
+    assert got.shape == want.shape and np.abs(got - want).max() < 1e-6
+    assert np.array_equal(sinc_resample(x, src, src), x)

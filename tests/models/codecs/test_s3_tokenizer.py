@@ -163,6 +163,8 @@ def test_chatterbox_s3gen_layout_loads_the_same(folder, model, tmp_path):
     import torch
     from safetensors.torch import save_file
 
+    from mlx_audio_lab.models.codecs.s3_tokenizer import load_model
+
     state = torch.load(folder / "speech_tokenizer_v2_25hz.pt", weights_only=True)
     s3gen = {f"tokenizer.{k}": v for k, v in state.items()}
     s3gen.update({"tokenizer._mel_filters": torch.zeros(128, 201), "tokenizer.window": torch.ones(400),
@@ -170,8 +172,34 @@ def test_chatterbox_s3gen_layout_loads_the_same(folder, model, tmp_path):
     dst = tmp_path / "chatterbox"
     dst.mkdir()
     (dst / "config.json").write_text((folder / "config.json").read_text())
-    save_file(s3gen, str(dst / "s3gen.safetensors"))
-    helpers.assert_same_parameters(model, mlx_audio_lab.load(dst))
+    save_file(s3gen, str(dst / "s3gen.safetensors"))  # (a folder with s3gen.safetensors detects as chatterbox)
+    helpers.assert_same_parameters(model, load_model(dst))
+
+
+def test_sizes_are_read_off_the_weights_without_a_config(folder, model, tmp_path):
+    """A Chatterbox folder has no config for its tokenizer: width, depth, heads and mel bins come from the
+    `tokenizer.*` shapes, for the tiny fixture and for the real model (shapes from the package's class built on
+    the meta device: no weights allocated)."""
+    import torch
+    from s3tokenizer.model_v2 import ModelConfig, S3TokenizerV2
+    from safetensors.torch import save_file
+
+    from mlx_audio_lab.models.codecs.s3_tokenizer import load_model
+    from mlx_audio_lab.models.codecs.s3_tokenizer.config import S3TokenizerConfig
+    from mlx_audio_lab.models.codecs.s3_tokenizer.reference import REAL, SIZES
+
+    keys = ("n_mels", "n_audio_state", "n_audio_head", "n_audio_layer")
+    state = torch.load(folder / "speech_tokenizer_v2_25hz.pt", weights_only=True)
+    tiny = S3TokenizerConfig.sizes_from_shapes({k: tuple(v.shape) for k, v in state.items()})
+    assert tiny == {k: SIZES["tiny"][k] for k in keys}
+    with torch.device("meta"):
+        real = S3TokenizerV2("speech_tokenizer_v2_25hz", ModelConfig())
+    shapes = {k: tuple(v.shape) for k, v in real.state_dict().items()}
+    assert S3TokenizerConfig.sizes_from_shapes(shapes) == {k: REAL[k] for k in keys}
+    dst = tmp_path / "chatterbox"
+    dst.mkdir()
+    save_file({f"tokenizer.{k}": v for k, v in state.items()}, str(dst / "s3gen.safetensors"))  # no config.json
+    helpers.assert_same_parameters(model, load_model(dst))
 
 
 def test_real_weights_asset_converts_the_downloaded_onnx(folder, model, tmp_path, monkeypatch):

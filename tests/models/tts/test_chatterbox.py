@@ -179,18 +179,24 @@ def test_generate_speaks_the_reference_tokens_in_the_builtin_voice(folder, model
     assert float(np.std(chunk.audio)) > 1e-2 and np.all(chunk.audio[:480] == 0)  # the reference's 20 ms silence
 
 
-def test_voice_clip_conditionals_match_the_reference(model):
-    """A clip -> speaker (VoiceEncoder) and x-vector (CAMPPlus) as the reference computes them; the clip's
-    speech tokens are given (the S3 tokenizer is a separate port), and without them the error says so."""
+def test_voice_clip_conditionals_without_a_speech_tokenizer(model):
+    """Without an S3 tokenizer attached, a clip's speech tokens must be given, and the error says so."""
     from mlx_audio_lab.audio import resample
+    from mlx_audio_lab.models.tts.chatterbox.frontend import s3gen_mel
     from mlx_audio_lab.models.tts.chatterbox.generate import NoSpeechTokenizer
 
     clip16 = R.ve_clip()
     clip24 = resample(clip16, 16_000, 24_000)
-    with pytest.raises(NoSpeechTokenizer, match="S3 tokenizer"):
-        model.conditionals(clip24)
+    attached, model.speech_tokenizer = model.speech_tokenizer, None
+    try:
+        with pytest.raises(NoSpeechTokenizer, match="S3 tokenizer"):
+            model.conditionals(clip24)
+    finally:
+        model.speech_tokenizer = attached
     c = model.conditionals(clip24, prompt_tokens=np.arange(100)[None], t3_prompt_tokens=np.arange(30)[None])
-    assert c.prompt_mel.shape[1] == 2 * c.prompt_tokens.shape[1] and c.speaker.shape == (1, 256)
+    mel_frames = s3gen_mel(clip24).shape[1]  # the reference keeps the whole mel, cutting only surplus tokens
+    assert c.prompt_tokens.shape == (1, min(100, mel_frames // 2)) and c.prompt_mel.shape[1] == mel_frames
+    assert c.speaker.shape == (1, 256)
     assert c.xvector.shape == (1, 192) and abs(float(np.linalg.norm(c.speaker)) - 1) < 1e-5
 
 
@@ -205,4 +211,46 @@ def test_speak_cli_writes_audio_and_tokens(folder, tmp_path):
     audio, rate = sf.read(out)
     tokens = np.load(codes)
     assert rate == 24_000 and tokens.shape == (1, 30) and audio.size == 480 * 2 * int((tokens < 6561).sum())
-    assert main(["speak", "--model", str(folder), "hi", "--voice", str(out), "--out", str(tmp_path / "b.wav")]) == 2
+    assert main(["speak", "--model", str(folder), "hi", "--voice", str(tmp_path / "none.wav"),
+                 "--out", str(tmp_path / "b.wav")]) == 2
+
+
+def test_speak_clones_a_clip_with_the_reference_tokens(folder, model, espeak, tmp_path):
+    """`speak --voice clip.wav --temperature 0`: the clip's S3 tokens (the fixture's `tokenizer.*`, sizes read off
+    its weights), VoiceEncoder speaker, CAMPPlus x-vector and prompt mel as the package's `prepare_conditionals`
+    makes them (its S3Gen tokenizer at the fixture's sizes), greedy T3 with CFG: speech tokens identical to the
+    package's; then the flow and HiFT in that voice, fed the reference's noise and draws, within tolerance."""
+    import soundfile as sf
+
+    from mlx_audio_lab.cli import main
+    from mlx_audio_lab.fixtures.speech import speech_clip
+
+    clip = speech_clip("harbor")  # espeak-ng at 22.05 kHz: both sides resample it (soxr, then torchaudio's sinc)
+    want = R.run_voice_reference(folder, clip, R.PARITY_TEXT, 30)
+    out, codes = tmp_path / "out.wav", tmp_path / "tokens.npy"
+    assert main(["speak", "--model", str(folder), R.PARITY_TEXT, "--voice", str(clip), "--temperature", "0",
+                 "--max-frames", "30", "--codes-out", str(codes), "--out", str(out)]) == 0
+    tokens = np.load(codes)[0]
+    assert np.array_equal(tokens, want["speech_tokens"]) and len(np.unique(tokens)) > 20
+    c = model.conditionals(clip)  # what speak conditioned on, against the package's
+    assert np.array_equal(c.t3_prompt_tokens, want["t3_prompt_tokens"]) and c.t3_prompt_tokens.shape == (1, 106)
+    assert np.array_equal(c.prompt_tokens, want["prompt_tokens"]) and len(np.unique(c.prompt_tokens)) > 50
+    assert c.prompt_mel.shape == want["prompt_mel"].shape == (1, 211, 80)  # 105 tokens, the odd frame kept
+    assert np.abs(c.prompt_mel - want["prompt_mel"]).max() < 1e-3
+    assert np.abs(c.speaker - want["speaker"]).max() < 1e-6 and np.abs(c.xvector - want["xvector"]).max() < 1e-5
+    valid = tokens[tokens < 6561][None]
+    audio, rate = sf.read(out)
+    assert rate == 24_000 and audio.size == 480 * (2 * (105 + valid.size) - 211) and float(np.std(audio)) > 1e-2
+    # the same flow noise and HiFT draws on both sides (generate draws its own)
+    ref = R.load_s3gen_reference(folder)
+    _, mel_want = R.run_flow_reference(ref, {"tokens": valid, "prompt_tokens": want["prompt_tokens"],
+                                             "prompt_mel": want["prompt_mel"], "xvector": want["xvector"]}, 0)
+    mel = model.s3gen.flow(mx.array(valid), mx.array(c.prompt_tokens), mx.array(c.prompt_mel), mx.array(c.xvector),
+                           noise=mx.array(R.flow_noise(2 * (105 + valid.size), 0)))
+    assert mel.shape[1] == mel_want.shape[2] == 2 * valid.size - 1
+    assert np.abs(np.array(mel) - mel_want.transpose(0, 2, 1)).max() < 1e-4  # measured 3e-6
+    _, wave_want = R.run_hift_reference(ref, mel_want.transpose(0, 2, 1), 0)
+    hift = model.s3gen.mel2wav
+    phases, noise = R.hift_draws(hift.config, mel.shape[1] * hift.config.upsample_scale, 0)
+    wave, _ = hift(mx.array(mel_want.transpose(0, 2, 1)), mx.array(phases), mx.array(noise))
+    assert np.abs(np.array(wave) - wave_want).max() < 1e-4 and float(np.std(wave_want)) > 1e-2  # measured 7e-6

@@ -1,11 +1,12 @@
 """S3TokenizerV2's hyper-parameters: the `s3tokenizer.model_v2.ModelConfig` fields (defaults: the real 25 Hz model).
 
 The upstream model ships no config file (the ONNX graph fixes the sizes); our folders carry these fields in a
-`config.json`, and a folder without one gets the defaults.
+`config.json`, and a folder without one gets the sizes its weights' shapes say (`sizes_from_shapes`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -43,6 +44,14 @@ class S3TokenizerConfig:
         """From a `config.json` (unknown keys such as `use_sdpa` or `model_type` ignored)."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def sizes_from_shapes(cls, shapes: dict[str, tuple[int, ...]]) -> dict[str, int]:
+        """Width, depth, heads (64 wide each) and mel bins read off the upstream state dict's shapes."""
+        out_channels, n_mels, _ = shapes["encoder.conv1.weight"]  # (C, n_mels, 3), torch layout
+        layers = {int(m.group(1)) for k in shapes if (m := re.match(r"encoder\.blocks\.(\d+)\.", k))}
+        return {"n_mels": int(n_mels), "n_audio_state": int(out_channels), "n_audio_head": int(out_channels) // 64,
+                "n_audio_layer": len(layers)}
 
     @property
     def head_dim(self) -> int:

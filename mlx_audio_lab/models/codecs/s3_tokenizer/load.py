@@ -22,7 +22,8 @@ CHATTERBOX_WEIGHTS = ("s3gen.safetensors", "s3gen.pt")
 
 
 def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, str]:
-    """(state dict for the key map, config dict, key map, description); no config.json means the real sizes."""
+    """(state dict for the key map, config dict, key map, description); without config.json the sizes are read off
+    the weights' shapes (Chatterbox folders carry none for their tokenizer)."""
     path = folder / "config.json"
     config = json.loads(path.read_text()) if path.is_file() else {}
     if is_mlx_layout(config):
@@ -30,9 +31,17 @@ def read_checkpoint(folder: Path) -> tuple[dict[str, np.ndarray], dict, KeyMap, 
         return state, config, IDENTITY, str(path)
     if not (folder / WEIGHTS).is_file() and any((folder / n).is_file() for n in CHATTERBOX_WEIGHTS):
         state, path = read_state_dict(folder, CHATTERBOX_WEIGHTS)
-        return from_chatterbox(state), config, UPSTREAM_KEYMAP, f"{path} (Chatterbox, tokenizer.*)"
+        state = from_chatterbox(state)
+        return state, config or _sizes(state), UPSTREAM_KEYMAP, f"{path} (Chatterbox, tokenizer.*)"
     state, path = read_state_dict(folder, (WEIGHTS,))
-    return state, config, UPSTREAM_KEYMAP, str(path)
+    return state, config or _sizes(state), UPSTREAM_KEYMAP, str(path)
+
+
+def _sizes(state: dict[str, np.ndarray]) -> dict:
+    """The config of a state dict without one: its sizes from the shapes (the real model's when it is real)."""
+    if "encoder.conv1.weight" not in state:
+        return {}  # fill_model then names what is missing
+    return S3TokenizerConfig.sizes_from_shapes({k: tuple(v.shape) for k, v in state.items()})
 
 
 def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,

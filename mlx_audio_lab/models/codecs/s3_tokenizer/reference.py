@@ -52,15 +52,25 @@ def _model(config: dict):
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """A seeded random `S3TokenizerV2` saved as `init_from_pt` reads it; the FSQ projection scaled on real speech
-    so each of its 8 values rounds to -1, 0 and 1 (tokens that vary)."""
+    """A seeded random `S3TokenizerV2` saved as `init_from_pt` reads it, with its `config.json`."""
+    import torch
+
+    model = build_model(size)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(SIZES[size], indent=2))
+    torch.save(model.state_dict(), folder / WEIGHTS)
+
+
+def build_model(size: str = "tiny"):
+    """A seeded random `S3TokenizerV2`, its FSQ projection scaled on real speech so each of its 8 values rounds to
+    -1, 0 and 1 (tokens that vary); Chatterbox's fixture keeps it as S3Gen's `tokenizer.*` part."""
     import torch
 
     from ....fixtures import randomize_
 
     torch.manual_seed(0)
-    config = SIZES[size]
-    model = _model(config)
+    model = _model(SIZES[size])
     randomize_(model, seed=0, std=0.05)
     hidden = reference_hidden(model, speech_clip(0))[0]  # (T, C)
     proj = model.quantizer._codebook.project_down
@@ -71,10 +81,7 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
         scale = PRE_TANH_STD / (centred @ w.T).std(0)  # per output value
         proj.weight.copy_(w * scale[:, None])
         proj.bias.copy_(-(hidden.mean(0) @ proj.weight.T))
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(config, indent=2))
-    torch.save(model.state_dict(), folder / WEIGHTS)
+    return model
 
 
 def convert_onnx(onnx_path: Path, folder: Path) -> None:

@@ -29,7 +29,7 @@ class Conditionals:
     speaker: np.ndarray  # (1, 256) VoiceEncoder embedding
     t3_prompt_tokens: np.ndarray  # (1, <= 150) S3 tokens of the first 6 s at 16 kHz
     prompt_tokens: np.ndarray  # (1, Tp) S3 tokens of the clip (<= 10 s)
-    prompt_mel: np.ndarray  # (1, 2 Tp, 80) S3Gen mel of the clip at 24 kHz
+    prompt_mel: np.ndarray  # (1, 2 Tp or 2 Tp + 1, 80) S3Gen mel of the clip at 24 kHz
     xvector: np.ndarray  # (1, 192) CAMPPlus embedding
 
 

@@ -20,7 +20,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from ....audio import load_audio, resample
+from ....audio import load_audio, resample, sinc_resample
 from ....generation.sampling import SamplingConfig, SeededDraws
 from ....results import AudioResult, RunStats
 from .config import S3_SR, S3GEN_SR, HiFTConfig
@@ -105,19 +105,21 @@ class Chatterbox(nn.Module):
         """A voice from a clip (path, or array at `sample_rate`), as `prepare_conditionals` builds it.
 
         The speech tokens of the clip come from `prompt_speech_tokens` unless given (S3Gen's prompt: the first
-        10 s; T3's: the first 6 s at 16 kHz, at most 150 tokens)."""
-        wav24 = load_audio(clip, S3GEN_SR, source_rate=sample_rate)
+        10 s; T3's: the first 6 s at 16 kHz, at most 150 tokens). S3Gen's prompt mel keeps every frame (2 Tp or
+        2 Tp + 1), as the reference's does."""
+        wav24 = load_audio(clip, S3GEN_SR, **({} if isinstance(clip, (str, Path)) else {"source_rate": sample_rate}))
         wav16 = resample(wav24, S3GEN_SR, S3_SR)
         prompt24 = wav24[: S3GEN_PROMPT_SECONDS * S3GEN_SR]
-        prompt16 = resample(prompt24, S3GEN_SR, S3_SR)
+        prompt16 = sinc_resample(prompt24, S3GEN_SR, S3_SR)  # S3Gen's `embed_ref` resamples with torchaudio's sinc
         if t3_prompt_tokens is None:
             t3_prompt_tokens = prompt_speech_tokens(wav16[: T3_PROMPT_SECONDS * S3_SR], T3_PROMPT_TOKENS,
                                                     self.speech_tokenizer)
         if prompt_tokens is None:
             prompt_tokens = prompt_speech_tokens(prompt16, None, self.speech_tokenizer)
         mel = np.array(s3gen_mel(prompt24))
-        prompt_tokens = np.asarray(prompt_tokens).reshape(1, -1)[:, : mel.shape[1] // 2]  # 2 mel frames per token
-        mel = mel[:, : 2 * prompt_tokens.shape[1]]
+        prompt_tokens = np.asarray(prompt_tokens).reshape(1, -1)
+        if mel.shape[1] != 2 * prompt_tokens.shape[1]:  # as `embed_ref`: tokens cut to the mel, the mel kept whole
+            prompt_tokens = prompt_tokens[:, : mel.shape[1] // 2]
         return Conditionals(speaker=np.array(self.ve.embed(wav16)), t3_prompt_tokens=np.asarray(t3_prompt_tokens),
                             prompt_tokens=prompt_tokens, prompt_mel=mel,
                             xvector=np.array(self.s3gen.speaker_encoder.embed(prompt16)))

@@ -42,6 +42,7 @@ from .reference_t3 import (  # noqa: F401
     t3_parity_inputs,
     t3_tap_points,
 )
+from .reference_voice import build_speech_tokenizer, run_voice_reference  # noqa: F401
 from .voice_encoder import SAMPLE_RATE as VE_RATE
 
 
@@ -78,12 +79,14 @@ def hift_parity(hift, reference, mel: np.ndarray, seed: int = NOISE_SEED):
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """`s3gen.safetensors`, `t3_cfg.safetensors`, `tokenizer.json` as ResembleAI/chatterbox lays them out."""
+    """`s3gen.safetensors` (with its `tokenizer.*` S3 tokenizer), `t3_cfg.safetensors`, `ve.safetensors`,
+    `tokenizer.json`, `conds.pt` as ResembleAI/chatterbox lays them out."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in build_s3gen(size).state_dict().items()}
+    state.update(build_speech_tokenizer(size))  # S3Gen's `tokenizer.*`: the S3 tokenizer for new voices
     save_file(state, str(folder / "s3gen.safetensors"))
     for name, module in (("t3_cfg", build_t3(size)), ("ve", build_voice_encoder())):
         save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(folder / f"{name}.safetensors"))
