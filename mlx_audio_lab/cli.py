@@ -345,8 +345,17 @@ def cmd_speak(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.codes_out and not getattr(model, "samples_tokens", False):
         raise ArgumentError(f"--codes-out: {type(model).__name__} writes no codec codes; drop the flag")
-    try:
-        chunks = list(model.generate(args.text, **options))
+    from .text import speak_sentences
+
+    def progress(i: int, n: int, sentence: str, results: list) -> None:  # stderr: stdout stays the result
+        if n > 1:
+            seconds = sum(len(np.asarray(r.audio).reshape(-1)) / r.sample_rate for r in results)
+            took = sum(r.stats.processing_time for r in results)
+            print(f"speak: sentence {i + 1}/{n}: {seconds:.2f} s of audio in {took:.2f} s ({sentence[:40]!r})",
+                  file=sys.stderr, flush=True)
+
+    try:  # sentence by sentence (text.speak_sentences): bounded memory, progress on stderr
+        chunks = list(speak_sentences(model, args.text, progress, **options))
     except LabError:
         raise
     except ValueError as e:
