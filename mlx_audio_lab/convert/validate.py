@@ -108,7 +108,7 @@ def checked(config: Any, source: str = "config") -> Any:
                               f"{_describe(hints[f.name])}. Fix the model's config file")
         if fixed is not value:
             object.__setattr__(config, f.name, fixed)
-        if f.name.endswith("eps") and isinstance(fixed, float) and not fixed > 0:
+        if f.name.endswith("eps") and isinstance(fixed, int | float) and not fixed > 0:
             raise ConfigError(f"{source}: {f.name} is {fixed}; an epsilon must be > 0")
     return config
 
@@ -142,8 +142,7 @@ def _fits(value: Any, hint: Any) -> tuple[bool, Any]:
             return True, int(value)
         return isinstance(value, int) and not isinstance(value, bool), value
     if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        return ok, float(value) if ok else value
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value), value
     if isinstance(hint, type):
         return isinstance(value, hint), value
     return True, value
