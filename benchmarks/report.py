@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .harness import RESULTS, ROOT
 
 README = ROOT.parent / "README.md"
@@ -80,35 +82,84 @@ METRICS = {"vs_torch": "speed vs PyTorch (x, higher is faster)", "rtf": "real-ti
            "peak_mb": "peak memory (MB)"}
 
 
+def label(doc: dict, dtype: str, payload: dict) -> str:
+    """`model dtype`, marked `(reduced: 1/32 audio + 1/30 text layers)` where the run shrank the model."""
+    layers = payload.get("layers") or {}
+    if isinstance(layers, dict) and layers.get("reduced"):
+        of = layers.get("of", {})
+        cut = " + ".join(f"{layers[k]}/{of.get(k, '?')} {k.replace('_layers', '')}" for k in sorted(of) if k in layers)
+        return f"{doc['model']} {dtype} (REDUCED: {cut} layers)"
+    return f"{doc['model']} {dtype}"
+
+
+def _errors(payload: dict) -> dict[str, str]:
+    """engine -> error text of one run (its `errors`, and `peer_error` for the mlx-audio peer)."""
+    errors = dict(payload.get("errors") or {})
+    if payload.get("peer_error"):
+        errors.setdefault("mlx_audio", payload["peer_error"])
+    return errors
+
+
+def failures(docs: list[dict], device: str | None = None) -> list[tuple[str, str, str, str]]:
+    """(model dtype, device, engine, reason: the error's first line, cut to 90 characters) of every failed run."""
+    out = []
+    for d in docs:
+        if device is not None and d["device"] != device:
+            continue
+        for dtype, payload in sorted(d["dtypes"].items()):
+            for engine, why in sorted(_errors(payload).items()):
+                first = str(why).strip().splitlines()[0] if str(why).strip() else "failed"
+                out.append((label(d, dtype, payload), d["device"], engine, first[:90]))
+    return out
+
+
 def plot(docs: list[dict], metric: str = "vs_torch", device: str = "cpu", ax=None):
-    """Horizontal bars of one summary `metric` per model and dtype, one colour per engine (log scale)."""
+    """Horizontal bars of one summary `metric` per model and dtype, one colour per engine (log scale), the value
+    written on each bar; runs that failed are marked with their reason. For `vs_torch` the PyTorch bars (1 by
+    definition) are left out and the line at 1 stands for them."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    groups = [(d["model"], dtype, payload.get("summary", {})) for d in docs if d["device"] == device
-              for dtype, payload in sorted(d["dtypes"].items())
-              if any(row.get(metric) for row in payload.get("summary", {}).values())]
-    engines = sorted({e for *_, summary in groups for e in summary}, key=_engine_order)
+    groups = [(label(d, dtype, payload), dtype, payload.get("summary", {}), payload) for d in docs
+              if d["device"] == device for dtype, payload in sorted(d["dtypes"].items())
+              if any(row.get(metric) for row in payload.get("summary", {}).values())
+              or (_errors(payload) and metric in ("vs_torch", "rtf", "peak_mb"))]  # metrics every run has
+    engines = sorted({e for *_, summary, _ in groups for e in summary}, key=_engine_order)
+    if metric == "vs_torch":
+        engines = [e for e in engines if e != "torch"]
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * max(len(groups), 1) * max(len(engines), 1) / 2 + 1))
+        _, ax = plt.subplots(figsize=(9, 0.5 * max(len(groups), 1) * max(len(engines), 1) / 1.6 + 1.2))
     height = 0.8 / max(len(engines), 1)
     for j, engine in enumerate(engines):
-        ys = [i + j * height for i, (*_, summary) in enumerate(groups) if summary.get(engine, {}).get(metric)]
-        xs = [summary[engine][metric] for *_, summary in groups if summary.get(engine, {}).get(metric)]
-        ax.barh(ys, xs, height=height, label=ENGINES.get(engine, engine))
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))],
-                  [f"{model} {dtype}" for model, dtype, _ in groups])
+        ys = [i + j * height for i, (*_, summary, _) in enumerate(groups) if summary.get(engine, {}).get(metric)]
+        xs = [summary[engine][metric] for *_, summary, _ in groups if summary.get(engine, {}).get(metric)]
+        ax.barh(ys, xs, height=height, label=ENGINES.get(engine, engine), color=f"C{_engine_order(engine)}")
+        for y, x in zip(ys, xs):
+            text = f"{fmt(x)}x" if metric == "vs_torch" else fmt(x)
+            ax.text(x, y, f" {text}", va="center", ha="left", fontsize=7)
+    for i, (_, _, summary, payload) in enumerate(groups):
+        failed = [(e, w) for e, w in sorted(_errors(payload).items()) if not summary.get(e, {}).get(metric)]
+        for k, (engine, why) in enumerate(failed):
+            first = str(why).strip().splitlines()[0][:60] if str(why).strip() else "failed"
+            slot = engines.index(engine) if engine in engines else k  # its own (empty) bar slot
+            ax.text(0.01, i + slot * height, f"{ENGINES.get(engine, engine)} failed: {first}", va="center",
+                    ha="left", fontsize=6.5, color="tab:red", transform=ax.get_yaxis_transform())  # x in axes units
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))], [g[0] for g in groups], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     if metric == "vs_torch":
-        ax.axvline(1.0, color="k", lw=0.8)
+        ax.axvline(1.0, color="k", lw=0.8, label="PyTorch reference (= 1)")
+    lo, hi = ax.get_xlim()
+    ax.set_xlim(lo, hi * 1.6)  # room for the values written after the bars
+    short = np.log10(hi * 1.6 / lo) <= 2.5  # a short range gets 0.2, 0.5, 1, 2, 5 (else one label per decade)
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if short else (1.0,)))
     ax.set_xlabel(METRICS[metric])
-    ax.set_title(f"{METRICS[metric]}, {device}")
-    ax.legend(loc="best", fontsize="small")
+    ax.set_title(f"{METRICS[metric]}, {device}", pad=24)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize="small", frameon=False)
     return ax
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from . import _blas  # noqa: F401  (OpenBLAS before MLX)
 from .cli_checks import (
+    STYLE_LEVELS,
     beam_size,
     check_bandwidth,
     error,
@@ -20,6 +21,7 @@ from .cli_checks import (
     positive_float,
     probability,
     require,
+    speed_or_level,
 )
 
 
@@ -320,7 +322,7 @@ def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames")
+SAMPLING_FLAGS = ("temperature", "top_k", "top_p", "seed", "max_frames", "cfg_scale")
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
@@ -337,6 +339,22 @@ def cmd_speak(args: argparse.Namespace) -> int:
     options: dict = {"voice": args.voice}
     if args.speed != 1.0:
         options["speed"] = args.speed
+    style = {k: v for k, v in (("gender", args.gender), ("pitch", args.pitch)) if v is not None}
+    if isinstance(args.speed, str):
+        style["speed"] = args.speed
+    if style and not getattr(model, "style_controls", False):
+        flags = ", ".join(f"--{k} {v}" for k, v in style.items())
+        raise ArgumentError(f"{flags}: {type(model).__name__} has no gender / pitch / speed-level controls; "
+                            "drop them (a numeric --speed is a rate)")
+    options.update(style)
+    if args.voice_text is not None:
+        from .stt_options import accepted_options
+
+        if "prompt_text" not in accepted_options(model, "generate"):
+            raise ArgumentError(f"--voice-text: {type(model).__name__} takes no transcript of its voice; drop the flag")
+        if not args.voice:
+            raise ArgumentError("--voice-text is what the --voice clip says: give the clip with --voice")
+        options["prompt_text"] = args.voice_text
     if getattr(model, "samples_tokens", False):
         options.update(given)
     elif given:
@@ -345,6 +363,10 @@ def cmd_speak(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.codes_out and not getattr(model, "samples_tokens", False):
         raise ArgumentError(f"--codes-out: {type(model).__name__} writes no codec codes; drop the flag")
+    if args.cfg_scale is not None and not getattr(model, "has_guidance", False):
+        raise ArgumentError(f"--cfg-scale: {type(model).__name__} has no classifier-free guidance; drop the flag")
+    if args.cfg_scale is not None and args.cfg_scale < 1:
+        raise ArgumentError(f"--cfg-scale must be >= 1 (1 = no guidance), got {args.cfg_scale}")
     from .text import speak_sentences
 
     def progress(i: int, n: int, sentence: str, results: list) -> None:  # stderr: stdout stays the result
@@ -574,8 +596,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("speak", help="text to speech")
     s.add_argument("--model", required=True)
-    s.add_argument("--voice", default=None)
-    s.add_argument("--speed", type=positive_float, default=1.0)
+    s.add_argument("--voice", default=None, help="a voice name, speaker id or reference clip (model-dependent)")
+    s.add_argument("--voice-text", default=None, help="what the --voice clip says (CSM's context turn, Spark-TTS)")
+    s.add_argument("--speed", type=speed_or_level, default=1.0,
+                   help="a rate, or a level (Spark-TTS: very_low .. very_high)")
+    s.add_argument("--gender", choices=("female", "male"), default=None, help="voice creation (Spark-TTS)")
+    s.add_argument("--pitch", choices=STYLE_LEVELS, default=None, help="voice creation (Spark-TTS)")
     s.add_argument("--out", required=True)
     s.add_argument("--temperature", type=float, default=None, help="0 is greedy (token models only)")
     s.add_argument("--top-k", type=int, default=None)
@@ -583,6 +609,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None, help="seed of the sampling draws")
     s.add_argument("--max-frames", type=int, default=None, help="stop after N codec frames")
     s.add_argument("--codes-out", default=None, help="save the codes (.npy, codebooks x frames) for `decode`")
+    s.add_argument("--cfg-scale", type=float, default=None,
+                   help="guidance scale of models with classifier-free guidance (default: the checkpoint's "
+                        "generation config; 1 = no guidance)")
     s.add_argument("text")
     s.set_defaults(fn=cmd_speak)
 

@@ -113,4 +113,21 @@ def check_bandwidth(model, bandwidth: float | None) -> dict:
 def require(model, method: str, what: str, ref: str) -> None:
     """An ArgumentError when `model` lacks `method` (e.g. `transcribe` on a codec)."""
     if not hasattr(model, method):
+        why = getattr(model, "not_ported", {}).get(method)  # a port that covers part of its model says which part
+        if why:
+            raise ArgumentError(f"--model {ref}: {why}")
         raise ArgumentError(f"--model {ref} is not {what} (it has no {method}); see `mlx-audio-lab models`")
+
+
+STYLE_LEVELS = ("very_low", "low", "moderate", "high", "very_high")  # Spark-TTS's pitch / speed labels
+
+
+def speed_or_level(text: str) -> float | str:
+    """argparse type for --speed: a rate (a finite number > 0) or a level name (for models with style labels)."""
+    if text in STYLE_LEVELS:
+        return text
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 or one of {', '.join(STYLE_LEVELS)}, "
+                                         f"got {text!r}") from None

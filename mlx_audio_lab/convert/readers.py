@@ -63,6 +63,12 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 def read_torch(path: Path) -> dict[str, np.ndarray]:
     """Read a PyTorch checkpoint with `weights_only=True` (tensors and plain containers only)."""
+    return read_torch_checkpoint(path)[0]
+
+
+def read_torch_checkpoint(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """(tensors, the plain values beside them, e.g. a training script's `model_args.n_layer`), names flattened with
+    dots; read with `weights_only=True`."""
     import pickle
 
     import torch
@@ -79,8 +85,10 @@ def read_torch(path: Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"{path}: holds a {type(obj).__name__}, not a state dict of tensors")
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
-    return {k: v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
-            for k, v in _flatten(obj).items() if isinstance(v, torch.Tensor)}  # not weights: epochs, names ...
+    flat = _flatten(obj)
+    tensors = {k: v.float().numpy() if v.dtype == torch.bfloat16 else v.numpy()
+               for k, v in flat.items() if isinstance(v, torch.Tensor)}  # not weights: epochs, names ...
+    return tensors, {k: v for k, v in flat.items() if not isinstance(v, torch.Tensor)}
 
 
 def _flatten(obj: dict, prefix: str = "") -> dict:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -18,6 +19,28 @@ LLAMA_HF = KeyMap(name="llama/hf", rules=[
     Rule(r"(model\..+|lm_head\.weight)", r"lm.\1"),
 ])
 TIED_HEAD = "lm_head.weight"  # absent from the MLX model when the embeddings are tied
+
+
+@dataclass
+class LlamaTTSConfig:
+    """A TTS port whose upstream `config.json` is a plain Llama config: the backbone's dict (as mlx-lm reads it,
+    missing keys from the port's `DEFAULTS`: the real checkpoint's values) and the port's model type."""
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+    llama: dict[str, Any] = field(default_factory=dict)
+    model_type: str = ""
+
+    def __post_init__(self) -> None:
+        self.llama = {**self.DEFAULTS, **self.llama}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LlamaTTSConfig:
+        """From the upstream (Llama) config.json, or from the project's MLX layout (its `llama` block)."""
+        return cls(llama=dict(d.get("llama", d)))
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.llama["vocab_size"])
 
 
 def llama_args(config: dict[str, Any]) -> llama.ModelArgs:

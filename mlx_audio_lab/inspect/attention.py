@@ -61,12 +61,14 @@ def attention_figure(maps: AttentionMaps, kind: str = "cross", layer: int = 0, h
     """The selected map: tokens on y; time (cross) or tokens (self) on x. One axes."""
     w = select_map(maps.weights(kind), layer, head, maps.alignment_heads)
     fig, ax = new_figure((10, max(2.5, 0.22 * len(maps.tokens) + 1.2)))
-    what = "alignment heads (mean)" if head == ALIGNMENT else f"layer {layer}, " + (
+    heads = ", ".join(f"{a}.{b}" for a, b in maps.alignment_heads)
+    what = f"mean of the alignment heads (layer.head {heads})" if head == ALIGNMENT else f"layer {layer}, " + (
         "mean of heads" if head == AVG else f"head {head}")
     if kind == "cross":
         plots.attention(w, maps.tokens, maps.seconds_per_position, title=f"cross attention: {what}", ax=ax)
     else:
-        ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma")
+        im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma")
+        fig.colorbar(im, ax=ax, pad=0.01, label="attention weight")
         ticks = range(len(maps.tokens))
         ax.set_yticks(ticks, maps.tokens, fontsize=8)
         ax.set_xticks(ticks, maps.tokens, fontsize=8, rotation=90)
@@ -198,5 +200,6 @@ def alignment_figure(maps: AttentionMaps, ax=None):
     """Mean of the alignment heads' cross attention (Whisper's word-timing view)."""
     fig, ax = (ax.figure, ax) if ax is not None else new_figure((10, 4))
     plots.attention(select_map(maps.cross, 0, ALIGNMENT, maps.alignment_heads), maps.tokens,
-                    maps.seconds_per_position, title="alignment heads (mean)", ax=ax)
+                    maps.seconds_per_position, ax=ax, title="mean of the alignment heads (layer.head "
+                    + ", ".join(f"{a}.{b}" for a, b in maps.alignment_heads) + ")")
     return fig

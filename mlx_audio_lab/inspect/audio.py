@@ -21,6 +21,8 @@ class Spectrogram:
     frame_seconds: float
     kind: str
     ylabel: str
+    top_hz: float | None = None  # the frequency of the last bin (linear bins span 0 .. top_hz); None for mel
+    unit: str = "dB"  # what the colour means
 
 
 def spectrogram_data(audio: np.ndarray, sample_rate: int, kind: str = "log", n_fft: int = 512, hop: int = 128,
@@ -35,13 +37,16 @@ def spectrogram_data(audio: np.ndarray, sample_rate: int, kind: str = "log", n_f
         x = np.pad(x, (0, n_fft // 2 + 1 - len(x)))
     power = dsp.power_spectrogram(dsp.stft(x, n_fft=n_fft, hop_length=hop))
     if kind == "linear":
-        vals, ylabel = np.sqrt(np.array(power)), "frequency bin"
+        vals, ylabel = np.sqrt(np.array(power)), "frequency (Hz)"
     elif kind == "log":
-        vals, ylabel = np.array(dsp.amplitude_to_db(power, top_db=top_db)), "frequency bin"
+        vals, ylabel = np.array(dsp.amplitude_to_db(power, top_db=top_db)), "frequency (Hz)"
     else:
         mel = power @ dsp.mel_filters(sample_rate, n_fft, n_mels)
-        vals, ylabel = np.array(dsp.amplitude_to_db(mel, top_db=top_db)), "mel bin"
-    return Spectrogram(vals.astype(np.float32), hop / sample_rate, kind, ylabel)
+        vals = np.array(dsp.amplitude_to_db(mel, top_db=top_db))
+        ylabel = f"mel band (0-{sample_rate / 2000:g} kHz)"
+    top = None if kind == "mel" else sample_rate / 2
+    return Spectrogram(vals.astype(np.float32), hop / sample_rate, kind, ylabel, top,
+                       "magnitude |X|" if kind == "linear" else "dB")
 
 
 def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -98,7 +103,7 @@ def audio_figure(audio: np.ndarray, sample_rate: int, kind: str = "log", n_fft: 
     ax_w.set_title(title)
     s = spectrogram_data(audio, sample_rate, kind, n_fft, hop)
     plots.spectrogram(s.values, s.frame_seconds, title=f"{kind} spectrogram (n_fft {n_fft}, hop {hop})",
-                      ylabel=s.ylabel, ax=ax_s, cmap="magma")
+                      ylabel=s.ylabel, ax=ax_s, cmap="magma", top=s.top_hz, unit=s.unit)
     if span is not None:
         ax_w.axvspan(*span, color="tab:orange", alpha=0.15)
         ax_s.set_xlim(*span)
@@ -117,11 +122,11 @@ def compare_figure(reference: np.ndarray, test: np.ndarray, sample_rate: int, ki
     for ax, x, name in zip(axes[1:3], (reference, test), labels):
         s = spectrogram_data(x, sample_rate, kind, n_fft, hop)
         plots.spectrogram(s.values, s.frame_seconds, title=f"{name}: {kind} spectrogram", ylabel=s.ylabel, ax=ax,
-                          cmap="magma")
+                          cmap="magma", top=s.top_hz, unit=s.unit)
     d = difference_spectrogram(reference, test, sample_rate, kind, n_fft, hop)
     lim = float(np.percentile(np.abs(d.values), 99)) or 1.0
     plots.spectrogram(d.values, d.frame_seconds, title=f"{labels[1]} - {labels[0]} ({d.kind})", ylabel=d.ylabel,
-                      ax=axes[3], cmap="coolwarm", vmin=-lim, vmax=lim)
+                      ax=axes[3], cmap="coolwarm", vmin=-lim, vmax=lim, top=d.top_hz, unit=d.unit)
     if span is not None:
         axes[0].set_xlim(*span)
     return fig

@@ -68,21 +68,34 @@ def timeline(run: Any) -> Timeline:
 
 
 def timeline_figure(t: Timeline, selected: int | None = None):
-    """Tokens, time (ms) and memory (MB) per step, stacked; 3 axes."""
-    fig, axes = new_figure((10, 6), 3, 1, sharex=True)
+    """Time (ms) and MLX active memory (MB) per step; for chunks/segments also tokens per step on top."""
+    per_token = t.unit == "token"  # one token per step: a "tokens" panel would be a row of ones
+    fig, axes = new_figure((10, 4.5 if per_token else 6), 2 if per_token else 3, 1, sharex=True)
     x = np.arange(t.n_steps)
-    axes[0].bar(x, t.tokens, color="tab:blue")
-    axes[0].set(ylabel="tokens", title=f"{t.n_steps} {t.unit}s, {t.total_tokens} tokens")
-    axes[1].bar(x, t.seconds * 1e3, color="tab:green")
-    axes[1].set(ylabel="time (ms)")
+    if not per_token:
+        axes[0].bar(x, t.tokens, color="tab:blue")
+        axes[0].set(ylabel="tokens")
+    ax_t, ax_m = axes[-2], axes[-1]
+    ms = t.seconds * 1e3
+    ax_t.bar(x, ms, color="tab:green")
+    ax_t.set(ylabel="time (ms)")
+    if ms.size and ms.min() > 0 and ms.max() / ms.min() > 20:  # one slow step (e.g. the first) would flatten the rest
+        ax_t.set_yscale("log")
     if t.audio_seconds.size:
-        axes[1].plot(x, t.audio_seconds * 1e3, "k_", markersize=12, label="audio produced (ms)")
-        axes[1].legend(fontsize=8)
-    axes[2].plot(x, t.memory_mb, "o-", color="tab:purple", ms=3)
-    axes[2].set(ylabel="memory (MB)", xlabel=t.unit)
-    axes[2].ticklabel_format(axis="y", useOffset=False, style="plain")
+        ax_t.plot(x, t.audio_seconds * 1e3, "k_", markersize=12, label="audio produced (ms)")
+        ax_t.legend(fontsize=8)
+    what = (f"{t.n_steps} decoding steps (one token each)" if per_token
+            else f"{t.n_steps} {t.unit}s, {t.total_tokens} tokens")
+    axes[0].set_title(f"{what}: wall time (this machine) and MLX active memory per step")
+    ax_m.plot(x, t.memory_mb, "o-", color="tab:purple", ms=3)
+    ax_m.set(ylabel="active memory (MB)", xlabel=t.unit)
+    ax_m.ticklabel_format(axis="y", useOffset=False, style="plain")
+    if t.memory_mb.size and np.ptp(t.memory_mb) < 1.0:  # flat to the MB: say so rather than magnify rounding
+        mid = float(np.median(t.memory_mb))
+        ax_m.set_ylim(mid - 10, mid + 10)
+        ax_m.yaxis.set_major_formatter("{x:.0f}")
     if t.n_steps <= 60:
-        axes[2].set_xticks(x, t.labels, rotation=70, fontsize=7)
+        ax_m.set_xticks(x, t.labels, rotation=70, fontsize=7)
     if selected is not None:
         for ax in axes:
             ax.axvline(selected, color="tab:red", lw=1)

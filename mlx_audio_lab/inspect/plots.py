@@ -23,15 +23,18 @@ def _finish(fig, own: bool) -> None:
 
 
 def spectrogram(features: np.ndarray, frame_seconds: float = 0.01, title: str = "log-mel spectrogram",
-                ylabel: str = "mel bin", figsize=(10, 3), ax=None, **imshow_kw):
-    """Plot (frames, bins) features as an image with time in seconds on x."""
+                ylabel: str = "mel bin", figsize=(10, 3), ax=None, top: float | None = None, unit: str = "",
+                **imshow_kw):
+    """Plot (frames, bins) features as an image with time in seconds on x; with `top` (Hz of the last bin, linear
+    bins) the y axis is frequency in Hz; `unit` labels the colorbar."""
     own = ax is None
     fig, ax = _fig(figsize, ax)
     f = np.asarray(features)
+    y_top = f.shape[1] if top is None else top
     im = ax.imshow(f.T, origin="lower", aspect="auto", interpolation="nearest",
-                   extent=(0, f.shape[0] * frame_seconds, 0, f.shape[1]), **imshow_kw)
+                   extent=(0, f.shape[0] * frame_seconds, 0, y_top), **imshow_kw)
     ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
-    fig.colorbar(im, ax=ax, pad=0.01)
+    fig.colorbar(im, ax=ax, pad=0.01, label=unit or None)
     _finish(fig, own)
     return fig
 
@@ -42,8 +45,9 @@ def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: 
     own = ax is None
     fig, ax = _fig(figsize, ax)
     w = np.asarray(weights)
-    ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma",
-              extent=(0, w.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
+    im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma",
+                   extent=(0, w.shape[1] * seconds_per_position, len(labels) - 0.5, -0.5))
+    fig.colorbar(im, ax=ax, pad=0.01, label="attention weight")
     ax.set_yticks(range(len(labels)))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set(xlabel="time (s)", title=title)
@@ -53,29 +57,44 @@ def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: 
 
 def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook x time)", figsize=(10, 3),
           ax=None):
-    """Plot a (codebooks, frames) integer code grid."""
+    """Plot a (codebooks, frames) integer code grid: code index as colour (a colorbar, no repeating palette),
+    integer codebook ticks."""
+    from matplotlib.ticker import MaxNLocator
+
     own = ax is None
     fig, ax = _fig(figsize, ax)
     g = np.asarray(grid)
-    im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="tab20",
+    im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="viridis",
                    extent=(0, g.shape[1] * frame_seconds, g.shape[0] - 0.5, -0.5))
     ax.set(xlabel="time (s)", ylabel="codebook", title=title)
-    fig.colorbar(im, ax=ax, pad=0.01)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=min(g.shape[0], 16), integer=True))
+    fig.colorbar(im, ax=ax, pad=0.01, label="code index")
     _finish(fig, own)
     return fig
 
 
 def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
-    """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange."""
+    """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange;
+    a layer whose shapes differ (or with non-finite values) gets a hatched full-height bar saying so."""
     own = ax is None
     fig, ax = _fig(figsize, ax)
     names = [r.name for r in report.layers]
-    errs = [max(r.max_abs, 1e-12) for r in report.layers]
+    finite = [np.isfinite(r.max_abs) for r in report.layers]
+    known = [max(r.max_abs, 1e-12) for r, f in zip(report.layers, finite) if f] + [r.tol for r in report.layers]
+    top = 10 ** np.ceil(np.log10(max(known) * 10))
+    errs = [max(r.max_abs, 1e-12) if f else top for r, f in zip(report.layers, finite)]
     first = report.first_divergence
     colors = ["tab:red" if r.name == first else "tab:blue" if r.ok else "tab:orange" for r in report.layers]
-    ax.bar(range(len(names)), errs, color=colors)
+    bars = ax.bar(range(len(names)), errs, color=colors)
+    for i, (bar, f) in enumerate(zip(bars, finite)):
+        if not f:
+            bar.set_hatch("//")
+            bar.set_alpha(0.5)
+            why = "shape differs" if report.layers[i].ref_shape is not None else "not finite"
+            ax.text(i, top ** 0.5 * min(errs) ** 0.5, why, rotation=90, ha="center", va="center", fontsize=7)
     ax.plot(range(len(names)), [r.tol for r in report.layers], "k_", markersize=14, label="tolerance")
     ax.set_yscale("log")
+    ax.set_ylim(top=top)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
     ax.set(ylabel="max |MLX - PyTorch|", title=f"parity: {report.model}")
@@ -165,5 +184,24 @@ def alignment_path(matrix: np.ndarray, path: tuple[np.ndarray, np.ndarray], labe
     ax.set(xlabel="time (s)", ylabel="token (input)", title=title)
     ax.legend(fontsize=8, loc="upper right")
     fig.colorbar(im, ax=ax, pad=0.01, label="normalised attention (z)")
+    _finish(fig, own)
+    return fig
+
+
+def token_kinds(kinds: np.ndarray, names: Sequence[str], frame_seconds: float, title: str, figsize=(10, 3),
+                ax=None, ylabel: str = "codebook"):
+    """Plot a (rows, frames) grid of kind indices (code / BOS / PAD / EOS ...) in categorical colours, with a legend."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    own = ax is None
+    fig, ax = _fig(figsize, ax)
+    k = np.asarray(kinds)
+    colours = ["#4c72b0", "#55a868", "#dddddd", "#c44e52", "#8172b2", "#ccb974"][: len(names)]
+    ax.imshow(k, aspect="auto", interpolation="nearest", cmap=ListedColormap(colours), vmin=-0.5,
+              vmax=len(names) - 0.5, extent=(0, k.shape[1] * frame_seconds, k.shape[0] - 0.5, -0.5))
+    ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
+    ax.legend(handles=[Patch(color=c, label=n) for c, n in zip(colours, names)], loc="upper left",
+              bbox_to_anchor=(1.01, 1), fontsize=8)
     _finish(fig, own)
     return fig

@@ -47,9 +47,16 @@ def codes_figure(codes: np.ndarray, frame_seconds: float, codebook_size: int | N
     if span is not None:
         ax_g.axvspan(span[0] * frame_seconds, span[1] * frame_seconds, color="white", alpha=0.35, ec="k")
     usage, ent = code_usage(c, size), code_entropy(c, size)
-    for q in range(len(usage)):
-        ax_u.step(np.arange(size), usage[q], where="mid", lw=1, label=f"codebook {q}: {ent[q]:.2f} bits")
-    ax_u.set(xlabel="code", ylabel="count", title=f"usage per codebook (max entropy {np.log2(size):.2f} bits)")
+    if len(usage) > 8:  # too many curves to tell apart: the entropy of each codebook as a bar
+        ax_u.bar(np.arange(len(ent)), ent, color="tab:blue")
+        ax_u.axhline(np.log2(size), color="k", ls="--", lw=1, label=f"max {np.log2(size):.2f} bits")
+        ax_u.set(xlabel="codebook", ylabel="entropy (bits)",
+                 title=f"usage per codebook: entropy of its codes (max entropy {np.log2(size):.2f} bits)")
+        ax_u.xaxis.get_major_locator().set_params(integer=True)
+    else:
+        for q in range(len(usage)):
+            ax_u.step(np.arange(size), usage[q], where="mid", lw=1, label=f"codebook {q}: {ent[q]:.2f} bits")
+        ax_u.set(xlabel="code", ylabel="count", title=f"usage per codebook (max entropy {np.log2(size):.2f} bits)")
     ax_u.legend(fontsize=7, ncol=2)
     return fig
 
@@ -134,14 +141,18 @@ def steps_figure(steps: Sequence[DecodeStep], selected: int | None = None):
     for j, s in enumerate(steps):
         grid[: len(s.top_probs), j] = s.top_probs
     fig, (ax_g, ax_b) = new_figure((10, 5.5), 2, 1, height_ratios=[1.3, 1])
-    ax_g.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    im = ax_g.imshow(grid, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+    fig.colorbar(im, ax=ax_g, pad=0.01, label="probability")
     ax_g.set_xticks(range(len(steps)), [s.label for s in steps], rotation=70, fontsize=7)
-    ax_g.set(ylabel="rank", title="top-k probabilities per step (x: chosen token)")
+    ax_g.set_yticks(range(k), [f"#{r + 1}" for r in range(k)])
+    ax_g.set(ylabel="rank", title=f"top-{k} probabilities at each decoding step (x: the token chosen)")
     sel = steps[len(steps) - 1 if selected is None else selected]
     ax_g.axvline(sel.step, color="w", lw=1)
     ax_b.barh(range(len(sel.top_probs))[::-1], sel.top_probs, color="tab:blue")
     ax_b.set_yticks(range(len(sel.top_probs))[::-1], sel.top_labels, fontsize=8)
-    ax_b.set(xlim=(0, 1), xlabel="probability", title=f"step {sel.step}: chose {sel.label}")
+    for r, p in enumerate(sel.top_probs):
+        ax_b.text(min(p + 0.01, 0.9), len(sel.top_probs) - 1 - r, f"{p:.2f}", va="center", fontsize=8)
+    ax_b.set(xlim=(0, 1), xlabel="probability", title=f"step {sel.step}: the top-{k} candidates; chose {sel.label}")
     return fig
 
 

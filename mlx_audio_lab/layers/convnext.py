@@ -65,3 +65,18 @@ class ConvNeXtBlock(nn.Module):
         if "gamma" in self:
             y = self.gamma * y
         return x + y
+
+
+class VectorAdaLayerNorm(AdaLayerNorm):
+    """LayerNorm without affine; scale and shift are linear maps of a condition vector (BiCodec's decoder)."""
+
+    def __init__(self, condition_dim: int, dim: int, eps: float = 1e-6):
+        nn.Module.__init__(self)
+        self.eps = eps
+        self.scale = nn.Linear(condition_dim, dim)
+        self.shift = nn.Linear(condition_dim, dim)
+
+    def __call__(self, x: mx.array, cond: mx.array) -> mx.array:
+        """x (B, T, C), cond (B, condition_dim) -> (B, T, C)."""
+        x = mx.fast.layer_norm(x, None, None, self.eps)
+        return x * self.scale(cond)[:, None] + self.shift(cond)[:, None]

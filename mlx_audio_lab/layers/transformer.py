@@ -47,32 +47,50 @@ class RoPEAttention(nn.Module):
     """Causal multi-head (or grouped-query) self attention with rotary positions (rotate-half convention)."""
 
     def __init__(self, dims: int, heads: int, kv_heads: int | None = None, head_dim: int | None = None,
-                 bias: bool = False, rope_theta: float = 10_000.0, window: int | None = None):
+                 bias: bool = False, rope_theta: float = 10_000.0, window: int | None = None, *,
+                 kv_dims: int | None = None, scale: float | None = None, causal: bool = True, rotary: bool = True):
+        """`kv_dims`: width of the keys' source (cross attention); `scale` defaults to head_dim ** -0.5 (Dia: 1);
+        `causal` False attends everywhere (an encoder); `rotary` False leaves positions out (cross attention)."""
         super().__init__()
         self.heads, self.kv_heads = heads, kv_heads or heads
         self.head_dim = head_dim or dims // heads
         self.rope_theta, self.window = rope_theta, window
+        self.scale = self.head_dim**-0.5 if scale is None else scale
+        self.causal, self.rotary = causal, rotary
         self.q_proj = nn.Linear(dims, self.heads * self.head_dim, bias=bias)
-        self.k_proj = nn.Linear(dims, self.kv_heads * self.head_dim, bias=bias)
-        self.v_proj = nn.Linear(dims, self.kv_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(kv_dims or dims, self.kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(kv_dims or dims, self.kv_heads * self.head_dim, bias=bias)
         self.o_proj = nn.Linear(self.heads * self.head_dim, dims, bias=bias)
 
     def _heads(self, x: mx.array, n: int) -> mx.array:
         B, T, _ = x.shape  # (B, T, n * D) -> (B, n, T, D)
         return x.reshape(B, T, n, self.head_dim).transpose(0, 2, 1, 3)
 
-    def __call__(self, x: mx.array, offset: int = 0, cache: SlidingKVCache | None = None) -> mx.array:
-        """x (B, T, C) at absolute positions offset..offset+T-1 -> (B, T, C)."""
+    def context_keys_values(self, context: mx.array) -> tuple[mx.array, mx.array]:
+        """Cross attention's keys and values of a context (B, S, kv_dims), each (B, kv_heads, S, D), computed once."""
+        return (mx.contiguous(self._heads(self.k_proj(context), self.kv_heads)),
+                mx.contiguous(self._heads(self.v_proj(context), self.kv_heads)))
+
+    def __call__(self, x: mx.array, offset: int = 0, cache: SlidingKVCache | None = None,
+                 keys_values: tuple[mx.array, mx.array] | None = None) -> mx.array:
+        """x (B, T, C) at absolute positions offset..offset+T-1 -> (B, T, C); with `keys_values` (from
+        `context_keys_values`) it attends to that context instead of to itself."""
         B, T, _ = x.shape
         rope = dict(dims=self.head_dim, traditional=False, base=self.rope_theta, scale=1.0, offset=offset)
-        q = mx.fast.rope(self._heads(self.q_proj(x), self.heads), **rope)
-        k = mx.fast.rope(self._heads(self.k_proj(x), self.kv_heads), **rope)
-        v = self._heads(self.v_proj(x), self.kv_heads)
-        if cache is not None:
-            k, v = cache.update(k, v)
-        mask = sliding_causal_mask(T, k.shape[2], offset, self.window)
-        out = scaled_dot_product_attention(q, k, v, scale=self.head_dim**-0.5, mask=mask)
-        if cache is not None:
+        q = self._heads(self.q_proj(x), self.heads)
+        q = mx.fast.rope(q, **rope) if self.rotary else q
+        if keys_values is not None:
+            k, v = keys_values
+        else:
+            k = self._heads(self.k_proj(x), self.kv_heads)
+            k = mx.fast.rope(k, **rope) if self.rotary else k
+            v = self._heads(self.v_proj(x), self.kv_heads)
+            if cache is not None:
+                k, v = cache.update(k, v)
+        causal = self.causal and keys_values is None
+        mask = sliding_causal_mask(T, k.shape[2], offset, self.window) if causal else None
+        out = scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
+        if cache is not None and keys_values is None:
             cache.trim()
         return self.o_proj(out.transpose(0, 2, 1, 3).reshape(B, T, -1))
 

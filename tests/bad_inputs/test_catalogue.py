@@ -31,7 +31,7 @@ def a(tmp_path_factory) -> SimpleNamespace:
                                      "snac": ("snac", "tiny"),
                                      "dac": ("dac", "tiny"), "mimi": ("mimi", "tiny"), "voc": ("vocos", "encodec"),
                                      "whisper": ("whisper", "tiny"), "kokoro": ("kokoro", "tiny"),
-                                     "w2v": ("wav2vec2", "tiny")}.items():
+                                     "w2v": ("wav2vec2", "tiny"), "indextts": ("indextts", "tiny")}.items():
         setattr(ns, name, build(model_type, size))
     rng = np.random.default_rng(0)
     for name in ("enc", "dac", "mimi", "voc"):
@@ -332,6 +332,8 @@ ARGUMENTS = [
     Case("transcribe-with-a-codec", lambda a, t: [*T(a.enc), a.wav], "not a speech-recognition model"),
     Case("encode-with-whisper", lambda a, t: ENCM(a.whisper, a, t), "not a codec", "c.npy"),
     Case("decode-with-whisper", lambda a, t: DEC(a.whisper, t, npy(t, a.enc_codes)), "not a codec", "o.wav"),
+    Case("speak-with-indextts-codes-only", lambda a, t: ["speak", "--model", a.indextts, "--out", t / "s.wav", "hi"],
+         "ported up to its mel codes", "s.wav"),
     Case("speak-with-a-codec", lambda a, t: ["speak", "--model", a.enc, "--out", t / "s.wav", "hi"],
          "not a text-to-speech model", "s.wav"),
     Case("unknown-command", lambda a, t: ["frobnicate"], "invalid choice"),

@@ -30,6 +30,11 @@ def test_inspector_on_synthetic_maps():
     ax = attention_figure(maps, "cross", 0, 2).axes[0]
     assert ax.get_title() == "cross attention: layer 0, head 2" and ax.get_xlabel() == "time (s)"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    fig = attention_figure(maps, "self", 1, 0)
+    assert fig.axes[-1].get_ylabel() == "attention weight"  # every map has its colorbar
+    aligned = AttentionMaps(["a", "b", "c"], cross=maps.cross, alignment_heads=[(0, 1), (1, 3)])
+    title = attention_figure(aligned, "cross", 0, "alignment").axes[0].get_title()
+    assert title == "cross attention: mean of the alignment heads (layer.head 0.1, 1.3)"
 
 
 @pytest.mark.reference

@@ -31,7 +31,12 @@ def test_spectrogram_kinds_shapes_and_peak(tone):
     log = spectrogram_data(tone, SR, "log", n_fft=512, hop=128)
     assert log.values.max() - log.values.min() <= 80.0 + 1e-3  # top_db floor
     mel = spectrogram_data(tone, SR, "mel", n_fft=512, hop=256, n_mels=40)
-    assert mel.values.shape == (SR // 256 + 1, 40) and mel.ylabel == "mel bin"
+    assert mel.values.shape == (SR // 256 + 1, 40) and mel.ylabel == f"mel band (0-{SR / 2000:g} kHz)"
+    assert lin.top_hz == SR / 2 and mel.top_hz is None and lin.ylabel == "frequency (Hz)"
+    from mlx_audio_lab.inspect.audio import audio_figure
+
+    ax_s = audio_figure(tone, SR, "log").axes[1]  # frequency axis in Hz, up to Nyquist
+    assert ax_s.get_ylabel() == "frequency (Hz)" and ax_s.get_ylim() == pytest.approx((0, SR / 2))
     with pytest.raises(ValueError):
         spectrogram_data(tone, SR, "cqt")
 

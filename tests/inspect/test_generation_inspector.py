@@ -42,7 +42,9 @@ def test_inspector_text_and_figure():
     insp = GenerationInspector(steps)
     assert insp.summary() == "GenerationInspector: 3 tokens"
     fig = timeline_figure(insp.timeline, selected=1)
-    assert [a.get_ylabel() for a in fig.axes] == ["tokens", "time (ms)", "memory (MB)"]
+    assert [a.get_ylabel() for a in fig.axes] == ["time (ms)", "active memory (MB)"]  # one token per step
+    assert fig.axes[0].get_title().startswith("3 decoding steps (one token each)")
+    assert fig.axes[1].get_ylim() == (0.0, 20.0)  # memory flat at 10 MB: shown flat, not magnified
     insp.selected = 2
     assert insp.status().startswith("token 2 (t2): 1 tokens")
 

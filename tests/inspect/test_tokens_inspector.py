@@ -53,4 +53,6 @@ def test_topk_steps_of_known_logits():
     assert steps[1].label == "a" and steps[1].top_labels == ["a", "c"]
     insp = TokenInspector.for_steps(steps)
     assert insp.status() == "step 1: a p=0.5"
-    assert len([a for a in steps_figure(steps, 0).axes]) == 2
+    fig = steps_figure(steps, 0)
+    assert len(fig.axes) == 3 and fig.axes[2].get_ylabel() == "probability"  # grid, bars, colorbar
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["#1", "#2"]

@@ -125,6 +125,25 @@ def test_speak_greedy_writes_codes_that_mimi_decodes(folder, tmp_path):
     np.testing.assert_allclose(spoken, again, atol=1e-4)  # streamed while speaking vs decoded at once
 
 
+def test_speak_continues_a_voice_clip_as_the_reference_does(folder, tmp_path):
+    """`speak --voice clip.wav --voice-text ...`: the clip is a context turn of speaker [0], whose voice then
+    says the text; greedy codes equal transformers' generate on the same conversation."""
+    import soundfile as sf
+
+    said = ref.CONTEXT[0][1]
+    inputs = ref.parity_inputs(folder, context=[(0, said, ref.CONTEXT[0][2])], speaker=0)
+    _, want = ref.run_reference(folder, inputs, max_frames=12)
+    clip, codes_path = tmp_path / "voice.wav", tmp_path / "codes.npy"
+    sf.write(clip, inputs["context0.audio"], 24000, subtype="FLOAT")
+    cli("speak", "--model", str(folder), ref.TEXT, "--voice", str(clip), "--voice-text", said, "--out",
+        str(tmp_path / "out.wav"), "--temperature", "0", "--max-frames", "12", "--codes-out", str(codes_path))
+    np.testing.assert_array_equal(np.load(codes_path), want["codes"][:, :12])
+    p = subprocess.run([sys.executable, "-m", "mlx_audio_lab", "speak", "--model", str(folder), "hi", "--voice",
+                        str(clip), "--out", str(tmp_path / "x.wav")], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 2 and "--voice-text" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "x.wav").exists()
+
+
 @pytest.mark.parametrize("bits", [None, 8])
 def test_mlx_layout_round_trip_gives_the_same_codes(folder, tmp_path, bits):
     import mlx_audio_lab

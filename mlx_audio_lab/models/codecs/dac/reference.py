@@ -18,6 +18,10 @@ SIZES = {
     # ibm-research/DAC.speech.v1.0 (OuteTTS 1.0's codec) in miniature: 24 kHz, hop 320, 2 codebooks of 1024
     "tiny-24khz": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=2, codebook_size=1024,
                        codebook_dim=8, sampling_rate=24_000),
+    # descript/dac_44khz's codes in miniature (Dia's codec): 44.1 kHz, 9 codebooks of 1024 (hop 320 here)
+    # saved with weight norm removed, as transformers' descript/dac_44khz is (DacModel.from_pretrained loads it)
+    "tiny-44khz": dict(encoder_hidden_size=4, decoder_hidden_size=32, n_codebooks=9, codebook_size=1024,
+                       codebook_dim=8, sampling_rate=44_100, weight_norm=False),
 }
 
 
@@ -81,6 +85,7 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     torch.manual_seed(0)
     sizes = dict(SIZES[size])
     rate = sizes.pop("sampling_rate", 16_000)
+    weight_norm = sizes.pop("weight_norm", True)
     config = DacConfig(sampling_rate=rate, downsampling_ratios=[2, 4, 5, 8], **sizes)
     model = DacModel(config).eval()
     model.apply_weight_norm()  # the original DAC checkpoints are weight-normed: exercise the folding
@@ -93,6 +98,10 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
                 scale = 0.1 if name.startswith("decoder.conv2.") else scale
                 p.copy_(scale * (1.0 + 0.2 * torch.randn(p.shape, generator=g)))
     probe_codebooks_(model.quantizer.quantizers, model.encoder, config.sampling_rate, 25 * config.hop_length, seed=2)
+    if not weight_norm:  # fold it: plain `weight`s (DacModel.remove_weight_norm expects the old hooks)
+        for module in model.modules():
+            if torch.nn.utils.parametrize.is_parametrized(module, "weight"):
+                torch.nn.utils.parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     model.save_pretrained(folder, safe_serialization=True)
     DacFeatureExtractor(feature_size=1, sampling_rate=rate, hop_length=320).save_pretrained(folder)
 

@@ -32,9 +32,14 @@ def _config(folder: Path):
 
 def tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap name -> module of transformers' model (or a value run_reference records), in forward order."""
+    return tap_points_for(_config(folder))
+
+
+def tap_points_for(config) -> list[TapPoint]:
+    """The tap map of an EnCodec of this config (an EncodecConfig); also what Bark's codec side uses."""
     from .model import Encodec
 
-    model = Encodec(_config(folder))
+    model = Encodec(config)
     names = [f"{part}.layers.{i}" for part in ("encoder", "decoder")
              for i, layer in enumerate(getattr(model, part).layers) if type(layer).__name__ != "ELU"]
     n_enc = sum(n.startswith("encoder") for n in names)
@@ -69,18 +74,16 @@ def _fill_codebooks(model, seed: int) -> None:
             residual = residual - layer.decode(layer.encode(residual))
 
 
-def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """Save a seeded random EncodecModel (plus its feature extractor config) in the Hugging Face layout."""
+def seeded_model(**config):
+    """A seeded random transformers EncodecModel of `config` (EncodecConfig keywords): random weights, weight-norm
+    gains near 1 and codebooks spread like the latents (so codes vary); also what Bark's fixture decodes with."""
     import torch
-    from transformers import EncodecConfig, EncodecFeatureExtractor, EncodecModel
+    from transformers import EncodecConfig, EncodecModel
 
     from ....fixtures import randomize_
 
-    if size not in SIZES:
-        raise ValueError(f"unknown EnCodec fixture size {size!r}; sizes: {', '.join(SIZES)}")
     torch.manual_seed(0)
-    config = EncodecConfig(**SIZES[size])
-    model = EncodecModel(config).eval()
+    model = EncodecModel(EncodecConfig(**config)).eval()
     randomize_(model, seed=0, std=0.1)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # weight-norm gains near 1: each conv keeps the signal's scale
@@ -88,6 +91,17 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
             if name.endswith("parametrizations.weight.original0"):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
     _fill_codebooks(model, seed=2)
+    return model
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """Save a seeded random EncodecModel (plus its feature extractor config) in the Hugging Face layout."""
+    from transformers import EncodecFeatureExtractor
+
+    if size not in SIZES:
+        raise ValueError(f"unknown EnCodec fixture size {size!r}; sizes: {', '.join(SIZES)}")
+    model = seeded_model(**SIZES[size])
+    config = model.config
     model.save_pretrained(folder, safe_serialization=True)
     EncodecFeatureExtractor(feature_size=config.audio_channels, sampling_rate=config.sampling_rate,
                             chunk_length_s=config.chunk_length_s, overlap=config.overlap).save_pretrained(folder)

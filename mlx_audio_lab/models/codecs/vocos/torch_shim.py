@@ -184,7 +184,9 @@ def import_vocos() -> tuple[types.ModuleType, dict[str, bool]]:
     The shim modules leave `sys.modules` again afterwards (vocos keeps its own references), so other code
     in the process (transformers checks for torchaudio) never sees them. Returns (vocos, {module: shimmed}).
     """
-    used = {name: _stand_in(name) for name in ("torchaudio", "encodec")}
+    # encodec: always the stand-in. The real package (installed since for Bark) downloads its weights at
+    # construction, which cannot work offline; the stand-in loads them from the fixture folder.
+    used = {"torchaudio": _stand_in("torchaudio"), "encodec": True}
     if "vocos.pretrained" in sys.modules:
         return importlib.import_module("vocos"), used
     added = []

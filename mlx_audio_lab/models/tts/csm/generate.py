@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlx.core as mx
@@ -95,6 +96,17 @@ class Segment:
     audio: np.ndarray
 
 
+def clip_turn(model: Csm, clip: str | Path, text: str | None, speaker: int = 0) -> Segment:
+    """A context turn from an audio file and what it says (read at the codec's rate)."""
+    from ....audio import load_audio
+    from ....errors import ArgumentError
+
+    if not text or not text.strip():
+        raise ArgumentError(f"--voice {clip}: CSM continues a spoken turn and needs its words: pass --voice-text "
+                            "'what the clip says'")
+    return Segment(speaker, text.strip(), load_audio(clip, model.sample_rate))
+
+
 def prompt_for(model: Csm, text: str, speaker: int = 0, context: list[Segment] | None = None
                ) -> tuple[list[int], np.ndarray | None]:
     """(prompt ids, context frames (F, codebooks) or None): each context turn with its encoded audio, then
@@ -157,11 +169,13 @@ def audio_frames(codes: np.ndarray, eos: int) -> np.ndarray:
 
 def generate(model: Csm, text: str, voice: int | str | list[Segment] | None = None, temperature: float | None = None,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = 0, max_frames: int = 125,
-             chunk_frames: int = 25, draws: Draws | None = None, speed: float = 1.0) -> Iterator[AudioResult]:
+             chunk_frames: int = 25, draws: Draws | None = None, speed: float = 1.0,
+             prompt_text: str | None = None) -> Iterator[AudioResult]:
     """Speak `text`; yields 24 kHz audio every `chunk_frames` frames (Mimi's streaming decoder).
 
-    `voice`: None (speaker 0, no context), a speaker id (0, "1"), or context turns (`Segment`s, oldest first)
-    whose last speaker then says `text`. Sampling follows the folder's generation config (sesame/csm-1b:
+    `voice`: None (speaker 0, no context), a speaker id (0, "1"), context turns (`Segment`s, oldest first)
+    whose last speaker then says `text`, or an audio file whose words are `prompt_text` (one context turn of
+    speaker 0, whose voice then continues). Sampling follows the folder's generation config (sesame/csm-1b:
     temperature 0.9, top-k 50) unless overridden; `temperature=0` makes the backbone and the depth decoder
     greedy. `seed` seeds the draws. Each result's `extras["codes"]` holds its frames (codebooks, n).
     """
@@ -172,6 +186,10 @@ def generate(model: Csm, text: str, voice: int | str | list[Segment] | None = No
         pick = greedy
     else:
         pick = sampler(backbone, depth, draws if draws is not None else SeededDraws(seed or 0))
+    if isinstance(voice, (str, Path)) and not str(voice).isdigit() and Path(voice).suffix:
+        voice = [clip_turn(model, voice, prompt_text)]
+    elif prompt_text is not None:
+        raise ValueError("prompt_text is what a voice clip says: give the clip as voice too")
     if voice is None or isinstance(voice, (int, str)):
         if isinstance(voice, str) and not voice.isdigit():
             raise ValueError(f"voice must be a speaker id such as 0 or 1, or context segments; got {voice!r}")

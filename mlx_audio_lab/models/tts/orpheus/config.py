@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ....generation.backbone import LlamaTTSConfig
 
 # canopylabs/orpheus-3b-0.1-ft is Llama-3.2-3B with 28,684 added tokens (vocabulary 156,940); missing keys
 # take these values (see benchmarks/configs/orpheus-3b-0.1-ft.json for the source).
@@ -23,17 +25,8 @@ VOICES = ("tara", "leah", "jess", "leo", "dan", "mia", "zac", "zoe")  # the 0.1-
 
 
 @dataclass
-class OrpheusConfig:
-    """The Llama backbone's config dict (as mlx-lm reads it) plus Orpheus's own constants."""
+class OrpheusConfig(LlamaTTSConfig):
+    """The Llama backbone's config dict plus Orpheus's model type (see `LlamaTTSConfig`)."""
 
-    llama: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     model_type: str = "orpheus"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OrpheusConfig:
-        """From the upstream (Llama) config.json, or from the project's MLX layout (its `llama` block)."""
-        return cls(llama={**DEFAULTS, **d.get("llama", d)})
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.llama["vocab_size"])

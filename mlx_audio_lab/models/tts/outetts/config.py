@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ....generation.backbone import LlamaTTSConfig
 
 # OuteAI/Llama-OuteTTS-1.0-1B is Llama-3.2-1B with OuteTTS's added tokens; missing keys take these values
 # (see benchmarks/configs/llama-outetts-1.0-1b.json for where they come from).
@@ -24,17 +26,8 @@ DEFAULT_SPEAKER = "en-female-1-neutral"  # the JSON profile the outetts wheel sh
 
 
 @dataclass
-class OuteTTSConfig:
-    """The Llama backbone's config dict (as mlx-lm reads it) plus OuteTTS's own constants."""
+class OuteTTSConfig(LlamaTTSConfig):
+    """The Llama backbone's config dict plus OuteTTS's model type (see `LlamaTTSConfig`)."""
 
-    llama: dict[str, Any] = field(default_factory=lambda: dict(DEFAULTS))
+    DEFAULTS: ClassVar[dict[str, Any]] = DEFAULTS
     model_type: str = "outetts"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OuteTTSConfig:
-        """From the upstream (Llama) config.json, or from the project's MLX layout (its `llama` block)."""
-        return cls(llama={**DEFAULTS, **d.get("llama", d)})
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.llama["vocab_size"])

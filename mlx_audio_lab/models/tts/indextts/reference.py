@@ -1,0 +1,215 @@
+"""The PyTorch side of IndexTTS 2's GPT stage: `indextts.gpt.model_v2.UnifiedVoice` (PyPI `indextts2-inference`).
+
+The fixture is a seeded tiny `UnifiedVoice` saved as upstream keeps it (`config.yaml` with a `gpt:` section,
+`gpt.pth`). Parity feeds both sides the same w2v-BERT-like features (the conditioning input) and text ids,
+records the conditioning taps and the first (prompt) forward of GPT-2, greedy codes and per-step logits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ....generation import RecordedDraws, SamplingConfig, SeededDraws
+from ....generation.sampling import GREEDY
+from ....parity import TapPoint
+
+SIZES = {
+    "tiny": dict(model_dim=64, layers=2, heads=4, max_text_tokens=40, max_mel_tokens=120, number_text_tokens=48,
+                 number_mel_codes=98, start_mel_token=96, stop_mel_token=97, start_text_token=0, stop_text_token=1,
+                 condition_num_latent=8, condition_type="conformer_perceiver",
+                 condition_module=dict(output_size=32, linear_units=64, attention_heads=2, num_blocks=2,
+                                       input_layer="conv2d2", perceiver_mult=2),
+                 emo_condition_module=dict(output_size=32, linear_units=64, attention_heads=2, num_blocks=1,
+                                           input_layer="conv2d2", perceiver_mult=1)),
+    # IndexTTS-2 checkpoints/config.yaml (gpt section), for benchmarks at real size
+    "real": dict(model_dim=1280, layers=24, heads=20, max_text_tokens=600, max_mel_tokens=1815,
+                 number_text_tokens=12000, number_mel_codes=8194, start_mel_token=8192, stop_mel_token=8193,
+                 start_text_token=0, stop_text_token=1, condition_num_latent=32, condition_type="conformer_perceiver",
+                 condition_module=dict(output_size=512, linear_units=2048, attention_heads=8, num_blocks=6,
+                                       input_layer="conv2d2", perceiver_mult=2),
+                 emo_condition_module=dict(output_size=512, linear_units=1024, attention_heads=4, num_blocks=4,
+                                           input_layer="conv2d2", perceiver_mult=2)),
+}
+PARITY_FRAMES, PARITY_TEXT_LEN, PARITY_STEPS = 41, 12, 60  # feature frames, text ids, max generated codes
+FEATURE_DIM = 1024
+# IndexTTS2.infer's defaults (do_sample, top_p 0.8, top_k 30, temperature 0.8, repetition_penalty 10)
+PARITY_SAMPLING = SamplingConfig(temperature=0.8, top_k=30, top_p=0.8, repetition_penalty=10.0)
+
+
+def tap_points(folder: Path) -> list[TapPoint]:
+    """MLX tap -> `UnifiedVoice` module, in forward order (conditioning, emotion vector, GPT-2 prompt forward)."""
+    from .load import read_config
+
+    cfg = read_config(folder)
+    pts = [TapPoint("conditioning_encoder.embed", "conditioning_encoder.embed")]
+    pts += [TapPoint(f"conditioning_encoder.encoders.{i}", f"conditioning_encoder.encoders.{i}")
+            for i in range(cfg.condition_module.num_blocks)]
+    pts += [TapPoint(n, n) for n in ("conditioning_encoder", "perceiver_encoder", "emo_conditioning_encoder",
+                                     "emo_perceiver_encoder", "emovec_layer", "emo_layer")]
+    pts += [TapPoint(f"gpt.h.{i}", f"gpt.h.{i}") for i in range(cfg.layers)]
+    return pts + [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
+
+
+def build_fixture(folder: Path, size: str = "tiny") -> None:
+    """A seeded `UnifiedVoice` in the upstream layout: config.yaml (`gpt:` + `gpt_checkpoint`) and gpt.pth."""
+    import torch
+    import yaml
+
+    from ....fixtures import randomize_
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    gpt = SIZES[size]
+    torch.manual_seed(0)
+    model = _unified_voice(gpt)
+    randomize_(model, seed=0, std=0.08, keep=tuple(n for n, _ in model.named_buffers()))  # sinusoid tables
+    with torch.no_grad():  # upstream zeroes the speed embedding at init; seeded values show it reaches the prompt
+        model.speed_emb.weight.normal_(0.0, 0.08, generator=torch.Generator().manual_seed(1))
+    torch.save({"model": model.state_dict()}, folder / "gpt.pth")
+    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth"}, sort_keys=False))
+
+
+def _unified_voice(gpt: dict):
+    from indextts.gpt.model_v2 import UnifiedVoice
+
+    return UnifiedVoice(**gpt).eval()
+
+
+def load_reference(folder: Path):
+    """`UnifiedVoice` as IndexTTS2 loads it (`load_checkpoint`, then `post_init_gpt2_config(kv_cache=True)`), fp32."""
+    import torch
+    import yaml
+
+    folder = Path(folder)
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    model = _unified_voice(cfg["gpt"])
+    state = torch.load(folder / cfg.get("gpt_checkpoint", "gpt.pth"), map_location="cpu", weights_only=True)
+    model.load_state_dict(state.get("model", state), strict=True)
+    model.post_init_gpt2_config(use_deepspeed=False, kv_cache=True, half=False)
+    return model.eval()
+
+
+def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
+    """Seeded conditioning features (1, T, 1024) (w2v-BERT's place) and text ids (1, L) without start/stop."""
+    from .load import read_config
+
+    cfg = read_config(folder)
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((1, PARITY_FRAMES, FEATURE_DIM)).astype(np.float32)
+    text = rng.integers(2, cfg.number_text_tokens, size=(1, PARITY_TEXT_LEN)).astype(np.int64)
+    return {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
+
+
+def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps: int,
+                       config: SamplingConfig = GREEDY, draws=None):
+    """Codes from upstream's modules: `inference_speech`'s prompt (speaker features doubling as the emotion
+    reference, as upstream does without an emotion prompt) and `GPT2InferenceModel.forward` stepped with its KV
+    cache. Each step runs transformers' processors in `generate`'s order over the ids `generate` sees (upstream's
+    fake prompt ids, all 1, then start_mel and the codes), then argmax or `torch.multinomial` (`draws` twin).
+    Returns (1, S) codes with the stop code if reached, and the raw per-step logits (1, S, V).
+
+    The loop is written here because `inference_speech`'s `generate()` call fails under transformers 5.23 (the
+    cached steps reach `GPT2InferenceModel.forward` without an attention mask)."""
+    import contextlib
+
+    import torch
+    from transformers import (
+        LogitsProcessorList,
+        RepetitionPenaltyLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    from ....parity.generation import torch_draws
+
+    procs = LogitsProcessorList()
+    if config.repetition_penalty != 1.0:
+        procs.append(RepetitionPenaltyLogitsProcessor(config.repetition_penalty))
+    if not config.greedy:
+        if config.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(config.temperature))
+        if config.top_k > 0:
+            procs.append(TopKLogitsWarper(config.top_k))
+        if config.top_p < 1.0:
+            procs.append(TopPLogitsWarper(config.top_p))
+    feats, ids = torch.from_numpy(features), torch.from_numpy(text)
+    sampling = torch_draws(draws) if draws is not None else contextlib.nullcontext()
+    with torch.no_grad(), sampling:
+        chans = feats.transpose(1, 2)  # both encoders take (B, C, T) and transpose back
+        latent = model.get_conditioning(chans, torch.tensor([feats.shape[1]]))  # (B, latents, D)
+        emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, torch.tensor([feats.shape[1]]))))
+        zero, one = (model.speed_emb(torch.full((ids.shape[0],), i, dtype=torch.long)) for i in (0, 1))
+        conds = torch.cat([latent + emo[:, None], one[:, None], zero[:, None]], dim=1)
+        seen, embeds, mask = model.prepare_gpt_inputs(conds, ids)
+        im = model.inference_model
+        im.store_mel_emb(embeds)
+        out = im(input_ids=seen, attention_mask=mask, use_cache=True, return_dict=True)
+        codes, logits = [], []
+        for _ in range(max_steps):
+            step = out.logits[:, -1].float()
+            scores = procs(seen, step.clone())
+            nxt = scores.argmax(-1) if config.greedy else torch.multinomial(scores.softmax(-1), 1)[:, 0]
+            codes.append(nxt)
+            logits.append(step)
+            if bool((nxt == model.stop_mel_token).all()):
+                break
+            seen = torch.cat([seen, nxt[:, None]], dim=1)
+            mask = torch.nn.functional.pad(mask, (0, 1), value=1)
+            out = im(input_ids=nxt[:, None], attention_mask=mask, past_key_values=out.past_key_values,
+                     use_cache=True, return_dict=True)
+    return torch.stack(codes, 1).numpy().astype(np.int64), torch.stack(logits, 1).numpy()
+
+
+def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
+    """Taps (first call of each module: conditioning and GPT-2's prompt forward), greedy codes and their logits."""
+    from ....parity.torch_hooks import capture_torch
+
+    model = load_reference(folder)
+    acts, (codes, logits) = capture_torch(model, [p.ref for p in tap_points(folder)],
+                                          lambda: reference_generate(model, inputs["features"], inputs["text"],
+                                                                     PARITY_STEPS))
+    sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
+                                    RecordedDraws(inputs["draws"][:, None]))
+    return acts, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+
+
+def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
+    """The port on the same inputs: taps of the prompt forward, greedy codes and the logits of each step."""
+    import mlx.core as mx
+
+    from ....taps import capture
+    from .generate import generate_codes
+    from .load import load_model
+
+    model = load_model(folder, **load_kw)
+    with capture() as acts:
+        steps = list(generate_codes(model, inputs["features"], inputs["text"], max_steps=PARITY_STEPS, trace=True))
+    taps = {k: np.array(v.astype(mx.float32)) for k, v in acts.items()}
+    codes = np.array([[s.token for s in steps]], dtype=np.int64)
+    logits = np.stack([s.stages[0][1] for s in steps], axis=1)
+    sampled = np.array([[s.token for s in generate_codes(model, inputs["features"], inputs["text"], PARITY_SAMPLING,
+                                                         RecordedDraws(inputs["draws"][:, None]),
+                                                         max_steps=PARITY_STEPS)]], dtype=np.int64)
+    return taps, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+
+
+def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> list:
+    """Per-step logits of the greedy run (through the KV cache) and the greedy codes."""
+    from ....parity.generation import logits_row, token_row
+
+    return [logits_row("generation.step_logits", mlx_out["step_logits"], ref_out["step_logits"], 1e-4),
+            token_row("generation.greedy_codes", mlx_out["greedy"], ref_out["greedy"]),
+            token_row("generation.sampled_codes", mlx_out["sampled"], ref_out["sampled"])]
+
+
+def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Greedy and sampled codes identical, greedy codes varied (more than a third distinct)."""
+    rows = extra_rows(mlx_out, ref_out)
+    codes = np.asarray(ref_out["greedy"])[0]
+    distinct = len(set(codes.tolist()))
+    ok = all(r.ok for r in rows) and distinct > len(codes) // 3
+    return ok, f"greedy {len(codes)} codes ({distinct} distinct); " + "; ".join(
+        f"{r.name} {r.note or 'ok'}" for r in rows)

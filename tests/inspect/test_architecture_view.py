@@ -1,0 +1,60 @@
+"""Architecture figure: the stages and shapes it draws are the taps one forward pass of the port recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlx_audio_lab.fixtures import build
+from mlx_audio_lab.inspect.architecture import (
+    ArchitectureView,
+    architecture_figure,
+    model_stages,
+    stages_from_shapes,
+    trace_stages,
+)
+from mlx_audio_lab.models.stt.whisper import reference as whisper_ref
+
+
+def test_repeated_layers_fold_only_when_name_pattern_and_shape_agree():
+    shapes = {"conv": (1, 8, 4), "layers.0": (1, 4, 4), "layers.1": (1, 4, 4), "layers.2": (1, 4, 4),
+              "layers.3": (1, 2, 4), "norm": (1, 2, 4), "blocks.0.attn": (2,), "blocks.1.attn": (2,)}
+    st = stages_from_shapes(shapes)
+    assert [(s.name, s.count, s.shape) for s in st] == [
+        ("conv", 1, (1, 8, 4)), ("layers.0-2", 3, (1, 4, 4)), ("layers.3", 1, (1, 2, 4)), ("norm", 1, (1, 2, 4)),
+        ("blocks.0-1.attn", 2, (2,))]
+    assert st[1].taps == ("layers.0", "layers.1", "layers.2")
+    assert len(stages_from_shapes(shapes, fold=False)) == len(shapes)
+
+
+def test_whisper_stages_are_the_tapped_shapes_of_one_forward_pass():
+    folder = build("whisper")
+    inputs = whisper_ref.parity_inputs(folder)
+    acts, _ = whisper_ref.run_mlx(folder, inputs)
+    flat = model_stages("whisper", fold=False)
+    assert [(s.name, s.shape) for s in flat] == [(k, tuple(np.shape(v))) for k, v in acts.items()]
+    folded = model_stages("whisper")
+    assert sum(s.count for s in folded) == len(acts)
+    for s in folded:  # every folded box stands for taps of exactly its shape
+        assert all(tuple(np.shape(acts[t])) == s.shape for t in s.taps)
+    names = [s.name for s in folded]
+    assert "encoder.layers.0-1" in names and "decoder.layers.0-1" in names
+    logits = folded[-1]
+    assert logits.name == "decoder.logits" and logits.shape[-1] == 51864  # the vocabulary, from the config
+
+
+def test_trace_stages_of_a_direct_call_and_the_figure_texts():
+    import mlx.core as mx
+
+    import mlx_audio_lab
+
+    model = mlx_audio_lab.load(build("whisper"))
+    mel = mx.zeros((1, 3000, model.config.num_mel_bins))
+    st = trace_stages(model.embed_audio, mel)
+    assert [s.name for s in st] == ["encoder.conv1", "encoder.conv2", "encoder.layers.0-1", "encoder.layer_norm"]
+    assert st[1].shape == (1, 1500, model.config.d_model)  # stride-2 conv halves 3000 frames
+    fig = architecture_figure(st, "whisper encoder")
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    for s in st:
+        assert any(t.startswith(s.name) for t in texts) and s.shape_text in texts
+    view = ArchitectureView(st, "whisper encoder")
+    assert view.summary().splitlines()[3].split() == ["encoder.layers.0-1", "x2", "1", "x", "1500", "x", "64"]
