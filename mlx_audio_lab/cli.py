@@ -367,8 +367,17 @@ def cmd_speak(args: argparse.Namespace) -> int:
         raise ArgumentError(f"--cfg-scale: {type(model).__name__} has no classifier-free guidance; drop the flag")
     if args.cfg_scale is not None and args.cfg_scale < 1:
         raise ArgumentError(f"--cfg-scale must be >= 1 (1 = no guidance), got {args.cfg_scale}")
-    try:
-        chunks = list(model.generate(args.text, **options))
+    from .text import speak_sentences
+
+    def progress(i: int, n: int, sentence: str, results: list) -> None:  # stderr: stdout stays the result
+        if n > 1:
+            seconds = sum(len(np.asarray(r.audio).reshape(-1)) / r.sample_rate for r in results)
+            took = sum(r.stats.processing_time for r in results)
+            print(f"speak: sentence {i + 1}/{n}: {seconds:.2f} s of audio in {took:.2f} s ({sentence[:40]!r})",
+                  file=sys.stderr, flush=True)
+
+    try:  # sentence by sentence (text.speak_sentences): bounded memory, progress on stderr
+        chunks = list(speak_sentences(model, args.text, progress, **options))
     except LabError:
         raise
     except ValueError as e:

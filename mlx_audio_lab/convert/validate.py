@@ -88,3 +88,77 @@ def _mx_finite(a: Any) -> np.ndarray:
     import mlx.core as mx
 
     return np.array(mx.isfinite(a.astype(mx.float32)))
+
+
+def checked(config: Any, source: str = "config") -> Any:
+    """A config dataclass whose every field has its annotated type (int, float, bool, str, lists of them, X | None,
+    nested config dataclasses), integral floats made ints, epsilons > 0; returns it. Call before building a model."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            checked(value, f"{source}: {f.name}")
+            continue
+        ok, fixed = _fits(value, hints.get(f.name, Any))
+        if not ok:
+            raise ConfigError(f"{source}: {f.name} is {value!r:.60} ({type(value).__name__}); expected "
+                              f"{_describe(hints[f.name])}. Fix the model's config file")
+        if fixed is not value:
+            object.__setattr__(config, f.name, fixed)
+        if f.name.endswith("eps") and isinstance(fixed, int | float) and not fixed > 0:
+            raise ConfigError(f"{source}: {f.name} is {fixed}; an epsilon must be > 0")
+    return config
+
+
+def _fits(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(value has type `hint`, the value with integral floats made ints where ints are expected)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any or origin is typing.Literal or hint is dict or origin is dict or isinstance(hint, typing.TypeVar):
+        return True, value
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            ok, fixed = (value is None, value) if arg is type(None) else _fits(value, arg)
+            if ok:
+                return True, fixed
+        return False, value
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not isinstance(value, list | tuple):
+            return False, value
+        item = args[0] if args else Any
+        out = [_fits(v, item) for v in value]
+        if not all(ok for ok, _ in out):
+            return False, value
+        return True, type(value)(v for _, v in out) if any(v is not o for (_, v), o in zip(out, value)) else value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return True, int(value)
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value), value
+    if isinstance(hint, type):
+        return isinstance(value, hint), value
+    return True, value
+
+
+def _describe(hint: Any) -> str:
+    """A type hint in words: "an integer", "a list of integers", "true or false", ..."""
+    import types
+    import typing
+
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin in (list, tuple):
+        inner = _describe(args[0]) if args and args[0] is not Ellipsis else "values"
+        plural = {"an integer": "integers", "a number": "numbers", "a string": "strings", "true or false": "booleans"}
+        return "a list of " + plural.get(inner, inner.replace("a list of", "lists of", 1))
+    return words.get(hint, getattr(hint, "__name__", str(hint)))

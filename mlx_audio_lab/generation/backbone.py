@@ -10,6 +10,7 @@ import mlx.nn as nn
 from mlx_lm.models import llama
 
 from ..convert.keymap import KeyMap, Rule
+from ..convert.validate import checked
 from ..taps import tap
 
 # `LlamaForCausalLM` checkpoints -> mlx-lm's Llama under `lm.`: the names agree, so the table only drops keys.
@@ -52,7 +53,7 @@ def llama_args(config: dict[str, Any]) -> llama.ModelArgs:
         c["rope_scaling"] = rope
     c.setdefault("model_type", "llama")
     c.setdefault("tie_word_embeddings", False)
-    return llama.ModelArgs.from_dict(c)
+    return checked(llama.ModelArgs.from_dict(c), "config (Llama backbone)")
 
 
 def llama_model(config: dict[str, Any]) -> llama.Model:

@@ -388,7 +388,70 @@ OUTPUTS = [
                                                                 "--out", t / "conv"], "hidden_size is -1", "conv"),
 ]
 
-CASES = AUDIO + CODES + CHECKPOINTS + CONFIGS + ARGUMENTS + TEXT + OUTPUTS
+
+
+def port_config(model_type: str, changes: dict, command: Callable) -> Callable:
+    """A case on a copy of `model_type`'s fixture with config fields (dotted paths into nested blocks, in
+    config.json or config.yaml) changed; `command(folder, a, t)` is the argv that loads it."""
+    def argv(a, t):
+        import yaml
+
+        folder = copy_model(build(model_type), t / f"{model_type}-copy")
+        path = folder / "config.json" if (folder / "config.json").is_file() else folder / "config.yaml"
+        cfg = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        for dotted, value in changes.items():
+            *parents, key = dotted.split(".")
+            block = cfg
+            for name in parents:
+                block = block[name]
+            block[key] = value
+        path.write_text(json.dumps(cfg) if path.suffix == ".json" else yaml.safe_dump(cfg))
+        return command(folder, a, t)
+    return argv
+
+
+ENC_PORT = lambda f, a, t: ["encode", "--model", f, "--out", t / "c.npy", a.wav]  # noqa: E731
+DEC_PORT = lambda f, a, t: ["decode", "--model", f, "--out", t / "o.wav", npy(t, np.zeros((2, 4), np.int64))]  # noqa: E731
+STT_PORT = lambda f, a, t: ["transcribe", "--model", f, a.wav16]  # noqa: E731
+TTS_PORT = lambda voice: lambda f, a, t: ["speak", "--model", f, *(["--voice", voice] if voice else []),  # noqa: E731
+                                         "--max-frames", "4", "--out", t / "s.wav", "hi"]
+
+# One bad config field per port family, of a type the size check by key name (above) lets through: the port's
+# config dataclass (convert.validate.checked) or the Llama backbone's (mlx-lm ModelArgs) names it.
+PORT_CONFIGS = [
+    Case("dac-config-fractional-dim", port_config("dac", {"codebook_dim": 8.5}, ENC_PORT),
+         r"codebook_dim is 8\.5 \(float\); expected an integer", "c.npy"),
+    Case("snac-config-flag-as-string", port_config("snac", {"noise": "no"}, ENC_PORT),
+         r"noise is 'no' \(str\); expected true or false", "c.npy"),
+    Case("vocos-config-padding-number", port_config("vocos", {"head.init_args.padding": 7}, ENC_PORT),
+         r"head: padding is 7 \(int\); expected a string", "c.npy"),
+    Case("mimi-config-flag-as-string", port_config("mimi", {"use_conv_shortcut": "yes"}, ENC_PORT),
+         r"use_conv_shortcut is 'yes' \(str\); expected true or false", "c.npy"),
+    Case("mimi-config-negative-epsilon", port_config("mimi", {"norm_eps": -1e-5}, ENC_PORT),
+         r"norm_eps is -1e-05; an epsilon must be > 0", "c.npy"),
+    Case("bigvgan-config-flag-as-string", port_config("bigvgan", {"snake_logscale": "true"}, DEC_PORT),
+         r"snake_logscale is 'true' \(str\); expected true or false", "o.wav"),
+    Case("whisper-config-flag-as-string", port_config("whisper", {"scale_embedding": "no"}, STT_PORT),
+         r"scale_embedding is 'no' \(str\); expected true or false"),
+    Case("wav2vec2-config-epsilon-string", port_config("wav2vec2", {"layer_norm_eps": "small"}, STT_PORT),
+         r"layer_norm_eps is 'small' \(str\); expected a number"),
+    Case("kokoro-config-fractional-rate", port_config("kokoro", {"istftnet.upsample_rates": [10, 6.5]},
+                                                      TTS_PORT("af_fixture")),
+         r"istftnet: upsample_rates is \[10, 6\.5\] \(list\); expected a list of integers", "s.wav"),
+    Case("orpheus-config-epsilon-string", port_config("orpheus", {"rms_norm_eps": "tiny"}, TTS_PORT("tara")),
+         r"Llama backbone\): rms_norm_eps is 'tiny' \(str\); expected a number", "s.wav"),
+    Case("csm-config-epsilon-string", port_config("csm", {"rms_norm_eps": "tiny"}, TTS_PORT(None)),
+         r"rms_norm_eps is 'tiny' \(str\); expected a number", "s.wav"),
+    Case("csm-config-token-id-string", port_config("csm", {"codebook_pad_token_id": "pad"}, TTS_PORT(None)),
+         r"codebook_pad_token_id is 'pad' \(str\); expected an integer", "s.wav"),
+    Case("outetts-config-flag-as-string", port_config("outetts", {"attention_bias": "no"}, TTS_PORT(None)),
+         r"attention_bias is 'no' \(str\); expected true or false", "s.wav"),
+    Case("silero-config-fractional-rate", port_config("silero_vad", {"sample_rates": [16000.5]},
+                                                      lambda f, a, t: ["vad", "--model", f, a.wav16]),
+         r"sample_rates is \[16000\.5\]; expected a list of integers"),
+]
+
+CASES = AUDIO + CODES + CHECKPOINTS + CONFIGS + ARGUMENTS + TEXT + OUTPUTS + PORT_CONFIGS
 
 
 def test_catalogue_is_large_and_unique():

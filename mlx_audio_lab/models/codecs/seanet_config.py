@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ...convert.validate import checked
+
 
 @dataclass
 class SEANetConfig:
@@ -31,7 +33,7 @@ class SEANetConfig:
     def from_dict(cls, d: dict[str, Any]) -> Any:
         """From a HF `config.json` (unknown keys ignored)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
 
 def transposed_conv_indices(cfg: SEANetConfig, lstm_layers: int = 0) -> list[int]:

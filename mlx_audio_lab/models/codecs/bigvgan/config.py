@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class BigVGANConfig:
@@ -41,7 +43,7 @@ class BigVGANConfig:
     def from_dict(cls, d: dict[str, Any]) -> BigVGANConfig:
         """From the upstream `config.json` (unknown keys ignored)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
     @property
     def upsample_factor(self) -> int:

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class DacConfig:
@@ -24,7 +26,7 @@ class DacConfig:
     def from_dict(cls, d: dict[str, Any]) -> DacConfig:
         """From a HF `config.json` (unknown and derived keys ignored)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
     @property
     def upsampling_ratios(self) -> list[int]:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
 from ..seanet_config import SEANetConfig
 
 
@@ -56,7 +57,7 @@ class MimiConfig(SEANetConfig):
         if d.get("frame_rate") is None and d.get("_frame_rate") is not None:
             d["frame_rate"] = d["_frame_rate"]
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
     @property
     def encodec_frame_rate(self) -> int:

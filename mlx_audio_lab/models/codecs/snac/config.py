@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class SnacConfig:
@@ -25,6 +27,7 @@ class SnacConfig:
     depthwise: bool = True
 
     def __post_init__(self) -> None:
+        checked(self)  # types first: the derived sizes below read them
         if self.latent_dim is None:
             self.latent_dim = self.encoder_dim * 2 ** len(self.encoder_rates)
 

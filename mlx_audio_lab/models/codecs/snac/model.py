@@ -17,7 +17,7 @@ import numpy as np
 
 from ....codes import check_scales
 from ....errors import CodesError
-from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit
+from ....layers import ResidualFactorizedVQ, Snake1d, SnakeResidualUnit, chunked
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....taps import tap
 from .attention import LocalMHA
@@ -160,9 +160,31 @@ class Snac(nn.Module):
         """Mono (T,) audio at `sample_rate` -> a LIST of int code arrays, one per scale, coarsest first.
 
         Scale k has `padded_T / hop / vq_strides[k]` frames (e.g. 12, 23 and 47 Hz for snac_24khz), so the
-        codebooks cannot be stacked into one (codebooks, frames) grid.
+        codebooks cannot be stacked into one (codebooks, frames) grid. Clips longer than `chunked.STREAM_SECONDS`
+        are encoded in chunks of about `CHUNK_SECONDS` (bounded memory) aligned to `pad_multiple`, with
+        `context_units` of audio each side (the encoder's receptive field, attention window included): the same
+        codes as one shot except where float rounding flips a near-tie code (tests/models/codecs/
+        test_chunked_encode.py measures it).
         """
-        x = self.pad(np.asarray(audio, dtype=np.float32).reshape(-1))
+        x = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if len(x) > chunked.STREAM_SECONDS * self.sample_rate:
+            cfg = self.config
+            unit = cfg.pad_multiple
+            per_unit = [unit // cfg.hop_length // s for s in cfg.vq_strides]
+            chunk = max(1, chunked.CHUNK_SECONDS * self.sample_rate // unit)
+            return chunked.overlapped_encode(self._encode_once, x, unit, per_unit, chunk, self.context_units)
+        return self._encode_once(x)
+
+    @property
+    def context_units(self) -> int:
+        """`pad_multiple` spans of audio each side of a chunk that cover the encoder's receptive field."""
+        cfg = self.config
+        span = chunked.snake_encoder_span(cfg.encoder_rates, 7, 7, cfg.attn_window_size or 0)
+        return math.ceil(span / cfg.pad_multiple)
+
+    def _encode_once(self, audio: np.ndarray) -> list[np.ndarray]:
+        """(T,) float32 -> the code arrays per scale, the whole clip at once."""
+        x = self.pad(audio)
         dtype = self.encoder.block[0].weight.dtype
         codes = self.encode_batch(mx.array(x)[None, :, None].astype(dtype))
         return [np.array(c[0]).astype(np.int64) for c in codes]

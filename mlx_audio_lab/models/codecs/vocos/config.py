@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 MEL = "vocos.feature_extractors.MelSpectrogramFeatures"
 ENCODEC = "vocos.feature_extractors.EncodecFeatures"
 BACKBONE = "vocos.models.VocosBackbone"
@@ -82,7 +84,7 @@ class VocosConfig:
             if fe.get("encodec_model", "encodec_24khz") != "encodec_24khz":
                 raise NotImplementedError("only encodec_24khz features are ported")
             fe.setdefault("sample_rate", 24_000)
-        return cls(_pick(FeatureConfig, fe), _pick(BackboneConfig, bb), _pick(HeadConfig, hd))
+        return checked(cls(_pick(FeatureConfig, fe), _pick(BackboneConfig, bb), _pick(HeadConfig, hd)))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,6 +12,7 @@ EnCodec's own codebooks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ import numpy as np
 from .... import dsp
 from ....codes import check_codes
 from ....errors import ArgumentError, CodesError
-from ....layers import quantizers_for_bandwidth
+from ....layers import chunked, quantizers_for_bandwidth
 from ....layers.conv import Conv1d
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
 from ....taps import tap
@@ -238,6 +239,9 @@ class Vocos(nn.Module):
 
         Laid out like codes (channels x frames) and like upstream's features, for the codec CLI contract. The
         EnCodec variant encodes at `bandwidth` kbps or `bandwidth_id` (default: the largest bandwidth).
+        Long clips stream: the EnCodec variant through EnCodec's causal chunks (codes equal to one shot); the mel
+        variant above `chunked.STREAM_SECONDS` in chunks with one STFT window of audio each side (features equal
+        to one shot within float rounding, ~1e-6: tests/models/codecs/test_chunked_encode.py).
         """
         x = mx.array(audio, dtype=mx.float32)
         if x.ndim != 1:
@@ -251,7 +255,17 @@ class Vocos(nn.Module):
             return self.encodec.encode(x, bandwidth=bws[bandwidth_id])
         if bandwidth is not None or bandwidth_id is not None:
             raise TypeError("the mel variant has no bandwidths")
-        return np.array(tap("feature_extractor", self.feature_extractor(x.reshape(1, -1)))[0]).T
+        if x.shape[0] > chunked.STREAM_SECONDS * self.sample_rate:
+            fe = self.config.feature_extractor
+            chunk = max(1, chunked.CHUNK_SECONDS * self.sample_rate // fe.hop_length)
+            context = math.ceil(fe.n_fft / fe.hop_length)  # the STFT window, and its padding at a chunk's edges
+            return chunked.overlapped_encode(lambda a: [self._mels(mx.array(a))], np.array(x), fe.hop_length, [1],
+                                             chunk, context)[0]
+        return self._mels(x)
+
+    def _mels(self, audio: mx.array) -> np.ndarray:
+        """(T,) -> log-mel (n_mels, frames), the whole clip at once."""
+        return np.array(tap("feature_extractor", self.feature_extractor(audio.reshape(1, -1)))[0]).T
 
     def decode(self, features_or_codes: np.ndarray | mx.array, bandwidth: float | None = None,
                bandwidth_id: int | None = None) -> np.ndarray:

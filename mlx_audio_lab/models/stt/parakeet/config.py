@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 DECODERS = {"parakeet_ctc": "ctc", "parakeet_rnnt": "rnnt", "parakeet_tdt": "tdt"}
 
 
@@ -31,7 +33,7 @@ class EncoderConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
 
 @dataclass
@@ -48,7 +50,7 @@ class FrontEndConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FrontEndConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names and v is not None})
+        return checked(cls(**{k: v for k, v in d.items() if k in names and v is not None}))
 
 
 @dataclass

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class Wav2Vec2Config:
@@ -41,7 +43,7 @@ class Wav2Vec2Config:
         if d.get("feat_extract_norm", "group") not in ("group", "layer"):
             raise ValueError(f"feat_extract_norm must be 'group' or 'layer', got {d['feat_extract_norm']!r}")
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
     @property
     def samples_per_frame(self) -> int:

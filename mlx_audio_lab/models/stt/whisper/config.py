@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class WhisperConfig:
@@ -48,7 +50,7 @@ class WhisperConfig:
                 "alignment_heads": d.get("alignment_heads", []),
             }
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
     @property
     def is_multilingual(self) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from mlx_lm.models import llama
 
+from ....convert.validate import checked
 from ....generation.backbone import llama_args
 
 # transformers' CsmConfig / CsmDepthDecoderConfig defaults (sesame/csm-1b), used where config.json omits a key.
@@ -43,17 +44,17 @@ class CsmConfig:
         project's MLX layout)."""
         if isinstance(d.get("backbone"), dict):
             names = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in d.items() if k in names})
+            return checked(cls(**{k: v for k, v in d.items() if k in names}))
         backbone = {**BACKBONE_DEFAULTS, **{k: v for k, v in d.items() if k not in ("depth_decoder_config",
                                                                                      "codec_config")}}
         depth = {**DEPTH_DEFAULTS, **(d.get("depth_decoder_config") or {})}
         eos = d.get("codebook_eos_token_id", 0)
-        return cls(backbone=backbone, depth=depth, codec=dict(d.get("codec_config") or {"model_type": "mimi"}),
+        return checked(cls(backbone=backbone, depth=depth, codec=dict(d.get("codec_config") or {"model_type": "mimi"}),
                    num_codebooks=d.get("num_codebooks", 32), vocab_size=d.get("vocab_size", 2051),
                    text_vocab_size=d.get("text_vocab_size", 128256), audio_token_id=d.get("audio_token_id", 128002),
                    audio_eos_token_id=d.get("audio_eos_token_id", 128003),
-                   codebook_eos_token_id=eos[0] if isinstance(eos, list) else int(eos),
-                   codebook_pad_token_id=d.get("codebook_pad_token_id", 2050))
+                   codebook_eos_token_id=eos[0] if isinstance(eos, list) else eos,
+                   codebook_pad_token_id=d.get("codebook_pad_token_id", 2050)))
 
     @property
     def backbone_args(self) -> llama.ModelArgs:

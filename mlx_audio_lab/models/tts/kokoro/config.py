@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class AlbertConfig:
@@ -60,12 +62,12 @@ class KokoroConfig:
         known = {k for k in cls.__dataclass_fields__ if k not in ("plbert", "istftnet", "extra")}
         pl = {k: v for k, v in d.get("plbert", {}).items() if k in AlbertConfig.__dataclass_fields__}
         ist = {k: v for k, v in d.get("istftnet", {}).items() if k in ISTFTNetConfig.__dataclass_fields__}
-        return cls(
+        return checked(cls(
             **{k: v for k, v in d.items() if k in known},
             plbert=AlbertConfig(**{"vocab_size": d.get("n_token", 178), **pl}),
             istftnet=ISTFTNetConfig(**ist),
             extra={k: v for k, v in d.items() if k not in known and k not in _BLOCKS},
-        )
+        ))
 
     def to_hexgrad(self) -> dict[str, Any]:
         """The hexgrad `config.json` schema (what `from_dict` reads, and mlx-audio's `ModelConfig`), with

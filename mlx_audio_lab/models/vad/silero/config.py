@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ....errors import ConfigError
+
 MODEL_TYPE = "silero_vad"
 
 
@@ -47,10 +49,13 @@ class SileroConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SileroConfig:
-        rates = [int(r) for r in d.get("sample_rates", [16000])]
+        rates = d.get("sample_rates", [16000])
+        if not isinstance(rates, list) or not all(isinstance(r, int) and not isinstance(r, bool) for r in rates):
+            raise ConfigError(f"config: sample_rates is {rates!r:.60}; expected a list of integers (Hz), "
+                              f"of {sorted(BRANCHES)}")
         unknown = [r for r in rates if r not in BRANCHES]
         if unknown:
-            raise ValueError(f"Silero VAD has branches for {sorted(BRANCHES)} Hz only, not {unknown}")
+            raise ConfigError(f"config: Silero VAD has branches for {sorted(BRANCHES)} Hz only, not {unknown}")
         return cls(sample_rates=rates)
 
     @property
