@@ -42,8 +42,10 @@ def _continues(sentence: str) -> bool:
 
 def speak_sentences(model: Any, text: str, progress: Progress | None = None, **options) -> Iterator[Any]:
     """`model.generate`'s results for each sentence of `text` in turn (sentence i seeded `seed + i` when the
-    model takes a seed); `progress(i, n, sentence, results)` is called after each sentence."""
-    sentences = split_sentences(text) or [text]  # nothing to split: the model's own error for the text
+    model takes a seed); `progress(i, n, sentence, results)` is called after each sentence. A model whose
+    text must stay whole (`whole_text`, e.g. Dia's dialogue tags) gets it in one call."""
+    whole = getattr(model, "whole_text", False)
+    sentences = ([text] if whole else split_sentences(text)) or [text]  # nothing to split: the model's own error
     base = options.pop("seed", _default_seed(model))
     for i, sentence in enumerate(sentences):
         if base is not None:

@@ -98,3 +98,22 @@ def test_speak_cli_reports_each_sentence_on_stderr(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(codes_out), np.concatenate([c.extras["codes"] for c in results], axis=1))
     assert main([*args, SENTENCES[0]]) == 0
     assert "speak: sentence" not in capsys.readouterr().err  # one sentence: no progress lines
+
+
+def test_a_whole_text_model_gets_its_text_in_one_call():
+    """Dia's dialogue tags hold across sentences: `speak_sentences` hands it the text unsplit (one progress call)."""
+    from mlx_audio_lab.models.tts.dia.model import Dia
+
+    calls, seen = [], []
+
+    class Whole:
+        whole_text = Dia.whole_text
+
+        def generate(self, text, seed=0):
+            calls.append((text, seed))
+            yield text
+
+    text = "[S1] Hello there. How are you? [S2] Fine, thanks."
+    assert list(speak_sentences(Whole(), text, lambda i, n, s, r: seen.append((i, n)))) == [text]
+    assert calls == [(text, 0)] and seen == [(0, 1)]
+    assert len(split_sentences(text)) == 3  # what a sentence-wise model would get

@@ -134,6 +134,7 @@ class Dia(nn.Module):
 
     samples_tokens = True  # `speak` passes the sampling flags and writes --codes-out
     has_guidance = True  # `speak --cfg-scale` applies
+    whole_text = True  # a dialogue: its [S1] / [S2] tags hold across sentences, so `speak` never splits it
 
     def __init__(self, cfg: DiaConfig):
         super().__init__()
