@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ....convert.validate import checked
 from ....errors import ConfigError
 
 
@@ -33,6 +34,7 @@ class S3TokenizerConfig:
     fsq_dims: int = 8
 
     def __post_init__(self) -> None:
+        checked(self)  # types first: the checks below compute with them
         if self.n_audio_state % self.n_audio_head or self.n_audio_state // self.n_audio_head != 64:
             raise ConfigError(f"n_audio_state {self.n_audio_state} / n_audio_head {self.n_audio_head} must be 64: "
                               "S3TokenizerV2's rotary table is 64 wide per head")

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class GPTConfig:
@@ -28,7 +30,7 @@ class GPTConfig:
     def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
         names = {f.name for f in fields(cls)}
         aliases = {"num_hidden_layers": "num_layers", "num_attention_heads": "num_heads"}
-        return cls(**{aliases.get(k, k): v for k, v in d.items() if aliases.get(k, k) in names})
+        return checked(cls(**{aliases.get(k, k): v for k, v in d.items() if aliases.get(k, k) in names}))
 
 
 @dataclass

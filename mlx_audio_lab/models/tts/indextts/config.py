@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ....convert.validate import checked
+
 
 @dataclass
 class ConformerConfig:
@@ -22,7 +24,7 @@ class ConformerConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConformerConfig:
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return checked(cls(**{k: v for k, v in d.items() if k in names}))
 
 
 @dataclass
@@ -60,4 +62,4 @@ class IndexTTSConfig:
                 out[key] = ConformerConfig.from_dict(out[key])
         if out.get("condition_type", "conformer_perceiver") != "conformer_perceiver":
             raise ValueError(f"condition_type {out['condition_type']!r}: only 'conformer_perceiver' is ported")
-        return cls(**out)
+        return checked(cls(**out))
