@@ -100,6 +100,19 @@ def model_stages(model_type: str, weights: str | Path = "fixture", fold: bool = 
     return stages_from_shapes({k: tuple(np.shape(v)) for k, v in acts.items()}, fold)
 
 
+_CHAR_IN = 0.075  # width of one 8 pt monospace character, inches (with a margin)
+
+
+def _label(s: Stage) -> str:
+    return s.name + (f"  x{s.count}" if s.count > 1 else "")
+
+
+def box_width(stages: list[Stage]) -> float:
+    """Box width (inches) that holds the longest label and shape side by side with a gap; at least 3.6."""
+    chars = max(len(_label(s)) + len(s.shape_text) for s in stages) + 3
+    return max(3.6, chars * _CHAR_IN + 0.16)
+
+
 def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", columns: int | None = None):
     """Boxes top to bottom in forward order (one colour per top-level part), each labelled with its tap name,
     the tensor shape there and the repeat count; arrows show the flow. Long models wrap into columns."""
@@ -110,26 +123,26 @@ def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", col
         raise ValueError("no stages: the forward pass fired no taps")
     columns = columns or max(1, -(-n // 14))
     rows = -(-n // columns)
-    fig, ax = new_figure((4.2 * columns + 0.6, 0.55 * rows + 1.0))
+    w, h = box_width(stages), 0.38
+    step = w + 0.6  # column pitch
+    fig, ax = new_figure((step * columns + 0.6, 0.55 * rows + 1.0))
     groups = list(dict.fromkeys(s.group for s in stages))
     colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
-    w, h = 3.6, 0.38
     centres = []
     for i, s in enumerate(stages):
         col, row = divmod(i, rows)
-        x, y = col * 4.2, -row * 0.55
+        x, y = col * step, -row * 0.55
         centres.append((x + w / 2, y))
         ax.add_patch(FancyBboxPatch((x, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=colours[s.group],
                                     alpha=0.25, ec=colours[s.group]))
-        label = s.name + (f"  x{s.count}" if s.count > 1 else "")
-        ax.text(x + 0.08, y, label, va="center", ha="left", fontsize=8, family="monospace")
+        ax.text(x + 0.08, y, _label(s), va="center", ha="left", fontsize=8, family="monospace")
         ax.text(x + w - 0.08, y, s.shape_text, va="center", ha="right", fontsize=8, family="monospace",
                 color="0.25")
     for (x0, y0), (x1, y1) in zip(centres, centres[1:]):
         start, end = ((x0, y0 - h / 2), (x1, y1 + h / 2)) if x0 == x1 else ((x0 + w / 2, y0), (x1 - w / 2, y1))
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, color="0.4", lw=0.8,
                                      connectionstyle="arc3" if x0 == x1 else "arc3,rad=0.0"))
-    ax.set_xlim(-0.2, columns * 4.2)
+    ax.set_xlim(-0.2, columns * step)
     ax.set_ylim(-(rows - 1) * 0.55 - 0.4, 0.4)
     ax.axis("off")
     ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)

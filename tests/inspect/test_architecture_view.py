@@ -58,3 +58,19 @@ def test_trace_stages_of_a_direct_call_and_the_figure_texts():
         assert any(t.startswith(s.name) for t in texts) and s.shape_text in texts
     view = ArchitectureView(st, "whisper encoder")
     assert view.summary().splitlines()[3].split() == ["encoder.layers.0-1", "x2", "1", "x", "1500", "x", "64"]
+
+
+def test_long_stage_names_do_not_run_into_their_shapes():
+    names = ["flow.decoder.estimator.mid_blocks.0.1.0", "flow.decoder.estimator.mid_blocks.1.1.0",
+             "flow.decoder.estimator.down_blocks.0.1.0", "hift.audio"]
+    shapes = {n: (2, 100, 32) for n in names[:3]} | {names[3]: (1, 28800)}
+    st = stages_from_shapes(shapes)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = architecture_figure(st, "long names")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    texts = fig.axes[0].texts
+    for label, shape in zip(texts[::2], texts[1::2]):  # each box: its name (left), then its shape (right)
+        assert label.get_window_extent(renderer).x1 < shape.get_window_extent(renderer).x0, label.get_text()
