@@ -32,14 +32,16 @@ def read_config(folder: str | Path) -> IndexTTSConfig:
     return IndexTTSConfig.from_dict(read_yaml(folder))
 
 
-def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32) -> IndexTTS:
-    """A ready MLX IndexTTS GPT stage (fp32 by default)."""
+def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int | None = None,
+               group_size: int = 64) -> IndexTTS:
+    """A ready MLX IndexTTS GPT stage (fp32 by default; `quantize` 4 / 8 bits on request)."""
     folder = Path(folder)
     raw = read_yaml(folder)
     mlx = is_mlx_layout(raw)
     path = folder / ("model.safetensors" if mlx else raw.get("gpt_checkpoint", "gpt.pth"))
     state = read_file(path)
     state = {k[len("model."):] if k.startswith("model.") else k: v for k, v in state.items()}
-    model = fill_model(IndexTTS(IndexTTSConfig.from_dict(raw)), state, IDENTITY if mlx else KEYMAP, raw, path, dtype)
+    model = fill_model(IndexTTS(IndexTTSConfig.from_dict(raw)), state, IDENTITY if mlx else KEYMAP, raw, path, dtype,
+                       quantize, group_size)
     model.source = folder
     return model
