@@ -188,8 +188,15 @@ class AttentionInspector(Inspector):
             self.kind, self.layer, self.head = kind.value, int(layer.value), head.value
             self.refresh()
 
-        for w in (kind, layer, head):
+        def on_layer(change):  # the alignment heads span layers: picking a layer shows that layer's mean
+            if head.value == ALIGNMENT:
+                head.value = AVG  # -> on_change with the new layer
+            else:
+                on_change(change)
+
+        for w in (kind, head):
             w.observe(on_change, names="value")
+        layer.observe(on_layer, names="value")
         return [kind, layer, head]
 
     def _extra(self) -> list:

@@ -37,6 +37,23 @@ def test_inspector_on_synthetic_maps():
     assert title == "cross attention: mean of the alignment heads (layer.head 0.1, 1.3)"
 
 
+def test_picking_a_layer_leaves_the_alignment_heads_for_that_layers_mean():
+    """The alignment heads span layers, so a layer picked in the widget shows that layer (mean of its heads)."""
+    from mlx_audio_lab.inspect.attention import AVG
+
+    rng = np.random.default_rng(1)
+    maps = AttentionMaps(["a", "b"], cross=rng.random((2, 4, 2, 6)), alignment_heads=[(0, 1), (1, 3)])
+    insp = AttentionInspector(maps, head=ALIGNMENT)
+    kind, layer, head = insp._controls()
+    layer.value = 0
+    assert (insp.layer, insp.head) == (0, AVG) and head.value == AVG
+    np.testing.assert_allclose(insp.map(), maps.cross[0].mean(0))
+    assert insp.status() == "cross attention, layer 0, mean of heads"
+    head.value = 2
+    layer.value = 1  # a plain head stays: only the layer changes
+    assert (insp.layer, insp.head) == (1, 2)
+
+
 @pytest.mark.reference
 def test_whisper_attention_matches_timing(whisper_fixture):
     import mlx.core as mx
