@@ -58,11 +58,8 @@ def beam_size(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(x) or x <= 0:
+    x = finite_float(text)
+    if x <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return x
 

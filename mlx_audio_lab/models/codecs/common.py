@@ -26,3 +26,18 @@ def load_codec(folder: str | Path, read_checkpoint: Callable[[Path], Checkpoint]
     model = fill_model(build(config, state), state, keymap, config, source, dtype, quantize, group_size)
     model.source = folder
     return model
+
+
+def write_codec_folder(out: str | Path, codec_config: dict, architecture: str,
+                       weights: Mapping[str, np.ndarray]) -> Path:
+    """A codec carried inside another model's checkpoint, written as its own transformers-layout folder
+    (`config.json` naming `architecture`, `model.safetensors`), so `mlx-audio-lab decode --model` reads it."""
+    import json
+
+    from safetensors.numpy import save_file
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"architectures": [architecture], **codec_config}, indent=2))
+    save_file(dict(weights), str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out

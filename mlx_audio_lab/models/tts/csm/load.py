@@ -72,13 +72,9 @@ def load_model(folder: str | Path, dtype: mx.Dtype = mx.float32, quantize: int |
 def export_codec(folder: str | Path, out: str | Path) -> Path:
     """Write the Mimi inside a CSM folder as a Mimi folder in transformers' layout (`codec_config` as its
     config.json, the `codec_model.*` weights without the prefix), for `mlx-audio-lab decode --model`."""
-    from safetensors.numpy import save_file
+    from ...codecs.common import write_codec_folder
 
-    folder, out = Path(folder), Path(out)
-    config = json.loads((folder / "config.json").read_text())
-    state, _ = read_state_dict(folder)
+    config = json.loads((Path(folder) / "config.json").read_text())
+    state, _ = read_state_dict(Path(folder))
     _, codec = split_codec(state)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"architectures": ["MimiModel"], **config["codec_config"]}, indent=2))
-    save_file(codec, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
+    return write_codec_folder(out, config["codec_config"], "MimiModel", codec)
