@@ -144,3 +144,19 @@ def cosine_tie_gaps(latents, codebook, want: np.ndarray, got: np.ndarray) -> lis
 
     score = F.normalize(latents.double()) @ F.normalize(codebook.double()).T
     return [float(abs(score[t, got[t]] - score[t, want[t]])) for t in np.flatnonzero(want != got)]
+
+
+def reference_runs(model_type: str, ref: Any, folder: Path) -> tuple[Any, dict, dict]:
+    """Both sides of a generation port on its parity inputs, once: (report with the port's extra rows, MLX
+    outputs, reference outputs); `ref` is the port's reference module."""
+    from mlx_audio_lab import parity
+
+    parity.core.quiet_reference()
+    inputs = ref.parity_inputs(folder)
+    ref_acts, ref_out = ref.run_reference(folder, inputs)
+    mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
+    match, note = ref.outputs_match(mlx_out, ref_out)
+    report = parity.compare(model_type, ref.tap_points(folder), mlx_acts, ref_acts, match, note)
+    if hasattr(ref, "extra_rows"):
+        report.layers += ref.extra_rows(mlx_out, ref_out)
+    return report, mlx_out, ref_out

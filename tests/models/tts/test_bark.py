@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import helpers
 import numpy as np
 import pytest
 
@@ -25,14 +26,7 @@ def folder():
 @pytest.fixture(scope="module")
 def runs(folder):
     """Both sides on the parity text and preset, once: (report, MLX outputs, reference outputs)."""
-    parity.core.quiet_reference()
-    inputs = ref.parity_inputs(folder)
-    ref_acts, ref_out = ref.run_reference(folder, inputs)
-    mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
-    match, note = ref.outputs_match(mlx_out, ref_out)
-    report = parity.compare("bark", ref.tap_points(folder), mlx_acts, ref_acts, match, note)
-    report.layers += ref.extra_rows(mlx_out, ref_out)
-    return report, mlx_out, ref_out
+    return helpers.reference_runs("bark", ref, folder)
 
 
 def test_every_named_layer_within_default_tolerance(runs, folder):

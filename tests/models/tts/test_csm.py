@@ -8,10 +8,10 @@ import json
 import subprocess
 import sys
 
+import helpers
 import numpy as np
 import pytest
 
-from mlx_audio_lab import parity
 from mlx_audio_lab.fixtures import build
 from mlx_audio_lab.models.tts.csm import reference as ref
 
@@ -24,12 +24,7 @@ def folder():
 @pytest.fixture(scope="module")
 def runs(folder):
     """Both sides on the parity conversation, once: (report, MLX outputs, reference outputs)."""
-    parity.core.quiet_reference()
-    inputs = ref.parity_inputs(folder)
-    ref_acts, ref_out = ref.run_reference(folder, inputs)
-    mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
-    match, note = ref.outputs_match(mlx_out, ref_out)
-    return parity.compare("csm", ref.tap_points(folder), mlx_acts, ref_acts, match, note), mlx_out, ref_out
+    return helpers.reference_runs("csm", ref, folder)
 
 
 def test_every_named_layer_within_default_tolerance(runs):

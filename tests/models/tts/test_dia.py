@@ -7,10 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import helpers
 import numpy as np
 import pytest
 
-from mlx_audio_lab import parity
 from mlx_audio_lab.fixtures import build
 from mlx_audio_lab.models.tts.dia import delay
 from mlx_audio_lab.models.tts.dia import reference as ref
@@ -34,14 +34,7 @@ def model(folder):
 @pytest.fixture(scope="module")
 def runs(folder):
     """Both sides on the parity dialogue, once: (report, MLX outputs, reference outputs)."""
-    parity.core.quiet_reference()
-    inputs = ref.parity_inputs(folder)
-    ref_acts, ref_out = ref.run_reference(folder, inputs)
-    mlx_acts, mlx_out = ref.run_mlx(folder, inputs)
-    match, note = ref.outputs_match(mlx_out, ref_out)
-    report = parity.compare("dia", ref.tap_points(folder), mlx_acts, ref_acts, match, note)
-    report.layers += ref.extra_rows(mlx_out, ref_out)
-    return report, mlx_out, ref_out
+    return helpers.reference_runs("dia", ref, folder)
 
 
 def test_every_named_layer_within_default_tolerance(runs, folder):
