@@ -49,18 +49,29 @@ def _engine_order(engine: str) -> int:
     return list(ENGINES).index(engine) if engine in ENGINES else len(ENGINES)
 
 
+def busy_note(doc: dict, payload: dict) -> str:
+    """`LOADED (load 3.1 on 2 cores)` for a CPU run that started on a busy machine (load >= the core count)."""
+    machine = payload.get("machine") or {}
+    load, cores = (machine.get("load_average_start") or [0.0])[0], machine.get("cores") or 0
+    if doc.get("device") != "cpu" or not cores or load < cores:
+        return ""
+    return f"LOADED (load {load:.1f} on {cores} cores)"
+
+
 def rows(docs: list[dict]) -> list[list[str]]:
     """One row per model, device, dtype and engine, from each payload's `summary`."""
     out = []
     for doc in docs:
         for dtype, payload in sorted(doc["dtypes"].items()):
             summary = payload.get("summary", {})
+            busy = busy_note(doc, payload)
             for engine in sorted(summary, key=_engine_order):
                 s = summary[engine]
                 vs = s.get("vs_torch")
+                note = "; ".join(n for n in (s.get("note", ""), busy) if n)
                 out.append([doc["model"], doc["device"], dtype, ENGINES.get(engine, engine),
                             fmt(s.get("audio_s_per_s")), fmt(s.get("tokens_per_s")), fmt(s.get("rtf")),
-                            fmt(s.get("peak_mb")), "–" if vs is None else f"{fmt(vs)}x", s.get("note", "")])
+                            fmt(s.get("peak_mb")), "–" if vs is None else f"{fmt(vs)}x", note])
     return out
 
 

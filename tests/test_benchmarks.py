@@ -68,6 +68,14 @@ def test_report_table_from_stored_results(tmp_path):
         report.splice("no markers", body)
 
 
+def test_report_marks_cpu_runs_on_a_loaded_machine():
+    doc = _doc("m", {"torch": harness.summary_row(audio_s_per_s=1.0, vs_torch=1.0, note="10 s")})
+    doc["dtypes"]["float32"]["machine"].update(cores=2, load_average_start=[3.14, 2.0, 2.0])
+    assert report.rows([doc])[0][-1] == "10 s; LOADED (load 3.1 on 2 cores)"
+    doc["dtypes"]["float32"]["machine"]["load_average_start"] = [1.2, 2.0, 2.0]
+    assert report.rows([doc])[0][-1] == "10 s"
+
+
 @pytest.mark.reference
 @pytest.mark.parametrize("name, cls", [("whisper-tiny", "WhisperForConditionalGeneration"),
                                        ("whisper-large-v3-turbo", "WhisperForConditionalGeneration"),
