@@ -163,3 +163,17 @@ def test_benchmark_runs_tiny_and_the_codes_agree():
     assert out["shape"]["reduced"] and set(out["summary"]) == {"mlx_audio_lab", "torch"}
     assert out["per_engine"]["mlx_audio_lab"]["codes_agree_with_torch"] == 1.0
     assert out["summary"]["mlx_audio_lab"]["audio_s_per_s"] > 0
+
+
+def test_wide_fixture_gives_the_gpt_its_1024_dims(audio):
+    """The 1024-wide fixture (what the GPT's conditioning encoders and s2mel take), one layer read
+    (`w2v_hidden_layer` 1): features, codes and embedding as the reference's."""
+    wide = build("indextts_semantic", "wide")
+    front = load_semantic(wide)
+    clip = audio[:16000]
+    _, want = rs.run_reference(wide, clip)
+    feats, codes, emb = front.features(clip)
+    assert feats.shape == (1, 49, 1024) and len(front.w2vbert.layers) == 1
+    assert np.abs(np.array(feats) - want["emb"]).max() < 1e-3
+    assert np.array_equal(np.array(codes), want["codes"]) and len(np.unique(want["codes"])) >= 8
+    assert np.abs(np.array(emb) - want["quantized"]).max() < TOL

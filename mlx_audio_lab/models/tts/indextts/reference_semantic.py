@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from .semantic.config import HIDDEN_LAYER
-from .semantic.load import CODEC_FILE, STATS_FILE, W2VBERT_DIR
+from .semantic.load import CODEC_FILE, STATS_FILE, W2VBERT_DIR, hidden_layer
 
 W2VBERT_SIZES = {
     "tiny": dict(hidden_size=32, num_hidden_layers=HIDDEN_LAYER + 1, num_attention_heads=4, intermediate_size=64),
+    # 1024 wide as the GPT's conditioning encoders and s2mel expect, yet small: one layer (`w2v_hidden_layer` 1)
+    "wide": dict(hidden_size=1024, num_hidden_layers=1, num_attention_heads=8, intermediate_size=64),
     # facebook/w2v-bert-2.0
     "real": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
@@ -25,9 +27,12 @@ CODEC_SIZES = {
     "tiny": dict(codebook_size=64, hidden_size=32, codebook_dim=8, vocos_dim=24, vocos_intermediate_dim=48,
                  vocos_num_layers=2),
     # IndexTTS-2 checkpoints/config.yaml `semantic_codec:`
+    "wide": dict(codebook_size=64, hidden_size=1024, codebook_dim=8, vocos_dim=24, vocos_intermediate_dim=48,
+                 vocos_num_layers=2),
     "real": dict(codebook_size=8192, hidden_size=1024, codebook_dim=8, vocos_dim=384, vocos_intermediate_dim=2048,
                  vocos_num_layers=12),
 }
+WIDE_LAYER = {"wide": 1}  # sizes whose fixture reads another hidden state than upstream's 17
 PARITY_CLIP = "fox"  # espeak-ng speech (mlx_audio_lab.fixtures.speech), resampled to 16 kHz
 
 
@@ -57,7 +62,7 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     folder = Path(folder)
     torch.manual_seed(0)
     w2v = Wav2Vec2BertModel(Wav2Vec2BertConfig(**W2VBERT_SIZES[size])).eval()
-    randomize_(w2v, seed=0, std=0.1)
+    randomize_(w2v, seed=0, std=0.1 if size == "tiny" else 0.02)  # 1024 wide: smaller weights, bounded gains
     w2v.save_pretrained(folder / W2VBERT_DIR, safe_serialization=True)
     SeamlessM4TFeatureExtractor(padding_value=1.0).save_pretrained(folder / W2VBERT_DIR)  # w2v-bert-2.0's settings
     codec_cfg = CODEC_SIZES[size]
@@ -72,8 +77,10 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     dim = W2VBERT_SIZES[size]["hidden_size"]
     torch.save({"mean": torch.randn(dim, generator=g) * 0.1, "var": torch.rand(dim, generator=g) + 0.5},
                folder / STATS_FILE)
-    (folder / "config.yaml").write_text(yaml.safe_dump({"semantic_codec": codec_cfg, "w2v_stat": STATS_FILE},
-                                                       sort_keys=False))
+    cfg = {"semantic_codec": codec_cfg, "w2v_stat": STATS_FILE}
+    if size in WIDE_LAYER:
+        cfg["w2v_hidden_layer"] = WIDE_LAYER[size]
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
 def _codec(cfg: dict):
@@ -95,16 +102,18 @@ def load_reference(folder: Path) -> dict:
     stats = torch.load(folder / cfg.get("w2v_stat", STATS_FILE), map_location="cpu", weights_only=True)
     codec = _codec(cfg["semantic_codec"])
     safetensors.torch.load_model(codec, str(folder / CODEC_FILE))
-    return {"extract_features": SeamlessM4TFeatureExtractor.from_pretrained(folder / W2VBERT_DIR),
+    return {"hidden_layer": hidden_layer(cfg),
+            "extract_features": SeamlessM4TFeatureExtractor.from_pretrained(folder / W2VBERT_DIR),
             "semantic_model": Wav2Vec2BertModel.from_pretrained(folder / W2VBERT_DIR).eval(),
             "semantic_mean": stats["mean"], "semantic_std": torch.sqrt(stats["var"]), "semantic_codec": codec.eval()}
 
 
 def get_emb(ref: dict, input_features, attention_mask):
-    """Upstream's `IndexTTS2.get_emb`: hidden state 17 of the w2v-BERT run, normalised with the stats."""
+    """Upstream's `IndexTTS2.get_emb`: hidden state 17 (a fixture's `w2v_hidden_layer`) of the w2v-BERT run,
+    normalised with the stats."""
     out = ref["semantic_model"](input_features=input_features, attention_mask=attention_mask,
                                 output_hidden_states=True)
-    return (out.hidden_states[HIDDEN_LAYER] - ref["semantic_mean"]) / ref["semantic_std"]
+    return (out.hidden_states[ref["hidden_layer"]] - ref["semantic_mean"]) / ref["semantic_std"]
 
 
 def parity_audio(seconds: float | None = None) -> np.ndarray:
@@ -131,7 +140,8 @@ def run_reference(folder: Path, audio16k: np.ndarray, ref: dict | None = None, c
                                      return_tensors="pt")
     feats, mask = inputs["input_features"], inputs["attention_mask"]
     with torch.no_grad():
-        acts, emb = capture(ref["semantic_model"], [r for _, r, _ in w2vbert_taps()], lambda: get_emb(ref, feats, mask))
+        paths = [r for _, r, _ in w2vbert_taps(ref["hidden_layer"])]
+        acts, emb = capture(ref["semantic_model"], paths, lambda: get_emb(ref, feats, mask))
         codec = ref["semantic_codec"]
         codec_acts, (codes, quantized) = capture(codec, [r for _, r, _ in codec_taps(len(codec.encoder[0].convnext))],
                                                  lambda: codec.quantize(emb))

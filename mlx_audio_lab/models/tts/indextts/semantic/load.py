@@ -43,6 +43,15 @@ def read_stats(path: str | Path) -> tuple[mx.array, mx.array]:
     return mx.array(stats["mean"].astype(np.float32)), mx.sqrt(mx.array(stats["var"].astype(np.float32)))
 
 
+def hidden_layer(raw: dict) -> int:
+    """The w2v-BERT hidden state read: upstream's 17, or a fixture's `w2v_hidden_layer` (a project-only key that
+    lets a 1024-wide fixture stay small: 2 layers, not 17)."""
+    layer = raw.get("w2v_hidden_layer", HIDDEN_LAYER)
+    if not isinstance(layer, int) or isinstance(layer, bool) or layer < 0:
+        raise WeightsError(f"config.yaml: w2v_hidden_layer is {layer!r}; expected a layer count >= 0")
+    return layer
+
+
 def load_semantic(folder: str | Path, w2vbert: str | Path | None = None, codec: str | Path | None = None,
                   dtype: mx.Dtype = mx.float32) -> SemanticFrontEnd:
     """IndexTTS 2's checkpoint folder (config.yaml + stats) -> `SemanticFrontEnd`; w2v-BERT and the codec default
@@ -58,6 +67,6 @@ def load_semantic(folder: str | Path, w2vbert: str | Path | None = None, codec: 
     feature_cfg = FeatureConfig.from_dict(json.loads(pre.read_text()), str(pre)) if pre.is_file() else FeatureConfig()
     mean, std = read_stats(folder / raw.get("w2v_stat", STATS_FILE))
     codec_cfg = SemanticCodecConfig.from_dict(raw["semantic_codec"])
-    return SemanticFrontEnd(load_w2vbert(w2v_dir, HIDDEN_LAYER, dtype),
+    return SemanticFrontEnd(load_w2vbert(w2v_dir, hidden_layer(raw), dtype),
                             load_codec(Path(codec) if codec else folder / CODEC_FILE, codec_cfg, dtype),
                             mean.astype(dtype), std.astype(dtype), feature_cfg)
