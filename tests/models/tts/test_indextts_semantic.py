@@ -177,3 +177,10 @@ def test_wide_fixture_gives_the_gpt_its_1024_dims(audio):
     assert np.abs(np.array(feats) - want["emb"]).max() < 1e-3
     assert np.array_equal(np.array(codes), want["codes"]) and len(np.unique(want["codes"])) >= 8
     assert np.abs(np.array(emb) - want["quantized"]).max() < TOL
+
+
+def test_vq2emb_refuses_codes_outside_the_codebook(front):
+    from mlx_audio_lab.errors import CodesError
+
+    with pytest.raises(CodesError, match="outside 0..63"):
+        front.vq2emb(mx.array([[1, 2, 64]]))

@@ -27,7 +27,8 @@ CODEC_SIZES = {
     "tiny": dict(codebook_size=64, hidden_size=32, codebook_dim=8, vocos_dim=24, vocos_intermediate_dim=48,
                  vocos_num_layers=2),
     # IndexTTS-2 checkpoints/config.yaml `semantic_codec:`
-    "wide": dict(codebook_size=64, hidden_size=1024, codebook_dim=8, vocos_dim=24, vocos_intermediate_dim=48,
+    # 96 codes: the tiny indextts GPT's mel codes (start_mel_token 96), which vq2emb embeds as upstream's 8192
+    "wide": dict(codebook_size=96, hidden_size=1024, codebook_dim=8, vocos_dim=24, vocos_intermediate_dim=48,
                  vocos_num_layers=2),
     "real": dict(codebook_size=8192, hidden_size=1024, codebook_dim=8, vocos_dim=384, vocos_intermediate_dim=2048,
                  vocos_num_layers=12),

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
+from .....codes import check_range
 from .....layers.factorized_vq import ResidualFactorizedVQ
 from .....taps import tap
 from ....codecs.vocos.model import VocosBackbone
@@ -40,6 +42,8 @@ class SemanticCodec(nn.Module):
 
     def vq2emb(self, codes: mx.array) -> mx.array:
         """Codes (n_q, B, T) or (B, T) (one quantizer) -> embedding (B, T, hidden), as `quantizer.vq2emb`."""
-        codes = mx.array(codes)
+        a = np.asarray(codes)
+        check_range(a, self.config.codebook_size, "semantic codes", "position {0}" + ", {1}" * (a.ndim - 1))
+        codes = mx.array(a.astype(np.int32))
         codes = codes[None] if codes.ndim == 2 else codes
         return self.quantizer.decode([codes[i] for i in range(codes.shape[0])])
