@@ -184,3 +184,39 @@ def test_vq2emb_refuses_codes_outside_the_codebook(front):
 
     with pytest.raises(CodesError, match="outside 0..63"):
         front.vq2emb(mx.array([[1, 2, 64]]))
+
+
+@pytest.mark.slow
+def test_real_widths_one_layer_and_the_real_codec(audio):
+    """w2v-bert-2.0's real widths (1024, 16 heads of 64, FFN 4096; one layer) and the real codec (8192 codes,
+    12 ConvNeXt blocks), seeded: hidden state and codes as the reference's on 2 s of the espeak-ng clip."""
+    import torch
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    from mlx_audio_lab.convert.loading import fill_model
+    from mlx_audio_lab.fixtures import randomize_
+    from mlx_audio_lab.models.tts.indextts.semantic import SemanticCodec, SemanticCodecConfig, W2VBert, W2VBertConfig
+    from mlx_audio_lab.models.tts.indextts.semantic.convert import CODEC, W2VBERT, prepare_codec, prepare_w2vbert
+
+    def state(m):
+        return {k: v.detach().float().numpy() for k, v in m.state_dict().items()}
+
+    cfg = rs.W2VBERT_SIZES["real"] | {"num_hidden_layers": 1}
+    torch.manual_seed(0)
+    w2v = Wav2Vec2BertModel(Wav2Vec2BertConfig(**cfg)).eval()
+    randomize_(w2v, seed=0, std=0.02)
+    codec = rs._codec(rs.CODEC_SIZES["real"]).eval()
+    randomize_(codec, seed=1, std=0.02)
+    port = fill_model(W2VBert(W2VBertConfig.from_dict(cfg), 1), prepare_w2vbert(state(w2v), 1), W2VBERT, cfg, "test")
+    port_codec = fill_model(SemanticCodec(SemanticCodecConfig.from_dict(rs.CODEC_SIZES["real"])),
+                            prepare_codec(state(codec)), CODEC, {}, "test")
+    feats = SeamlessM4TFeatureExtractor(padding_value=1.0)(torch.from_numpy(audio[:32000])[None], sampling_rate=16000,
+                                                         return_tensors="pt")
+    with torch.no_grad():
+        want = w2v(**feats, output_hidden_states=True).hidden_states[1]
+        want_codes, _ = codec.quantize(want)
+    got = port(mx.array(feats["input_features"].numpy()))
+    scale = float(want.abs().max())
+    assert np.abs(np.array(got) - want.numpy()).max() <= 1e-4 + 1e-5 * scale
+    got_codes, _ = port_codec.quantize(mx.array(want.numpy()))
+    assert np.array_equal(np.array(got_codes), want_codes.numpy())
