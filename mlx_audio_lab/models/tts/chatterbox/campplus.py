@@ -10,9 +10,9 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....dsp import kaldi_fbank
 from ....layers.conv import Conv1d
 from ....taps import tap
-from .fbank import kaldi_fbank
 
 
 class BNReLU(nn.Module):
