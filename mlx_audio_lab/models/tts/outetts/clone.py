@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,10 @@ def whisper_words(path: str | Path, whisper=None, transcript: str | None = None)
         from ...stt.whisper import load_model
 
         whisper = load_model(resolve("whisper-tiny.en"))
-    result = whisper.transcribe(load_audio(path, 16000), beam_size=1, word_timestamps=True,
+    with warnings.catch_warnings():  # "resampled to 16000 Hz": expected, Whisper's rate
+        warnings.simplefilter("ignore", UserWarning)
+        audio = load_audio(path, 16000)
+    result = whisper.transcribe(audio, beam_size=1, word_timestamps=True,
                                 prefix=transcript.strip() if transcript else None)
     words = [TimedWord(w.word.strip(), float(w.start), float(w.end)) for s in result.segments for w in s.words]
     words = [w for w in words if w.word]
@@ -87,8 +91,6 @@ def clean_transcript(text: str) -> str:
 
 def normalize_loudness(audio: np.ndarray, rate: int = SAMPLE_RATE) -> np.ndarray:
     """The clip at -18 LUFS (BS.1770 integrated loudness, pyloudnorm), then peak-limited to -1 dBFS."""
-    import warnings
-
     import pyloudnorm as pyln
 
     x = np.asarray(audio, dtype=np.float32)
