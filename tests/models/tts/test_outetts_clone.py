@@ -61,13 +61,11 @@ def profiles(folder, model, clip, timed):
     return mine, ref.reference_speaker(folder, clip, text, words)
 
 
-def test_whisper_times_the_clip_words(clip, whisper, timed):
+def test_whisper_times_the_clip_words(timed):
     text, words = timed
     assert [w.word for w in words] == ref.CLONE_TEXT.split(), text  # --voice-text: the given words, timed
     starts = [w.start for w in words]
     assert starts == sorted(starts) and all(w.end > w.start for w in words) and 2.0 < words[-1].end < 4.0
-    heard, free = clone.whisper_words(clip, whisper)  # no transcript: Whisper's own words, timed the same way
-    assert len(free) >= 5 and free[0].word == "The" and abs(free[-1].end - words[-1].end) < 0.3, heard
 
 
 def test_profile_equals_the_package(profiles):
@@ -93,7 +91,8 @@ def test_features_and_loudness_within_tolerance(folder, clip, profiles):
     raw = module.Features("cpu")
     raw.scale_values = lambda v: v  # the package's features before rounding
     mine_norm = clone.normalize_loudness(audio)
-    want_norm = module.process_audio_tensor(torch.from_numpy(audio)[None, None])[0, 0].numpy()
+    loudness = ref.outetts_module("dac.interface").process_audio_tensor  # the package's normalisation
+    want_norm = loudness(torch.from_numpy(audio)[None, None])[0, 0].numpy()
     np.testing.assert_allclose(mine_norm, want_norm, atol=1e-6)
     for start, end in ((0.0, 0.4), (0.5, 0.9), (1.0, 1.7), (0.0, len(audio) / 24000)):
         piece = audio[int(start * 24000):int(end * 24000)]
@@ -128,8 +127,12 @@ def test_cloned_prompt_and_greedy_tokens_equal_the_reference(folder, model, prof
     np.testing.assert_array_equal(model.audio_tokens.codes(got), codes)
 
 
-def test_speak_clones_from_a_clip_and_saves_the_profile(folder, clip, profiles, reference_run, tmp_path):
+def test_speak_clones_from_a_clip_and_saves_the_profile(folder, clip, whisper, profiles, reference_run, tmp_path,
+                                                        monkeypatch):
+    import mlx_audio_lab.models.stt.whisper as whisper_port
     from mlx_audio_lab.cli import main
+
+    monkeypatch.setattr(whisper_port, "load_model", lambda folder: whisper)  # the same tiny.en, loaded once
 
     out, codes, voice = tmp_path / "out.wav", tmp_path / "codes.npy", tmp_path / "speaker.json"
     args = ["speak", "--model", str(folder), "--voice", str(clip), "--voice-text", ref.CLONE_TEXT,
@@ -142,9 +145,19 @@ def test_speak_clones_from_a_clip_and_saves_the_profile(folder, clip, profiles, 
     assert out.stat().st_size > 1000
 
 
-def test_bad_clips_exit_2(folder, tmp_path, capsys):
+class NoWords:
+    """A Whisper that hears nothing (tiny.en hallucinates words even on noise, so the case is staged)."""
+
+    def transcribe(self, audio, **options):
+        from mlx_audio_lab.results import RunStats, Transcript
+
+        return Transcript("", [], "en", [], RunStats(sample_rate=16000))
+
+
+def test_bad_clips_exit_2(folder, clip, tmp_path, capsys, monkeypatch):
     import soundfile as sf
 
+    import mlx_audio_lab.models.stt.whisper as whisper_port
     from mlx_audio_lab.cli import main
 
     bad = tmp_path / "bad.wav"
@@ -153,11 +166,16 @@ def test_bad_clips_exit_2(folder, tmp_path, capsys):
     sf.write(short, np.random.default_rng(0).normal(0, 0.1, 4800).astype(np.float32), 24000)
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(24000, np.float32), 24000)
-    for path, said in ((bad, "cannot read"), (short, "at least"), (silent, "no words")):
+    for path, said in ((bad, "cannot read"), (short, "at least"), (silent, "silent")):
         out = tmp_path / "o.wav"
         assert main(["speak", "--model", str(folder), "--voice", str(path), "--out", str(out), "Hi."]) == 2
         err = capsys.readouterr().err
         assert said in err and "Traceback" not in err and not out.exists(), err
+    monkeypatch.setattr(whisper_port, "load_model", lambda folder: NoWords())
+    out = tmp_path / "o.wav"
+    assert main(["speak", "--model", str(folder), "--voice", str(clip), "--out", str(out), "Hi."]) == 2
+    err = capsys.readouterr().err
+    assert "found no words" in err and "Traceback" not in err and not out.exists(), err
     args = ["speak", "--model", str(folder), "--voice", "en-female-1-neutral", "--voice-text", "x", "--out",
             str(tmp_path / "o.wav"), "Hi."]
     assert main(args) == 2 and "speaker profile already has its text" in capsys.readouterr().err

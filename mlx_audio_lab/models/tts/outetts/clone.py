@@ -185,11 +185,12 @@ def create_speaker(path: str | Path, codec, whisper=None, transcript: str | None
                    words: list[TimedWord] | None = None) -> dict:
     """A speaker profile from a clip file: Whisper's word timings (or the given `words` + `transcript`)."""
     audio = read_clip(path)
+    codes = encode_clip(codec, audio)  # first: a silent clip is refused before Whisper runs
     if words is None:
         transcript, words = whisper_words(path, whisper, transcript)
     elif transcript is None:
         transcript = " ".join(w.word for w in words)
-    return build_profile(audio, encode_clip(codec, audio), transcript, words)
+    return build_profile(audio, codes, transcript, words)
 
 
 def save_speaker(profile: dict, path: str | Path) -> Path:

@@ -337,6 +337,8 @@ def package_audio_processor(folder: Path):
         return codec.convert_audio_tensor(torch.from_numpy(data.T.copy()), rate).unsqueeze(0)
 
     codec.load_audio = load_audio
+    # the package asks for a tqdm bar (verbose=True) over its 5 s windows: the same windows, no bar
+    codec.encode = lambda x, win_duration=5.0, verbose=False: type(codec).encode(codec, x, win_duration, False)
     processor = module.AudioProcessor.__new__(module.AudioProcessor)
     processor.device, processor.features, processor.audio_codec = torch.device("cpu"), module.Features("cpu"), codec
     return module, processor
