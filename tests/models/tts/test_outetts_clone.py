@@ -143,6 +143,11 @@ def test_speak_clones_from_a_clip_and_saves_the_profile(folder, clip, whisper, p
     want = ref.reference_codes(folder, reference_run[1])
     np.testing.assert_array_equal(np.load(codes), want)  # end to end: clip -> Whisper -> profile -> codes
     assert out.stat().st_size > 1000
+    again = tmp_path / "again.npy"  # the saved profile as --voice: the same prompt, the same codes
+    args = ["speak", "--model", str(folder), "--voice", str(voice), "--temperature", "0", "--max-frames",
+            str(ref.PARITY_FRAMES), "--codes-out", str(again), "--out", str(out), ref.PARITY_TEXT]
+    assert main(args) == 0
+    np.testing.assert_array_equal(np.load(again), want)
 
 
 class NoWords:
