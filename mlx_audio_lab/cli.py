@@ -355,6 +355,8 @@ def cmd_speak(args: argparse.Namespace) -> int:
         if not args.voice:
             raise ArgumentError("--voice-text is what the --voice clip says: give the clip with --voice")
         options["prompt_text"] = args.voice_text
+    if args.voice_out:
+        _save_voice(model, args, options)
     if getattr(model, "samples_tokens", False):
         options.update(given)
     elif given:
@@ -394,6 +396,27 @@ def cmd_speak(args: argparse.Namespace) -> int:
     rtf = sum(c.stats.processing_time for c in chunks) / max(len(audio) / rate, 1e-9)
     print(f"{args.out}: {len(audio) / rate:.2f} s at {rate} Hz, {len(chunks)} chunk(s), real-time factor {rtf:.2f}")
     return 0
+
+
+def _save_voice(model, args: argparse.Namespace, options: dict) -> None:
+    """--voice-out: the speaker profile built from --voice written as JSON; the run then uses that profile."""
+    from .errors import ArgumentError, InputError, LabError
+
+    if not hasattr(model, "speaker_profile"):
+        raise ArgumentError(f"--voice-out: {type(model).__name__} has no speaker profile to save; drop the flag")
+    if not args.voice:
+        raise ArgumentError("--voice-out saves the profile of a --voice (a clip to clone): give --voice")
+    try:
+        profile = model.speaker_profile(args.voice, options.pop("prompt_text", None))
+    except LabError:
+        raise
+    except ValueError as e:
+        raise InputError(f"--voice {args.voice}: {e}") from e
+    from .models.tts.outetts.clone import save_speaker
+
+    save_speaker(profile, args.voice_out)
+    print(f"{args.voice_out}: speaker profile, {len(profile['words'])} words", file=sys.stderr)
+    options["voice"] = profile
 
 
 def cmd_new_port(args: argparse.Namespace) -> int:
@@ -598,6 +621,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--model", required=True)
     s.add_argument("--voice", default=None, help="a voice name, speaker id or reference clip (model-dependent)")
     s.add_argument("--voice-text", default=None, help="what the --voice clip says (CSM's context turn, Spark-TTS)")
+    s.add_argument("--voice-out", default=None, help="save the speaker profile built from --voice as JSON (OuteTTS)")
     s.add_argument("--speed", type=speed_or_level, default=1.0,
                    help="a rate, or a level (Spark-TTS: very_low .. very_high)")
     s.add_argument("--gender", choices=("female", "male"), default=None, help="voice creation (Spark-TTS)")

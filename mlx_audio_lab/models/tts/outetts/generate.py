@@ -41,11 +41,12 @@ def traced_steps(model, text: str, voice=None, seed: int = 0, max_frames: int = 
 def generate(model, text: str, voice=None, temperature: float | None = None, top_k: int | None = None,
              top_p: float | None = None, min_p: float | None = None, repetition_penalty: float | None = None,
              seed: int | None = 0, max_frames: int = DEFAULT_MAX_FRAMES, draws=None,
-             speed: float = 1.0) -> Iterator[AudioResult]:
+             speed: float = 1.0, prompt_text: str | None = None) -> Iterator[AudioResult]:
     """Speech for `text` in the voice of a speaker profile, as one `AudioResult` (codes (2, frames) in extras).
 
     Sampling defaults to the package's (temperature 0.4, top-k 40, top-p 0.9, min-p 0.05, repetition penalty
     1.1 over 64 tokens); `temperature=0` is greedy; `seed` seeds the draws. OuteTTS has no speed control.
+    `voice` may be a reference clip (cloned, see `clone.py`); `prompt_text` is then what the clip says.
     """
     if speed != 1.0:
         raise ValueError("OuteTTS has no speed control (speed must be 1.0)")
@@ -55,7 +56,8 @@ def generate(model, text: str, voice=None, temperature: float | None = None, top
     draws = draws if draws is not None else (None if sampling.greedy else SeededDraws(seed or 0))
     mx.reset_peak_memory()
     t0 = time.perf_counter()
-    tokens = [s.token for s in generate_tokens(model, model.prompt_ids(text, voice), sampling, draws, max_frames)]
+    tokens = [s.token for s in generate_tokens(model, model.prompt_ids(text, voice, prompt_text), sampling, draws,
+                                                      max_frames)]
     codes = model.audio_tokens.codes(tokens)
     if codes.shape[1] == 0:
         return

@@ -38,15 +38,30 @@ class OuteTTS(TappedLlama):
         """<|audio_end|> and <|im_end|>: generation ends at either."""
         return [self.tokenizer.token_to_id(AUDIO_END), self.tokenizer.token_to_id(EOS)]
 
-    def prompt_text(self, text: str, voice=None) -> str:
-        """The prompt string for `text` in the voice of a speaker profile (dict, JSON path or shipped name)."""
-        return completion_prompt(text, load_speaker(voice))
+    def speaker_profile(self, voice=None, prompt_text: str | None = None, whisper=None) -> dict | None:
+        """A profile from a dict, JSON path, shipped name or reference clip (cloned; the last clip is cached)."""
+        from .clone import create_speaker, is_clip
 
-    def prompt_ids(self, text: str, voice=None) -> list[int]:
+        if not is_clip(voice):
+            if prompt_text is not None:
+                raise ValueError("--voice-text is what a --voice clip says; a speaker profile already has its text")
+            return load_speaker(voice)
+        if self.codec is None:
+            raise ValueError("no DAC codec attached: cloning a voice encodes the clip with it")
+        key = (str(voice), prompt_text)
+        if getattr(self, "_cloned", (None, None))[0] != key:
+            self._cloned = (key, create_speaker(voice, self.codec, whisper, prompt_text))
+        return self._cloned[1]
+
+    def prompt_text(self, text: str, voice=None, prompt_text: str | None = None) -> str:
+        """The prompt string for `text` in the voice of a speaker profile (dict, JSON path, shipped name, clip)."""
+        return completion_prompt(text, self.speaker_profile(voice, prompt_text))
+
+    def prompt_ids(self, text: str, voice=None, prompt_text: str | None = None) -> list[int]:
         """The prompt's token ids (no BOS added: the string starts with <|im_start|>)."""
         if self.tokenizer is None:
             raise ValueError("no tokenizer.json beside the weights: pass token ids to `generate_tokens`")
-        return self.tokenizer.encode(self.prompt_text(text, voice), add_special_tokens=False).ids
+        return self.tokenizer.encode(self.prompt_text(text, voice, prompt_text), add_special_tokens=False).ids
 
     def generate(self, text: str, voice=None, **options) -> Iterator:
         """Speech for `text` as `AudioResult`s; see `generate.generate` for the options."""

@@ -75,8 +75,18 @@ def word_entry(word: dict) -> str:
             f"{CODE}{pairs}{WORD_END}")
 
 
-def completion_prompt(text: str, speaker: dict | None = None) -> str:
-    """The prompt string the model continues (the speaker dict is not modified)."""
+PROMPT_VERSIONS = {2: "OuteTTS 0.2 / 0.3 (WavTokenizer codes, prompt_v2.py)", 3: "OuteTTS 1.0 (DAC codes)"}
+
+
+def completion_prompt(text: str, speaker: dict | None = None, prompt_version: int = 3) -> str:
+    """The prompt string the model continues (the speaker dict is not modified); `prompt_version` 2 is the
+    OuteTTS 0.2 / 0.3 format (the package's interface v2, `prompt_v2.py`), 3 OuteTTS 1.0's."""
+    if prompt_version == 2:
+        from . import prompt_v2
+
+        return prompt_v2.completion_prompt(text, speaker)
+    if prompt_version != 3:
+        raise ValueError(f"prompt_version {prompt_version!r}: known are {sorted(PROMPT_VERSIONS)}")
     text = normalize(text)
     entries = ""
     if speaker is not None:

@@ -280,3 +280,87 @@ def report_extras(folder: Path, inputs: dict[str, np.ndarray], mlx_out: dict[str
         return np.array([[s.token for s in generate_tokens(model, prompt, SamplingConfig(0.0), None, PARITY_FRAMES)]])
 
     return precision_agreement(load_model, folder, greedy, mlx_out["greedy"])
+
+
+# --- Voice cloning: the package's `create_speaker` (interface v3) on the same clip and word timings ---------------
+
+CLONE_TEXT = "The harbor lights flickered as the ferry left."  # what the espeak-ng reference clip says
+
+
+@contextlib.contextmanager
+def _absent_modules_stubbed(names: tuple[str, ...]):
+    """Empty stand-ins for top-level imports the cloning path never runs (descript `dac`, openai `whisper`,
+    `uroman`, `MeCab`), only while outetts' modules import; real packages, where installed, are left alone."""
+    added = [n for n in names if importlib.util.find_spec(n) is None and n not in sys.modules]
+    for name in added:
+        sys.modules[name] = types.ModuleType(name)
+    try:
+        yield
+    finally:
+        for name in added:
+            sys.modules.pop(name, None)
+
+
+class DescriptDacShim:
+    """The surface of descript's `dac.DAC` that outetts' `DacInterface.encode` calls, over transformers' DacModel
+    (the project's proven DAC reference): the package wants ibm-research/DAC.speech.v1.0 from the hub, which
+    cannot be fetched offline; the fixture's DAC (24 kHz, hop 320, 2 codebooks) takes its place."""
+
+    def __init__(self, dac_folder: Path):
+        import torch
+
+        from ...codecs.dac.reference import load_reference as load_dac
+
+        self.model = load_dac(dac_folder)
+        self.hop_length = int(np.prod(self.model.config.downsampling_ratios))
+        self.device = torch.device("cpu")
+
+    def encode(self, audio, n_quantizers=None):
+        """(B, 1, T) -> descript's tuple (z, codes (B, n_q, frames), latents, commitment, codebook losses)."""
+        return None, self.model.encode(audio).audio_codes, None, None, None
+
+
+def package_audio_processor(folder: Path):
+    """outetts' v3 `AudioProcessor` (its features, loudness normalisation, 5 s encode windows and word slicing),
+    with `DescriptDacShim` as its codec and soundfile for `torchaudio.load` (torchaudio's .so files are removed
+    here; the resampling stays torchaudio's)."""
+    import soundfile as sf
+    import torch
+
+    with _absent_modules_stubbed(("dac", "whisper", "uroman", "MeCab")):
+        module = outetts_module("version.v3.audio_processor")
+    codec = module.DacInterface.__new__(module.DacInterface)
+    codec.model, codec.sr, codec.device = DescriptDacShim(Path(folder) / "dac"), 24000, torch.device("cpu")
+
+    def load_audio(source):
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+        return codec.convert_audio_tensor(torch.from_numpy(data.T.copy()), rate).unsqueeze(0)
+
+    codec.load_audio = load_audio
+    # the package asks for a tqdm bar (verbose=True) over its 5 s windows: the same windows, no bar
+    codec.encode = lambda x, win_duration=5.0, verbose=False: type(codec).encode(codec, x, win_duration, False)
+    processor = module.AudioProcessor.__new__(module.AudioProcessor)
+    processor.device, processor.features, processor.audio_codec = torch.device("cpu"), module.Features("cpu"), codec
+    return module, processor
+
+
+def reference_speaker(folder: Path, clip: Path, text: str, words: list) -> dict:
+    """The package's `create_speaker(...)` on `clip`, its Whisper step replaced by the given transcript and timed
+    words (the same ones the port uses); `interface_version` added as `InterfaceHF.create_speaker` does."""
+    from loguru import logger
+
+    module, processor = package_audio_processor(folder)
+
+    def transcribe(audio_path, model="turbo", device=None, language=None):
+        timed = [{"word": " " + w.word, "start": w.start, "end": w.end} for w in words]
+        return {"text": " " + text, "segments": [{"words": timed}]}
+
+    original = module.transcribe_once_word_level
+    module.transcribe_once_word_level = transcribe
+    logger.disable("_outetts_src")
+    try:
+        speaker = outetts_module("version.v3.utils").create_speaker(processor, str(clip), "not-loaded")
+    finally:
+        module.transcribe_once_word_level = original
+    speaker["interface_version"] = 3
+    return json.loads(json.dumps(speaker))  # as saved and loaded: plain lists and numbers
