@@ -1,4 +1,4 @@
-"""Shared DSP in MLX: windows, STFT / iSTFT, mel filter banks and Whisper's log-mel.
+"""Shared DSP in MLX: windows, STFT / iSTFT, mel filter banks, Whisper's and HiFi-GAN's log-mel.
 
 Every function accepts numpy or MLX input and returns MLX arrays. Layouts are channels-last: a
 spectrogram is `(..., frames, freqs)`, a mel spectrogram `(frames, n_mels)` (torch returns freqs first).
@@ -17,6 +17,7 @@ ArrayLike = mx.array | np.ndarray
 __all__ = [
     "amplitude_to_db",
     "get_window",
+    "hifigan_log_mel",
     "hz_to_mel",
     "istft",
     "log_mel_spectrogram",
@@ -334,3 +335,21 @@ def log_mel_spectrogram(
         else:
             log_spec = mx.pad(log_spec, [(0, pad_mel_to - frames), (0, 0)])
     return log_spec
+
+
+# ----------------------------------------------------------------------------------------------- HiFi-GAN mel
+
+
+def hifigan_log_mel(audio: ArrayLike, sample_rate: int, n_fft: int, hop: int, n_mels: int,
+                    win_length: int | None = None, f_min: float = 0.0, f_max: float | None = None) -> mx.array:
+    """The vocoder front end of HiFi-GAN / BigVGAN / Matcha (`mel_spectrogram` of their meldataset.py): (L,) or
+    (B, L) audio -> (B, frames, n_mels); reflect-padded (n_fft - hop) / 2 each side, uncentred Hann STFT,
+    sqrt(|X|^2 + 1e-9), librosa's (Slaney) mel filters, log(max(., 1e-5))."""
+    x = _as_mx(audio)
+    x = x[None] if x.ndim == 1 else x
+    pad = (n_fft - hop) // 2
+    x = mx.pad(x, [(0, 0), (pad, pad)], mode="reflect")
+    spec = stft(x, n_fft, hop, win_length or n_fft, window="hann", center=False)  # (B, frames, bins)
+    mag = mx.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+    mel = mag @ mel_filters(sample_rate, n_fft, n_mels, f_min, f_max, "slaney", "slaney")
+    return mx.log(mx.maximum(mel, 1e-5))

@@ -14,6 +14,7 @@ import numpy as np
 from ....generation import RecordedDraws, SamplingConfig, SeededDraws
 from ....generation.sampling import GREEDY
 from ....parity import TapPoint
+from .reference_s2mel import build_s2mel_fixture, run_s2mel_mlx, run_s2mel_reference, s2mel_inputs, s2mel_tap_points
 
 SIZES = {
     "tiny": dict(model_dim=64, layers=2, heads=4, max_text_tokens=40, max_mel_tokens=120, number_text_tokens=48,
@@ -49,11 +50,20 @@ def tap_points(folder: Path) -> list[TapPoint]:
     pts += [TapPoint(n, n) for n in ("conditioning_encoder", "perceiver_encoder", "emo_conditioning_encoder",
                                      "emo_perceiver_encoder", "emovec_layer", "emo_layer")]
     pts += [TapPoint(f"gpt.h.{i}", f"gpt.h.{i}") for i in range(cfg.layers)]
-    return pts + [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
+    pts += [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
+    return pts + (s2mel_tap_points(folder) if has_s2mel(folder) else [])
+
+
+def has_s2mel(folder: Path) -> bool:
+    """Whether the folder holds the s2mel stage too (an upstream checkpoints folder or the fixture do)."""
+    from .load import read_yaml
+
+    return "s2mel" in read_yaml(folder)
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """A seeded `UnifiedVoice` in the upstream layout: config.yaml (`gpt:` + `gpt_checkpoint`) and gpt.pth."""
+    """A seeded `UnifiedVoice` in the upstream layout: config.yaml (`gpt:` + `gpt_checkpoint`) and gpt.pth, then
+    the s2mel stage (`s2mel:` + s2mel.pth) and a BigVGAN (`vocoder:` + bigvgan/), see reference_s2mel."""
     import torch
     import yaml
 
@@ -68,7 +78,9 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     with torch.no_grad():  # upstream zeroes the speed embedding at init; seeded values show it reaches the prompt
         model.speed_emb.weight.normal_(0.0, 0.08, generator=torch.Generator().manual_seed(1))
     torch.save({"model": model.state_dict()}, folder / "gpt.pth")
-    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth"}, sort_keys=False))
+    s2mel = build_s2mel_fixture(folder, size, gpt["model_dim"])
+    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth", **s2mel},
+                                                       sort_keys=False))
 
 
 def _unified_voice(gpt: dict):
@@ -99,7 +111,8 @@ def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     features = rng.standard_normal((1, PARITY_FRAMES, FEATURE_DIM)).astype(np.float32)
     text = rng.integers(2, cfg.number_text_tokens, size=(1, PARITY_TEXT_LEN)).astype(np.int64)
-    return {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
+    inputs = {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
+    return {**inputs, **(s2mel_inputs(folder) if has_s2mel(folder) else {})}
 
 
 def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps: int,
@@ -173,7 +186,11 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
                                                                      PARITY_STEPS))
     sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
                                     RecordedDraws(inputs["draws"][:, None]))
-    return acts, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    if has_s2mel(folder):
+        s2mel_acts, s2mel_out = run_s2mel_reference(folder, inputs)
+        acts, out = {**acts, **s2mel_acts}, {**out, **s2mel_out}
+    return acts, out
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
@@ -193,7 +210,11 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
     sampled = np.array([[s.token for s in generate_codes(model, inputs["features"], inputs["text"], PARITY_SAMPLING,
                                                          RecordedDraws(inputs["draws"][:, None]),
                                                          max_steps=PARITY_STEPS)]], dtype=np.int64)
-    return taps, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    if has_s2mel(folder):
+        s2mel_acts, s2mel_out = run_s2mel_mlx(folder, inputs)
+        taps, out = {**taps, **s2mel_acts}, {**out, **s2mel_out}
+    return taps, out
 
 
 def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> list:
@@ -211,5 +232,10 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
     codes = np.asarray(ref_out["greedy"])[0]
     distinct = len(set(codes.tolist()))
     ok = all(r.ok for r in rows) and distinct > len(codes) // 3
-    return ok, f"greedy {len(codes)} codes ({distinct} distinct); " + "; ".join(
-        f"{r.name} {r.note or 'ok'}" for r in rows)
+    note = f"greedy {len(codes)} codes ({distinct} distinct); " + "; ".join(f"{r.name} {r.note or 'ok'}" for r in rows)
+    if "s2mel_mel" in ref_out:
+        got, want = np.swapaxes(mlx_out["s2mel_mel"], 1, 2), ref_out["s2mel_mel"]
+        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+        ok = ok and err <= 1e-4 and float(want.std()) > 0.1
+        note += f"; s2mel mel {want.shape[-1]} frames max err {err:.1e} (std {float(want.std()):.2f})"
+    return ok, note
