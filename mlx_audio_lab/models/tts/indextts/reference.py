@@ -50,7 +50,8 @@ def tap_points(folder: Path) -> list[TapPoint]:
     pts += [TapPoint(n, n) for n in ("conditioning_encoder", "perceiver_encoder", "emo_conditioning_encoder",
                                      "emo_perceiver_encoder", "emovec_layer", "emo_layer")]
     pts += [TapPoint(f"gpt.h.{i}", f"gpt.h.{i}") for i in range(cfg.layers)]
-    pts += [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
+    pts += [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head"),
+            TapPoint("gpt_latent", "gpt_latent")]
     return pts + (s2mel_tap_points(folder) if has_s2mel(folder) else [])
 
 
@@ -176,6 +177,31 @@ def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps:
     return torch.stack(codes, 1).numpy().astype(np.int64), torch.stack(logits, 1).numpy()
 
 
+def without_stop(model_or_config, codes: np.ndarray) -> np.ndarray:
+    """(1, S) generated codes -> (1, N): cut at the first stop code, as infer_v2 does before the latent pass."""
+    stop = model_or_config.stop_mel_token
+    row = np.asarray(codes)[0]
+    hits = np.flatnonzero(row == stop)
+    return np.asarray(codes)[:, : int(hits[0]) if hits.size else row.size]
+
+
+def reference_latents(model, features: np.ndarray, text: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """infer_v2's latent pass: `UnifiedVoice.forward` on the codes (no stop code), the speaker's perceiver latents
+    and emotion vector (the speaker clip doubling as the emotion reference), speed 0 -> (1, N, D)."""
+    import torch
+
+    feats, ids = torch.from_numpy(features), torch.from_numpy(text)
+    mel = torch.from_numpy(np.ascontiguousarray(codes)).long().clone()  # set_mel_padding writes in place
+    with torch.no_grad():
+        chans, lengths = feats.transpose(1, 2), torch.tensor([feats.shape[1]])
+        cond = model.get_conditioning(chans, lengths)
+        emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, lengths)))
+        latent = model(cond, ids, torch.tensor([ids.shape[1]]), mel, torch.tensor([mel.shape[1]]), chans,
+                       cond_mel_lengths=lengths, emo_cond_mel_lengths=lengths, emo_vec=emo,
+                       use_speed=torch.zeros(1, dtype=torch.long))
+    return latent.numpy()
+
+
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     """Taps (first call of each module: conditioning and GPT-2's prompt forward), greedy codes and their logits."""
     from ....parity.torch_hooks import capture_torch
@@ -187,6 +213,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
                                     RecordedDraws(inputs["draws"][:, None]))
     out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    acts["gpt_latent"] = reference_latents(model, inputs["features"], inputs["text"], without_stop(model, codes))
     if has_s2mel(folder):
         s2mel_acts, s2mel_out = run_s2mel_reference(folder, inputs)
         acts, out = {**acts, **s2mel_acts}, {**out, **s2mel_out}
@@ -199,6 +226,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
 
     from ....taps import capture
     from .generate import generate_codes
+    from .latent import code_latents
     from .load import load_model
 
     model = load_model(folder, **load_kw)
@@ -211,6 +239,8 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
                                                          RecordedDraws(inputs["draws"][:, None]),
                                                          max_steps=PARITY_STEPS)]], dtype=np.int64)
     out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    taps["gpt_latent"] = np.array(code_latents(model, inputs["features"], inputs["text"],
+                                               without_stop(model.config, codes)))
     if has_s2mel(folder):
         s2mel_acts, s2mel_out = run_s2mel_mlx(folder, inputs)
         taps, out = {**taps, **s2mel_acts}, {**out, **s2mel_out}

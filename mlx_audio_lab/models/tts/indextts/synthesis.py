@@ -1,0 +1,47 @@
+"""IndexTTS 2's audio stage in Python: mel codes -> GPT latents (teacher-forced) -> s2mel (flow matching from the
+prompt's mel, speaker style) -> BigVGAN v2 22 kHz 80 band -> audio. The semantic embeddings of the codes and of the
+prompt (MaskGCT's semantic codec in upstream) and the CAMPPlus style are inputs here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+from .latent import code_latents
+from .model import IndexTTS
+from .s2mel import S2Mel, prompt_mel
+
+
+def vocoder_folder(folder: str | Path) -> Path:
+    """The BigVGAN folder config.yaml's `vocoder.name` points to: a subfolder, or a hub id / local path."""
+    from ....hub import resolve
+    from .load import read_yaml
+
+    name = read_yaml(folder).get("vocoder", {}).get("name", "nvidia/bigvgan_v2_22khz_80band_256x")
+    local = Path(folder) / name
+    return local if local.is_dir() else resolve(name)
+
+
+def load_vocoder(folder: str | Path):
+    """The MLX BigVGAN of an IndexTTS 2 folder (`models/codecs/bigvgan`)."""
+    from ...codecs.bigvgan import load_model
+
+    return load_model(vocoder_folder(folder))
+
+
+def mel_from_codes(gpt: IndexTTS, s2mel: S2Mel, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
+                   semantic: np.ndarray, prompt_semantic: np.ndarray, prompt_audio: np.ndarray, style: np.ndarray,
+                   noise: np.ndarray | None = None, steps: int = 25, cfg_rate: float = 0.7, seed: int = 0) -> mx.array:
+    """Codes (1, N) without the stop code, their semantic embedding (1, N, 1024), the prompt's (1, M, 1024), the
+    prompt clip at 22.05 kHz and the style (1, 192) -> the target's mel (1, frames, 80)."""
+    latent = code_latents(gpt, features, text, codes)
+    mel_p = prompt_mel(prompt_audio, s2mel.config.mel)
+    return s2mel(latent, mx.array(semantic), mx.array(prompt_semantic), mel_p, mx.array(style),
+                 None if noise is None else mx.array(noise), steps, cfg_rate, seed)
+
+
+def audio_from_mel(vocoder, mel: mx.array) -> np.ndarray:
+    """(1, frames, 80) log-mel -> (frames * 256,) float32 audio at 22.05 kHz in [-1, 1]."""
+    return np.array(vocoder.decode_batch(mel)[0])
