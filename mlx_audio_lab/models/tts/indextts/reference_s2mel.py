@@ -215,3 +215,45 @@ def run_s2mel_mlx(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, di
         mel = model(x["s2mel_latent"], x["s2mel_semantic"], x["s2mel_prompt_semantic"], mel_p, x["s2mel_style"],
                     x["s2mel_noise"], steps=PARITY_STEPS, cfg_rate=PARITY_CFG)
     return {k: np.array(v) for k, v in acts.items()}, {"s2mel_mel": np.array(mel)}
+
+
+def chain_inputs(folder: Path, n_codes: int) -> dict[str, np.ndarray]:
+    """`s2mel_inputs` for `n_codes` generated codes (the latents come from the GPT, not from the seed)."""
+    from .s2mel import read_s2mel_config, target_frames
+
+    inputs = s2mel_inputs(folder)
+    cfg = read_s2mel_config(folder)
+    rng = np.random.default_rng(23)
+    frames = len(inputs["s2mel_prompt_audio"]) // cfg.mel.hop_length + target_frames(n_codes)
+    inputs.pop("s2mel_latent")
+    inputs["s2mel_semantic"] = rng.standard_normal((1, n_codes, SEMANTIC_DIM)).astype(np.float32)
+    inputs["s2mel_noise"] = rng.standard_normal((1, frames, cfg.dit.in_channels)).astype(np.float32)
+    return inputs
+
+
+def load_vocoder_reference(folder: Path):
+    """infer_v2's vocoder: the package's own BigVGAN `from_pretrained` (here the fixture's folder), weight norm
+    removed, eval mode."""
+    import yaml
+    from indextts.s2mel.modules.bigvgan import bigvgan
+
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())
+    model = bigvgan.BigVGAN.from_pretrained(str(Path(folder) / cfg["vocoder"]["name"]), use_cuda_kernel=False)
+    model.remove_weight_norm()
+    return model.eval()
+
+
+def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
+                    inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """infer_v2 after generation: GPT latents of the codes, s2mel, BigVGAN -> latent, mel (1, 80, F), audio (L,)."""
+    import torch
+    import yaml
+
+    from .reference import load_reference, reference_latents
+
+    latent = reference_latents(load_reference(folder), features, text, codes)
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    rec = reference_s2mel(load_s2mel_reference(folder), cfg, {**inputs, "s2mel_latent": latent})
+    with torch.no_grad():
+        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
+    return {"latent": latent, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
