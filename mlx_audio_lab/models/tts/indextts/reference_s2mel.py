@@ -217,6 +217,13 @@ def run_s2mel_mlx(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, di
     return {k: np.array(v) for k, v in acts.items()}, {"s2mel_mel": np.array(mel)}
 
 
+def target_frames_of(n_codes: int) -> int:
+    """infer_v2's `(code_lens * 1.72).long()`."""
+    import torch
+
+    return int((torch.LongTensor([n_codes]) * 1.72).long()[0])
+
+
 def chain_inputs(folder: Path, n_codes: int) -> dict[str, np.ndarray]:
     """`s2mel_inputs` for `n_codes` generated codes (the latents come from the GPT, not from the seed)."""
     from .s2mel import read_s2mel_config, target_frames
