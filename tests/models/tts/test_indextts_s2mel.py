@@ -45,6 +45,7 @@ def test_fixture_holds_s2mel_in_upstream_layout(folder):
     assert set(net) == {"cfm", "length_regulator", "gpt_layer"}
     assert any(k.endswith("weight_g") for k in net["cfm"])  # weight norm kept as upstream saves it
     assert (folder / cfg["vocoder"]["name"] / "bigvgan_generator.pt").is_file()
+    assert (folder / "campplus_cn_common.bin").is_file()
 
 
 def test_every_named_layer_and_the_mel_within_tolerance(folder, runs):
@@ -55,6 +56,7 @@ def test_every_named_layer_and_the_mel_within_tolerance(folder, runs):
     assert len(report.layers) == len(points) >= 20
     assert all(r.max_abs <= 1e-4 for r in report.layers), report.table()
     rows = {r.name: r for r in report.layers}
+    assert rows["s2mel.style"].max_abs <= 1e-5 and np.abs(ref_acts["s2mel/style"]).max() > 0.1
     assert rows["s2mel.gpt_layer"].max_abs <= 1e-6 and rows["s2mel.prompt_condition"].max_abs <= 1e-5
     mel = ref_out["s2mel_mel"]  # (1, 80, frames): varies over time and bands
     assert mel.shape[-1] == ref_s2mel.target_frames_of(ref_s2mel.PARITY_CODES)
@@ -67,7 +69,13 @@ def test_chain_codes_to_audio_matches_infer_v2(folder):
     from mlx_audio_lab import load
     from mlx_audio_lab.models.tts.indextts.generate import generate_codes
     from mlx_audio_lab.models.tts.indextts.s2mel import load_s2mel
-    from mlx_audio_lab.models.tts.indextts.synthesis import audio_from_mel, load_vocoder, mel_from_codes
+    from mlx_audio_lab.models.tts.indextts.synthesis import (
+        audio_from_mel,
+        load_campplus,
+        load_vocoder,
+        mel_from_codes,
+        style_from_clip,
+    )
 
     gpt = load(folder)
     inp = ref.parity_inputs(folder)
@@ -76,23 +84,26 @@ def test_chain_codes_to_audio_matches_infer_v2(folder):
     assert codes.shape[1] >= 10
     chain = ref_s2mel.chain_inputs(folder, codes.shape[1])
     want = ref_s2mel.reference_chain(folder, inp["features"], inp["text"], codes, chain)
+    style = style_from_clip(load_campplus(folder), chain["s2mel_prompt_audio_16k"])
     mel = mel_from_codes(gpt, load_s2mel(folder), inp["features"], inp["text"], codes, chain["s2mel_semantic"],
-                         chain["s2mel_prompt_semantic"], chain["s2mel_prompt_audio"], chain["s2mel_style"],
-                         chain["s2mel_noise"])
+                         chain["s2mel_prompt_semantic"], chain["s2mel_prompt_audio"], style, chain["s2mel_noise"])
     audio = audio_from_mel(load_vocoder(folder), mel)
+    assert np.abs(np.array(style) - want["style"]).max() <= 1e-5
     assert np.abs(np.swapaxes(np.array(mel), 1, 2) - want["mel"]).max() <= 1e-4
     assert audio.shape == want["audio"].shape == (mel.shape[1] * 256,)
     assert np.abs(audio - want["audio"]).max() <= 1e-4 and want["audio"].std() > 0.05
 
 
-def test_conditioning_reaches_the_mel(s2mel, inputs):
+def test_conditioning_reaches_the_mel(s2mel, inputs, folder):
     """Same inputs give the same mel; another style, prompt or content, or no guidance, give another."""
     import mlx.core as mx
 
     from mlx_audio_lab.models.tts.indextts.s2mel import prompt_mel
+    from mlx_audio_lab.models.tts.indextts.synthesis import load_campplus, style_from_clip
 
     x = {k: mx.array(v) for k, v in inputs.items()}
     mel_p = prompt_mel(x["s2mel_prompt_audio"], s2mel.config.mel)
+    x["s2mel_style"] = style_from_clip(load_campplus(folder), inputs["s2mel_prompt_audio_16k"])
 
     def run(**kw):
         args = dict(latent=x["s2mel_latent"], semantic=x["s2mel_semantic"], prompt_semantic=x["s2mel_prompt_semantic"],
@@ -101,8 +112,8 @@ def test_conditioning_reaches_the_mel(s2mel, inputs):
 
     base = run()
     assert np.array_equal(run(), base)
-    for kw in ({"style": -x["s2mel_style"]}, {"prompt_mel": mel_p[:, ::-1]}, {"semantic": -x["s2mel_semantic"]},
-               {"cfg_rate": 0.0}):
+    for kw in ({"style": 3 * x["s2mel_style"][:, ::-1]}, {"prompt_mel": mel_p[:, ::-1]},
+               {"semantic": -x["s2mel_semantic"]}, {"cfg_rate": 0.0}):
         assert np.abs(run(**kw) - base).max() > 1e-2, kw
 
 
@@ -114,7 +125,7 @@ def test_trajectory_goes_from_noise_to_the_mel(s2mel, inputs):
     x = {k: mx.array(v) for k, v in inputs.items()}
     seen = []
     mel = s2mel(x["s2mel_latent"], x["s2mel_semantic"], x["s2mel_prompt_semantic"],
-                prompt_mel(x["s2mel_prompt_audio"], s2mel.config.mel), x["s2mel_style"], x["s2mel_noise"], steps=5,
+                prompt_mel(x["s2mel_prompt_audio"], s2mel.config.mel), mx.zeros((1, 192)), x["s2mel_noise"], steps=5,
                 trajectory=lambda step, t, y: seen.append((step, t, np.array(y))))
     assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5] and seen[-1][1] == pytest.approx(1.0)
     P = inputs["s2mel_noise"].shape[1] - mel.shape[1]

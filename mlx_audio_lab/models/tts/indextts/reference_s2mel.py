@@ -42,7 +42,7 @@ S2MEL_SIZES = {
                      "content_codebook_size": 64},
              "wavenet": {**S2MEL_REAL["wavenet"], "hidden_dim": 32, "num_layers": 3}},
 }
-CHECKPOINT, VOCODER = "s2mel.pth", "bigvgan"
+CHECKPOINT, VOCODER, CAMPPLUS = "s2mel.pth", "bigvgan", "campplus_cn_common.bin"  # the last: funasr/campplus
 SEMANTIC_DIM, STYLE_DIM = 1024, 192
 PARITY_CODES, PARITY_PROMPT_CODES, PARITY_PROMPT_SECONDS, PARITY_STEPS, PARITY_CFG = 20, 30, 0.6, 25, 0.7
 
@@ -65,8 +65,44 @@ def build_s2mel_fixture(folder: Path, size: str, gpt_dim: int) -> dict:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
     torch.save({"net": {k: m.state_dict() for k, m in model.models.items()}}, Path(folder) / CHECKPOINT)
     build_bigvgan(Path(folder) / VOCODER, "tiny" if size == "real" else "tiny_22khz")
+    torch.save(_seeded_campplus().state_dict(), Path(folder) / CAMPPLUS)
     return {"s2mel": section, "s2mel_checkpoint": CHECKPOINT,
             "vocoder": {"type": "bigvgan", "name": VOCODER}}
+
+
+def _seeded_campplus():
+    """infer_v2's style encoder, `CAMPPlus(feat_dim=80, embedding_size=192)` (its real size), Kaiming convs kept,
+    batch norms given seeded statistics and affines."""
+    import torch
+    from indextts.s2mel.modules.campplus.DTDNN import CAMPPlus
+
+    torch.manual_seed(4)
+    model = CAMPPlus(feat_dim=80, embedding_size=STYLE_DIM).eval()
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                m.running_mean.normal_(0.0, 0.1, generator=g)
+                m.running_var.uniform_(1.0, 1.5, generator=g)
+                if m.affine:
+                    m.weight.normal_(1.0, 0.1, generator=g)
+                    m.bias.normal_(0.0, 0.1, generator=g)
+    return model
+
+
+def reference_style(folder: Path, audio_16k: np.ndarray) -> np.ndarray:
+    """infer_v2's style: Kaldi fbank (80 bins, no dither) of the 16 kHz clip, mean removed, through CAMPPlus."""
+    import torch
+    import torchaudio
+    from indextts.s2mel.modules.campplus.DTDNN import CAMPPlus
+
+    model = CAMPPlus(feat_dim=80, embedding_size=STYLE_DIM)
+    model.load_state_dict(torch.load(Path(folder) / CAMPPLUS, map_location="cpu", weights_only=True))
+    model.eval()
+    with torch.no_grad():
+        feat = torchaudio.compliance.kaldi.fbank(torch.from_numpy(np.asarray(audio_16k, np.float32))[None],
+                                                 num_mel_bins=80, dither=0, sample_frequency=16000)
+        return model((feat - feat.mean(dim=0, keepdim=True))[None]).numpy()
 
 
 def _my_model(section: dict, gpt_dim: int):
@@ -101,7 +137,8 @@ def s2mel_tap_points(folder: Path) -> list[TapPoint]:
 
     cfg = read_s2mel_config(folder)
     e = "models.cfm.estimator"
-    pts = [TapPoint("s2mel.prompt_mel", "s2mel/prompt_mel", layout="channels_first"),
+    pts = [TapPoint("s2mel.style", "s2mel/style"),
+           TapPoint("s2mel.prompt_mel", "s2mel/prompt_mel", layout="channels_first"),
            TapPoint("s2mel.prompt_condition", "s2mel/prompt_condition"),
            TapPoint("s2mel.gpt_layer", "models.gpt_layer"), TapPoint("s2mel.cond", "s2mel/cond"),
            TapPoint("s2mel.dit.t_embedder", f"{e}.t_embedder"),
@@ -120,14 +157,15 @@ def s2mel_tap_points(folder: Path) -> list[TapPoint]:
 
 def s2mel_inputs(folder: Path) -> dict[str, np.ndarray]:
     """Seeded GPT latents (1, N, gpt_dim), semantic embeddings of the codes (1, N, 1024) and of the prompt
-    (1, M, 1024), the prompt clip at 22.05 kHz (spoken, or seeded noise without espeak-ng), a style (1, 192) and
-    the ODE's initial noise (1, frames, 80), channels-last."""
+    (1, M, 1024), the prompt clip at 22.05 kHz and at 16 kHz (spoken, or seeded noise without espeak-ng; the style
+    comes from the latter through CAMPPlus) and the ODE's initial noise (1, frames, 80), channels-last."""
     from ....parity.inputs import spoken_or_noise
     from .s2mel import read_s2mel_config, target_frames
 
     cfg = read_s2mel_config(folder)
     rng = np.random.default_rng(22)
     clip = spoken_or_noise("harbor", cfg.mel.sr)[: int(PARITY_PROMPT_SECONDS * cfg.mel.sr)]
+    clip16 = spoken_or_noise("harbor", 16000)[: int(PARITY_PROMPT_SECONDS * 16000)]
     prompt_frames = len(clip) // cfg.mel.hop_length
     frames = prompt_frames + target_frames(PARITY_CODES)
 
@@ -137,7 +175,8 @@ def s2mel_inputs(folder: Path) -> dict[str, np.ndarray]:
     return {"s2mel_latent": normal(1, PARITY_CODES, cfg.gpt_dim), "s2mel_semantic": normal(1, PARITY_CODES,
                                                                                             SEMANTIC_DIM),
             "s2mel_prompt_semantic": normal(1, PARITY_PROMPT_CODES, SEMANTIC_DIM),
-            "s2mel_prompt_audio": np.ascontiguousarray(clip, dtype=np.float32), "s2mel_style": normal(1, STYLE_DIM),
+            "s2mel_prompt_audio": np.ascontiguousarray(clip, dtype=np.float32),
+            "s2mel_prompt_audio_16k": np.ascontiguousarray(clip16, dtype=np.float32),
             "s2mel_noise": normal(1, frames, cfg.dit.in_channels)}
 
 
@@ -152,7 +191,7 @@ def reference_s2mel(model, cfg: dict, inputs: dict[str, np.ndarray], steps: int 
     mel_fn_args = {"n_fft": sp["n_fft"], "win_size": sp["win_length"], "hop_size": sp["hop_length"],
                    "num_mels": sp["n_mels"], "sampling_rate": sr, "fmin": sp.get("fmin", 0),
                    "fmax": None if sp.get("fmax", "None") == "None" else 8000, "center": False}
-    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items()}  # with the style (1, 192)
     m = model.models
     with torch.no_grad():
         ref_mel = mel_spectrogram(t["s2mel_prompt_audio"][None], **mel_fn_args)  # (1, 80, P)
@@ -196,8 +235,10 @@ def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[di
     cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
     modules = dict(model.named_modules())
     paths = [p.ref for p in s2mel_tap_points(folder) if p.ref in modules]
-    acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, inputs))
+    style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+    acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
     acts.update(rec)
+    acts["s2mel/style"] = style
     return acts, {"s2mel_mel": rec["s2mel/mel"]}
 
 
@@ -207,12 +248,14 @@ def run_s2mel_mlx(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, di
 
     from ....taps import capture, tap
     from .s2mel import load_s2mel, prompt_mel
+    from .synthesis import load_campplus, style_from_clip
 
     model = load_s2mel(folder)
     x = {k: mx.array(v) for k, v in inputs.items()}
     with capture() as acts:
+        style = tap("s2mel.style", style_from_clip(load_campplus(folder), inputs["s2mel_prompt_audio_16k"]))
         mel_p = tap("s2mel.prompt_mel", prompt_mel(x["s2mel_prompt_audio"], model.config.mel))
-        mel = model(x["s2mel_latent"], x["s2mel_semantic"], x["s2mel_prompt_semantic"], mel_p, x["s2mel_style"],
+        mel = model(x["s2mel_latent"], x["s2mel_semantic"], x["s2mel_prompt_semantic"], mel_p, style,
                     x["s2mel_noise"], steps=PARITY_STEPS, cfg_rate=PARITY_CFG)
     return {k: np.array(v) for k, v in acts.items()}, {"s2mel_mel": np.array(mel)}
 
@@ -252,7 +295,8 @@ def load_vocoder_reference(folder: Path):
 
 def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
                     inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """infer_v2 after generation: GPT latents of the codes, s2mel, BigVGAN -> latent, mel (1, 80, F), audio (L,)."""
+    """infer_v2 after generation: GPT latents of the codes, the prompt's style, s2mel, BigVGAN -> latent, style,
+    mel (1, 80, F), audio (L,)."""
     import torch
     import yaml
 
@@ -260,7 +304,8 @@ def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes:
 
     latent = reference_latents(load_reference(folder), features, text, codes)
     cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
-    rec = reference_s2mel(load_s2mel_reference(folder), cfg, {**inputs, "s2mel_latent": latent})
+    style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+    rec = reference_s2mel(load_s2mel_reference(folder), cfg, {**inputs, "s2mel_latent": latent, "s2mel_style": style})
     with torch.no_grad():
         wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
-    return {"latent": latent, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
+    return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}

@@ -31,6 +31,26 @@ def load_vocoder(folder: str | Path):
     return load_model(vocoder_folder(folder))
 
 
+CAMPPLUS_FILE = "campplus_cn_common.bin"  # infer_v2 fetches it from funasr/campplus; here it sits in the folder
+
+
+def load_campplus(folder: str | Path, dtype: mx.Dtype = mx.float32):
+    """The style encoder (`layers.campplus.CAMPPlus`, 80 fbank bins -> 192) from `campplus_cn_common.bin`."""
+    from ....convert.keymap import KeyMap
+    from ....convert.loading import fill_model
+    from ....convert.readers import read_file
+    from ....layers.campplus import CAMPPlus, campplus_rules
+
+    path = Path(folder) / CAMPPLUS_FILE
+    return fill_model(CAMPPlus(80, 192), read_file(path), KeyMap(campplus_rules(), "indextts/campplus"), {}, path,
+                      dtype)
+
+
+def style_from_clip(campplus, audio_16k: np.ndarray) -> mx.array:
+    """infer_v2's style vector (1, 192): the 16 kHz clip's Kaldi fbank, mean removed, through CAMPPlus."""
+    return campplus.embed(np.asarray(audio_16k, np.float32))
+
+
 def mel_from_codes(gpt: IndexTTS, s2mel: S2Mel, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
                    semantic: np.ndarray, prompt_semantic: np.ndarray, prompt_audio: np.ndarray, style: np.ndarray,
                    noise: np.ndarray | None = None, steps: int = 25, cfg_rate: float = 0.7, seed: int = 0) -> mx.array:
