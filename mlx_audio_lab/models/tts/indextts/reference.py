@@ -56,10 +56,14 @@ def tap_points(folder: Path) -> list[TapPoint]:
 
 
 def has_s2mel(folder: Path) -> bool:
-    """Whether the folder holds the s2mel stage too (an upstream checkpoints folder or the fixture do)."""
+    """Whether the folder holds the s2mel stage and the style encoder too (the fixture does; an upstream checkpoints
+    folder once funasr/campplus's campplus_cn_common.bin is put beside s2mel.pth)."""
     from .load import read_yaml
+    from .reference_s2mel import CAMPPLUS, CHECKPOINT
 
-    return "s2mel" in read_yaml(folder)
+    cfg = read_yaml(folder)
+    return ("s2mel" in cfg and (Path(folder) / cfg.get("s2mel_checkpoint", CHECKPOINT)).is_file()
+            and (Path(folder) / CAMPPLUS).is_file())
 
 
 def build_fixture(folder: Path, size: str = "tiny") -> None:
