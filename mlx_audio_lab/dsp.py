@@ -1,4 +1,4 @@
-"""Shared DSP in MLX: windows, STFT / iSTFT, mel filter banks, Whisper's and HiFi-GAN's log-mel.
+"""Shared DSP in MLX: windows, STFT / iSTFT, mel filter banks, Whisper's log-mel and Kaldi's fbank.
 
 Every function accepts numpy or MLX input and returns MLX arrays. Layouts are channels-last: a
 spectrogram is `(..., frames, freqs)`, a mel spectrogram `(frames, n_mels)` (torch returns freqs first).
@@ -20,6 +20,8 @@ __all__ = [
     "hifigan_log_mel",
     "hz_to_mel",
     "istft",
+    "kaldi_fbank",
+    "kaldi_mel_banks",
     "log_mel_spectrogram",
     "magnitude",
     "mel_filters",
@@ -294,6 +296,21 @@ def mel_filters(
     return mx.array(w.astype(np.float32))
 
 
+def hifigan_log_mel(audio: ArrayLike, sample_rate: int, n_fft: int, hop: int, n_mels: int,
+                    win_length: int | None = None, f_min: float = 0.0, f_max: float | None = None) -> mx.array:
+    """The vocoder front end of HiFi-GAN / BigVGAN / Matcha (`mel_spectrogram` of their meldataset.py): (L,) or
+    (B, L) audio -> (B, frames, n_mels); reflect-padded (n_fft - hop) / 2 each side, uncentred Hann STFT,
+    sqrt(|X|^2 + 1e-9), librosa's (Slaney) mel filters, log(max(., 1e-5))."""
+    x = _as_mx(audio)
+    x = x[None] if x.ndim == 1 else x
+    pad = (n_fft - hop) // 2
+    x = mx.pad(x, [(0, 0), (pad, pad)], mode="reflect")
+    spec = stft(x, n_fft, hop, win_length or n_fft, window="hann", center=False)  # (B, frames, bins)
+    mag = mx.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+    mel = mag @ mel_filters(sample_rate, n_fft, n_mels, f_min, f_max, "slaney", "slaney")
+    return mx.log(mx.maximum(mel, 1e-5))
+
+
 # ----------------------------------------------------------------------------------------------- Whisper
 
 
@@ -337,19 +354,40 @@ def log_mel_spectrogram(
     return log_spec
 
 
-# ----------------------------------------------------------------------------------------------- HiFi-GAN mel
+# Kaldi's log mel filter bank (`torchaudio.compliance.kaldi.fbank` with its defaults): CAMPPlus's front end and,
+# on 16-bit-scaled audio, SeamlessM4T / w2v-BERT 2.0's. 25 ms Povey-windowed frames every 10 ms (snip edges),
+# DC removed, pre-emphasis 0.97, 512-point power spectrum, 80 triangular bands on Kaldi's mel scale from 20 Hz to
+# Nyquist, natural log floored at float32 eps.
+def kaldi_mel_banks(n_mels: int, n_fft: int, sample_rate: int, low: float = 20.0, high: float = 0.0) -> np.ndarray:
+    """(n_fft // 2 + 1, n_mels) triangles equally spaced on mel = 1127 ln(1 + f / 700) (the Nyquist bin is 0)."""
+    def mel(f):
+        return 1127.0 * np.log(1.0 + np.asarray(f, np.float64) / 700.0)
+
+    high = sample_rate / 2 + high if high <= 0 else high
+    lo, hi = mel(low), mel(high)
+    delta = (hi - lo) / (n_mels + 1)
+    left = lo + np.arange(n_mels)[:, None] * delta
+    center, right = left + delta, left + 2 * delta
+    f = mel(np.arange(n_fft // 2) * sample_rate / n_fft)[None]
+    banks = np.maximum(0.0, np.minimum((f - left) / (center - left), (right - f) / (right - center)))
+    return np.concatenate([banks, np.zeros((n_mels, 1))], axis=1).T.astype(np.float32)
 
 
-def hifigan_log_mel(audio: ArrayLike, sample_rate: int, n_fft: int, hop: int, n_mels: int,
-                    win_length: int | None = None, f_min: float = 0.0, f_max: float | None = None) -> mx.array:
-    """The vocoder front end of HiFi-GAN / BigVGAN / Matcha (`mel_spectrogram` of their meldataset.py): (L,) or
-    (B, L) audio -> (B, frames, n_mels); reflect-padded (n_fft - hop) / 2 each side, uncentred Hann STFT,
-    sqrt(|X|^2 + 1e-9), librosa's (Slaney) mel filters, log(max(., 1e-5))."""
-    x = _as_mx(audio)
-    x = x[None] if x.ndim == 1 else x
-    pad = (n_fft - hop) // 2
-    x = mx.pad(x, [(0, 0), (pad, pad)], mode="reflect")
-    spec = stft(x, n_fft, hop, win_length or n_fft, window="hann", center=False)  # (B, frames, bins)
-    mag = mx.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
-    mel = mag @ mel_filters(sample_rate, n_fft, n_mels, f_min, f_max, "slaney", "slaney")
-    return mx.log(mx.maximum(mel, 1e-5))
+def povey_window(n: int) -> np.ndarray:
+    """A symmetric Hann window to the power 0.85."""
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / (n - 1))) ** 0.85
+
+
+def kaldi_fbank(wav: np.ndarray | mx.array, n_mels: int = 80, sample_rate: int = 16_000) -> mx.array:
+    """(L,) audio -> log mel energies (1 + (L - 400) // 160, 80)."""
+    length, shift, n_fft = sample_rate * 25 // 1000, sample_rate * 10 // 1000, 512
+    x = np.asarray(wav, np.float32)
+    n = 1 + (len(x) - length) // shift
+    frames = mx.array(np.lib.stride_tricks.as_strided(x, (n, length), (x.strides[0] * shift, x.strides[0])))
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    frames = frames - 0.97 * mx.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    frames = frames * mx.array(povey_window(length).astype(np.float32))
+    spec = mx.fft.rfft(mx.pad(frames, [(0, 0), (0, n_fft - length)]), axis=-1)
+    power = spec.real**2 + spec.imag**2
+    mel = power @ mx.array(kaldi_mel_banks(n_mels, n_fft, sample_rate))
+    return mx.log(mx.maximum(mel, np.finfo(np.float32).eps))

@@ -13,9 +13,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ..convert.keymap import Rule
+from ..dsp import kaldi_fbank
 from ..taps import tap
 from .conv import Conv1d
-from .fbank import kaldi_fbank
 
 
 def campplus_rules(prefix: str = "") -> list[Rule]:
