@@ -10,6 +10,8 @@ speaker style (CAMPPlus's place) and initial noise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +214,19 @@ def reference_s2mel(model, cfg: dict, inputs: dict[str, np.ndarray], steps: int 
             "s2mel/cond": cond.numpy(), "s2mel/mel": vc_target.numpy()}
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for the duration (the stage's small ops are slower threaded on a shared CPU)."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def quiet_euler(cfm):
     """`cfm.solve_euler` without its tqdm bar (it would land in notebook outputs)."""
     from unittest import mock
@@ -235,8 +250,9 @@ def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[di
     cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
     modules = dict(model.named_modules())
     paths = [p.ref for p in s2mel_tap_points(folder) if p.ref in modules]
-    style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
-    acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
+    with one_torch_thread():
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
     acts.update(rec)
     acts["s2mel/style"] = style
     return acts, {"s2mel_mel": rec["s2mel/mel"]}
@@ -302,10 +318,11 @@ def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes:
 
     from .reference import load_reference, reference_latents
 
-    latent = reference_latents(load_reference(folder), features, text, codes)
     cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
-    style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
-    rec = reference_s2mel(load_s2mel_reference(folder), cfg, {**inputs, "s2mel_latent": latent, "s2mel_style": style})
-    with torch.no_grad():
+    with one_torch_thread(), torch.no_grad():  # small ops: torch's thread pool only spins on a loaded CPU
+        latent = reference_latents(load_reference(folder), features, text, codes)
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        rec = reference_s2mel(load_s2mel_reference(folder), cfg,
+                              {**inputs, "s2mel_latent": latent, "s2mel_style": style})
         wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
     return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
