@@ -39,7 +39,7 @@ FEATURE_DIM = 1024
 PARITY_SAMPLING = SamplingConfig(temperature=0.8, top_k=30, top_p=0.8, repetition_penalty=10.0)
 
 
-def tap_points(folder: Path) -> list[TapPoint]:
+def gpt_tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap -> `UnifiedVoice` module, in forward order (conditioning, emotion vector, GPT-2 prompt forward)."""
     from .load import read_config
 
@@ -50,9 +50,13 @@ def tap_points(folder: Path) -> list[TapPoint]:
     pts += [TapPoint(n, n) for n in ("conditioning_encoder", "perceiver_encoder", "emo_conditioning_encoder",
                                      "emo_perceiver_encoder", "emovec_layer", "emo_layer")]
     pts += [TapPoint(f"gpt.h.{i}", f"gpt.h.{i}") for i in range(cfg.layers)]
-    pts += [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head"),
-            TapPoint("gpt_latent", "gpt_latent")]
-    return pts + (s2mel_tap_points(folder) if has_s2mel(folder) else [])
+    return pts + [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
+
+
+def tap_points(folder: Path) -> list[TapPoint]:
+    """The GPT stage's taps, the teacher-forced latents of the greedy codes, then the s2mel stage's (if present)."""
+    return gpt_tap_points(folder) + [TapPoint("gpt_latent", "gpt_latent")] + (
+        s2mel_tap_points(folder) if has_s2mel(folder) else [])
 
 
 def has_s2mel(folder: Path) -> bool:
@@ -211,7 +215,7 @@ def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     from ....parity.torch_hooks import capture_torch
 
     model = load_reference(folder)
-    acts, (codes, logits) = capture_torch(model, [p.ref for p in tap_points(folder)],
+    acts, (codes, logits) = capture_torch(model, [p.ref for p in gpt_tap_points(folder)],
                                           lambda: reference_generate(model, inputs["features"], inputs["text"],
                                                                      PARITY_STEPS))
     sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
