@@ -65,6 +65,12 @@ def build_s2mel_fixture(folder: Path, size: str, gpt_dim: int) -> dict:
         for name, p in model.named_parameters():
             if name.endswith("weight_g"):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+        # the velocity's output layer: O(1) spread and a band-dependent drift (-3 low .. -8 high, a log-mel's tilt),
+        # so the ODE carries the noise about as far as a real mel lies from it
+        out = model.models["cfm"].estimator.conv2
+        out.weight.mul_(4.0)
+        bands = out.bias.shape[0]
+        out.bias.copy_(-3.0 - 5.0 * torch.arange(bands) / (bands - 1) + 0.3 * torch.randn(bands, generator=g))
     torch.save({"net": {k: m.state_dict() for k, m in model.models.items()}}, Path(folder) / CHECKPOINT)
     build_bigvgan(Path(folder) / VOCODER, "tiny" if size == "real" else "tiny_22khz")
     torch.save(_seeded_campplus().state_dict(), Path(folder) / CAMPPLUS)
