@@ -20,12 +20,12 @@ def folder():
 
 @pytest.fixture(scope="module")
 def inputs(folder):
-    return ref_s2mel.s2mel_inputs(folder)
+    return ref.s2mel_inputs(folder)
 
 
 @pytest.fixture(scope="module")
 def runs(folder, inputs):
-    return ref_s2mel.run_s2mel_reference(folder, inputs), ref_s2mel.run_s2mel_mlx(folder, inputs)
+    return ref.run_s2mel_reference(folder, inputs), ref_s2mel.run_s2mel_mlx(folder, inputs)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_fixture_holds_s2mel_in_upstream_layout(folder):
 
 def test_every_named_layer_and_the_mel_within_tolerance(folder, runs):
     (ref_acts, ref_out), (mlx_acts, mlx_out) = runs
-    points = ref_s2mel.s2mel_tap_points(folder)
+    points = ref.s2mel_tap_points(folder)
     report = compare("indextts", points, mlx_acts, ref_acts, True)
     assert report.ok, report.table()
     assert len(report.layers) == len(points) >= 20
@@ -82,8 +82,8 @@ def test_chain_codes_to_audio_matches_infer_v2(folder):
     codes = np.array([[s.token for s in generate_codes(gpt, inp["features"], inp["text"], max_steps=60)]])
     codes = ref.without_stop(gpt.config, codes)
     assert codes.shape[1] >= 10
-    chain = ref_s2mel.chain_inputs(folder, codes.shape[1])
-    want = ref_s2mel.reference_chain(folder, inp["features"], inp["text"], codes, chain)
+    chain = ref.chain_inputs(folder, codes.shape[1])
+    want = ref.reference_chain(folder, inp["features"], inp["text"], codes, chain)
     style = style_from_clip(load_campplus(folder), chain["s2mel_prompt_audio_16k"])
     mel = mel_from_codes(gpt, load_s2mel(folder), inp["features"], inp["text"], codes, chain["s2mel_semantic"],
                          chain["s2mel_prompt_semantic"], chain["s2mel_prompt_audio"], style, chain["s2mel_noise"])

@@ -14,7 +14,7 @@ import numpy as np
 from ....generation import RecordedDraws, SamplingConfig, SeededDraws
 from ....generation.sampling import GREEDY
 from ....parity import TapPoint
-from .reference_s2mel import build_s2mel_fixture, run_s2mel_mlx, run_s2mel_reference, s2mel_inputs, s2mel_tap_points
+from .reference_s2mel import build_s2mel_fixture, run_s2mel_mlx
 
 SIZES = {
     "tiny": dict(model_dim=64, layers=2, heads=4, max_text_tokens=40, max_mel_tokens=120, number_text_tokens=48,
@@ -208,6 +208,98 @@ def reference_latents(model, features: np.ndarray, text: np.ndarray, codes: np.n
                        cond_mel_lengths=lengths, emo_cond_mel_lengths=lengths, emo_vec=emo,
                        use_speed=torch.zeros(1, dtype=torch.long))
     return latent.numpy()
+
+
+def s2mel_tap_points(folder: Path) -> list[TapPoint]:
+    """The s2mel stage's taps (`reference_s2mel.s2mel_taps`) as parity's TapPoints."""
+    from .reference_s2mel import s2mel_taps
+
+    return [TapPoint(name, ref, layout=layout) for name, ref, layout in s2mel_taps(folder)]
+
+
+def s2mel_inputs(folder: Path) -> dict[str, np.ndarray]:
+    """Seeded GPT latents (1, N, gpt_dim), semantic embeddings of the codes (1, N, 1024) and of the prompt
+    (1, M, 1024), the prompt clip at 22.05 kHz and at 16 kHz (spoken, or seeded noise without espeak-ng; the style
+    comes from the latter through CAMPPlus) and the ODE's initial noise (1, frames, 80), channels-last."""
+    from ....parity.inputs import spoken_or_noise
+    from .reference_s2mel import PARITY_CODES, PARITY_PROMPT_CODES, PARITY_PROMPT_SECONDS, SEMANTIC_DIM
+    from .s2mel import read_s2mel_config, target_frames
+
+    cfg = read_s2mel_config(folder)
+    rng = np.random.default_rng(22)
+    clip = spoken_or_noise("harbor", cfg.mel.sr)[: int(PARITY_PROMPT_SECONDS * cfg.mel.sr)]
+    clip16 = spoken_or_noise("harbor", 16000)[: int(PARITY_PROMPT_SECONDS * 16000)]
+    prompt_frames = len(clip) // cfg.mel.hop_length
+    frames = prompt_frames + target_frames(PARITY_CODES)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    return {"s2mel_latent": normal(1, PARITY_CODES, cfg.gpt_dim), "s2mel_semantic": normal(1, PARITY_CODES,
+                                                                                            SEMANTIC_DIM),
+            "s2mel_prompt_semantic": normal(1, PARITY_PROMPT_CODES, SEMANTIC_DIM),
+            "s2mel_prompt_audio": np.ascontiguousarray(clip, dtype=np.float32),
+            "s2mel_prompt_audio_16k": np.ascontiguousarray(clip16, dtype=np.float32),
+            "s2mel_noise": normal(1, frames, cfg.dit.in_channels)}
+
+
+def chain_inputs(folder: Path, n_codes: int) -> dict[str, np.ndarray]:
+    """`s2mel_inputs` for `n_codes` generated codes (the latents come from the GPT, not from the seed)."""
+    from .reference_s2mel import SEMANTIC_DIM
+    from .s2mel import read_s2mel_config, target_frames
+
+    inputs = s2mel_inputs(folder)
+    cfg = read_s2mel_config(folder)
+    rng = np.random.default_rng(23)
+    frames = len(inputs["s2mel_prompt_audio"]) // cfg.mel.hop_length + target_frames(n_codes)
+    inputs.pop("s2mel_latent")
+    inputs["s2mel_semantic"] = rng.standard_normal((1, n_codes, SEMANTIC_DIM)).astype(np.float32)
+    inputs["s2mel_noise"] = rng.standard_normal((1, frames, cfg.dit.in_channels)).astype(np.float32)
+    return inputs
+
+
+def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Taps (module hooks + the recorded steps) and the target mel (1, 80, frames)."""
+    import yaml
+
+    from ....parity.torch_hooks import capture_torch
+    from .reference_s2mel import load_s2mel_reference, one_torch_thread, reference_s2mel, reference_style
+
+    model = load_s2mel_reference(folder)
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    modules = dict(model.named_modules())
+    paths = [p.ref for p in s2mel_tap_points(folder) if p.ref in modules]
+    with one_torch_thread():
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
+    acts.update(rec)
+    acts["s2mel/style"] = style
+    return acts, {"s2mel_mel": rec["s2mel/mel"]}
+
+
+def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
+                    inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """infer_v2 after generation: GPT latents of the codes, the prompt's style, s2mel, BigVGAN -> latent, style,
+    mel (1, 80, F), audio (L,)."""
+    import torch
+    import yaml
+
+    from .reference_s2mel import (
+        load_s2mel_reference,
+        load_vocoder_reference,
+        one_torch_thread,
+        reference_s2mel,
+        reference_style,
+    )
+
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    with one_torch_thread(), torch.no_grad():  # small ops: torch's thread pool only spins on a loaded CPU
+        latent = reference_latents(load_reference(folder), features, text, codes)
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        rec = reference_s2mel(load_s2mel_reference(folder), cfg,
+                              {**inputs, "s2mel_latent": latent, "s2mel_style": style})
+        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
+    return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):

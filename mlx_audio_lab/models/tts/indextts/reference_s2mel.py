@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ....parity import TapPoint
-
 # config.yaml's s2mel section: IndexTTS-2's (real) and a tiny one of the same schema
 S2MEL_REAL = {
     "preprocess_params": {"sr": 22050, "spect_params": {"n_fft": 1024, "win_length": 1024, "hop_length": 256,
@@ -139,55 +137,6 @@ def load_s2mel_reference(folder: Path):
     return model.eval()
 
 
-def s2mel_tap_points(folder: Path) -> list[TapPoint]:
-    """MLX tap -> `MyModel` module (first call: the first Euler step, both CFG halves) or a recorded value."""
-    from .s2mel import read_s2mel_config
-
-    cfg = read_s2mel_config(folder)
-    e = "models.cfm.estimator"
-    pts = [TapPoint("s2mel.style", "s2mel/style"),
-           TapPoint("s2mel.prompt_mel", "s2mel/prompt_mel", layout="channels_first"),
-           TapPoint("s2mel.prompt_condition", "s2mel/prompt_condition"),
-           TapPoint("s2mel.gpt_layer", "models.gpt_layer"), TapPoint("s2mel.cond", "s2mel/cond"),
-           TapPoint("s2mel.dit.t_embedder", f"{e}.t_embedder"),
-           TapPoint("s2mel.dit.cond_x_merge_linear", f"{e}.cond_x_merge_linear")]
-    pts += [TapPoint(f"s2mel.dit.transformer.layers.{i}", f"{e}.transformer.layers.{i}")
-            for i in range(cfg.dit.depth)]
-    pts += [TapPoint("s2mel.dit.transformer.norm", f"{e}.transformer.norm"),
-            TapPoint("s2mel.dit.skip_linear", f"{e}.skip_linear"), TapPoint("s2mel.dit.conv1", f"{e}.conv1")]
-    pts += [TapPoint(f"s2mel.dit.wavenet.res_skip_layers.{i}", f"{e}.wavenet.res_skip_layers.{i}",
-                     layout="channels_first") for i in range(cfg.wavenet.num_layers)]
-    pts += [TapPoint("s2mel.dit.wavenet", f"{e}.wavenet", layout="channels_first"),
-            TapPoint("s2mel.dit.final_layer", f"{e}.final_layer"),
-            TapPoint("s2mel.dit", e, layout="channels_first")]
-    return pts + [TapPoint("s2mel.mel", "s2mel/mel", layout="channels_first")]
-
-
-def s2mel_inputs(folder: Path) -> dict[str, np.ndarray]:
-    """Seeded GPT latents (1, N, gpt_dim), semantic embeddings of the codes (1, N, 1024) and of the prompt
-    (1, M, 1024), the prompt clip at 22.05 kHz and at 16 kHz (spoken, or seeded noise without espeak-ng; the style
-    comes from the latter through CAMPPlus) and the ODE's initial noise (1, frames, 80), channels-last."""
-    from ....parity.inputs import spoken_or_noise
-    from .s2mel import read_s2mel_config, target_frames
-
-    cfg = read_s2mel_config(folder)
-    rng = np.random.default_rng(22)
-    clip = spoken_or_noise("harbor", cfg.mel.sr)[: int(PARITY_PROMPT_SECONDS * cfg.mel.sr)]
-    clip16 = spoken_or_noise("harbor", 16000)[: int(PARITY_PROMPT_SECONDS * 16000)]
-    prompt_frames = len(clip) // cfg.mel.hop_length
-    frames = prompt_frames + target_frames(PARITY_CODES)
-
-    def normal(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    return {"s2mel_latent": normal(1, PARITY_CODES, cfg.gpt_dim), "s2mel_semantic": normal(1, PARITY_CODES,
-                                                                                            SEMANTIC_DIM),
-            "s2mel_prompt_semantic": normal(1, PARITY_PROMPT_CODES, SEMANTIC_DIM),
-            "s2mel_prompt_audio": np.ascontiguousarray(clip, dtype=np.float32),
-            "s2mel_prompt_audio_16k": np.ascontiguousarray(clip16, dtype=np.float32),
-            "s2mel_noise": normal(1, frames, cfg.dit.in_channels)}
-
-
 def reference_s2mel(model, cfg: dict, inputs: dict[str, np.ndarray], steps: int = PARITY_STEPS,
                     cfg_rate: float = PARITY_CFG) -> dict[str, np.ndarray]:
     """infer_v2's s2mel steps on the inputs (the ODE started from the given noise, not `torch.randn`):
@@ -246,24 +195,6 @@ def quiet_euler(cfm):
     return solve
 
 
-def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
-    """Taps (module hooks + the recorded steps) and the target mel (1, 80, frames)."""
-    import yaml
-
-    from ....parity.torch_hooks import capture_torch
-
-    model = load_s2mel_reference(folder)
-    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
-    modules = dict(model.named_modules())
-    paths = [p.ref for p in s2mel_tap_points(folder) if p.ref in modules]
-    with one_torch_thread():
-        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
-        acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
-    acts.update(rec)
-    acts["s2mel/style"] = style
-    return acts, {"s2mel_mel": rec["s2mel/mel"]}
-
-
 def run_s2mel_mlx(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
     """The port on the same inputs, taps on; the target mel (1, frames, 80)."""
     import mlx.core as mx
@@ -289,20 +220,6 @@ def target_frames_of(n_codes: int) -> int:
     return int((torch.LongTensor([n_codes]) * 1.72).long()[0])
 
 
-def chain_inputs(folder: Path, n_codes: int) -> dict[str, np.ndarray]:
-    """`s2mel_inputs` for `n_codes` generated codes (the latents come from the GPT, not from the seed)."""
-    from .s2mel import read_s2mel_config, target_frames
-
-    inputs = s2mel_inputs(folder)
-    cfg = read_s2mel_config(folder)
-    rng = np.random.default_rng(23)
-    frames = len(inputs["s2mel_prompt_audio"]) // cfg.mel.hop_length + target_frames(n_codes)
-    inputs.pop("s2mel_latent")
-    inputs["s2mel_semantic"] = rng.standard_normal((1, n_codes, SEMANTIC_DIM)).astype(np.float32)
-    inputs["s2mel_noise"] = rng.standard_normal((1, frames, cfg.dit.in_channels)).astype(np.float32)
-    return inputs
-
-
 def load_vocoder_reference(folder: Path):
     """infer_v2's vocoder: the package's own BigVGAN `from_pretrained` (here the fixture's folder), weight norm
     removed, eval mode."""
@@ -315,20 +232,26 @@ def load_vocoder_reference(folder: Path):
     return model.eval()
 
 
-def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
-                    inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """infer_v2 after generation: GPT latents of the codes, the prompt's style, s2mel, BigVGAN -> latent, style,
-    mel (1, 80, F), audio (L,)."""
-    import torch
-    import yaml
+def s2mel_taps(folder: Path) -> list[tuple[str, str, str]]:
+    """(MLX tap, `MyModel` module or recorded value, layout) in forward order; module hooks keep the first call (the
+    first Euler step, both CFG halves). `reference.py` makes parity's TapPoints of them."""
+    from .s2mel import read_s2mel_config
 
-    from .reference import load_reference, reference_latents
-
-    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
-    with one_torch_thread(), torch.no_grad():  # small ops: torch's thread pool only spins on a loaded CPU
-        latent = reference_latents(load_reference(folder), features, text, codes)
-        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
-        rec = reference_s2mel(load_s2mel_reference(folder), cfg,
-                              {**inputs, "s2mel_latent": latent, "s2mel_style": style})
-        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
-    return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
+    cfg = read_s2mel_config(folder)
+    e = "models.cfm.estimator"
+    pts = [("s2mel.style", "s2mel/style", "same"),
+           ("s2mel.prompt_mel", "s2mel/prompt_mel", "channels_first"),
+           ("s2mel.prompt_condition", "s2mel/prompt_condition", "same"),
+           ("s2mel.gpt_layer", "models.gpt_layer", "same"), ("s2mel.cond", "s2mel/cond", "same"),
+           ("s2mel.dit.t_embedder", f"{e}.t_embedder", "same"),
+           ("s2mel.dit.cond_x_merge_linear", f"{e}.cond_x_merge_linear", "same")]
+    pts += [(f"s2mel.dit.transformer.layers.{i}", f"{e}.transformer.layers.{i}", "same")
+            for i in range(cfg.dit.depth)]
+    pts += [("s2mel.dit.transformer.norm", f"{e}.transformer.norm", "same"),
+            ("s2mel.dit.skip_linear", f"{e}.skip_linear", "same"), ("s2mel.dit.conv1", f"{e}.conv1", "same")]
+    pts += [(f"s2mel.dit.wavenet.res_skip_layers.{i}", f"{e}.wavenet.res_skip_layers.{i}", "channels_first")
+            for i in range(cfg.wavenet.num_layers)]
+    pts += [("s2mel.dit.wavenet", f"{e}.wavenet", "channels_first"),
+            ("s2mel.dit.final_layer", f"{e}.final_layer", "same"),
+            ("s2mel.dit", e, "channels_first")]
+    return pts + [("s2mel.mel", "s2mel/mel", "channels_first")]
