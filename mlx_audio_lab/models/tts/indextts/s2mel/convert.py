@@ -25,6 +25,7 @@ KEYMAP = KeyMap(
         Rule(_E + r"conv2\.weight", r"cfm.estimator.conv2.weight", "conv1d"),
         Rule(r"(length_regulator\.model\." + _CONV_SLOT + r"\.weight)", r"\1", "conv1d"),
         Rule(r"((?:gpt_layer|length_regulator|cfm)\..+)", r"\1"),
+        Rule(r".+", None),  # other `net` modules (load_checkpoint2 reads only MyModel's own)
     ],
 )
 
