@@ -187,10 +187,9 @@ def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps:
 
 def without_stop(model_or_config, codes: np.ndarray) -> np.ndarray:
     """(1, S) generated codes -> (1, N): cut at the first stop code, as infer_v2 does before the latent pass."""
-    stop = model_or_config.stop_mel_token
-    row = np.asarray(codes)[0]
-    hits = np.flatnonzero(row == stop)
-    return np.asarray(codes)[:, : int(hits[0]) if hits.size else row.size]
+    from .synthesis import until_stop
+
+    return until_stop(codes, model_or_config.stop_mel_token)
 
 
 def reference_latents(model, features: np.ndarray, text: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -300,6 +299,44 @@ def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes:
                               {**inputs, "s2mel_latent": latent, "s2mel_style": style})
         wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
     return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
+
+
+def reference_clone(folder: Path, semantic_folder: Path, voice_16k: np.ndarray, voice_22k: np.ndarray,
+                    text: np.ndarray, noise: np.ndarray, max_codes: int = PARITY_STEPS) -> dict[str, np.ndarray]:
+    """`IndexTTS2.infer`'s steps on the upstream modules, greedy: w2v-BERT + stats (`get_emb`) of the 16 kHz clip,
+    the codec's quantized embedding of it, the GPT's codes until the stop code, their latents and `vq2emb`, the
+    clip's mel and style, s2mel from `noise` (cut to length), BigVGAN -> codes (1, N), mel (1, 80, F), audio (L,)."""
+    import torch
+    import yaml
+
+    from .reference_s2mel import (
+        load_s2mel_reference,
+        load_vocoder_reference,
+        one_torch_thread,
+        reference_s2mel,
+        reference_style,
+    )
+    from .reference_semantic import load_reference as load_semantic_reference
+    from .reference_semantic import run_reference as run_semantic_reference
+    from .synthesis import until_stop
+
+    semantic_ref = load_semantic_reference(semantic_folder)
+    sem = run_semantic_reference(semantic_folder, voice_16k, semantic_ref)[1]
+    gpt = load_reference(folder)
+    codes = until_stop(reference_generate(gpt, sem["emb"], text, max_codes)[0], gpt.stop_mel_token)
+    codec = semantic_ref["semantic_codec"]
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    with one_torch_thread(), torch.no_grad():
+        semantic = codec.quantizer.vq2emb(torch.from_numpy(codes).unsqueeze(1)).transpose(1, 2).numpy()
+        latent = reference_latents(gpt, sem["emb"], text, codes)
+        style = reference_style(folder, voice_16k)
+        hop = cfg["preprocess_params"]["spect_params"]["hop_length"]
+        frames = len(voice_22k) // hop + int((torch.LongTensor([codes.shape[1]]) * 1.72).long()[0])
+        rec = reference_s2mel(load_s2mel_reference(folder), cfg, {
+            "s2mel_latent": latent, "s2mel_semantic": semantic, "s2mel_prompt_semantic": sem["quantized"],
+            "s2mel_prompt_audio": voice_22k, "s2mel_style": style, "s2mel_noise": noise[:, :frames]})
+        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
+    return {"codes": codes, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
 
 
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):

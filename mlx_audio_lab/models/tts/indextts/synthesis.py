@@ -11,7 +11,7 @@ import numpy as np
 
 from .latent import code_latents
 from .model import IndexTTS
-from .s2mel import S2Mel, prompt_mel
+from .s2mel import S2Mel, prompt_mel, target_frames
 
 
 def vocoder_folder(folder: str | Path) -> Path:
@@ -65,3 +65,32 @@ def mel_from_codes(gpt: IndexTTS, s2mel: S2Mel, features: np.ndarray, text: np.n
 def audio_from_mel(vocoder, mel: mx.array) -> np.ndarray:
     """(1, frames, 80) log-mel -> (frames * 256,) float32 audio at 22.05 kHz in [-1, 1]."""
     return np.array(vocoder.decode_batch(mel)[0])
+
+
+def until_stop(codes: np.ndarray, stop: int) -> np.ndarray:
+    """(1, S) generated codes -> (1, N): cut at the first stop code, as infer_v2 does before the latent pass."""
+    row = np.asarray(codes)[0]
+    hits = np.flatnonzero(row == stop)
+    return np.asarray(codes)[:, : int(hits[0]) if hits.size else row.size]
+
+
+def clone(gpt: IndexTTS, s2mel: S2Mel, semantic, campplus, vocoder, voice_16k: np.ndarray, voice_22k: np.ndarray,
+          text: np.ndarray, noise: np.ndarray | None = None, steps: int = 25, cfg_rate: float = 0.7,
+          max_codes: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """`IndexTTS2.infer` from a voice clip and text ids, greedy: w2v-BERT features of the clip (16 kHz) condition
+    the GPT; its codes (until the stop code), their GPT latents and semantic embedding, the clip's quantized
+    embedding, mel (22.05 kHz) and CAMPPlus style drive s2mel; BigVGAN speaks. `noise` (1, >= frames, 80): the
+    ODE's start, cut to length. Returns codes (1, N), mel (1, frames, 80), audio (frames * 256,)."""
+    from .generate import generate_codes
+
+    feats, _, prompt_semantic = semantic.features(voice_16k)  # (1, T, 1024) each
+    feats = np.array(feats)
+    codes = np.array([[s.token for s in generate_codes(gpt, feats, text, max_steps=max_codes)]], dtype=np.int64)
+    codes = until_stop(codes, gpt.config.stop_mel_token)
+    style = style_from_clip(campplus, voice_16k)
+    mel_p = prompt_mel(voice_22k, s2mel.config.mel)
+    if noise is not None:
+        noise = mx.array(noise[:, : mel_p.shape[1] + target_frames(codes.shape[1])])
+    mel = s2mel(code_latents(gpt, feats, text, codes), semantic.vq2emb(mx.array(codes)), prompt_semantic, mel_p,
+                style, noise, steps, cfg_rate, seed)
+    return {"codes": codes, "mel": np.array(mel), "audio": audio_from_mel(vocoder, mel)}
