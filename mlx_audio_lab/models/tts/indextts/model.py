@@ -23,10 +23,10 @@ from .perceiver import PerceiverResampler
 class IndexTTS(nn.Module):
     """IndexTTS 2's GPT stage: voice features + text ids -> mel codes (s2mel and the vocoder: `synthesis.py`)."""
 
-    not_ported = {"generate": "IndexTTS's GPT stage, s2mel flow matching, CAMPPlus style and BigVGAN are ported, but "
-                              "not its text front end (BPE), w2v-BERT features or semantic codec, so it cannot speak "
-                              "from text yet. In Python, `mlx_audio_lab.models.tts.indextts.generate.generate_codes` "
-                              "gives the codes and `...indextts.synthesis.mel_from_codes` / `audio_from_mel` the audio"}
+    not_ported = {"generate": "IndexTTS 2 is ported from a voice clip and text ids to audio (w2v-BERT, semantic "
+                              "codec, GPT stage, s2mel, CAMPPlus, BigVGAN), but not its text front end (normaliser + "
+                              "BPE tokenizer), so it cannot speak from text yet. In Python, "
+                              "`mlx_audio_lab.models.tts.indextts.synthesis.clone` takes a clip and text ids"}
 
     def __init__(self, config: IndexTTSConfig):
         super().__init__()
