@@ -17,6 +17,7 @@ ArrayLike = mx.array | np.ndarray
 __all__ = [
     "amplitude_to_db",
     "get_window",
+    "hifigan_log_mel",
     "hz_to_mel",
     "istft",
     "kaldi_fbank",
@@ -293,6 +294,21 @@ def mel_filters(
     f_max = sample_rate / 2 if f_max is None else f_max
     w = _mel_filters_np(int(sample_rate), n_fft, n_mels, float(f_min), float(f_max), mel_scale, norm)
     return mx.array(w.astype(np.float32))
+
+
+def hifigan_log_mel(audio: ArrayLike, sample_rate: int, n_fft: int, hop: int, n_mels: int,
+                    win_length: int | None = None, f_min: float = 0.0, f_max: float | None = None) -> mx.array:
+    """The vocoder front end of HiFi-GAN / BigVGAN / Matcha (`mel_spectrogram` of their meldataset.py): (L,) or
+    (B, L) audio -> (B, frames, n_mels); reflect-padded (n_fft - hop) / 2 each side, uncentred Hann STFT,
+    sqrt(|X|^2 + 1e-9), librosa's (Slaney) mel filters, log(max(., 1e-5))."""
+    x = _as_mx(audio)
+    x = x[None] if x.ndim == 1 else x
+    pad = (n_fft - hop) // 2
+    x = mx.pad(x, [(0, 0), (pad, pad)], mode="reflect")
+    spec = stft(x, n_fft, hop, win_length or n_fft, window="hann", center=False)  # (B, frames, bins)
+    mag = mx.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+    mel = mag @ mel_filters(sample_rate, n_fft, n_mels, f_min, f_max, "slaney", "slaney")
+    return mx.log(mx.maximum(mel, 1e-5))
 
 
 # ----------------------------------------------------------------------------------------------- Whisper

@@ -15,6 +15,7 @@ snake            Snake activation and its residual unit; groupnorm: float32-stab
 antialias        Kaiser-sinc 2x up / down resampling around an activation (BigVGAN's alias-free AMP blocks)
 positional       sinusoidal position tables
 fast_math        cheap exp / softmax / GELU / Snake / attention for MLX's CPU back end (plain MLX ops as fallback)
+campplus         CAMPPlus speaker encoder (x-vector, on dsp.kaldi_fbank) and its key-map rules
 cpu/             CPU kernels replacing MLX's slow CPU ops: conv rewrites (cpu/conv.py), one-row GEMV (cpu/gemv.py)
 """
 

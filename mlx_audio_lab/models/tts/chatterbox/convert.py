@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....convert.keymap import KeyMap, Rule, fold_weight_norm
+from ....layers.campplus import campplus_rules
 
 S3GEN_KEYMAP = KeyMap(
     name="chatterbox/s3gen",
@@ -33,12 +34,7 @@ S3GEN_KEYMAP = KeyMap(
         Rule(r"(flow\.decoder\.estimator\..*(?:block\.0|res_conv|_blocks\.0\.2|final_proj))\.weight", r"\1.weight",
              "conv1d"),
         Rule(r"(flow\..+)", r"\1"),  # embeddings, Linear and LayerNorm weights: same names, same layout
-        # CAMPPlus: 2-D convs in the FCM head, 1-D elsewhere; batch norms keep their names and running stats
-        Rule(r"speaker_encoder\..+\.num_batches_tracked", None),
-        Rule(r"(speaker_encoder\.head\..*(?:conv\d|shortcut\.0))\.weight", r"\1.weight", "conv2d"),
-        Rule(r"(speaker_encoder\.xvector\..*(?:linear|linear_local|linear1|linear2))\.weight", r"\1.weight",
-             "conv1d"),
-        Rule(r"(speaker_encoder\..+)", r"\1"),
+        *campplus_rules(r"speaker_encoder\."),  # CAMPPlus (layers/campplus.py)
         # the S3 tokenizer (ported in models/codecs/s3_tokenizer) and its fixed front-end buffers
         Rule(r"tokenizer\..+", None),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from .campplus import CAMPPlus
+from ....layers.campplus import CAMPPlus
 from .config import HiFTConfig
 from .flow import Flow, FlowConfig
 from .hift import HiFT

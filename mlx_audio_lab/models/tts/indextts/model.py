@@ -21,11 +21,12 @@ from .perceiver import PerceiverResampler
 
 
 class IndexTTS(nn.Module):
-    """IndexTTS 2's GPT stage: voice features + text ids -> mel codes (the s2mel and vocoder stages are not ported)."""
+    """IndexTTS 2's GPT stage: voice features + text ids -> mel codes (s2mel and the vocoder: `synthesis.py`)."""
 
-    not_ported = {"generate": "IndexTTS is ported up to its mel codes (the GPT stage); the audio stage (w2v-BERT "
-                              "features, s2mel flow matching, BigVGAN) is not, so it cannot speak yet. In Python, "
-                              "`mlx_audio_lab.models.tts.indextts.generate.generate_codes` gives the codes"}
+    not_ported = {"generate": "IndexTTS 2 is ported from a voice clip and text ids to audio (w2v-BERT, semantic "
+                              "codec, GPT stage, s2mel, CAMPPlus, BigVGAN), but not its text front end (normaliser + "
+                              "BPE tokenizer), so it cannot speak from text yet. In Python, "
+                              "`mlx_audio_lab.models.tts.indextts.synthesis.clone` takes a clip and text ids"}
 
     def __init__(self, config: IndexTTSConfig):
         super().__init__()

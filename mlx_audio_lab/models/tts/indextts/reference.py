@@ -14,6 +14,7 @@ import numpy as np
 from ....generation import RecordedDraws, SamplingConfig, SeededDraws
 from ....generation.sampling import GREEDY
 from ....parity import TapPoint
+from .reference_s2mel import build_s2mel_fixture, run_s2mel_mlx
 
 SIZES = {
     "tiny": dict(model_dim=64, layers=2, heads=4, max_text_tokens=40, max_mel_tokens=120, number_text_tokens=48,
@@ -38,7 +39,7 @@ FEATURE_DIM = 1024
 PARITY_SAMPLING = SamplingConfig(temperature=0.8, top_k=30, top_p=0.8, repetition_penalty=10.0)
 
 
-def tap_points(folder: Path) -> list[TapPoint]:
+def gpt_tap_points(folder: Path) -> list[TapPoint]:
     """MLX tap -> `UnifiedVoice` module, in forward order (conditioning, emotion vector, GPT-2 prompt forward)."""
     from .load import read_config
 
@@ -52,8 +53,26 @@ def tap_points(folder: Path) -> list[TapPoint]:
     return pts + [TapPoint("gpt.ln_f", "gpt.ln_f"), TapPoint("logits", "inference_model.lm_head")]
 
 
+def tap_points(folder: Path) -> list[TapPoint]:
+    """The GPT stage's taps, the teacher-forced latents of the greedy codes, then the s2mel stage's (if present)."""
+    return gpt_tap_points(folder) + [TapPoint("gpt_latent", "gpt_latent")] + (
+        s2mel_tap_points(folder) if has_s2mel(folder) else [])
+
+
+def has_s2mel(folder: Path) -> bool:
+    """Whether the folder holds the s2mel stage and the style encoder too (the fixture does; an upstream checkpoints
+    folder once funasr/campplus's campplus_cn_common.bin is put beside s2mel.pth)."""
+    from .load import read_yaml
+    from .reference_s2mel import CAMPPLUS, CHECKPOINT
+
+    cfg = read_yaml(folder)
+    return ("s2mel" in cfg and (Path(folder) / cfg.get("s2mel_checkpoint", CHECKPOINT)).is_file()
+            and (Path(folder) / CAMPPLUS).is_file())
+
+
 def build_fixture(folder: Path, size: str = "tiny") -> None:
-    """A seeded `UnifiedVoice` in the upstream layout: config.yaml (`gpt:` + `gpt_checkpoint`) and gpt.pth."""
+    """A seeded `UnifiedVoice` in the upstream layout: config.yaml (`gpt:` + `gpt_checkpoint`) and gpt.pth, then
+    the s2mel stage (`s2mel:` + s2mel.pth) and a BigVGAN (`vocoder:` + bigvgan/), see reference_s2mel."""
     import torch
     import yaml
 
@@ -68,7 +87,9 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
     with torch.no_grad():  # upstream zeroes the speed embedding at init; seeded values show it reaches the prompt
         model.speed_emb.weight.normal_(0.0, 0.08, generator=torch.Generator().manual_seed(1))
     torch.save({"model": model.state_dict()}, folder / "gpt.pth")
-    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth"}, sort_keys=False))
+    s2mel = build_s2mel_fixture(folder, size, gpt["model_dim"])
+    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth", **s2mel},
+                                                       sort_keys=False))
 
 
 def _unified_voice(gpt: dict):
@@ -99,7 +120,8 @@ def parity_inputs(folder: Path) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     features = rng.standard_normal((1, PARITY_FRAMES, FEATURE_DIM)).astype(np.float32)
     text = rng.integers(2, cfg.number_text_tokens, size=(1, PARITY_TEXT_LEN)).astype(np.int64)
-    return {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
+    inputs = {"features": features, "text": text, "draws": SeededDraws(0).next(PARITY_STEPS)}
+    return {**inputs, **(s2mel_inputs(folder) if has_s2mel(folder) else {})}
 
 
 def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps: int,
@@ -163,17 +185,176 @@ def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps:
     return torch.stack(codes, 1).numpy().astype(np.int64), torch.stack(logits, 1).numpy()
 
 
+def without_stop(model_or_config, codes: np.ndarray) -> np.ndarray:
+    """(1, S) generated codes -> (1, N): cut at the first stop code, as infer_v2 does before the latent pass."""
+    from .synthesis import until_stop
+
+    return until_stop(codes, model_or_config.stop_mel_token)
+
+
+def reference_latents(model, features: np.ndarray, text: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """infer_v2's latent pass: `UnifiedVoice.forward` on the codes (no stop code), the speaker's perceiver latents
+    and emotion vector (the speaker clip doubling as the emotion reference), speed 0 -> (1, N, D)."""
+    import torch
+
+    feats, ids = torch.from_numpy(features), torch.from_numpy(text)
+    mel = torch.from_numpy(np.ascontiguousarray(codes)).long().clone()  # set_mel_padding writes in place
+    with torch.no_grad():
+        chans, lengths = feats.transpose(1, 2), torch.tensor([feats.shape[1]])
+        cond = model.get_conditioning(chans, lengths)
+        emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, lengths)))
+        latent = model(cond, ids, torch.tensor([ids.shape[1]]), mel, torch.tensor([mel.shape[1]]), chans,
+                       cond_mel_lengths=lengths, emo_cond_mel_lengths=lengths, emo_vec=emo,
+                       use_speed=torch.zeros(1, dtype=torch.long))
+    return latent.numpy()
+
+
+def s2mel_tap_points(folder: Path) -> list[TapPoint]:
+    """The s2mel stage's taps (`reference_s2mel.s2mel_taps`) as parity's TapPoints."""
+    from .reference_s2mel import s2mel_taps
+
+    return [TapPoint(name, ref, layout=layout) for name, ref, layout in s2mel_taps(folder)]
+
+
+def s2mel_inputs(folder: Path) -> dict[str, np.ndarray]:
+    """Seeded GPT latents (1, N, gpt_dim), semantic embeddings of the codes (1, N, 1024) and of the prompt
+    (1, M, 1024), the prompt clip at 22.05 kHz and at 16 kHz (spoken, or seeded noise without espeak-ng; the style
+    comes from the latter through CAMPPlus) and the ODE's initial noise (1, frames, 80), channels-last."""
+    from ....parity.inputs import spoken_or_noise
+    from .reference_s2mel import PARITY_CODES, PARITY_PROMPT_CODES, PARITY_PROMPT_SECONDS, SEMANTIC_DIM
+    from .s2mel import read_s2mel_config, target_frames
+
+    cfg = read_s2mel_config(folder)
+    rng = np.random.default_rng(22)
+    clip = spoken_or_noise("harbor", cfg.mel.sr)[: int(PARITY_PROMPT_SECONDS * cfg.mel.sr)]
+    clip16 = spoken_or_noise("harbor", 16000)[: int(PARITY_PROMPT_SECONDS * 16000)]
+    prompt_frames = len(clip) // cfg.mel.hop_length
+    frames = prompt_frames + target_frames(PARITY_CODES)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    return {"s2mel_latent": normal(1, PARITY_CODES, cfg.gpt_dim), "s2mel_semantic": normal(1, PARITY_CODES,
+                                                                                            SEMANTIC_DIM),
+            "s2mel_prompt_semantic": normal(1, PARITY_PROMPT_CODES, SEMANTIC_DIM),
+            "s2mel_prompt_audio": np.ascontiguousarray(clip, dtype=np.float32),
+            "s2mel_prompt_audio_16k": np.ascontiguousarray(clip16, dtype=np.float32),
+            "s2mel_noise": normal(1, frames, cfg.dit.in_channels)}
+
+
+def chain_inputs(folder: Path, n_codes: int) -> dict[str, np.ndarray]:
+    """`s2mel_inputs` for `n_codes` generated codes (the latents come from the GPT, not from the seed)."""
+    from .reference_s2mel import SEMANTIC_DIM
+    from .s2mel import read_s2mel_config, target_frames
+
+    inputs = s2mel_inputs(folder)
+    cfg = read_s2mel_config(folder)
+    rng = np.random.default_rng(23)
+    frames = len(inputs["s2mel_prompt_audio"]) // cfg.mel.hop_length + target_frames(n_codes)
+    inputs.pop("s2mel_latent")
+    inputs["s2mel_semantic"] = rng.standard_normal((1, n_codes, SEMANTIC_DIM)).astype(np.float32)
+    inputs["s2mel_noise"] = rng.standard_normal((1, frames, cfg.dit.in_channels)).astype(np.float32)
+    return inputs
+
+
+def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """Taps (module hooks + the recorded steps) and the target mel (1, 80, frames)."""
+    import yaml
+
+    from ....parity.torch_hooks import capture_torch
+    from .reference_s2mel import load_s2mel_reference, one_torch_thread, reference_s2mel, reference_style
+
+    model = load_s2mel_reference(folder)
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    modules = dict(model.named_modules())
+    paths = [p.ref for p in s2mel_tap_points(folder) if p.ref in modules]
+    with one_torch_thread():
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        acts, rec = capture_torch(model, paths, lambda: reference_s2mel(model, cfg, {**inputs, "s2mel_style": style}))
+    acts.update(rec)
+    acts["s2mel/style"] = style
+    return acts, {"s2mel_mel": rec["s2mel/mel"]}
+
+
+def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes: np.ndarray,
+                    inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """infer_v2 after generation: GPT latents of the codes, the prompt's style, s2mel, BigVGAN -> latent, style,
+    mel (1, 80, F), audio (L,)."""
+    import torch
+    import yaml
+
+    from .reference_s2mel import (
+        load_s2mel_reference,
+        load_vocoder_reference,
+        one_torch_thread,
+        reference_s2mel,
+        reference_style,
+    )
+
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    with one_torch_thread(), torch.no_grad():  # small ops: torch's thread pool only spins on a loaded CPU
+        latent = reference_latents(load_reference(folder), features, text, codes)
+        style = reference_style(folder, inputs["s2mel_prompt_audio_16k"])
+        rec = reference_s2mel(load_s2mel_reference(folder), cfg,
+                              {**inputs, "s2mel_latent": latent, "s2mel_style": style})
+        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
+    return {"latent": latent, "style": style, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
+
+
+def reference_clone(folder: Path, semantic_folder: Path, voice_16k: np.ndarray, voice_22k: np.ndarray,
+                    text: np.ndarray, noise: np.ndarray, max_codes: int = PARITY_STEPS) -> dict[str, np.ndarray]:
+    """`IndexTTS2.infer`'s steps on the upstream modules, greedy: w2v-BERT + stats (`get_emb`) of the 16 kHz clip,
+    the codec's quantized embedding of it, the GPT's codes until the stop code, their latents and `vq2emb`, the
+    clip's mel and style, s2mel from `noise` (cut to length), BigVGAN -> codes (1, N), mel (1, 80, F), audio (L,)."""
+    import torch
+    import yaml
+
+    from .reference_s2mel import (
+        load_s2mel_reference,
+        load_vocoder_reference,
+        one_torch_thread,
+        reference_s2mel,
+        reference_style,
+    )
+    from .reference_semantic import load_reference as load_semantic_reference
+    from .reference_semantic import run_reference as run_semantic_reference
+    from .synthesis import until_stop
+
+    semantic_ref = load_semantic_reference(semantic_folder)
+    sem = run_semantic_reference(semantic_folder, voice_16k, semantic_ref)[1]
+    gpt = load_reference(folder)
+    codes = until_stop(reference_generate(gpt, sem["emb"], text, max_codes)[0], gpt.stop_mel_token)
+    codec = semantic_ref["semantic_codec"]
+    cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
+    with one_torch_thread(), torch.no_grad():
+        semantic = codec.quantizer.vq2emb(torch.from_numpy(codes).unsqueeze(1)).transpose(1, 2).numpy()
+        latent = reference_latents(gpt, sem["emb"], text, codes)
+        style = reference_style(folder, voice_16k)
+        hop = cfg["preprocess_params"]["spect_params"]["hop_length"]
+        frames = len(voice_22k) // hop + int((torch.LongTensor([codes.shape[1]]) * 1.72).long()[0])
+        rec = reference_s2mel(load_s2mel_reference(folder), cfg, {
+            "s2mel_latent": latent, "s2mel_semantic": semantic, "s2mel_prompt_semantic": sem["quantized"],
+            "s2mel_prompt_audio": voice_22k, "s2mel_style": style, "s2mel_noise": noise[:, :frames]})
+        wav = load_vocoder_reference(folder)(torch.from_numpy(rec["s2mel/mel"]).float())
+    return {"codes": codes, "mel": rec["s2mel/mel"], "audio": wav.squeeze().numpy()}
+
+
 def run_reference(folder: Path, inputs: dict[str, np.ndarray]):
     """Taps (first call of each module: conditioning and GPT-2's prompt forward), greedy codes and their logits."""
     from ....parity.torch_hooks import capture_torch
 
     model = load_reference(folder)
-    acts, (codes, logits) = capture_torch(model, [p.ref for p in tap_points(folder)],
+    acts, (codes, logits) = capture_torch(model, [p.ref for p in gpt_tap_points(folder)],
                                           lambda: reference_generate(model, inputs["features"], inputs["text"],
                                                                      PARITY_STEPS))
     sampled, _ = reference_generate(model, inputs["features"], inputs["text"], PARITY_STEPS, PARITY_SAMPLING,
                                     RecordedDraws(inputs["draws"][:, None]))
-    return acts, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    acts["gpt_latent"] = reference_latents(model, inputs["features"], inputs["text"], without_stop(model, codes))
+    if has_s2mel(folder):
+        s2mel_acts, s2mel_out = run_s2mel_reference(folder, inputs)
+        acts, out = {**acts, **s2mel_acts}, {**out, **s2mel_out}
+    return acts, out
 
 
 def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
@@ -182,6 +363,7 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
 
     from ....taps import capture
     from .generate import generate_codes
+    from .latent import code_latents
     from .load import load_model
 
     model = load_model(folder, **load_kw)
@@ -193,7 +375,13 @@ def run_mlx(folder: Path, inputs: dict[str, np.ndarray], **load_kw):
     sampled = np.array([[s.token for s in generate_codes(model, inputs["features"], inputs["text"], PARITY_SAMPLING,
                                                          RecordedDraws(inputs["draws"][:, None]),
                                                          max_steps=PARITY_STEPS)]], dtype=np.int64)
-    return taps, {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    out = {"greedy": codes, "step_logits": logits, "sampled": sampled}
+    taps["gpt_latent"] = np.array(code_latents(model, inputs["features"], inputs["text"],
+                                               without_stop(model.config, codes)))
+    if has_s2mel(folder):
+        s2mel_acts, s2mel_out = run_s2mel_mlx(folder, inputs)
+        taps, out = {**taps, **s2mel_acts}, {**out, **s2mel_out}
+    return taps, out
 
 
 def extra_rows(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]) -> list:
@@ -211,5 +399,10 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
     codes = np.asarray(ref_out["greedy"])[0]
     distinct = len(set(codes.tolist()))
     ok = all(r.ok for r in rows) and distinct > len(codes) // 3
-    return ok, f"greedy {len(codes)} codes ({distinct} distinct); " + "; ".join(
-        f"{r.name} {r.note or 'ok'}" for r in rows)
+    note = f"greedy {len(codes)} codes ({distinct} distinct); " + "; ".join(f"{r.name} {r.note or 'ok'}" for r in rows)
+    if "s2mel_mel" in ref_out:
+        got, want = np.swapaxes(mlx_out["s2mel_mel"], 1, 2), ref_out["s2mel_mel"]
+        err = float(np.abs(got - want).max()) if got.shape == want.shape else float("inf")
+        ok = ok and err <= 1e-4 and float(want.std()) > 0.1
+        note += f"; s2mel mel {want.shape[-1]} frames max err {err:.1e} (std {float(want.std()):.2f})"
+    return ok, note

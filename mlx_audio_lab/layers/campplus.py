@@ -1,8 +1,10 @@
-"""CAMPPlus (Wang et al., 2023), S3Gen's speaker encoder: 16 kHz speech -> a 192-d x-vector for the flow.
+"""CAMPPlus (Wang et al., 2023), 3D-Speaker's speaker encoder: 16 kHz speech -> a 192-d x-vector (Chatterbox's S3Gen
+and IndexTTS 2's s2mel take it as the speaker / style vector).
 
 Kaldi fbank (mean-normalised over time) -> FCM (a 2-D ResNet front over frequency x time) -> TDNN -> three
 dense blocks of context-aware-masking TDNN layers with transitions -> mean and std pooling -> dense + BN.
-Channels-last; names follow `s3gen.safetensors`'s `speaker_encoder.*`; batch norms use their running stats.
+Channels-last; names follow the 3D-Speaker / FunASR checkpoints (`s3gen.safetensors`'s `speaker_encoder.*`,
+`campplus_cn_common.bin`); batch norms use their running stats. `campplus_rules` is their key map.
 """
 
 from __future__ import annotations
@@ -10,9 +12,20 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from ....dsp import kaldi_fbank
-from ....layers.conv import Conv1d
-from ....taps import tap
+from ..convert.keymap import Rule
+from ..dsp import kaldi_fbank
+from ..taps import tap
+from .conv import Conv1d
+
+
+def campplus_rules(prefix: str = "") -> list[Rule]:
+    r"""Key-map rules of a CAMPPlus state dict under `prefix` (a regex, e.g. r"speaker_encoder\."): 2-D convs in
+    the FCM head, 1-D elsewhere; batch norms keep their names and running stats."""
+    p = prefix
+    return [Rule(p + r".+\.num_batches_tracked", None),
+            Rule("(" + p + r"head\..*(?:conv\d|shortcut\.0))\.weight", r"\1.weight", "conv2d"),
+            Rule("(" + p + r"xvector\..*(?:linear|linear_local|linear1|linear2))\.weight", r"\1.weight", "conv1d"),
+            Rule("(" + p + r".+)", r"\1")]
 
 
 class BNReLU(nn.Module):
