@@ -68,7 +68,8 @@ def difference_spectrogram(reference: np.ndarray, test: np.ndarray, sample_rate:
     a = spectrogram_data(reference, sample_rate, kind, n_fft, hop, top_db=None)
     b = spectrogram_data(test, sample_rate, kind, n_fft, hop, top_db=None)
     n = min(len(a.values), len(b.values))
-    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference (dB)", a.ylabel)
+    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference (dB)", a.ylabel, a.top_hz,
+                       "difference (dB)")
 
 
 def select(audio: np.ndarray, sample_rate: int, start: float, end: float) -> np.ndarray:

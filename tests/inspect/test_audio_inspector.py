@@ -46,6 +46,7 @@ def test_difference_spectrogram(tone):
     assert np.abs(same.values).max() == 0.0
     half = difference_spectrogram(tone, 0.5 * tone, SR)  # -6.02 dB in the tone's bin
     assert np.median(half.values[:, 14]) == pytest.approx(20 * np.log10(0.5), abs=1e-3)
+    assert half.top_hz == SR / 2 and half.ylabel == "frequency (Hz)"  # drawn in Hz, like the spectrograms above it
 
 
 def test_select_clips_to_the_clip(tone):
