@@ -79,3 +79,12 @@ def test_inspector_selection_zooms_and_plays(tone):
     bundle = insp._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png", "application/vnd.jupyter.widget-view+json"}
     assert bundle["text/plain"] == insp.summary()  # deterministic: no widget ids in the text
+
+
+def test_a_flat_signal_says_so_in_the_title():
+    from mlx_audio_lab.inspect.audio import flat_note
+
+    dc = np.full(SR, 0.0155) + 1e-7 * np.sin(np.arange(SR))
+    assert "nearly constant (0.0155" in flat_note(dc) and flat_note(0.1 * np.sin(np.arange(SR))) == ""
+    assert "nearly constant" in audio_figure(dc, SR).axes[0].get_title()
+    assert "nearly constant" in compare_figure(dc, dc + 1e-6, SR).axes[0].get_title()
