@@ -90,7 +90,7 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
 
 
 def flat_note(audio: np.ndarray, floor: float = 1e-3) -> str:
-    """A title note when the signal barely moves (99 % of its samples within a range below `floor`, -60 dB of
+    """A title line when the signal barely moves (99 % of its samples within a range below `floor`, -60 dB of
     full scale; an edge click does not count): its spectrogram is empty, and the figure must say so rather than
     look broken. "" otherwise."""
     a = np.asarray(audio, dtype=np.float64)
@@ -99,7 +99,7 @@ def flat_note(audio: np.ndarray, floor: float = 1e-3) -> str:
     lo, hi = np.percentile(a, [0.5, 99.5])
     if hi - lo >= floor:
         return ""
-    return f" - nearly constant ({np.median(a):.3g} +- {(hi - lo) / 2:.0e}): no sound, an empty spectrogram"
+    return f"\nnearly constant ({np.median(a):.3g} +- {(hi - lo) / 2:.0e}): no sound, an empty spectrogram"
 
 
 def _waveform(ax, audio: np.ndarray, sample_rate: int, label: str | None = None, alpha: float = 1.0) -> None:
