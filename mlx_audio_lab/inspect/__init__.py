@@ -21,7 +21,10 @@ Cores (no widgets, for tests and scripts): `spectrogram_data`, `snr_db`, `differ
 `whisper_attention`, `select_map`, `run_with_tensors`, `differences`, `code_usage`, `code_entropy`,
 `decode_span`, `whisper_steps`, `topk_steps`, `timeline`, `sampling_trace`; static views in `plots` (and `vad_figure`);
 `architecture.model_stages` / `trace_stages`, `parity_view.break_port`, `prosody.prosody_figure` (durations,
-alignment, F0, energy), `rvq.fit_residual_vq` (residual VQ fitted on a clip's own latents).
+alignment, F0, energy), `rvq.fit_residual_vq` (residual VQ fitted on a clip's own latents),
+`spectra.head_figure` (an ISTFT head's magnitude, wrapped phase and instantaneous frequency),
+`keymap_view.keymap_coverage` / `coverage_figure` (what a key map does to a checkpoint),
+`server_paths.request_paths` / `request_path_figure` (the server's routes -> models -> writers, from its OpenAPI).
 """
 
 from __future__ import annotations

@@ -125,7 +125,9 @@ def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", col
     rows = -(-n // columns)
     w, h = box_width(stages), 0.38
     step = w + 0.6  # column pitch
-    fig, ax = new_figure((step * columns + 0.6, 0.55 * rows + 1.0))
+    width = step * columns + 0.6
+    heading = _wrap(title, width) + (f"\n{_wrap(subtitle, width)}" if subtitle else "")
+    fig, ax = new_figure((width, 0.55 * rows + 0.8 + 0.18 * (heading.count("\n") + 1)))
     groups = list(dict.fromkeys(s.group for s in stages))
     colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
     centres = []
@@ -145,8 +147,15 @@ def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", col
     ax.set_xlim(-0.2, columns * step)
     ax.set_ylim(-(rows - 1) * 0.55 - 0.4, 0.4)
     ax.axis("off")
-    ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
+    ax.set_title(heading, fontsize=10)
     return fig
+
+
+def _wrap(text: str, width_in: float) -> str:
+    """`text` broken into lines that fit `width_in` inches at 10 pt (a title never runs off a narrow figure)."""
+    import textwrap
+
+    return textwrap.fill(text, max(20, int(width_in / 0.085)), break_long_words=False)
 
 
 def config_line(config: Any, keys: tuple[str, ...]) -> str:

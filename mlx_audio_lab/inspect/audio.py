@@ -68,7 +68,8 @@ def difference_spectrogram(reference: np.ndarray, test: np.ndarray, sample_rate:
     a = spectrogram_data(reference, sample_rate, kind, n_fft, hop, top_db=None)
     b = spectrogram_data(test, sample_rate, kind, n_fft, hop, top_db=None)
     n = min(len(a.values), len(b.values))
-    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference (dB)", a.ylabel)
+    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference (dB)", a.ylabel, a.top_hz,
+                       "difference (dB)")
 
 
 def select(audio: np.ndarray, sample_rate: int, start: float, end: float) -> np.ndarray:
@@ -88,6 +89,19 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buf.getvalue()
 
 
+def flat_note(audio: np.ndarray, floor: float = 1e-3) -> str:
+    """A title line when the signal barely moves (99 % of its samples within a range below `floor`, -60 dB of
+    full scale; an edge click does not count): its spectrogram is empty, and the figure must say so rather than
+    look broken. "" otherwise."""
+    a = np.asarray(audio, dtype=np.float64)
+    if a.size == 0:
+        return ""
+    lo, hi = np.percentile(a, [0.5, 99.5])
+    if hi - lo >= floor:
+        return ""
+    return f"\nnearly constant ({np.median(a):.3g} +- {(hi - lo) / 2:.0e}): no sound, an empty spectrogram"
+
+
 def _waveform(ax, audio: np.ndarray, sample_rate: int, label: str | None = None, alpha: float = 1.0) -> None:
     t = np.arange(len(audio)) / sample_rate
     step = max(1, len(audio) // 4000)  # decimate the line for speed; the envelope stays visible
@@ -100,7 +114,7 @@ def audio_figure(audio: np.ndarray, sample_rate: int, kind: str = "log", n_fft: 
     """Waveform over spectrogram, both zoomed to `span` (seconds) when given; 2 axes."""
     fig, (ax_w, ax_s) = new_figure((10, 4.5), 2, 1, sharex=True)
     _waveform(ax_w, audio, sample_rate)
-    ax_w.set_title(title)
+    ax_w.set_title(title + flat_note(audio))
     s = spectrogram_data(audio, sample_rate, kind, n_fft, hop)
     plots.spectrogram(s.values, s.frame_seconds, title=f"{kind} spectrogram (n_fft {n_fft}, hop {hop})",
                       ylabel=s.ylabel, ax=ax_s, cmap="magma", top=s.top_hz, unit=s.unit)
@@ -118,7 +132,8 @@ def compare_figure(reference: np.ndarray, test: np.ndarray, sample_rate: int, ki
     _waveform(axes[0], reference, sample_rate, labels[0])
     _waveform(axes[0], test, sample_rate, labels[1], alpha=0.7)
     axes[0].legend(fontsize=8, loc="upper right")
-    axes[0].set_title(f"{labels[1]} vs {labels[0]}: SNR {snr_db(reference, test):.1f} dB")
+    note = flat_note(reference) and flat_note(test)  # both flat: the spectrograms below are empty
+    axes[0].set_title(f"{labels[1]} vs {labels[0]}: SNR {snr_db(reference, test):.1f} dB{note}")
     for ax, x, name in zip(axes[1:3], (reference, test), labels):
         s = spectrogram_data(x, sample_rate, kind, n_fft, hop)
         plots.spectrogram(s.values, s.frame_seconds, title=f"{name}: {kind} spectrogram", ylabel=s.ylabel, ax=ax,

@@ -86,7 +86,8 @@ def timeline_figure(t: Timeline, selected: int | None = None):
         ax_t.legend(fontsize=8)
     what = (f"{t.n_steps} decoding steps (one token each)" if per_token
             else f"{t.n_steps} {t.unit}s, {t.total_tokens} tokens")
-    axes[0].set_title(f"{what}: wall time (this machine) and MLX active memory per step")
+    per = "step" if per_token else t.unit  # name the x axis's unit (a chunk is not a decoding step)
+    axes[0].set_title(f"{what}: wall time (this machine) and MLX active memory per {per}")
     ax_m.plot(x, t.memory_mb, "o-", color="tab:purple", ms=3)
     ax_m.set(ylabel="active memory (MB)", xlabel=t.unit)
     ax_m.ticklabel_format(axis="y", useOffset=False, style="plain")

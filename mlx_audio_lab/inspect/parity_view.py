@@ -76,7 +76,7 @@ def parity_view_figure(report: ParityReport, weights: str | None = None):
 
     handles = [*ax.get_legend_handles_labels()[0], Patch(color="tab:blue", label="within tolerance"),
                Patch(color="tab:red", label="first divergence"), Patch(color="tab:orange", label="later failures")]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.005, 1))  # beside the bars
     return fig
 
 

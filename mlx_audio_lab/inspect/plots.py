@@ -55,19 +55,22 @@ def attention(weights: np.ndarray, labels: Sequence[str], seconds_per_position: 
     return fig
 
 
-def codes(grid: np.ndarray, frame_seconds: float, title: str = "codes (codebook x time)", figsize=(10, 3),
+def codes(grid: np.ndarray, frame_seconds: float | None, title: str = "codes (codebook x time)", figsize=(10, 3),
           ax=None):
     """Plot a (codebooks, frames) integer code grid: code index as colour (a colorbar, no repeating palette),
-    integer codebook ticks."""
+    integer codebook ticks; time in seconds, or in frames when `frame_seconds` is None (rate unknown)."""
     from matplotlib.ticker import MaxNLocator
 
     own = ax is None
     fig, ax = _fig(figsize, ax)
     g = np.asarray(grid)
     im = ax.imshow(g, aspect="auto", interpolation="nearest", cmap="viridis",
-                   extent=(0, g.shape[1] * frame_seconds, g.shape[0] - 0.5, -0.5))
-    ax.set(xlabel="time (s)", ylabel="codebook", title=title)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=min(g.shape[0], 16), integer=True))
+                   extent=(0, g.shape[1] * (frame_seconds or 1), g.shape[0] - 0.5, -0.5))
+    ax.set(xlabel="time (s)" if frame_seconds else "frame", ylabel="codebook", title=title)
+    if g.shape[0] <= 16:
+        ax.set_yticks(range(g.shape[0]))  # every codebook, integers only (one row gets one tick, not -0.5 .. 0.5)
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=16, integer=True))
     fig.colorbar(im, ax=ax, pad=0.01, label="code index")
     _finish(fig, own)
     return fig
@@ -77,6 +80,8 @@ def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
     """Max-abs error per layer against its tolerance (log scale): first divergence red, later failures orange;
     a layer whose shapes differ (or with non-finite values) gets a hatched full-height bar saying so."""
     own = ax is None
+    if own:  # the rotated layer names take height of their own: keep the bars as tall as asked
+        figsize = (figsize[0], figsize[1] + 0.055 * max((len(r.name) for r in report.layers), default=0))
     fig, ax = _fig(figsize, ax)
     names = [r.name for r in report.layers]
     finite = [np.isfinite(r.max_abs) for r in report.layers]

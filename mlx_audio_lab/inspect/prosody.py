@@ -44,5 +44,6 @@ def prosody_figure(durations: Sequence[int], f0: np.ndarray, energy: np.ndarray,
     axes[2].set(ylabel="F0 (Hz)", title=f"pitch (F0), voiced {np.mean(f0 > voiced_hz):.0%} of frames; "
                 "blank where F0 <= 10 Hz (unvoiced)")
     axes[3].plot(t, energy, color="tab:green", lw=1.2)
-    axes[3].set(ylabel="energy (N)", xlabel="time (s)", title="energy (N), the predictor's loudness curve")
+    axes[3].set(ylabel="energy (model units)", xlabel="time (s)",
+                title="energy: the predictor's loudness curve (Kokoro's N; a learned scale, not a physical unit)")
     return fig

@@ -76,5 +76,5 @@ def rvq_figure(fit: ResidualFit, title: str = "residual VQ fitted on this clip's
     for n, (x, y) in enumerate(zip(fit.kbps, fit.snr_db), start=1):
         ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.set(xlabel="bitrate (kbps)", ylabel="latent SNR (dB)",
-           title=f"{title}: {fit.codebook_size} codes per codebook, labels = codebooks used")
+           title=f"{title}\n{fit.codebook_size} codes per codebook; point labels = codebooks used")
     return fig

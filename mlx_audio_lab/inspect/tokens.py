@@ -37,7 +37,7 @@ def decode_span(codec, codes: np.ndarray, start: int, end: int) -> np.ndarray:
     return np.asarray(codec.decode(c), dtype=np.float32)
 
 
-def codes_figure(codes: np.ndarray, frame_seconds: float, codebook_size: int | None = None,
+def codes_figure(codes: np.ndarray, frame_seconds: float | None, codebook_size: int | None = None,
                  span: tuple[int, int] | None = None):
     """Code grid (codebook x time) over per-codebook usage histograms with their entropy; 2 axes."""
     c = np.asarray(codes)
@@ -45,7 +45,8 @@ def codes_figure(codes: np.ndarray, frame_seconds: float, codebook_size: int | N
     fig, (ax_g, ax_u) = new_figure((10, 5.5), 2, 1, height_ratios=[1.2, 1])
     plots.codes(c, frame_seconds, title=f"codes: {c.shape[0]} codebooks x {c.shape[1]} frames", ax=ax_g)
     if span is not None:
-        ax_g.axvspan(span[0] * frame_seconds, span[1] * frame_seconds, color="white", alpha=0.35, ec="k")
+        step = frame_seconds or 1  # seconds per frame, or frames when the rate is unknown
+        ax_g.axvspan(span[0] * step, span[1] * step, color="white", alpha=0.35, ec="k")
     usage, ent = code_usage(c, size), code_entropy(c, size)
     if len(usage) > 8:  # too many curves to tell apart: the entropy of each codebook as a bar
         ax_u.bar(np.arange(len(ent)), ent, color="tab:blue")
@@ -165,7 +166,8 @@ class TokenInspector(Inspector):
     css_class = "mal-token-inspector"
 
     def __init__(self, codes: np.ndarray | None = None, steps: Sequence[DecodeStep] | None = None, codec=None,
-                 frame_seconds: float = 1.0, codebook_size: int | None = None, sample_rate: int | None = None):
+                 frame_seconds: float | None = None, codebook_size: int | None = None,
+                 sample_rate: int | None = None):
         super().__init__()
         if (codes is None) == (steps is None):
             raise ValueError("give either codes (codec) or steps (decoder)")
@@ -182,9 +184,12 @@ class TokenInspector(Inspector):
         """A codec's (codebooks, frames) codes; frame rate, codebook size and sample rate read from `codec.config`."""
         cfg = getattr(codec, "config", None)
         rate = getattr(codec, "sample_rate", None) or getattr(cfg, "sampling_rate", None)
-        fps = getattr(cfg, "frame_rate", None)
+        fps = getattr(cfg, "frame_rate", None) or getattr(codec, "frame_rate", None)
+        rates = getattr(cfg, "frame_rates", None)  # multi-scale (SNAC): a grid has one column per coarsest frame
+        if fps is None and rates and np.shape(codes)[0] == sum(round(r / rates[0]) for r in rates):
+            fps = rates[0]
         size = codebook_size or getattr(cfg, "codebook_size", None)
-        return cls(codes=codes, codec=codec, frame_seconds=1.0 / fps if fps else 1.0, codebook_size=size,
+        return cls(codes=codes, codec=codec, frame_seconds=1.0 / fps if fps else None, codebook_size=size,
                    sample_rate=rate)
 
     @classmethod
@@ -214,6 +219,8 @@ class TokenInspector(Inspector):
     def status(self) -> str:
         if self.codes is not None:
             a, b = self.span
+            if not self.frame_seconds:
+                return f"frames {a}-{b}"
             return f"frames {a}-{b} ({a * self.frame_seconds:.2f}-{b * self.frame_seconds:.2f} s)"
         s = self.steps[self.selected]
         p = s.top_probs[s.top_ids.index(s.token)] if s.token in s.top_ids else 0.0

@@ -102,7 +102,11 @@ def speak(model: Any, text: str, voice: str, speed: float) -> list[Any]:
         return list(model.generate(text, voice=voice, speed=speed))
 
 
-@router.post("/v1/audio/speech")
+PATH = {"family": "tts", "runs": "mlx_audio_lab.server.speech:speak", "calls": "generate",
+        "writes": "mlx_audio_lab.server.speech:_stream", "formats": list(MEDIA)}  # see transcription.PATH
+
+
+@router.post("/v1/audio/speech", openapi_extra={"x-request-path": PATH})
 async def speech(request: Request):
     app = request.app.state
     body = await read_json(request)

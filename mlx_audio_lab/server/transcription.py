@@ -216,11 +216,18 @@ async def handle(request: Request, task: str) -> Response:
     return respond(t, options, task, headers)
 
 
-@router.post("/v1/audio/transcriptions")
+# What each model route does, declared beside it and published in /openapi.json (`x-request-path`), so the
+# notebook's request-path figure is read from the live app: family -> the compute-thread function and the model
+# method it calls -> the function that writes the response, in these formats.
+PATH = {"family": "stt", "runs": "mlx_audio_lab.server.transcription:run_transcription", "calls": "transcribe",
+        "writes": "mlx_audio_lab.server.transcription:respond", "formats": list(FORMATS)}
+
+
+@router.post("/v1/audio/transcriptions", openapi_extra={"x-request-path": PATH})
 async def transcriptions(request: Request) -> Response:
     return await handle(request, "transcribe")
 
 
-@router.post("/v1/audio/translations")
+@router.post("/v1/audio/translations", openapi_extra={"x-request-path": PATH})
 async def translations(request: Request) -> Response:
     return await handle(request, "translate")

@@ -74,3 +74,17 @@ def test_long_stage_names_do_not_run_into_their_shapes():
     texts = fig.axes[0].texts
     for label, shape in zip(texts[::2], texts[1::2]):  # each box: its name (left), then its shape (right)
         assert label.get_window_extent(renderer).x1 < shape.get_window_extent(renderer).x0, label.get_text()
+
+
+def test_a_long_title_and_subtitle_wrap_inside_a_narrow_figure():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    st = stages_from_shapes({"encoder.conv1": (1, 3000, 384), "decoder.logits": (1, 13, 51864)})
+    subtitle = ", ".join(f"setting_number_{i} {i}" for i in range(8))
+    fig = architecture_figure(st, "whisper (whisper-tiny.en): stages and tensor shapes", subtitle)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    title = fig.axes[0].title
+    box, figure_box = title.get_window_extent(canvas.get_renderer()), fig.bbox
+    assert box.x0 >= figure_box.x0 and box.x1 <= figure_box.x1, (box, figure_box)
+    assert title.get_text().replace("\n", " ").endswith(subtitle.split(", ")[-1]) and "\n" in title.get_text()

@@ -46,6 +46,7 @@ def test_difference_spectrogram(tone):
     assert np.abs(same.values).max() == 0.0
     half = difference_spectrogram(tone, 0.5 * tone, SR)  # -6.02 dB in the tone's bin
     assert np.median(half.values[:, 14]) == pytest.approx(20 * np.log10(0.5), abs=1e-3)
+    assert half.top_hz == SR / 2 and half.ylabel == "frequency (Hz)"  # drawn in Hz, like the spectrograms above it
 
 
 def test_select_clips_to_the_clip(tone):
@@ -78,3 +79,13 @@ def test_inspector_selection_zooms_and_plays(tone):
     bundle = insp._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png", "application/vnd.jupyter.widget-view+json"}
     assert bundle["text/plain"] == insp.summary()  # deterministic: no widget ids in the text
+
+
+def test_a_flat_signal_says_so_in_the_title():
+    from mlx_audio_lab.inspect.audio import flat_note
+
+    dc = np.full(SR, 0.0155) + 1e-7 * np.sin(np.arange(SR))
+    dc[:20] = 0.5  # a click at the start (a window edge) does not make it sound
+    assert "nearly constant (0.0155" in flat_note(dc) and flat_note(0.1 * np.sin(np.arange(SR))) == ""
+    assert "nearly constant" in audio_figure(dc, SR).axes[0].get_title()
+    assert "nearly constant" in compare_figure(dc, dc + 1e-6, SR).axes[0].get_title()

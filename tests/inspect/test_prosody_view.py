@@ -23,3 +23,9 @@ def test_figure_spans_the_durations_in_seconds_and_blanks_unvoiced_f0():
     y = ax_f.lines[0].get_ydata()
     assert np.isnan(y[[0, 3, 4]]).all() and y[1] == 120
     assert "voiced 33%" in ax_f.get_title()
+
+
+def test_energy_is_not_given_a_physical_unit():
+    fig = prosody_figure([2, 1], np.zeros(6), np.ones(6), ["a", "b"], frame_seconds=0.025)
+    ax_e = fig.axes[3]
+    assert ax_e.get_ylabel() == "energy (model units)" and "(N)" not in ax_e.get_ylabel()

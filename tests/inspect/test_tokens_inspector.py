@@ -56,3 +56,18 @@ def test_topk_steps_of_known_logits():
     fig = steps_figure(steps, 0)
     assert len(fig.axes) == 3 and fig.axes[2].get_ylabel() == "probability"  # grid, bars, colorbar
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["#1", "#2"]
+
+
+def test_for_codec_reads_the_frame_rate_or_draws_frames():
+    from types import SimpleNamespace
+
+    snac = SimpleNamespace(config=SimpleNamespace(frame_rates=[12.0, 24.0, 48.0], codebook_size=8),
+                           sample_rate=24000)
+    grid7 = np.zeros((7, 10), int)  # SNAC's grid: 1 + 2 + 4 rows per coarsest frame
+    assert TokenInspector.for_codec(snac, grid7).frame_seconds == pytest.approx(1 / 12)
+    unknown = TokenInspector.for_codec(SimpleNamespace(config=SimpleNamespace(codebook_size=8)), GRID)
+    assert unknown.frame_seconds is None and unknown.status() == "frames 0-16"
+    ax = unknown.figure().axes[0]
+    assert ax.get_xlabel() == "frame" and ax.get_xlim()[1] == 16  # never "time (s)" at 1 s per frame
+    one = codes_figure(GRID[:1], 0.1, 8).axes[0]
+    assert [t.get_text() for t in one.get_yticklabels()] == ["0"]  # one codebook: one integer tick
