@@ -3,17 +3,57 @@ for the gates, with no MLX graph built or evaluated per step.
 
 MLX steps a recurrence as a handful of tiny ops per frame, each step's graph evaluated before the next product:
 that overhead is most of a small LSTM's time on the CPU. Numpy's own OpenBLAS (the wheel's, 0.3.31) runs the
-one-row product 2-9x faster than the system OpenBLAS MLX is preloaded with (2048 x 512: 0.14 vs 0.28 ms;
-512 x 128: 5 vs 22 us). The input part of every step (the caller's one matmul) is updated in place; the sigmoids
+one-row product as fast as or faster than the system OpenBLAS MLX is preloaded with, on one thread
+(`one_blas_thread`). The input part of every step (the caller's one matmul) is updated in place; the sigmoids
 come from the same tanh call as the cell input: sigmoid(x) = (1 + tanh(x / 2)) / 2, the halving exact in float32.
 """
 
 from __future__ import annotations
 
+import ctypes
+from contextlib import contextmanager
+from pathlib import Path
+
 import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+
+_threads: list = []  # [(get, set) of numpy's own OpenBLAS thread count, or None], looked up once
+
+
+def _numpy_blas_threads():
+    """`(get, set)` of the thread count of numpy's bundled OpenBLAS (scipy-openblas), or None."""
+    if not _threads:
+        found = None
+        for path in sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("libscipy_openblas*.so*")):
+            lib = ctypes.CDLL(str(path))
+            for get, set_ in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                              ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads")):
+                if hasattr(lib, get) and hasattr(lib, set_):
+                    getattr(lib, set_).argtypes = [ctypes.c_int]
+                    found = (getattr(lib, get), getattr(lib, set_))
+                    break
+            if found:
+                break
+        _threads.append(found)
+    return _threads[0]
+
+
+@contextmanager
+def one_blas_thread():
+    """numpy's BLAS on one thread: a one-row product gains nothing from a second, and its threads waking each
+    step fight MLX's (a 2048 x 512 step went from 0.17 to 7 ms on a busy 2-core machine)."""
+    fns = _numpy_blas_threads()
+    if fns is None:
+        yield
+        return
+    before = fns[0]()
+    fns[1](1)
+    try:
+        yield
+    finally:
+        fns[1](before)
 
 
 def _gate_constants(hidden: int) -> tuple[np.ndarray, np.ndarray]:
@@ -23,6 +63,20 @@ def _gate_constants(hidden: int) -> tuple[np.ndarray, np.ndarray]:
     offset = np.full(4 * hidden, 0.5, np.float32)
     offset[2 * hidden : 3 * hidden] = 0.0
     return half, offset
+
+
+def _gates(y: np.ndarray, c: np.ndarray, tmp: np.ndarray, cell: np.ndarray, half: np.ndarray,
+           offset: np.ndarray, H: int, h: np.ndarray) -> None:
+    """One step's cell update in place: y (B, 4H) pre-activations, c (B, H) the cell; the new h into `h`."""
+    np.multiply(y, half, out=y)
+    np.tanh(y, out=y)
+    np.multiply(y, half, out=y)
+    np.add(y, offset, out=y)  # now [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)]
+    np.multiply(c, y[:, H : 2 * H], out=c)
+    np.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=tmp)
+    np.add(c, tmp, out=c)
+    np.tanh(c, out=cell)
+    np.multiply(cell, y[:, 3 * H :], out=h)
 
 
 def lstm_scan_active(gates_x: mx.array, w_hh: mx.array) -> bool:
@@ -45,19 +99,12 @@ def lstm_scan(gates_x: mx.array, w_hh: mx.array, h0: mx.array, c0: mx.array) -> 
     tmp, cell = np.empty((B, H), np.float32), np.empty((B, H), np.float32)
     wt = w.T  # a transposed view: numpy hands BLAS the flag, nothing is copied
     rec = np.empty((B, G), np.float32)
-    for t in range(T):
-        y = gx[t]  # (B, 4H)
-        np.matmul(h, wt, out=rec)
-        np.add(y, rec, out=y)
-        np.multiply(y, half, out=y)
-        np.tanh(y, out=y)
-        np.multiply(y, half, out=y)
-        np.add(y, offset, out=y)  # now [sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)]
-        np.multiply(c, y[:, H : 2 * H], out=c)
-        np.multiply(y[:, :H], y[:, 2 * H : 3 * H], out=tmp)
-        np.add(c, tmp, out=c)
-        np.tanh(c, out=cell)
-        h = out[t]
-        np.multiply(cell, y[:, 3 * H :], out=h)
+    with one_blas_thread():
+        for t in range(T):
+            y = gx[t]  # (B, 4H)
+            np.matmul(h, wt, out=rec)
+            np.add(y, rec, out=y)
+            _gates(y, c, tmp, cell, half, offset, H, out[t])
+            h = out[t]
     hidden = mx.array(np.ascontiguousarray(out.transpose(1, 0, 2)))
     return hidden, mx.array(h), mx.array(c)
