@@ -6,7 +6,8 @@ by their path (the ports keep the reference's names), so each row shows MLX ms, 
 ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some fusion, so the totals run above an
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
-not counted), `--top`, `--repeats`, `--device`, `--no-torch`, `--json FILE`.
+not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
+`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base (add one with a `Subject` builder in SUBJECTS).
 """
 
 from __future__ import annotations
