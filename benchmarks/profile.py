@@ -7,7 +7,8 @@ ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some 
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
 not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
-`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base (add one with a `Subject` builder in SUBJECTS).
+`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz (add one: a `Subject` builder in
+SUBJECTS).
 """
 
 from __future__ import annotations
@@ -276,8 +277,41 @@ def _wav2vec2(opts: dict) -> Subject:
     return Subject(model, {"forward": lambda: model(x)}, reference, {"forward": t_forward})
 
 
+def _dac(opts: dict) -> Subject:
+    import mlx.core as mx
+    import numpy as np
+    import torch
+    from transformers import DacConfig, DacModel
+
+    from mlx_audio_lab.models.codecs.dac.load import load_model
+
+    from .models.codec_common import hf_reference
+
+    cfg = harness.load_config("dac_44khz")
+    hop = int(np.prod(cfg["downsampling_ratios"]))
+    audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0)
+    audio = np.pad(audio, (0, -len(audio) % hop))
+    reference, folder = hf_reference(DacModel, DacConfig, cfg, "dac_44khz")
+    model = load_model(folder)
+    x, xt = mx.array(audio)[None, :, None], torch.from_numpy(audio)[None, None]
+    codes = model.encode_batch(x)
+    with torch.inference_mode():
+        t_codes = reference.encode(xt).audio_codes
+
+    def t_encode():
+        with torch.inference_mode():
+            return reference.encode(xt).audio_codes
+
+    def t_decode():
+        with torch.inference_mode():
+            return reference.decode(audio_codes=t_codes).audio_values
+
+    stages = {"encode": lambda: model.encode_batch(x), "decode": lambda: model.decode_batch(codes)}
+    return Subject(model, stages, reference, {"encode": t_encode, "decode": t_decode})
+
+
 SUBJECTS: dict[str, Callable[[dict], Subject]] = {
-    "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2}
+    "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac}
 
 
 def main(argv: list[str] | None = None) -> int:
