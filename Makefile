@@ -21,6 +21,12 @@ ifneq ($(OPENBLAS),)
 ifeq ($(findstring $(OPENBLAS),$(LD_PRELOAD)),)
 export LD_PRELOAD := $(OPENBLAS)$(if $(LD_PRELOAD),:$(LD_PRELOAD))
 endif
+# Debian 12's OpenBLAS runs SSE3 kernels on AVX-512 CPUs it does not know: name the family (_blas.core_type)
+ifeq ($(OPENBLAS_CORETYPE),)
+ifeq ($(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | tr ' ' '\n' | grep -cxE 'avx512(f|cd|bw|dq|vl)'),5)
+export OPENBLAS_CORETYPE := SkylakeX
+endif
+endif
 endif
 
 # JupyterLab: no browser without a display (Linux) or over SSH; root needs --allow-root.

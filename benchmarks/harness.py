@@ -409,6 +409,7 @@ def machine(ctx: Context, load_start: tuple[float, ...] | None = None) -> dict:
         from mlx_audio_lab import _blas
 
         info["mlx_blas"] = _blas.status()
+        info["openblas_core"] = _blas.corename()  # "Prescott": SSE3 fallback kernels (see _blas.core_type)
     return info
 
 

@@ -114,3 +114,49 @@ def test_report_plot_writes_ratios_marks_failures_and_reduced_runs():
     assert " 2x" in texts and " 1.3x" in texts
     assert "mlx-audio 0.6.2 (MLX) failed: ValueError: bad weights" in texts
     assert [t.get_text() for t in ax.get_yticklabels()][1].endswith("(REDUCED: 1/32 audio + 2/30 text layers)")
+
+
+def test_layer_profile_times_every_module_once_per_call_and_nests():
+    """`benchmarks.profile`: each module call timed between eval barriers, self time = inclusive less timed
+    children, rows at the asked depth with the matched reference's ms; the patched classes are restored."""
+    import time
+
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    from benchmarks import profile
+
+    class Slow(nn.Module):
+        def __call__(self, x):
+            time.sleep(0.01)
+            return x + 1
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [Slow(), Slow()]
+
+        def __call__(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x * 2
+
+    class Root(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block, self.tail = Block(), Slow()
+
+    root = Root()
+    original = Slow.__call__
+    times = profile.profile_mlx(root, lambda: root.tail(root.block(mx.zeros((3,)))), repeats=2, max_depth=3)
+    assert Slow.__call__ is original and times.runs == 2
+    assert times.calls == {"block.layers.0": 2, "block.layers.1": 2, "block": 2, "tail": 2}
+    children = times.inclusive["block.layers.0"] + times.inclusive["block.layers.1"]
+    assert times.inclusive["block"] >= children >= 0.04
+    assert times.own["block"] == pytest.approx(times.inclusive["block"] - children)
+    ref = profile.LayerTimes(inclusive={"block": 0.1}, runs=2)
+    rows = profile.table(times, ref, depth=1, top=5)
+    assert [r["layer"] for r in rows] == ["block", "tail"]  # largest first
+    assert rows[0]["torch_ms"] == pytest.approx(50.0) and rows[0]["speed_vs_torch"] > 0 and "torch_ms" not in rows[1]
+    deep = {r["layer"] for r in profile.table(times, None, depth=2, top=5)}
+    assert deep == {"block.layers.0", "block.layers.1", "tail"}  # tail: a shallower leaf

@@ -79,5 +79,24 @@ def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
     monkeypatch.setattr(mx, "conv1d", _refuse)
     conv1d(x, mx.random.normal((8, 1, 16)))
     conv1d(x, mx.random.normal((16, 7, 1)), padding=3, groups=16)  # depthwise
+    conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: k BLAS products (tap_sum_conv1d)
+    conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: phase-folded, then the same
     with pytest.raises(AssertionError, match="plain MLX op"):
-        conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: MLX's own kernel is fine
+        conv1d(x[..., :1], mx.random.normal((8, 7, 1)), padding=3)  # one input channel: MLX's own kernel is fine
+
+
+@pytest.mark.parametrize("batch,c_in,c_out,k,stride,padding,groups", [
+    (1, 32, 1, 7, 1, 3, 1), (2, 8, 24, 5, 3, 0, 1), (1, 48, 16, 13, 2, 6, 1), (3, 128, 8, 2, 1, 0, 1),
+    (1, 96, 96, 32, 1, 16, 4), (2, 48, 24, 5, 2, 1, 3)])  # grouped: wav2vec2's positional conv is (768, k 128, 16)
+def test_tap_sum_conv_equals_mlx(batch, c_in, c_out, k, stride, padding, groups):
+    """k strided BLAS products per group accumulated in place: every output length, stride, group count and batch
+    as `mx.conv1d`."""
+    from mlx_audio_lab.layers.cpu.conv import tap_sum_conv1d
+
+    mx.random.seed(4)
+    x = mx.random.normal((batch, 90_001 // c_in, c_in))
+    w = mx.random.normal((c_out, k, c_in // groups)) / (k * c_in // groups) ** 0.5
+    want = mx.conv1d(x, w, stride=stride, padding=padding, groups=groups)
+    got = tap_sum_conv1d(x, w, stride, padding, groups)
+    assert got.shape == want.shape and float(want.std()) > 0.5
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())

@@ -154,3 +154,15 @@ def test_kernel_runs_on_openblas():
         assert (status, preload) == ("openblas", OPENBLAS)
     else:
         assert status == ("reference" if LINUX else "not-needed")
+
+
+@pytest.mark.skipif(OPENBLAS is None, reason="libopenblas0-pthread not installed (run .ci/setup)")
+@pytest.mark.skipif(platform.machine() != "x86_64" or not _blas.AVX512 <= _blas.cpu_flags(),
+                    reason="the forced kernel family concerns AVX-512 x86 CPUs")
+def test_openblas_runs_avx512_kernels():
+    """The .pth hook names OPENBLAS_CORETYPE before loading (Debian's 0.3.21 falls back to SSE3 "Prescott" on
+    CPUs newer than it, e.g. Sapphire Rapids); a value the user set is kept."""
+    env = {k: v for k, v in _env(None).items() if k != "OPENBLAS_CORETYPE"}
+    code = "import mlx.core, mlx_audio_lab._blas as b; print(b.status(), b.corename())"
+    assert _run(code, env).splitlines()[-1] == "openblas SkylakeX"
+    assert _run(code, {**env, "OPENBLAS_CORETYPE": "Haswell"}).splitlines()[-1] == "openblas Haswell"

@@ -181,13 +181,24 @@ def test_fast_snake_matches_sin(eps):
     assert float(wiggle.std()) > 0.1
 
 
-def test_fast_elu_matches_nn_elu():
-    """ELU through the fast exp equals `nn.elu` to float32 rounding, both sides of zero and far below it."""
+def test_fast_elu_matches_nn_elu(monkeypatch):
+    """ELU through numpy's exp (the CPU fast path) equals `nn.elu` to float32 rounding, both sides of zero and
+    far below it."""
     from mlx_audio_lab.layers.fast_math import ELU
 
     mx.random.seed(5)
     x = mx.concatenate([mx.random.normal((70_000,)) * 3, mx.array([-200.0, -1e-8, 0.0, 1e-8, 50.0])])
     fast, plain = ELU()(x), nn.elu(x)
     assert float(mx.abs(fast - plain).max()) <= 3e-7
+    from mlx_audio_lab.layers.cpu import elementwise
+
+    calls, numpy_elu = [], elementwise.elu
+    monkeypatch.setattr(elementwise, "elu", lambda a: calls.append(a.size) or numpy_elu(a))
+    big = mx.random.normal((3, 400_001)) * 3  # cut in two slices, one per worker thread
+    assert float(mx.abs(ELU()(big) - nn.elu(big)).max()) <= 3e-7 and ELU()(big).shape == big.shape
+    assert calls == [big.size, big.size]  # numpy's loops ran
+    with fm.plain_math():
+        assert mx.array_equal(ELU()(x), plain)
+    assert len(calls) == 2
     assert float(fast.min()) == -1.0 and float(fast.std()) > 0.5
     assert isinstance(ELU(), nn.ELU)  # SEANet's taps skip activations by type

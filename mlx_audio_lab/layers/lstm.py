@@ -9,6 +9,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .cpu.gemv import project
+from .cpu.recurrence import lstm_scan, lstm_scan_active
 
 
 @mx.compile
@@ -56,6 +57,9 @@ class LSTM(nn.Module):
             gates_x = gates_x + (self[f"bias_ih_l{n}{sfx}"] + self[f"bias_hh_l{n}{sfx}"])
         B, T, _ = x.shape
         h, c = init if init is not None else (mx.zeros((B, self.hidden_size), x.dtype),) * 2
+        if lstm_scan_active(gates_x, w_hh):  # the CPU's one-loop recurrence (layers/cpu/recurrence.py)
+            y, h, c = lstm_scan(gates_x, w_hh, h, c)
+            return (y[:, ::-1] if sfx else y), h, c
         out = []
         for t in range(T):  # the recurrent product of one row goes to the BLAS's GEMV on the CPU
             h, c = _cell(gates_x[:, t], project(h, w_hh), c)
@@ -124,6 +128,8 @@ class LSTMCell(nn.Module):
     def scan(self, x: mx.array, h: mx.array, c: mx.array) -> tuple[mx.array, mx.array, mx.array]:
         """Steps over (B, T, input_size) from state (h, c) -> (hidden states (B, T, H), last h, last c)."""
         gates_x = self.input_gates(x)
+        if lstm_scan_active(gates_x, self.weight_hh):
+            return lstm_scan(gates_x, self.weight_hh, h, c)
         out = []
         for t in range(x.shape[1]):
             h, c = self.step(gates_x[:, t], h, c)

@@ -13,7 +13,9 @@ from ..fast_math import fast_math_active
 
 _gemv: list = []  # [cblas_sgemv or None], looked up once
 
-_ROW_MAJOR, _NO_TRANS = 101, 111  # CBLAS enums
+_gemm: list = []  # [cblas_sgemm or None]
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
 
 
 def _blas_gemv():
@@ -29,6 +31,21 @@ def _blas_gemv():
             fn.argtypes = [i, i, i, i, f, p, i, p, i, f, p, i]
         _gemv.append(fn)
     return _gemv[0]
+
+
+def blas_gemm():
+    """`cblas_sgemm` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none)."""
+    if not _gemm:
+        from ... import _blas
+
+        fn = None
+        if _blas.status() == "openblas":
+            fn = ctypes.CDLL(None).cblas_sgemm
+            fn.restype = None
+            i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
+            fn.argtypes = [i, i, i, i, i, i, f, p, i, p, i, f, p, i]
+        _gemm.append(fn)
+    return _gemm[0]
 
 
 def project(x: mx.array, weight: mx.array) -> mx.array:
