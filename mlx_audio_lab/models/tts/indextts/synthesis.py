@@ -90,6 +90,8 @@ def clone(gpt: IndexTTS, s2mel: S2Mel, semantic, campplus, vocoder, voice_16k: n
     codes = np.array([[s.token for s in generate_codes(gpt, feats, text, sampling or GREEDY, draws,
                                                                   max_steps=max_codes)]], dtype=np.int64)
     codes = until_stop(codes, gpt.config.stop_mel_token)
+    if codes.shape[1] == 0:
+        raise ValueError("the GPT wrote the stop code first: no mel codes, so no audio; try another seed or text")
     style = style_from_clip(campplus, voice_16k)
     mel_p = prompt_mel(voice_22k, s2mel.config.mel)
     if noise is not None:
