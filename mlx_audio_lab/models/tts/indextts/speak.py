@@ -15,6 +15,7 @@ from ....generation.sampling import GREEDY
 from ....results import AudioResult, RunStats
 
 SAMPLE_RATE = 22050
+MAX_VOICE_SECONDS = 15  # infer_v2 cuts the reference clip to its first 15 s
 # IndexTTS2.infer's sampling defaults (do_sample, top_p 0.8, top_k 30, temperature 0.8, repetition_penalty 10)
 DEFAULT_SAMPLING = SamplingConfig(temperature=0.8, top_k=30, top_p=0.8, repetition_penalty=10.0)
 
@@ -69,6 +70,7 @@ def generate(model, text: str, voice: str | Path | np.ndarray | None = None, tem
     else:
         voice16 = np.asarray(voice, np.float32)
         voice22 = load_audio(voice16, SAMPLE_RATE, source_rate=16000)
+    voice16, voice22 = voice16[: MAX_VOICE_SECONDS * 16000], voice22[: MAX_VOICE_SECONDS * SAMPLE_RATE]
     config = sampling_config(temperature, top_k, top_p)
     t0 = time.perf_counter()
     mx.reset_peak_memory()
