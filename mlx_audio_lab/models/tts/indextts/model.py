@@ -23,10 +23,8 @@ from .perceiver import PerceiverResampler
 class IndexTTS(nn.Module):
     """IndexTTS 2's GPT stage: voice features + text ids -> mel codes (s2mel and the vocoder: `synthesis.py`)."""
 
-    not_ported = {"generate": "IndexTTS 2 is ported from a voice clip and text ids to audio (w2v-BERT, semantic "
-                              "codec, GPT stage, s2mel, CAMPPlus, BigVGAN), but not its text front end (normaliser + "
-                              "BPE tokenizer), so it cannot speak from text yet. In Python, "
-                              "`mlx_audio_lab.models.tts.indextts.synthesis.clone` takes a clip and text ids"}
+    sample_rate = 22050  # BigVGAN v2 22 kHz
+    samples_tokens = True  # speak's sampling flags apply to the mel codes
 
     def __init__(self, config: IndexTTSConfig):
         super().__init__()
@@ -93,3 +91,9 @@ class IndexTTS(nn.Module):
 
     def make_cache(self) -> list[KVCache]:
         return self.gpt.make_cache()
+
+    def generate(self, text: str, voice=None, **options):
+        """Speech for `text` cloning the `voice` clip (see speak.py); yields one AudioResult."""
+        from .speak import generate
+
+        yield from generate(self, text, voice, **options)

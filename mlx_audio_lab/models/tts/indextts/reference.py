@@ -88,8 +88,42 @@ def build_fixture(folder: Path, size: str = "tiny") -> None:
         model.speed_emb.weight.normal_(0.0, 0.08, generator=torch.Generator().manual_seed(1))
     torch.save({"model": model.state_dict()}, folder / "gpt.pth")
     s2mel = build_s2mel_fixture(folder, size, gpt["model_dim"])
-    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth", **s2mel},
-                                                       sort_keys=False))
+    semantic = build_semantic_fixture(folder)
+    build_bpe(folder / BPE_FILE, gpt["number_text_tokens"])
+    (folder / "config.yaml").write_text(yaml.safe_dump({"gpt": gpt, "gpt_checkpoint": "gpt.pth", **s2mel, **semantic,
+                                                        "dataset": {"bpe_model": BPE_FILE}}, sort_keys=False))
+
+
+BPE_FILE = "bpe.model"
+# Upper-cased as `tokenize_by_CJK_char` leaves text, CJK spaced apart: every letter, a few hanzi, the punctuation.
+BPE_CORPUS = ["THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG.", "HELLO, WORLD! HOW ARE YOU?",
+              "SHE SAID 'YES' - AND LEFT…", "你 好 世 界", "中 文 你 好 , HELLO .",
+              "PACK MY BOX WITH FIVE DOZEN LIQUOR JUGS!", "IT IS A VOICE, NOT AN ECHO."]
+
+
+def build_bpe(path: Path, vocab_size: int) -> None:
+    """A tiny sentencepiece BPE model like upstream's bpe.model (<s> 0, </s> 1, <unk> 2), trained deterministically
+    (one thread, no sampling or shuffling: the same bytes every build)."""
+    import io
+
+    import sentencepiece as spm
+
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(BPE_CORPUS * 20), model_writer=out, vocab_size=vocab_size,
+                                   model_type="bpe", character_coverage=1.0, bos_id=0, eos_id=1, unk_id=2, pad_id=-1,
+                                   num_threads=1, input_sentence_size=0, shuffle_input_sentence=False, minloglevel=2)
+    Path(path).write_bytes(out.getvalue())
+
+
+def build_semantic_fixture(folder: Path) -> dict:
+    """The semantic front end (w2v-BERT + MaskGCT codec + stats, the 1024-wide fixture of reference_semantic) in the
+    folder, as `speak` reads it; returns its config.yaml sections."""
+    import yaml
+
+    from .reference_semantic import build_fixture as build_semantic
+
+    build_semantic(folder, "wide")
+    return yaml.safe_load((folder / "config.yaml").read_text())
 
 
 def _unified_voice(gpt: dict):

@@ -76,17 +76,22 @@ def until_stop(codes: np.ndarray, stop: int) -> np.ndarray:
 
 def clone(gpt: IndexTTS, s2mel: S2Mel, semantic, campplus, vocoder, voice_16k: np.ndarray, voice_22k: np.ndarray,
           text: np.ndarray, noise: np.ndarray | None = None, steps: int = 25, cfg_rate: float = 0.7,
-          max_codes: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+          max_codes: int | None = None, seed: int = 0, sampling=None, draws=None) -> dict[str, np.ndarray]:
     """`IndexTTS2.infer` from a voice clip and text ids, greedy: w2v-BERT features of the clip (16 kHz) condition
     the GPT; its codes (until the stop code), their GPT latents and semantic embedding, the clip's quantized
     embedding, mel (22.05 kHz) and CAMPPlus style drive s2mel; BigVGAN speaks. `noise` (1, >= frames, 80): the
-    ODE's start, cut to length. Returns codes (1, N), mel (1, frames, 80), audio (frames * 256,)."""
+    ODE's start, cut to length; `sampling` / `draws`: the codes' SamplingConfig (greedy by default) and draws.
+    Returns codes (1, N), mel (1, frames, 80), audio (frames * 256,)."""
+    from ....generation.sampling import GREEDY
     from .generate import generate_codes
 
     feats, _, prompt_semantic = semantic.features(voice_16k)  # (1, T, 1024) each
     feats = np.array(feats)
-    codes = np.array([[s.token for s in generate_codes(gpt, feats, text, max_steps=max_codes)]], dtype=np.int64)
+    codes = np.array([[s.token for s in generate_codes(gpt, feats, text, sampling or GREEDY, draws,
+                                                                  max_steps=max_codes)]], dtype=np.int64)
     codes = until_stop(codes, gpt.config.stop_mel_token)
+    if codes.shape[1] == 0:
+        raise ValueError("the GPT wrote the stop code first: no mel codes, so no audio; try another seed or text")
     style = style_from_clip(campplus, voice_16k)
     mel_p = prompt_mel(voice_22k, s2mel.config.mel)
     if noise is not None:
