@@ -4,6 +4,7 @@ code with its mel position (see model.py for upstream's offset)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
@@ -11,7 +12,9 @@ import numpy as np
 from ....generation import SamplingConfig
 from ....generation.loop import Step, stream
 from ....generation.sampling import GREEDY, Draws
-from .model import IndexTTS
+
+if TYPE_CHECKING:
+    from .model import IndexTTS
 
 
 def code_forward(model: IndexTTS, features: np.ndarray, text: np.ndarray, emo_features: np.ndarray | None = None):

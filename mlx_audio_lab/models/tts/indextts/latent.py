@@ -4,11 +4,15 @@ the final norm; the N hidden states at start_mel and the first N - 1 codes (upst
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import mlx.core as mx
 import numpy as np
 
 from ....taps import tap
-from .model import IndexTTS
+
+if TYPE_CHECKING:
+    from .model import IndexTTS
 
 
 def code_latents(model: IndexTTS, features: np.ndarray, text: np.ndarray, codes: np.ndarray,

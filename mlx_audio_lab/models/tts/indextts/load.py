@@ -11,20 +11,9 @@ from ....convert.loading import fill_model
 from ....convert.readers import read_file
 from ....convert.save import IDENTITY, is_mlx_layout
 from .config import IndexTTSConfig
+from .config_file import read_yaml
 from .convert import KEYMAP
 from .model import IndexTTS
-
-
-def read_yaml(folder: str | Path) -> dict:
-    """config.yaml (upstream), or config.json of the project's MLX layout."""
-    import json
-
-    import yaml
-
-    folder = Path(folder)
-    if (folder / "config.json").is_file():
-        return json.loads((folder / "config.json").read_text())
-    return yaml.safe_load((folder / "config.yaml").read_text())
 
 
 def read_config(folder: str | Path) -> IndexTTSConfig:

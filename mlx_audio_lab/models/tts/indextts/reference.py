@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ....fixtures import one_torch_thread
 from ....generation import RecordedDraws, SamplingConfig, SeededDraws
 from ....generation.sampling import GREEDY
 from ....parity import TapPoint
@@ -62,7 +63,7 @@ def tap_points(folder: Path) -> list[TapPoint]:
 def has_s2mel(folder: Path) -> bool:
     """Whether the folder holds the s2mel stage and the style encoder too (the fixture does; an upstream checkpoints
     folder once funasr/campplus's campplus_cn_common.bin is put beside s2mel.pth)."""
-    from .load import read_yaml
+    from .config_file import read_yaml
     from .reference_s2mel import CAMPPLUS, CHECKPOINT
 
     cfg = read_yaml(folder)
@@ -296,7 +297,7 @@ def run_s2mel_reference(folder: Path, inputs: dict[str, np.ndarray]) -> tuple[di
     import yaml
 
     from ....parity.torch_hooks import capture_torch
-    from .reference_s2mel import load_s2mel_reference, one_torch_thread, reference_s2mel, reference_style
+    from .reference_s2mel import load_s2mel_reference, reference_s2mel, reference_style
 
     model = load_s2mel_reference(folder)
     cfg = yaml.safe_load((Path(folder) / "config.yaml").read_text())["s2mel"]
@@ -320,7 +321,6 @@ def reference_chain(folder: Path, features: np.ndarray, text: np.ndarray, codes:
     from .reference_s2mel import (
         load_s2mel_reference,
         load_vocoder_reference,
-        one_torch_thread,
         reference_s2mel,
         reference_style,
     )
@@ -346,7 +346,6 @@ def reference_clone(folder: Path, semantic_folder: Path, voice_16k: np.ndarray, 
     from .reference_s2mel import (
         load_s2mel_reference,
         load_vocoder_reference,
-        one_torch_thread,
         reference_s2mel,
         reference_style,
     )

@@ -10,8 +10,6 @@ speaker style (CAMPPlus's place) and initial noise.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -167,19 +165,6 @@ def reference_s2mel(model, cfg: dict, inputs: dict[str, np.ndarray], steps: int 
         vc_target = vc[:, :, ref_mel.size(-1):]
     return {"s2mel/prompt_mel": ref_mel.numpy(), "s2mel/prompt_condition": prompt_condition.numpy(),
             "s2mel/cond": cond.numpy(), "s2mel/mel": vc_target.numpy()}
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """torch on one thread for the duration (the stage's small ops are slower threaded on a shared CPU)."""
-    import torch
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def quiet_euler(cfm):

@@ -5,19 +5,22 @@ prompt (MaskGCT's semantic codec in upstream) and the CAMPPlus style are inputs 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
 from .latent import code_latents
-from .model import IndexTTS
 from .s2mel import S2Mel, prompt_mel, target_frames
+
+if TYPE_CHECKING:
+    from .model import IndexTTS
 
 
 def vocoder_folder(folder: str | Path) -> Path:
     """The BigVGAN folder config.yaml's `vocoder.name` points to: a subfolder, or a hub id / local path."""
     from ....hub import resolve
-    from .load import read_yaml
+    from .config_file import read_yaml
 
     name = read_yaml(folder).get("vocoder", {}).get("name", "nvidia/bigvgan_v2_22khz_80band_256x")
     local = Path(folder) / name

@@ -89,6 +89,6 @@ class TextTokenizer:
 
 def bpe_path(folder: str | Path) -> Path:
     """The checkpoint's sentencepiece model: config.yaml `dataset.bpe_model` (upstream's default bpe.model)."""
-    from .load import read_yaml
+    from .config_file import read_yaml
 
     return Path(folder) / (read_yaml(folder).get("dataset") or {}).get("bpe_model", "bpe.model")

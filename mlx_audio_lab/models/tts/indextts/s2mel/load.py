@@ -15,14 +15,14 @@ from .model import S2Mel
 
 
 def read_s2mel_config(folder: str | Path) -> S2MelConfig:
-    from ..load import read_yaml
+    from ..config_file import read_yaml
 
     return S2MelConfig.from_dict(read_yaml(folder))
 
 
 def load_s2mel(folder: str | Path, dtype: mx.Dtype = mx.float32) -> S2Mel:
     """A ready MLX s2mel stage (fp32 by default)."""
-    from ..load import read_yaml
+    from ..config_file import read_yaml
 
     folder = Path(folder)
     raw = read_yaml(folder)
