@@ -20,7 +20,7 @@ TEXT = "[S1] The harbor lights flickered. [S2] Oh, look! (laughs)"
 FRAMES = 24  # reverted frames of the parity runs (40 decoder steps with the EOS and the delay tail)
 GUIDED_GREEDY = SamplingConfig(temperature=0.0, top_k=45, cfg_scale=3.0)
 SAMPLED = SamplingConfig(temperature=1.8, top_k=45, top_p=0.95, cfg_scale=3.0)  # nari-labs/Dia-1.6B's defaults
-SEED = 0
+SEED = 1  # sampled runs' draws (seed 0 hits a float near-tie of the sampling CDF at step 23 on SkylakeX BLAS)
 
 
 def _config(folder: Path) -> dict:
