@@ -49,6 +49,11 @@ def spectrogram_data(audio: np.ndarray, sample_rate: int, kind: str = "log", n_f
                        "magnitude |X|" if kind == "linear" else "dB")
 
 
+def snr_text(snr: float) -> str:
+    """`SNR 23.4 dB`, or `SNR > 100 dB (equal to float precision)` where the digits would only show rounding."""
+    return "SNR > 100 dB (equal to float precision)" if snr > 100 else f"SNR {snr:.1f} dB"
+
+
 def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
     """Signal-to-noise ratio of `test` against `reference` in dB (over their common length)."""
     n = min(len(reference), len(test))
@@ -133,7 +138,7 @@ def compare_figure(reference: np.ndarray, test: np.ndarray, sample_rate: int, ki
     _waveform(axes[0], test, sample_rate, labels[1], alpha=0.7)
     axes[0].legend(fontsize=8, loc="upper right")
     note = flat_note(reference) and flat_note(test)  # both flat: the spectrograms below are empty
-    axes[0].set_title(f"{labels[1]} vs {labels[0]}: SNR {snr_db(reference, test):.1f} dB{note}")
+    axes[0].set_title(f"{labels[1]} vs {labels[0]}: {snr_text(snr_db(reference, test))}{note}")
     for ax, x, name in zip(axes[1:3], (reference, test), labels):
         s = spectrogram_data(x, sample_rate, kind, n_fft, hop)
         plots.spectrogram(s.values, s.frame_seconds, title=f"{name}: {kind} spectrogram", ylabel=s.ylabel, ax=ax,
@@ -195,7 +200,7 @@ class AudioInspector(Inspector):
     def summary(self) -> str:
         head = f"AudioInspector: {self.duration:.2f} s at {self.sample_rate} Hz"
         if self.other is not None:
-            head += f", compare {self.labels[1]} vs {self.labels[0]}: SNR {self.snr:.1f} dB"
+            head += f", compare {self.labels[1]} vs {self.labels[0]}: {snr_text(self.snr)}"
         return head + f"; {self.kind} spectrogram, n_fft {self.n_fft}, hop {self.hop}"
 
     def status(self) -> str:
