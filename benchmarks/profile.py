@@ -46,6 +46,14 @@ class LayerTimes:
     total: float = 0.0
     runs: int = 0
 
+    def add(self, path: str, dt: float, children: float, stack: list[float]) -> None:
+        """One call of `path` that took `dt` s, `children` of it in profiled sub-layers; charged to the caller."""
+        self.inclusive[path] += dt
+        self.own[path] += dt - children
+        self.calls[path] += 1
+        if stack:
+            stack[-1] += dt
+
 
 def _depth(path: str) -> int:
     """Name levels of a module path; list indices do not count ("decoder.layers.3.conv" -> 3)."""
@@ -91,11 +99,7 @@ def profile_mlx(root, stage: Callable[[], Any], repeats: int, max_depth: int) ->
                 dt = time.perf_counter() - t0
                 active.discard(id(self))
                 children = stack.pop()
-            times.inclusive[path] += dt
-            times.own[path] += dt - children
-            times.calls[path] += 1
-            if stack:
-                stack[-1] += dt
+            times.add(path, dt, children, stack)
             return out
 
         return timed
@@ -136,11 +140,7 @@ def profile_torch(root, stage: Callable[[], Any], repeats: int, max_depth: int) 
                 return
             dt = time.perf_counter() - starts[path].pop()
             children = stack.pop()
-            times.inclusive[path] += dt
-            times.own[path] += dt - children
-            times.calls[path] += 1
-            if stack:
-                stack[-1] += dt
+            times.add(path, dt, children, stack)
         return hook
 
     for path, m in root.named_modules():
