@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(git rev-parse --show-toplevel)/.gpu"
 rm -rf a1 a2 b1 bx && mkdir -p a1 a2 b1 bx
 split -b 24000000 a/cuda.part.aa a1/aa. && mv a1/aa.ab a2/
-split -b 21000000 b/cuda.part.ab b1/ab. && mv b1/ab.aa b1/ab1 && mv b1/ab.ab bx/ab2
+split -b 21000000 b/cuda.part.ab b1/ab. && mv b1/ab.aa b1/ab1 && mv b1/ab.ab bx/ab2 && mv b1/ab.ac bx/  # 3 pieces
 cp b/*.whl b/cuda-wheel-name bx/
-sed -e 's#cat /tmp/wh/cuda.part.aa .gpu/b/cuda.part.ab#cat /tmp/wh/cuda.part.aa /tmp/wh/ab1 .gpu/bx/ab2#' \
+sed -e 's#cat /tmp/wh/cuda.part.aa .gpu/b/cuda.part.ab#cat /tmp/wh/cuda.part.aa /tmp/wh/ab1 .gpu/bx/ab2 .gpu/bx/ab.ac#' \
     -e 's#\.gpu/b/#.gpu/bx/#g' b/setup.sh > bx/setup.sh
 du -sh a1 a2 b1 bx
