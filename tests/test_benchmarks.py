@@ -117,14 +117,14 @@ def test_report_plot_writes_ratios_marks_failures_and_reduced_runs():
 
 
 def test_layer_profile_times_every_module_once_per_call_and_nests():
-    """`benchmarks.profile`: each module call timed between eval barriers, self time = inclusive less timed
+    """`benchmarks.layer_profile`: each module call timed between eval barriers, self time = inclusive less timed
     children, rows at the asked depth with the matched reference's ms; the patched classes are restored."""
     import time
 
     import mlx.core as mx
     import mlx.nn as nn
 
-    from benchmarks import profile
+    from benchmarks import layer_profile as profile
 
     class Slow(nn.Module):
         def __call__(self, x):

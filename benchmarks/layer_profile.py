@@ -1,4 +1,4 @@
-"""Where a port's time goes, by layer, next to its PyTorch reference: `python -m benchmarks.profile --model NAME`.
+"""Where a port's time goes, by layer, next to its PyTorch reference: `python -m benchmarks.layer_profile --model NAME`.
 
 Every module call of the MLX port is timed between `mx.eval` barriers (its inputs evaluated before the clock
 starts, its outputs after), and every module of the reference between torch forward hooks; modules are matched
@@ -315,7 +315,7 @@ SUBJECTS: dict[str, Callable[[dict], Subject]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.layer_profile", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, choices=sorted(SUBJECTS))
     p.add_argument("--stage", action="append", help="a stage (repeatable; default: all the model's stages)")
     p.add_argument("--depth", type=int, default=3, help="name levels per row (list indices not counted)")
