@@ -199,6 +199,25 @@ def whisper_table(path: Path = RESULTS / "whisper-cpu.json") -> str:
     return "\n".join(lines) + "\n"
 
 
+def words_table(path: Path = RESULTS / "whisper-words-cpu.json") -> str:
+    """The cost of word timestamps and of batching per engine, from `benchmarks/whisper_words.py`'s results."""
+    doc = json.loads(path.read_text())
+    lines = ["| engine | transcribe, s per clip | with word timestamps | cost of the words | 3 clips one by one "
+             "| in one batch | batch speed-up |", "|---|---|---|---|---|---|---|"]
+    for key, rows in doc["engines"].items():
+        if not rows:
+            continue
+        clips = [r for name, r in rows.items() if name != "batch"]
+        plain = float(np.median([r["plain_s"] for r in clips]))
+        words = float(np.median([r["words_s"] for r in clips]))
+        b = rows.get("batch")
+        batch = (f"{b['one_by_one_s']:.2f} s | {b['batched_s']:.2f} s | {b['one_by_one_s'] / b['batched_s']:.2f}x"
+                 if b else "– | – | –")
+        lines.append(f"| {WHISPER_ENGINES.get(key, key)} | {plain:.2f} s | {words:.2f} s | {words / plain:.2f}x "
+                     f"| {batch} |")
+    return "\n".join(lines) + "\n"
+
+
 def splice(readme: str, body: str, begin: str = BEGIN, end: str = END) -> str:
     """`readme` with the text between the markers replaced by `body`."""
     if begin not in readme or end not in readme:
@@ -223,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         new = splice(readme, body)
         if (RESULTS / "whisper-cpu.json").is_file():
             new = splice(new, whisper_table(), "<!-- whisper:begin -->", "<!-- whisper:end -->")
+        if (RESULTS / "whisper-words-cpu.json").is_file():
+            new = splice(new, words_table(), "<!-- whisper-words:begin -->", "<!-- whisper-words:end -->")
     except ValueError as e:
         print(e, file=sys.stderr)
         return 1
