@@ -87,3 +87,21 @@ def test_conv_transpose_without_zero_stuffing():
     z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(1, 50, 16, 64)
     want = conv(z, w[:, :, ::-1, :])
     assert mx.array_equal(conv_transpose_f(x, w), want)
+
+
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups", [(2, 64, 3, 3, 2), (64, 10, 5, 1, 2)])  # df_conv0, df_convp
+def test_separable_conv_folded_into_one(c_in, c_out, kt, kf, groups):
+    """A grouped (not depthwise) conv and its 1x1 conv, with nothing between them, as one dense conv."""
+    from mlx_audio_lab.models.sts.deepfilternet.model import SeparableConv
+
+    mx.random.seed(6)
+    layer = SeparableConv(c_in, c_out, kt, kf, groups)
+    layer.update({"depthwise": {"weight": mx.random.normal(layer.depthwise["weight"].shape)},
+                  "pointwise": {"weight": 0.3 * mx.random.normal((c_out, 1, 1, c_out)),
+                                "bias": mx.random.normal((c_out,))}})
+    x = mx.random.normal((1, 200, 96, c_in))
+    with fm.plain_math():
+        plain = layer(x)
+    fast = layer(x)
+    assert float((plain > 0).mean()) > 0.3 and float(plain.max()) > 1.0
+    assert float(mx.abs(fast - plain).max()) < 2e-6 * float(mx.abs(plain).max())

@@ -104,6 +104,13 @@ class SeparableConv(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         w = self.depthwise["weight"]
+        out, kt, kf, per = w.shape
+        if not self.transposed and not (per == 1 and x.shape[-1] == out) and fast_math_active(x.size * kt * kf) \
+                and x.dtype == mx.float32:
+            # no nonlinearity between the two convs: on the CPU they fold into one dense conv (out, kT, kF, in)
+            wp = self.pointwise["weight"][:, 0, 0, :]  # (out, mid)
+            w = (wp @ dense(w, self.groups).reshape(w.shape[0], -1)).reshape(wp.shape[0], kt, kf, -1)
+            return nn.relu(conv(x, w, self.pointwise["bias"], stride_f=self.stride_f))
         x = conv_transpose_f(x, w) if self.transposed else conv(x, w, stride_f=self.stride_f, groups=self.groups)
         return nn.relu(conv(x, self.pointwise["weight"], self.pointwise["bias"]))
 
