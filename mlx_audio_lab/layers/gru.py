@@ -9,6 +9,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .cpu.gru import gru_scan, gru_scan_active
+
 
 @mx.compile
 def _cell(gates_x: mx.array, gates_h: mx.array, h: mx.array) -> mx.array:
@@ -42,6 +44,8 @@ class GRU(nn.Module):
         gates_x = x @ w_ih.T + b_ih  # (B, T, 3H): all input projections at once
         if h is None:
             h = mx.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
+        if gru_scan_active(gates_x, w_hh):  # the CPU's one-loop recurrence (layers/cpu/gru.py)
+            return gru_scan(gates_x, w_hh, b_hh, h)
         w_hh_t = w_hh.T
         outs = []
         for t in range(x.shape[1]):

@@ -36,9 +36,14 @@ def analysis(audio: mx.array, c: DeepFilterNetConfig) -> mx.array:
 def synthesis(spec: mx.array, length: int, c: DeepFilterNetConfig) -> mx.array:
     """(T, F) -> the first `length` samples after the (fft - hop) delay: unnormalised iFFT, window, overlap-add."""
     # libDF's inverse FFT is unnormalised (x N), MLX's irfft is not; the envelope (sum of window^2) is 1 past the delay
-    y = dsp.istft(spec * c.fft_size, c.fft_size, c.hop_size, window=mx.array(c.window()), center=False)
+    window = mx.array(c.window())
     delay = c.fft_size - c.hop_size
-    return y[delay:delay + length]
+    if c.fft_size != 2 * c.hop_size:
+        y = dsp.istft(spec * c.fft_size, c.fft_size, c.hop_size, window=window, center=False)
+        return y[delay:delay + length]
+    # half overlap, as libDF: hop t after the delay is frame t + 1's first half plus frame t's second half
+    frames = mx.fft.irfft(spec * c.fft_size, n=c.fft_size, axis=-1) * window  # (T, N)
+    return (frames[1:, : c.hop_size] + frames[:-1, c.hop_size:]).reshape(-1)[:length]
 
 
 def exp_smooth(x: mx.array, init: mx.array, alpha: float, chunk: int = 128) -> mx.array:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....layers.fast_math import fast_math_active
 from ....layers.gru import GRU
 from ....taps import tap
 from .config import DeepFilterNetConfig
@@ -30,31 +31,52 @@ def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1,
     """(B, T, F, C) conv with weight (out, kT, kF, in / groups): causal in time, 'same' in frequency.
 
     MLX's CPU grouped conv is slow for these shapes (0.3 s for the first complex-spectrum conv on 2 s), so:
-    depthwise convs are a multiply-add per kernel tap of shifted inputs, 1x1 convs a matmul, and the other
-    grouped convs the equal dense conv (zeros off-group), which MLX runs far faster.
+    depthwise convs are a multiply-add per kernel tap of shifted (strided) inputs, 1x1 convs a matmul, and the
+    other grouped convs the equal dense conv (zeros off-group): with the CPU fast paths on, one matmul over the
+    kernel taps' shifted inputs side by side (im2col), else MLX's conv2d.
     """
     out, kt, kf, per = w.shape
     x = mx.pad(x, [(0, 0), (kt - 1, 0), (0, 0), (0, 0)])  # causal in time
+    t, f = x.shape[1] - kt + 1, x.shape[2]
     if per == 1 and x.shape[-1] == out:  # depthwise
-        t, f = x.shape[1] - kt + 1, x.shape[2]
         x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
-        y = sum(x[:, i:i + t, j:j + f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
-        y = y[:, :, ::stride_f] if stride_f > 1 else y
+        y = sum(x[:, i:i + t, j:j + f:stride_f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
     elif kt == kf == 1 and groups == 1:
         y = x @ w[:, 0, 0, :].T
+    elif fast_math_active(x.size * kt * kf) and x.dtype == mx.float32:
+        y = _conv_as_matmul(x, dense(w, groups), t, f, stride_f)
     else:
         y = mx.conv2d(x, dense(w, groups), stride=(1, stride_f), padding=(0, kf // 2))
     return y if b is None else y + b
 
 
+def _conv_as_matmul(x: mx.array, w: mx.array, t: int, f: int, stride_f: int) -> mx.array:
+    """The dense conv of time-padded x (B, t + kT - 1, F, C) as one matmul: few input channels gather the kernel
+    taps' shifted inputs side by side (im2col); many project every tap at once, then add the shifted projections."""
+    out, kt, kf, cin = w.shape
+    if cin * kt * kf <= 64:
+        x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
+        cols = [x[:, i:i + t, j:j + f:stride_f, :] for i in range(kt) for j in range(kf)]
+        return mx.concatenate(cols, axis=-1) @ mx.contiguous(w.reshape(out, -1).T)  # (.., kT kF C) @ (kT kF C, out)
+    # the weight made row-contiguous whatever its layout, so the product (and its rounding) is the same
+    proj = x @ mx.contiguous(w.transpose(3, 1, 2, 0).reshape(cin, -1))  # (B, t + kT - 1, F, kT kF out)
+    if kf > 1:
+        proj = mx.pad(proj, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
+    taps = [(i, j) for i in range(kt) for j in range(kf)]
+    return sum(proj[:, i:i + t, j:j + f:stride_f, (i * kf + j) * out:(i * kf + j + 1) * out] for i, j in taps)
+
+
 def conv_transpose_f(x: mx.array, w: mx.array) -> mx.array:
     """Depthwise transposed conv along frequency, stride 2, kernel 3 (ONNX pads 1, output_padding 1): F -> 2F.
 
-    Output j gathers x[i] w[k] with j = 2i + k - 1: zero-stuff x, then correlate with the flipped kernel.
+    Output j gathers x[i] w[k] with j = 2i + k - 1: even outputs x[m] w[1], odd ones x[m] w[2] + x[m + 1] w[0]
+    (the same products and sums as correlating the zero-stuffed input with the flipped kernel, without the zeros).
     """
     b, t, f, c = x.shape
-    z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(b, t, 2 * f, c)  # z[2i] = x[i]
-    return conv(z, w[:, :, ::-1, :])
+    w0, w1, w2 = (w[:, 0, k, 0] for k in range(3))
+    nxt = mx.concatenate([x[:, :, 1:], mx.zeros((b, t, 1, c), x.dtype)], axis=2)  # x[m + 1], zero past the end
+    even, odd = x * w1, x * w2 + nxt * w0
+    return mx.stack([even, odd], axis=3).reshape(b, t, 2 * f, c)
 
 
 class Conv(nn.Module):
@@ -82,6 +104,13 @@ class SeparableConv(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         w = self.depthwise["weight"]
+        out, kt, kf, per = w.shape
+        if not self.transposed and not (per == 1 and x.shape[-1] == out) and fast_math_active(x.size * kt * kf) \
+                and x.dtype == mx.float32:
+            # no nonlinearity between the two convs: on the CPU they fold into one dense conv (out, kT, kF, in)
+            wp = self.pointwise["weight"][:, 0, 0, :]  # (out, mid)
+            w = (wp @ dense(w, self.groups).reshape(w.shape[0], -1)).reshape(wp.shape[0], kt, kf, -1)
+            return nn.relu(conv(x, w, self.pointwise["bias"], stride_f=self.stride_f))
         x = conv_transpose_f(x, w) if self.transposed else conv(x, w, stride_f=self.stride_f, groups=self.groups)
         return nn.relu(conv(x, self.pointwise["weight"], self.pointwise["bias"]))
 
@@ -95,8 +124,13 @@ class GroupedLinear(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         g, i, h = self.weight.shape
-        y = x.reshape(*x.shape[:-1], g, 1, i) @ self.weight  # (..., G, 1, H)
-        return y.reshape(*x.shape[:-1], g * h)
+        lead = x.shape[:-1]
+        if fast_math_active(x.size) and x.dtype == mx.float32:
+            # one (N, I) @ (I, H) product per group: MLX's CPU runs the broadcast form as N * G one-row products
+            y = x.reshape(-1, g, i).transpose(1, 0, 2) @ self.weight  # (G, N, H)
+            return y.transpose(1, 0, 2).reshape(*lead, g * h)
+        y = x.reshape(*lead, g, 1, i) @ self.weight  # (..., G, 1, H)
+        return y.reshape(*lead, g * h)
 
 
 class SqueezedGRU(nn.Module):

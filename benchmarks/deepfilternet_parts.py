@@ -1,0 +1,127 @@
+"""Where DeepFilterNet3's MLX time goes, part by part, next to onnxruntime in one process:
+`python -m benchmarks.deepfilternet_parts [--seconds 10] [--repeats 5]`.
+
+Each part is the time from one tap of the port to the next, with an `mx.eval` barrier at every tap (so the parts
+sum to a little more than an unprofiled run). The fast CPU paths and the plain MLX path (`plain_math`) are timed
+interleaved with onnxruntime's networks and full enhance, so the ratios hold on a shared machine; the load
+average is printed beside them. Prints only; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+
+import numpy as np
+
+
+def _timed_taps(modules: list, store: dict[str, list[float]]) -> None:
+    """Replace `tap` in the port's modules with one that evaluates its input and books the time since the last."""
+    import mlx.core as mx
+
+    last = [time.perf_counter()]
+
+    def tap(name: str, x):
+        mx.eval(x)
+        now = time.perf_counter()
+        store[name].append(now - last[0])
+        last[0] = now
+        return x
+
+    for m in modules:
+        m.tap = tap
+    store["_reset"] = last  # the caller restarts the clock before each run
+
+
+def main() -> None:
+    import mlx.core as mx
+
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.fast_math import plain_math
+    from mlx_audio_lab.models.sts.deepfilternet import enhance as enh
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet import reference as ref
+
+    from . import harness
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--repeats", type=int, default=5)
+    a = p.parse_args()
+
+    folder = resolve("deepfilternet3")
+    model = load_model(folder)
+    c = model.config
+    clean = harness.synthetic_audio(a.seconds, c.sr, seed=0)
+    noisy = (clean + 0.05 * np.random.default_rng(1).standard_normal(len(clean))).astype(np.float32)
+    sessions = ref.sessions(folder, extra=False)
+    n = len(noisy) + c.fft_size
+    spec = ref.analysis(np.pad(noisy.astype(np.float64), (0, n + (-n) % c.hop_size - len(noisy))), c)
+    erb, cplx = (ref.shift(f, c.conv_lookahead) for f in ref.features(spec, c))
+    feats = (mx.array(erb[None, :, :, None], mx.float32), mx.array(cplx[None], mx.float32))
+
+    def net() -> None:
+        mx.eval(*model.net(*feats))
+
+    totals: dict[str, list[float]] = defaultdict(list)
+    engines = {
+        "mlx fast: networks": net, "mlx fast: enhance": lambda: model.run(noisy),
+        "onnxruntime: networks": lambda: ref.run_networks(sessions, erb, cplx),
+        "onnxruntime: enhance": lambda: ref.enhance(folder, noisy, sessions),
+    }
+    plain = {"mlx plain: networks": net, "mlx plain: enhance": lambda: model.run(noisy)}
+    loads = []
+    for r in range(a.repeats + 1):
+        for name, fn in list(engines.items()) + list(plain.items()):
+            ctx = plain_math() if name.startswith("mlx plain") else _null()
+            with ctx:
+                t0 = time.perf_counter()
+                fn()
+                dt = time.perf_counter() - t0
+            if r:
+                totals[name].append(dt)
+        loads.append(open("/proc/loadavg").read().split()[0])
+    print(f"{a.seconds:g} s of 48 kHz audio, median of {a.repeats}; load average 1 min: {' '.join(loads)}")
+    med = {k: float(np.median(v)) for k, v in totals.items()}
+    for k, v in med.items():
+        print(f"  {k:24s} {v * 1e3:8.1f} ms")
+    for stage in ("networks", "enhance"):
+        o = med[f"onnxruntime: {stage}"]
+        print(f"  {stage}: onnxruntime / mlx fast = {o / med[f'mlx fast: {stage}']:.2f}x, "
+              f"onnxruntime / mlx plain = {o / med[f'mlx plain: {stage}']:.2f}x")
+
+    # parts, between eval barriers at every tap
+    for label, ctx_fn in (("fast", _null), ("plain", plain_math)):
+        store: dict = defaultdict(list)
+        saved = (mdl.tap, enh.tap)
+        _timed_taps([mdl, enh], store)
+        try:
+            for r in range(a.repeats + 1):
+                with ctx_fn():
+                    store["_reset"][0] = time.perf_counter()
+                    model.run(noisy)
+                if r == 0:
+                    for k in [k for k in store if k != "_reset"]:
+                        store[k].clear()
+        finally:
+            mdl.tap, enh.tap = saved
+        parts = {k: float(np.median(v)) for k, v in store.items() if k != "_reset"}
+        total = sum(parts.values())
+        print(f"\nparts, mlx {label} (ms, time since the previous tap; sum {total * 1e3:.0f} ms; "
+              f"load {open('/proc/loadavg').read().split()[0]})")
+        for k, v in parts.items():
+            print(f"  {k:28s} {v * 1e3:7.1f}  {100 * v / total:4.0f} %")
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == "__main__":
+    main()

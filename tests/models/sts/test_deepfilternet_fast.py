@@ -1,0 +1,107 @@
+"""DeepFilterNet3's CPU fast paths against the plain MLX path they replace (`plain_math`): the GRU's one-loop
+recurrence (`layers/cpu/gru.py`), the grouped linear as one product per group, the convs as one im2col matmul,
+and the transposed conv without the zero-stuffing. The real-weight parity vs onnxruntime is in
+`test_deepfilternet.py` (those tests run with the fast paths on)."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from mlx_audio_lab.layers import fast_math as fm
+
+
+@pytest.mark.parametrize("batch,hidden,layers", [(1, 128, 1), (1, 256, 2), (3, 128, 2)])
+def test_gru_scan_equals_the_mlx_steps(monkeypatch, batch, hidden, layers):
+    """Saturating gates from a nonzero state: the numpy loop equals the compiled MLX cell step by step."""
+    from mlx_audio_lab.layers.cpu import gru as cpu_gru
+    from mlx_audio_lab.layers.gru import GRU
+
+    mx.random.seed(5)
+    port = GRU(48, hidden, layers)
+    port.update({k: 3.0 * v if k.startswith("weight") else v + 0.5 * mx.random.normal(v.shape)
+                 for k, v in port.parameters().items()})
+    x = mx.random.normal((batch, 300, 48))
+    h0 = 0.8 * mx.random.normal((layers, batch, hidden))
+    with fm.plain_math():
+        assert not cpu_gru.gru_scan_active(x @ port.weight_ih_l0.T, port.weight_hh_l0)
+        plain, h_plain = port(x, h0)
+    calls = []
+    original = cpu_gru.gru_scan
+    monkeypatch.setattr("mlx_audio_lab.layers.gru.gru_scan", lambda *a: calls.append(1) or original(*a))
+    fast, h_fast = port(x, h0)
+    assert len(calls) == layers
+    assert float(plain.std()) > 0.3 and float(mx.abs(plain).max()) > 0.99  # outputs vary and saturate
+    assert float(mx.abs(fast - plain).max()) < 2e-6 and float(mx.abs(h_fast - h_plain).max()) < 2e-6
+    assert mx.array_equal(h_fast[-1], fast[:, -1])
+
+
+@pytest.mark.parametrize("d_in,d_out,groups", [(3072, 512, 32), (512, 256, 16), (256, 960, 16)])
+def test_grouped_linear_one_product_per_group(d_in, d_out, groups):
+    from mlx_audio_lab.models.sts.deepfilternet.model import GroupedLinear
+
+    mx.random.seed(1)
+    layer = GroupedLinear(d_in, d_out, groups)
+    layer.weight = mx.random.normal(layer.weight.shape) * (groups / d_in) ** 0.5
+    x = mx.random.normal((1, 300, d_in))
+    with fm.plain_math():
+        plain = layer(x)
+    fast = layer(x)
+    assert fm.fast_math_active(x.size) and float(plain.std()) > 0.5
+    assert float(mx.abs(fast - plain).max()) < 1e-5 * float(mx.abs(plain).max())
+
+
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups,stride", [
+    (1, 64, 3, 3, 1, 1),  # erb_conv0
+    (2, 64, 3, 3, 2, 1),  # df_conv0's grouped part
+    (64, 10, 5, 1, 2, 1),  # df_convp's grouped part
+    (64, 1, 1, 3, 1, 1),  # erb_dec.conv0_out
+    (8, 16, 2, 3, 2, 2),  # a strided grouped conv
+    (64, 64, 1, 3, 64, 2),  # depthwise, strided (not switched: one path)
+])
+def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
+    from mlx_audio_lab.models.sts.deepfilternet.model import conv
+
+    mx.random.seed(2)
+    w = mx.random.normal((c_out, kt, kf, c_in // groups))
+    b = mx.random.normal((c_out,))
+    x = mx.random.normal((1, 300, 32, c_in))
+    with fm.plain_math():
+        plain = conv(x, w, b, stride_f=stride, groups=groups)
+    fast = conv(x, w, b, stride_f=stride, groups=groups)
+    assert fast.shape == plain.shape == (1, 300, (32 - 1) // stride + 1, c_out)
+    assert float(mx.abs(fast - plain).max()) < 2e-6 * max(1.0, float(mx.abs(plain).max()))
+    if c_out == 64 and groups == 64:  # the depthwise conv against a direct numpy correlation
+        xp = np.pad(np.array(x), [(0, 0), (kt - 1, 0), (kf // 2, kf // 2), (0, 0)])
+        want = sum(xp[:, i:i + 300, j:j + 32:stride] * np.array(w)[:, i, j, 0] for i in range(kt) for j in range(kf))
+        assert np.abs(np.array(fast) - (want + np.array(b))).max() < 1e-5
+
+
+def test_conv_transpose_without_zero_stuffing():
+    """The even / odd form equals the definition: the zero-stuffed input correlated with the flipped kernel."""
+    from mlx_audio_lab.models.sts.deepfilternet.model import conv, conv_transpose_f
+
+    mx.random.seed(4)
+    x, w = mx.random.normal((1, 50, 8, 64)), mx.random.normal((64, 1, 3, 1))
+    z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(1, 50, 16, 64)
+    want = conv(z, w[:, :, ::-1, :])
+    assert mx.array_equal(conv_transpose_f(x, w), want)
+
+
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups", [(2, 64, 3, 3, 2), (64, 10, 5, 1, 2)])  # df_conv0, df_convp
+def test_separable_conv_folded_into_one(c_in, c_out, kt, kf, groups):
+    """A grouped (not depthwise) conv and its 1x1 conv, with nothing between them, as one dense conv."""
+    from mlx_audio_lab.models.sts.deepfilternet.model import SeparableConv
+
+    mx.random.seed(6)
+    layer = SeparableConv(c_in, c_out, kt, kf, groups)
+    layer.update({"depthwise": {"weight": mx.random.normal(layer.depthwise["weight"].shape)},
+                  "pointwise": {"weight": 0.3 * mx.random.normal((c_out, 1, 1, c_out)),
+                                "bias": mx.random.normal((c_out,))}})
+    x = mx.random.normal((1, 200, 96, c_in))
+    with fm.plain_math():
+        plain = layer(x)
+    fast = layer(x)
+    assert float((plain > 0).mean()) > 0.3 and float(plain.max()) > 1.0
+    assert float(mx.abs(fast - plain).max()) < 2e-6 * float(mx.abs(plain).max())
