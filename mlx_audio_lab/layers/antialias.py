@@ -4,6 +4,10 @@ windowed-sinc low-pass, apply Snake / SnakeBeta at the doubled rate, low-pass an
 The filters are Kaiser-windowed sincs (julius' recipe: Kaiser beta from the transition band, taps normalized to
 sum 1). They are fixed, computed here, not loaded. Channels-last: (B, T, C); every channel uses the same taps,
 so both resamplers are a few shifted multiply-adds by scalars (polyphase for the upsampler).
+
+On the CPU (unless MLX_AUDIO_LAB_PLAIN_MATH=1) `Activation1d` with Snake / SnakeBeta never builds the
+interleaved 2x signal: each polyphase branch of the upsampler gets the Snake on its own and the strided low-pass
+reads the branches directly (its even taps from one, odd taps from the other), all in one compiled function.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
+
+from .fast_math import _snake_finish, _snake_reduce, fast_math_active
 
 
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> np.ndarray:
@@ -64,23 +70,29 @@ class UpSample1d(nn.Module):
     def taps(self) -> np.ndarray:
         return self._taps
 
-    def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, C) -> (B, ratio * T, C)."""
+    @property
+    def pad(self) -> int:
+        """Edge samples replicated on each side before the transposed conv."""
+        return self.kernel_size // self.ratio - 1
+
+    def phase_plan(self) -> list[tuple[int, np.ndarray]]:
+        """Per output phase p: (start, taps) with y[r n + p] = r * sum_j x_padded[start + n + j] taps[j]."""
         r, k = self.ratio, self.kernel_size
-        pad = k // r - 1
-        T = x.shape[1]
-        x = mx.pad(x, [(0, 0), (pad, pad), (0, 0)], mode="edge")
         # the full transposed conv: y[r m + p] = sum_j x[m - j] h[r j + p]; keep outputs from pad_left on
-        pad_left = pad * r + (k - r) // 2
-        phases = []
+        pad_left = self.pad * r + (k - r) // 2
+        plan = []
         for p in range(r):
             first = pad_left + p  # first kept output of this phase in the interleaved order
-            p_src = first % r  # which polyphase branch produces it
-            m0 = first // r
-            h = self._taps[p_src::r][::-1]  # reversed: a correlation over x[m0 - (n - 1) .. m0]
-            n = len(h)
-            phases.append(_fir(x[:, m0 - n + 1 :], h, T))
-        return r * mx.stack(phases, axis=2).reshape(x.shape[0], r * T, x.shape[2])
+            h = self._taps[first % r :: r][::-1]  # its polyphase branch, reversed: a correlation
+            plan.append((first // r - len(h) + 1, h))
+        return plan
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """(B, T, C) -> (B, ratio * T, C)."""
+        T = x.shape[1]
+        x = mx.pad(x, [(0, 0), (self.pad, self.pad), (0, 0)], mode="edge")
+        phases = [_fir(x[:, start:], h, T) for start, h in self.phase_plan()]
+        return self.ratio * mx.stack(phases, axis=2).reshape(x.shape[0], self.ratio * T, x.shape[2])
 
 
 class LowPassFilter1d(nn.Module):
@@ -95,6 +107,15 @@ class LowPassFilter1d(nn.Module):
     @property
     def taps(self) -> np.ndarray:
         return self._taps
+
+    def phase_plan(self) -> tuple[int, int, list[tuple[int, int, float]]]:
+        """For input u[stride m + s] = phase_s[m]: (left, right, [(s, offset, tap)]) with output n =
+        sum tap * phase_s'[n + offset], phase_s' = phase_s extended by `left` copies of u[0] and `right` of u[-1]."""
+        r = self.stride
+        q = [(k - self.pad_left) // r for k in range(self.kernel_size)]
+        left, right = -min(q), max(q)
+        terms = [((k - self.pad_left) % r, q[k] + left, float(h)) for k, h in enumerate(self._taps.tolist())]
+        return left, right, terms
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C) -> (B, (T - 1) // stride + 1, C)."""
@@ -127,4 +148,51 @@ class Activation1d(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C) -> (B, T, C) (for equal ratios)."""
-        return self.downsample(self.act(self.upsample(x)))
+        params = _snake_params(self.act)
+        r = self.upsample.ratio
+        if (params is None or x.dtype != mx.float32 or r != self.downsample.lowpass.stride
+                or not fast_math_active(r * x.size)):
+            return self.downsample(self.act(self.upsample(x)))
+        x = mx.pad(x, [(0, 0), (self.upsample.pad, self.upsample.pad), (0, 0)], mode="edge")
+        return _fused(self.upsample, self.downsample.lowpass)(x, *params)
+
+
+def _snake_params(act: nn.Module) -> tuple[mx.array, mx.array] | None:
+    """(alpha, 1 / (scale + eps)) of a Snake1d / SnakeBeta activation; None for any other."""
+    name = type(act).__name__
+    if name not in ("Snake1d", "SnakeBeta"):
+        return None
+    alpha = mx.exp(act.alpha) if act.logscale else act.alpha
+    scale = alpha if name == "Snake1d" else (mx.exp(act.beta) if act.logscale else act.beta)
+    return alpha, mx.reciprocal(scale + 1e-9)
+
+
+_fused_cache: dict[tuple, object] = {}
+
+
+def _fused(up: UpSample1d, down: LowPassFilter1d):
+    """upsample -> Snake -> low-pass + decimate, phase by phase (no interleaved 2x signal), compiled once per
+    resampler pair: (x edge-padded (B, T + 2 pad, C), alpha (C,), 1 / scale (C,)) -> (B, T, C)."""
+    key = (up.ratio, up.kernel_size, down.kernel_size, up.taps.tobytes(), down.taps.tobytes())
+    if key not in _fused_cache:
+        r, up_plan = up.ratio, up.phase_plan()
+        left, right, terms = down.phase_plan()
+
+        def fused(x: mx.array, alpha: mx.array, inv_scale: mx.array) -> mx.array:
+            T = x.shape[1] - 2 * up.pad
+            phases = []
+            for start, h in up_plan:
+                y = _fir(x[:, start:], (r * h).astype(np.float32), T)  # the upsampler's gain r folded in
+                phases.append(_snake_finish(y, _snake_reduce(y, alpha), inv_scale))
+            B, _, C = x.shape
+            first, last = phases[0][:, :1], phases[-1][:, -1:]  # u[0], u[r T - 1]: the replicated edges
+            ext = [mx.concatenate([mx.broadcast_to(first, (B, left, C)), p, mx.broadcast_to(last, (B, right, C))],
+                                  axis=1) for p in phases]
+            out = None
+            for s, offset, h in terms:
+                term = ext[s][:, offset : offset + T] * h
+                out = term if out is None else out + term
+            return out
+
+        _fused_cache[key] = mx.compile(fused)
+    return _fused_cache[key]

@@ -144,6 +144,38 @@ def test_snake_and_snakebeta_anti_aliased_match_reference(beta, logscale):
     assert np.abs(_channels_first(Activation1d(ours)(_channels_last(x))) - want).max() < 1e-5
 
 
+
+@pytest.mark.parametrize("beta, ratio", [(True, 2), (False, 2), (True, 3)])
+def test_fused_anti_aliased_snake_matches_plain_and_reference(beta, ratio):
+    """Above the fast-path size the CPU path (polyphase branches, Snake per branch, no interleaved signal, one
+    compiled function) equals the plain path and upstream's Activation1d within float32 rounding."""
+    import torch
+    from bigvgan.activations import Snake as TorchSnake
+    from bigvgan.activations import SnakeBeta as TorchSnakeBeta
+    from bigvgan.alias_free_activation.torch.act import Activation1d as TorchActivation1d
+
+    from mlx_audio_lab.layers.fast_math import MIN_FAST_SIZE, fast_math_active, plain_math
+
+    channels, frames = 48, 1500
+    assert ratio * channels * frames >= MIN_FAST_SIZE and fast_math_active(ratio * channels * frames)
+    g = torch.Generator().manual_seed(ratio)
+    ref_act = (TorchSnakeBeta if beta else TorchSnake)(channels, alpha_logscale=True)
+    ours = (SnakeBeta if beta else Snake1d)(channels, logscale=True)
+    with torch.no_grad():
+        for name, p in ref_act.named_parameters():
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            setattr(ours, name, mx.array(p.numpy()))
+    x = np.random.default_rng(ratio).standard_normal((1, channels, frames)).astype(np.float32) * 2
+    kernel = int(6 * ratio // 2) * 2
+    act = Activation1d(ours, ratio, ratio, kernel, kernel)
+    with torch.no_grad():
+        want = TorchActivation1d(ref_act, ratio, ratio, kernel, kernel)(torch.from_numpy(x)).numpy()
+    fast = act(_channels_last(x))
+    with plain_math():
+        plain = act(_channels_last(x))
+    assert float(mx.abs(fast - plain).max()) < 1e-5 < float(mx.abs(fast).max())
+    assert np.abs(_channels_first(fast) - want).max() < 1e-5
+
 def test_speech_mel_to_waveform_close(model, reference, clip):
     """The reference's log-mel of a whole espeak sentence, decoded by both: the waveform within 1e-4."""
     import torch
