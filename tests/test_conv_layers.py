@@ -100,3 +100,63 @@ def test_tap_sum_conv_equals_mlx(batch, c_in, c_out, k, stride, padding, groups)
     got = tap_sum_conv1d(x, w, stride, padding, groups)
     assert got.shape == want.shape and float(want.std()) > 0.5
     assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
+@pytest.mark.parametrize("batch,length,c_in,c_out,k,stride,padding", [
+    (1, 4001, 32, 16, 3, 1, 1), (2, 3000, 16, 8, 7, 1, 3), (1, 2999, 32, 64, 4, 2, 1), (1, 1203, 16, 32, 16, 8, 4),
+    (2, 577, 24, 5, 5, 3, 0), (1, 2000, 32, 1, 7, 1, 3), (1, 901, 8, 12, 2, 1, 0), (3, 400, 12, 9, 3, 5, 2),
+    (1, 9, 8, 8, 7, 1, 0)])  # odd lengths, stride above the kernel, one output channel, fewer frames than phases
+def test_phase_gemm_conv_equals_mlx(batch, length, c_in, c_out, k, stride, padding):
+    """One BLAS product per output phase over the whole kernel: every length, stride, padding and batch as
+    `mx.conv1d`."""
+    from mlx_audio_lab.layers.cpu.conv import phase_gemm_conv1d
+
+    mx.random.seed(5)
+    x = mx.random.normal((batch, length, c_in))
+    w = mx.random.normal((c_out, k, c_in)) / (k * c_in) ** 0.5
+    want = mx.conv1d(x, w, stride=stride, padding=padding)
+    got = phase_gemm_conv1d(x, w, stride, padding)
+    assert got.shape == want.shape and float(want.std()) > 0.5
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
+def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
+    """Long inputs through small weights take the per-phase products, short inputs through large weights the
+    per-tap ones (which read the weight once); both give MLX's result, with and without dilation."""
+    from mlx_audio_lab.layers.cpu import conv as cpu_conv
+
+    calls: list[str] = []
+
+    def counted(name: str):
+        fn = getattr(cpu_conv, name)
+        return lambda *a: calls.append(name) or fn(*a)
+
+    for name in ("phase_gemm_conv1d", "tap_sum_conv1d"):
+        monkeypatch.setattr(cpu_conv, name, counted(name))
+    mx.random.seed(6)
+    cases = [((1, 6000, 32), (16, 3, 32), 1, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
+             ((1, 4000, 32), (32, 7, 32), 27, 9)]  # (x, weight, padding, dilation)
+    for x_shape, w_shape, padding, dilation in cases:
+        x, w = mx.random.normal(x_shape), mx.random.normal(w_shape) / (w_shape[1] * w_shape[2]) ** 0.5
+        got = cpu_conv.conv1d(x, w, padding=padding, dilation=dilation)
+        want = mx.conv1d(x, w, padding=padding, dilation=dilation)
+        assert got.shape == want.shape
+        assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+    assert calls == ["phase_gemm_conv1d", "tap_sum_conv1d", "phase_gemm_conv1d"]
+
+
+@pytest.mark.parametrize("batch,c_in,c_out,k,stride", [(2, 32, 16, 16, 8), (1, 24, 12, 7, 3), (3, 8, 6, 3, 3),
+                                                       (1, 16, 8, 5, 1), (2, 16, 1, 20, 10), (1, 512, 256, 20, 10),
+                                                       (2, 256, 64, 3, 5), (1, 512, 64, 7, 3)])  # last 3: per tap
+def test_gemm_transposed_conv_equals_overlap_add(batch, c_in, c_out, k, stride):
+    """The BLAS products accumulated in place (per block of s taps, or per tap for a weight larger than the input)
+    give the matmul + shifted-add result, batches and kernels that are not a multiple of the stride included."""
+    from mlx_audio_lab.layers.cpu.conv import gemm_conv_transpose1d, overlap_add_conv_transpose1d
+
+    mx.random.seed(7)
+    x = mx.random.normal((batch, 40_000 // c_in + 1, c_in))
+    w = mx.random.normal((c_out, k, c_in))
+    want = overlap_add_conv_transpose1d(x, w, stride)
+    got = gemm_conv_transpose1d(x, w, stride)
+    assert got.shape == want.shape and float(want.std()) > 0.5
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())

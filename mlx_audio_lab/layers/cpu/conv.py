@@ -1,6 +1,6 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
-convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as k BLAS products accumulated in
-place, transposed convs as a matmul plus overlap-add.
+convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as BLAS products on strided views
+of the input (one per output phase, or one per tap), transposed convs as BLAS products overlap-added in place.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -93,6 +93,40 @@ def tap_sum_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int 
     return mx.array(y)
 
 
+def phase_gemm_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0) -> mx.array:
+    """An undilated dense conv1d as one BLAS product per output phase, each over the whole kernel (K = k * C_in).
+
+    Output frame t reads the k * C_in contiguous floats from row t * s of the channels-last input. Taking every
+    P-th frame (P = ceil(k / s)) those windows do not overlap, so phase r is an ordinary matrix with row step
+    P * s * C_in: y[r::P] = X_r @ W^T, written in place (row step P * C_out). Nothing is copied and every output
+    is written once; `tap_sum_conv1d` accumulates k times. Evaluates `x`.
+    """
+    gemm = blas_gemm()
+    if padding:
+        x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
+    xs, ws = np.ascontiguousarray(np.asarray(x)), np.ascontiguousarray(np.asarray(weight))
+    B, T, C = xs.shape
+    O, k, _ = ws.shape
+    out_len = (T - k) // stride + 1
+    phases = -(-k // stride)
+    y = np.empty((B, out_len, O), np.float32)
+    for b in range(B):
+        a, c = xs[b].ctypes.data, y[b].ctypes.data
+        for r in range(min(phases, out_len)):  # frames r, r + P, ...: (m, O) = (m, k*C; lda P*s*C) @ (O, k*C)^T
+            m = (out_len - 1 - r) // phases + 1
+            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, O, k * C, 1.0, a + 4 * r * stride * C, phases * stride * C,
+                 ws.ctypes.data, k * C, 0.0, c + 4 * r * O, phases * O)
+    return mx.array(y)
+
+
+def phase_gemm_pays(length: int, c_in: int, c_out: int, k: int, stride: int) -> bool:
+    """Whether the per-phase products move fewer bytes than the per-tap ones: they read the weight P times
+    (P = ceil(k / s)) but write the output once instead of reading and writing it k times."""
+    out_len = (length - k) // stride + 1
+    phases = -(-k // stride)
+    return (phases - 1) * k * c_in < 2 * (k - 1) * out_len
+
+
 def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
            groups: int = 1) -> mx.array:
     """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
@@ -107,6 +141,9 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
             return phase_folded_conv1d(x, weight, dilation, padding, groups)
         if (dilation == 1 and x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and x.dtype == mx.float32
                 and weight.dtype == mx.float32 and blas_gemm() is not None):
+            O, k, c_in = weight.shape
+            if groups == 1 and phase_gemm_pays(x.shape[1] + 2 * padding, c_in, O, k, stride):
+                return phase_gemm_conv1d(x, weight, stride, padding)
             return tap_sum_conv1d(x, weight, stride, padding, groups)
     return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
@@ -139,6 +176,43 @@ def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, gro
     return y.reshape(B, (T + q - 1) * stride, O)
 
 
+def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+    """`overlap_add_conv_transpose1d` for a dense float32 conv on the BLAS, overlap-added in place.
+
+    Tap j*s + i sends input frame t to output sample (t + j) * s + i. A long input through a small weight: one
+    product per block of s taps, X (T, C) @ W_j^T (s * C_out, C) accumulated into the output viewed as
+    (T + q - 1, s * C_out) from row j (the weight reordered once). A large weight: one product per tap on a view
+    of the weight as it is (row step k * C), into every s-th output row. No (T, q, s, C_out) intermediate and no
+    shifted copies. Evaluates `x`.
+    """
+    gemm = blas_gemm()
+    B, T, C = x.shape
+    O, k, _ = weight.shape
+    q = -(-k // stride)
+    n = stride * O
+    xs = np.ascontiguousarray(np.asarray(x))
+    y = np.empty((B, T + q - 1, n), np.float32)
+    y[:, T:] = 0.0
+    if weight.size <= T * C:  # reorder the weight to (q, s, O, C): one product per block of s taps
+        if q * stride > k:
+            weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
+        ws = np.ascontiguousarray(np.asarray(weight).reshape(O, q, stride, C).transpose(1, 2, 0, 3))
+        for b in range(B):
+            for j in range(q):  # rows j .. j + T - 1 (+)= (T, C) @ (s*O, C)^T
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, n, C, 1.0, xs[b].ctypes.data, C, ws[j].ctypes.data, C,
+                     1.0 if j else 0.0, y[b].ctypes.data + 4 * j * n, n)
+    else:
+        ws = np.ascontiguousarray(np.asarray(weight))
+        if k < stride:  # no tap writes samples t * s + i for i >= k: zeros
+            y.reshape(B, T, stride, O)[:, :, k:] = 0.0
+        for b in range(B):
+            for tap in range(k):  # samples (t + j) * s + i (+)= (T, C) @ W[:, tap, :]^T, row step s * O
+                j, i = divmod(tap, stride)
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, O, C, 1.0, xs[b].ctypes.data, C, ws.ctypes.data + 4 * tap * C,
+                     k * C, 1.0 if j else 0.0, y[b].ctypes.data + 4 * (j * n + i * O), n)
+    return mx.array(y.reshape(B, (T + q - 1) * stride, O))
+
+
 def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
                      output_padding: int = 0, groups: int = 1) -> mx.array:
     """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
@@ -149,7 +223,10 @@ def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: in
     if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
         return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
                                    output_padding=output_padding, groups=groups)
-    y = overlap_add_conv_transpose1d(x, weight, stride, groups)
+    if groups == 1 and x.dtype == weight.dtype == mx.float32 and blas_gemm() is not None:
+        y = gemm_conv_transpose1d(x, weight, stride)
+    else:
+        y = overlap_add_conv_transpose1d(x, weight, stride, groups)
     length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
     if padding + length > y.shape[1]:  # output_padding reaches past the last tap: zeros
         y = mx.pad(y, [(0, 0), (0, padding + length - y.shape[1]), (0, 0)])
