@@ -80,7 +80,7 @@ def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
     conv1d(x, mx.random.normal((8, 1, 16)))
     conv1d(x, mx.random.normal((16, 7, 1)), padding=3, groups=16)  # depthwise
     conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: k BLAS products (tap_sum_conv1d)
-    conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: phase-folded, then the same
+    conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: the same, taps 2 frames apart
     with pytest.raises(AssertionError, match="plain MLX op"):
         conv1d(x[..., :1], mx.random.normal((8, 7, 1)), padding=3)  # one input channel: MLX's own kernel is fine
 
@@ -121,8 +121,8 @@ def test_phase_gemm_conv_equals_mlx(batch, length, c_in, c_out, k, stride, paddi
 
 
 def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
-    """Long inputs through small weights take the per-phase products, short inputs through large weights the
-    per-tap ones (which read the weight once); both give MLX's result, with and without dilation."""
+    """Long inputs through small weights take the per-phase products, short inputs through large weights and
+    dilated convs the per-tap ones (which read the weight once); all give MLX's result."""
     from mlx_audio_lab.layers.cpu import conv as cpu_conv
 
     calls: list[str] = []
@@ -142,7 +142,7 @@ def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
         want = mx.conv1d(x, w, padding=padding, dilation=dilation)
         assert got.shape == want.shape
         assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
-    assert calls == ["phase_gemm_conv1d", "tap_sum_conv1d", "phase_gemm_conv1d"]
+    assert calls == ["phase_gemm_conv1d", "tap_sum_conv1d", "tap_sum_conv1d"]
 
 
 @pytest.mark.parametrize("batch,c_in,c_out,k,stride", [(2, 32, 16, 16, 8), (1, 24, 12, 7, 3), (3, 8, 6, 3, 3),
@@ -159,4 +159,21 @@ def test_gemm_transposed_conv_equals_overlap_add(batch, c_in, c_out, k, stride):
     want = overlap_add_conv_transpose1d(x, w, stride)
     got = gemm_conv_transpose1d(x, w, stride)
     assert got.shape == want.shape and float(want.std()) > 0.5
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
+@pytest.mark.parametrize("batch,length,c_in,c_out,k,stride,padding,dilation,groups", [
+    (2, 3001, 16, 16, 7, 1, 27, 9, 1), (1, 2000, 16, 16, 7, 1, 6, 2, 4), (1, 999, 16, 8, 3, 2, 5, 3, 1),
+    (1, 40, 16, 16, 11, 1, 25, 5, 1), (2, 5, 8, 8, 3, 1, 9, 1, 1), (1, 700, 32, 24, 5, 3, 4, 2, 2)])
+def test_dilated_and_padded_tap_sum_equals_mlx(batch, length, c_in, c_out, k, stride, padding, dilation, groups):
+    """Taps d frames apart on the unpadded input, the outputs that reach into the padding computed apart: padding
+    past the kernel, inputs shorter than the padding, strides with dilation and groups as `mx.conv1d`."""
+    from mlx_audio_lab.layers.cpu.conv import tap_sum_conv1d
+
+    mx.random.seed(8)
+    x = mx.random.normal((batch, length, c_in))
+    w = mx.random.normal((c_out, k, c_in // groups)) / (k * c_in // groups) ** 0.5
+    want = mx.conv1d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    got = tap_sum_conv1d(x, w, stride, padding, groups, dilation)
+    assert got.shape == want.shape and float(want.std()) > 0.3
     assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
