@@ -2,10 +2,11 @@
 
 `python -m benchmarks.conv_shapes [--seconds 10] [--repeats 3] [--model encodec] [--plain]`: for every conv that
 benchmarks/models/{encodec,kokoro,vocos,dac,snac}.py run at the full size (channels, kernel, stride, dilation,
-groups, input frames for `seconds` of audio), the median ms of this project's CPU path (`layers/cpu/conv.py`), of
-the path it replaced (per-tap BLAS products, matmul + shifted-add transposed convs: `before`), of MLX's own op
-(`--plain`; slow for dilated and transposed convs) and of `torch.nn.functional.conv1d` / `conv_transpose1d`, fp32.
-Speed is PyTorch ms / MLX ms. The load average is printed with the table (compare ratios, not times).
+groups, input frames for `seconds` of audio), the median ms of this project's CPU path (`layers/cpu/conv.py` of
+the `mlx_audio_lab` imported: run the file by path with PYTHONPATH at another checkout for before/after), of
+MLX's own op (`--plain`; slow for dilated and transposed convs) and of `torch.nn.functional.conv1d` /
+`conv_transpose1d`, fp32. Speed is PyTorch ms / MLX ms. The load average is printed with the table (compare
+ratios, not times).
 """
 
 from __future__ import annotations
@@ -113,26 +114,12 @@ def engines(shape: Shape, seconds: float, plain: bool) -> dict:
     out: dict = {}
     if shape.transposed:
         wt = torch.from_numpy(w.transpose(2, 0, 1).copy())  # (C_in, C_out / groups, k)
-        out["after"] = lambda: cpu_conv.conv_transpose1d(xm, wm, s, groups=g)
-        out["before"] = lambda: cpu_conv.overlap_add_conv_transpose1d(xm, wm, s, g)
+        out["mlx"] = lambda: cpu_conv.conv_transpose1d(xm, wm, s, groups=g)
         out["torch"] = lambda: F.conv_transpose1d(xt, wt, stride=s, groups=g)
         plain_op = lambda: mx.conv_transpose1d(xm, wm, stride=s, groups=g)  # noqa: E731
     else:
         wt = torch.from_numpy(w.transpose(0, 2, 1).copy())  # (C_out, C_in / groups, k)
-        out["after"] = lambda: cpu_conv.conv1d(xm, wm, s, p, d, g)
-
-        def before():
-            if d == 1 and g == 1 and shape.k > 1 and shape.c_in >= cpu_conv.TAP_SUM_MIN_CHANNELS:
-                return cpu_conv.tap_sum_conv1d(xm, wm, s, p, g)
-            if d > 1 and g == 1:  # phase-folded, then per-tap products
-                saved, cpu_conv.phase_gemm_pays = cpu_conv.phase_gemm_pays, lambda *a: False
-                try:
-                    return cpu_conv.conv1d(xm, wm, s, p, d, g)
-                finally:
-                    cpu_conv.phase_gemm_pays = saved
-            return cpu_conv.conv1d(xm, wm, s, p, d, g)
-
-        out["before"] = before
+        out["mlx"] = lambda: cpu_conv.conv1d(xm, wm, s, p, d, g)
         out["torch"] = lambda: F.conv1d(xt, wt, stride=s, padding=p, dilation=d, groups=g)
         plain_op = lambda: mx.conv1d(xm, wm, stride=s, padding=p, dilation=d, groups=g)  # noqa: E731
     if plain:
@@ -154,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model", action="append", help="only these models' shapes (repeatable)")
     ap.add_argument("--plain", action="store_true", help="also time MLX's own conv op")
     args = ap.parse_args(argv)
+    import mlx_audio_lab
+
+    print(f"conv paths of {mlx_audio_lab.__file__}")
     mx.set_default_device(mx.cpu)
 
     def mlx_sync(y):
@@ -163,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         return None
 
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}; torch threads {torch.get_num_threads()}")
-    cols = ["before", "after", "torch"] + (["mlx_plain"] if args.plain else [])
-    print(f"| model | conv | frames | {' | '.join(c + ' ms' for c in cols)} | before vs torch | after vs torch |")
-    print("|---" * (len(cols) + 5) + "|")
+    cols = ["mlx", "torch"] + (["mlx_plain"] if args.plain else [])
+    print(f"| model | conv | frames | {' | '.join(c + ' ms' for c in cols)} | speed vs torch |")
+    print("|---" * (len(cols) + 4) + "|")
     for shape in SHAPES:
         if args.model and shape.model not in args.model:
             continue
@@ -180,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         med = {c: statistics.median(v) for c, v in times.items()}
         row = " | ".join(f"{med[c]:.1f}" for c in cols)
         print(f"| {shape.model} | {shape.name} | {shape.frames(args.seconds)} | {row} | "
-              f"{med['torch'] / med['before']:.2f}x | {med['torch'] / med['after']:.2f}x |", flush=True)
+              f"{med['torch'] / med['mlx']:.2f}x |", flush=True)
     print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
 
 
