@@ -9,6 +9,7 @@ import pytest
 
 from mlx_audio_lab.layers import fast_math as fm
 from mlx_audio_lab.layers.conv import Conv1d, ConvTranspose1d, conv1d, conv_transpose1d
+from mlx_audio_lab.layers.cpu import native
 
 
 def _close(fast: mx.array, plain: mx.array) -> None:
@@ -75,14 +76,18 @@ def test_conv1d_rewrites_equal_mlx(c_in, c_out, k, stride, padding, dilation, gr
 
 
 def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
+    if native.library() is None:
+        pytest.skip("the direct conv kernels are not built (no C compiler)")
     x = mx.random.normal((1, 9000, 16))
     monkeypatch.setattr(mx, "conv1d", _refuse)
     conv1d(x, mx.random.normal((8, 1, 16)))
     conv1d(x, mx.random.normal((16, 7, 1)), padding=3, groups=16)  # depthwise
     conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: k BLAS products (tap_sum_conv1d)
     conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: the same, taps 2 frames apart
+    conv1d(x[..., :1], mx.random.normal((8, 7, 1)), padding=3)  # one input channel, few outputs: direct kernel
+    monkeypatch.setattr(native, "_lib", [None])  # no C compiler: MLX's own kernel is fine for one input channel
     with pytest.raises(AssertionError, match="plain MLX op"):
-        conv1d(x[..., :1], mx.random.normal((8, 7, 1)), padding=3)  # one input channel: MLX's own kernel is fine
+        conv1d(x[..., :1], mx.random.normal((8, 7, 1)), padding=3)
 
 
 @pytest.mark.parametrize("batch,c_in,c_out,k,stride,padding,groups", [
@@ -134,8 +139,8 @@ def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
     for name in ("phase_gemm_conv1d", "tap_sum_conv1d"):
         monkeypatch.setattr(cpu_conv, name, counted(name))
     mx.random.seed(6)
-    cases = [((1, 6000, 32), (16, 3, 32), 1, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
-             ((1, 4000, 32), (32, 7, 32), 27, 9)]  # (x, weight, padding, dilation)
+    cases = [((1, 6000, 32), (48, 3, 32), 1, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
+             ((1, 4000, 32), (40, 7, 32), 27, 9)]  # (x, weight, padding, dilation); > 32 outputs: no direct kernel
     for x_shape, w_shape, padding, dilation in cases:
         x, w = mx.random.normal(x_shape), mx.random.normal(w_shape) / (w_shape[1] * w_shape[2]) ** 0.5
         got = cpu_conv.conv1d(x, w, padding=padding, dilation=dilation)
@@ -177,3 +182,43 @@ def test_dilated_and_padded_tap_sum_equals_mlx(batch, length, c_in, c_out, k, st
     got = tap_sum_conv1d(x, w, stride, padding, groups, dilation)
     assert got.shape == want.shape and float(want.std()) > 0.3
     assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
+NATIVE = [(1, 3001, 32, 16, 3, 1, 1, 1), (2, 1001, 16, 8, 7, 1, 3, 1), (1, 999, 32, 24, 4, 2, 1, 1),
+          (1, 1203, 16, 32, 16, 8, 4, 1), (2, 57, 24, 5, 5, 3, 0, 1), (1, 9, 8, 8, 7, 1, 6, 1),
+          (1, 5, 8, 3, 3, 1, 9, 1), (2, 300, 16, 16, 7, 1, 27, 9), (1, 100, 16, 8, 3, 2, 5, 3),
+          (1, 4000, 1, 32, 7, 1, 3, 1), (1, 4000, 96, 1, 7, 1, 3, 1), (1, 2000, 32, 33, 7, 2, 3, 2)]
+
+
+@pytest.mark.parametrize("batch,length,c_in,c_out,k,stride,padding,dilation", NATIVE)
+def test_native_kernels_equal_mlx(batch, length, c_in, c_out, k, stride, padding, dilation):
+    """The direct C kernels (dense with few outputs, depthwise) give `mx.conv1d`'s result: strides, dilations,
+    padding past the kernel, odd lengths, one input or output channel, output tiles of 16 not filled."""
+    if native.library() is None:
+        pytest.skip("the direct conv kernels are not built (no C compiler)")
+    mx.random.seed(9)
+    x = mx.random.normal((batch, length, c_in))
+    w = mx.random.normal((c_out, k, c_in)) / (k * c_in) ** 0.5
+    want = mx.conv1d(x, w, stride=stride, padding=padding, dilation=dilation)
+    got = native.dense_conv1d(x, w, stride, padding, dilation)
+    assert got.shape == want.shape and float(want.std()) > 0.3
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+    if stride == 1:
+        taps = mx.random.normal((c_in, k, 1))
+        want = mx.conv1d(x, taps, padding=padding, dilation=dilation, groups=c_in)
+        got = native.depthwise_conv1d(x, taps, padding, dilation)
+        assert got.shape == want.shape and float(want.std()) > 0.3
+        assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
+def test_native_kernels_switch_off(monkeypatch):
+    """MLX_AUDIO_LAB_NO_NATIVE=1 (or no compiler) leaves the BLAS / compiled paths, with the same result."""
+    monkeypatch.setenv(native.OFF_ENV, "1")
+    monkeypatch.setattr(native, "_lib", [])
+    assert native.library() is None
+    mx.random.seed(10)
+    x = mx.random.normal((1, 9000, 16))
+    for w, groups in ((mx.random.normal((8, 3, 16)), 1), (mx.random.normal((16, 7, 1)), 16)):
+        want = mx.conv1d(x, w, padding=3, groups=groups)
+        got = conv1d(x, w, padding=3, groups=groups)
+        assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())

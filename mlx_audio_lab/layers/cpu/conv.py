@@ -1,7 +1,8 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
 convs as shifted multiply-adds, other dense convs (dilated too) as BLAS products on strided views of the unpadded
 input (one per output phase, or one per tap), transposed convs as BLAS products overlap-added in place; dilated
-convs without a BLAS path phase-folded.
+convs without a BLAS path phase-folded. Depthwise convs and dense ones with few output channels run on the direct
+kernels of `native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+from . import native
 from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
 TAP_SUM_MIN_CHANNELS = 8  # fewer input channels: MLX's own kernel is faster (EnCodec's 1 -> 32 first conv)
@@ -159,10 +161,14 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
     if fast_math_active(max(x.size, weight.size)):
         if weight.shape[1] == 1 and groups == 1:
             return pointwise_conv1d(x, weight, stride, padding)
+        f32 = x.dtype == mx.float32 and weight.dtype == mx.float32
         if groups > 1 and groups == x.shape[-1] == weight.shape[0] and stride == 1:
+            if f32 and native.library() is not None:
+                return native.depthwise_conv1d(x, weight, padding, dilation)
             return depthwise_conv1d(x, weight, padding, dilation)
-        if (x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and x.dtype == mx.float32 and weight.dtype == mx.float32
-                and blas_gemm() is not None):
+        if groups == 1 and f32 and weight.shape[0] <= native.DENSE_MAX_OUT and native.library() is not None:
+            return native.dense_conv1d(x, weight, stride, padding, dilation)  # few outputs: BLAS runs slow
+        if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
             O, k, c_in = weight.shape
             if dilation == 1 and groups == 1 and phase_gemm_pays(x.shape[1] + 2 * padding, c_in, O, k, stride):
                 return phase_gemm_conv1d(x, weight, stride, padding)

@@ -1,0 +1,92 @@
+/* Direct 1-D convolution kernels for MLX's CPU back end (channels-last float32), called through ctypes by
+ * mlx_audio_lab/layers/cpu/native.py, which builds this file with the system C compiler (-O3 -march=native).
+ * Each call computes output frames [t0, t1), so Python threads (ctypes releases the GIL) split the time axis.
+ * GCC vector extensions, no intrinsics: the compiler picks AVX-512, AVX2 or SSE for the machine it builds on. */
+
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
+
+#define TILE 16 /* output channels per vector */
+#define BLOCK 8 /* output frames per register block: eight independent accumulators hide the FMA latency */
+
+/* Depthwise: y[t, c] = sum_j x[t - padding + j * dilation, c] * taps[j, c]; x (T, C), taps (k, C). */
+void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, float *restrict y, long T, long C,
+                          long k, long dilation, long padding, long t0, long t1) {
+  for (long t = t0; t < t1; ++t) {
+    float *restrict out = y + t * C;
+    int started = 0;
+    for (long j = 0; j < k; ++j) {
+      long row = t - padding + j * dilation;
+      if (row < 0 || row >= T) continue;
+      const float *restrict in = x + row * C;
+      const float *restrict w = taps + j * C;
+      if (started) {
+        for (long c = 0; c < C; ++c) out[c] += in[c] * w[c];
+      } else {
+        for (long c = 0; c < C; ++c) out[c] = in[c] * w[c];
+        started = 1;
+      }
+    }
+    if (!started) memset(out, 0, (size_t)C * sizeof(float));
+  }
+}
+
+/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding). */
+static v16 dense_frame(const float *restrict x, const float *restrict wt, long T, long C, long Op, long k,
+                       long first, long dilation) {
+  v16 acc = {0};
+  for (long j = 0; j < k; ++j) {
+    long row = first + j * dilation;
+    if (row < 0 || row >= T) continue;
+    const float *in = x + row * C;
+    const float *w = wt + j * C * Op;
+    for (long c = 0; c < C; ++c) acc += *(const v16 *)(w + c * Op) * in[c];
+  }
+  return acc;
+}
+
+static void store(float *restrict dst, v16 v, long n) {
+  if (n == TILE) {
+    memcpy(dst, &v, sizeof(v));
+  } else {
+    float tmp[TILE];
+    memcpy(tmp, &v, sizeof(v));
+    memcpy(dst, tmp, (size_t)n * sizeof(float));
+  }
+}
+
+/* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. */
+void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
+                      long Op, long k, long stride, long dilation, long padding, long t0, long t1) {
+  long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
+  long hi = (T - 1 + padding - (k - 1) * dilation) / stride + 1;    /* past the last such frame */
+  if (T - 1 + padding - (k - 1) * dilation < 0) hi = lo;
+  if (lo < t0) lo = t0;
+  if (hi > t1) hi = t1;
+  if (hi < lo) hi = lo;
+  for (long ot = 0; ot < Op; ot += TILE) {
+    const float *wtile = wt + ot;
+    long n = O - ot < TILE ? O - ot : TILE;
+    long t = lo;
+    for (; t + BLOCK <= hi; t += BLOCK) {
+      const float *in0 = x + (t * stride - padding) * C;
+      v16 acc[BLOCK];
+      for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
+      for (long j = 0; j < k; ++j) {
+        const float *in = in0 + j * dilation * C;
+        const float *w = wtile + j * C * Op;
+        for (long c = 0; c < C; ++c) {
+          v16 wv = *(const v16 *)(w + c * Op);
+          for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
+        }
+      }
+      for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
+    }
+    for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
+      if (f >= lo && f < t) continue;
+      store(y + f * O + ot, dense_frame(x, wtile, T, C, Op, k, f * stride - padding, dilation), n);
+    }
+  }
+}
