@@ -187,13 +187,15 @@ def test_dilated_and_padded_tap_sum_equals_mlx(batch, length, c_in, c_out, k, st
 NATIVE = [(1, 3001, 32, 16, 3, 1, 1, 1), (2, 1001, 16, 8, 7, 1, 3, 1), (1, 999, 32, 24, 4, 2, 1, 1),
           (1, 1203, 16, 32, 16, 8, 4, 1), (2, 57, 24, 5, 5, 3, 0, 1), (1, 9, 8, 8, 7, 1, 6, 1),
           (1, 5, 8, 3, 3, 1, 9, 1), (2, 300, 16, 16, 7, 1, 27, 9), (1, 100, 16, 8, 3, 2, 5, 3),
-          (1, 4000, 1, 32, 7, 1, 3, 1), (1, 4000, 96, 1, 7, 1, 3, 1), (1, 2000, 32, 33, 7, 2, 3, 2)]
+          (1, 4000, 1, 32, 7, 1, 3, 1), (1, 4000, 96, 1, 7, 1, 3, 1), (1, 2000, 32, 33, 7, 2, 3, 2),
+          (2, 1001, 16, 3, 7, 1, 3, 1), (1, 999, 32, 2, 4, 2, 1, 1), (1, 9, 8, 1, 7, 1, 6, 1),
+          (1, 601, 8, 4, 16, 8, 4, 1), (1, 700, 16, 2, 3, 1, 3, 3)]  # last five: <= 4 outputs (window dot products)
 
 
 @pytest.mark.parametrize("batch,length,c_in,c_out,k,stride,padding,dilation", NATIVE)
 def test_native_kernels_equal_mlx(batch, length, c_in, c_out, k, stride, padding, dilation):
-    """The direct C kernels (dense with few outputs, depthwise) give `mx.conv1d`'s result: strides, dilations,
-    padding past the kernel, odd lengths, one input or output channel, output tiles of 16 not filled."""
+    """The direct C kernels (dense with few outputs: 16-wide output tiles or window dot products; depthwise) give
+    `mx.conv1d`'s result: strides, dilations, padding past the kernel, odd lengths, one input or output channel."""
     if native.library() is None:
         pytest.skip("the direct conv kernels are not built (no C compiler)")
     mx.random.seed(9)

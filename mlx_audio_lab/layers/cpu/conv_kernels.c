@@ -90,3 +90,58 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *
     }
   }
 }
+
+static float hsum(v16 v) {
+  float t[TILE], s = 0.f;
+  memcpy(t, &v, sizeof(v));
+  for (int i = 0; i < TILE; ++i) s += t[i];
+  return s;
+}
+
+/* Undilated dense conv with very few outputs (a vocoder's last conv to one channel): output t is the dot product
+ * of the k * C contiguous floats from row t * stride - padding with each w[o] (O, k * C); vectorised along that
+ * window, four frames at once. Windows reaching into the padding: the rows inside x only. */
+void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, float *restrict y, long T, long C,
+                           long O, long k, long stride, long padding, long t0, long t1) {
+  const long K = k * C;
+  for (long t = t0; t < t1; ++t) {
+    long first = t * stride - padding;
+    int block = t + 4 <= t1 && first >= 0 && (t + 3) * stride - padding + k <= T;
+    for (long o = 0; o < O; ++o) {
+      const float *wo = w + o * K;
+      if (block) {
+        const float *in = x + first * C;
+        const long step = stride * C;
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        long i = 0;
+        for (; i + TILE <= K; i += TILE) {
+          v16 wv = *(const v16 *)(wo + i);
+          a0 += wv * *(const v16 *)(in + i);
+          a1 += wv * *(const v16 *)(in + step + i);
+          a2 += wv * *(const v16 *)(in + 2 * step + i);
+          a3 += wv * *(const v16 *)(in + 3 * step + i);
+        }
+        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+        for (; i < K; ++i) {
+          s0 += wo[i] * in[i];
+          s1 += wo[i] * in[step + i];
+          s2 += wo[i] * in[2 * step + i];
+          s3 += wo[i] * in[3 * step + i];
+        }
+        y[t * O + o] = s0;
+        y[(t + 1) * O + o] = s1;
+        y[(t + 2) * O + o] = s2;
+        y[(t + 3) * O + o] = s3;
+      } else {
+        float s = 0.f;
+        for (long j = 0; j < k; ++j) {
+          long row = first + j;
+          if (row < 0 || row >= T) continue;
+          for (long c = 0; c < C; ++c) s += wo[j * C + c] * x[row * C + c];
+        }
+        y[t * O + o] = s;
+      }
+    }
+    if (block) t += 3;
+  }
+}

@@ -26,6 +26,7 @@ SOURCE = Path(__file__).with_name("conv_kernels.c")
 FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
 OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernels (the BLAS / MLX paths run)
 DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products
+DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous window (no 16-wide output tile)
 MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
 
 _lib: list = []  # [CDLL or None], looked up once
@@ -74,7 +75,9 @@ def library() -> ctypes.CDLL | None:
                 p, n = ctypes.c_void_p, ctypes.c_long
                 lib.depthwise_conv1d_f32.argtypes = [p, p, p] + [n] * 7
                 lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 10
-                lib.depthwise_conv1d_f32.restype = lib.dense_conv1d_f32.restype = None
+                lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
+                for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32):
+                    fn.restype = None
             except (OSError, AttributeError):
                 lib = None
         _lib.append(lib)
@@ -117,18 +120,26 @@ def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: 
 
 
 def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1) -> mx.array:
-    """A dense conv1d (groups 1), float32, on the direct kernel: for few output channels, where a BLAS product
+    """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
     (N = C_out) runs far below its peak. Evaluates `x`."""
     lib = library()
     xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     w = np.asarray(weight, dtype=np.float32)
     B, T, C = xs.shape
     O, k, _ = w.shape
+    out_len = (T + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    y = np.empty((B, out_len, O), np.float32)
+    if O <= DOT_MAX_OUT and dilation == 1:
+        wd = np.ascontiguousarray(w.reshape(O, k * C))
+        for b in range(B):
+            xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wd.ctypes.data, yb, T, C, O, k, stride,
+                                                                          padding, t0, t1),
+                   out_len, out_len * O * k * C)
+        return mx.array(y)
     op = -(-O // 16) * 16
     wt = np.zeros((k, C, op), np.float32)
     wt[:, :, :O] = w.transpose(1, 2, 0)
-    out_len = (T + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-    y = np.empty((B, out_len, O), np.float32)
     for b in range(B):
         xb, yb = xs[b].ctypes.data, y[b].ctypes.data
         _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
