@@ -66,7 +66,40 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *
   if (lo < t0) lo = t0;
   if (hi > t1) hi = t1;
   if (hi < lo) hi = lo;
-  for (long ot = 0; ot < Op; ot += TILE) {
+  long ot = 0;
+  for (; ot + 2 * TILE <= Op; ot += 2 * TILE) {  /* two tiles at once: each broadcast input feeds two FMAs */
+    const float *wtile = wt + ot;
+    long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
+    long t = lo;
+    for (; t + BLOCK <= hi; t += BLOCK) {
+      const float *in0 = x + (t * stride - padding) * C;
+      v16 a[BLOCK], b[BLOCK];
+      for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
+      for (long j = 0; j < k; ++j) {
+        const float *in = in0 + j * dilation * C;
+        const float *w = wtile + j * C * Op;
+        for (long c = 0; c < C; ++c) {
+          v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
+          for (int i = 0; i < BLOCK; ++i) {
+            float xv = in[i * stride * C + c];
+            a[i] += w0 * xv;
+            b[i] += w1 * xv;
+          }
+        }
+      }
+      for (int i = 0; i < BLOCK; ++i) {
+        store(y + (t + i) * O + ot, a[i], n0);
+        if (n1 > 0) store(y + (t + i) * O + ot + TILE, b[i], n1);
+      }
+    }
+    for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
+      if (f >= lo && f < t) continue;
+      store(y + f * O + ot, dense_frame(x, wtile, T, C, Op, k, f * stride - padding, dilation), n0);
+      if (n1 > 0)
+        store(y + f * O + ot + TILE, dense_frame(x, wtile + TILE, T, C, Op, k, f * stride - padding, dilation), n1);
+    }
+  }
+  for (; ot < Op; ot += TILE) {
     const float *wtile = wt + ot;
     long n = O - ot < TILE ? O - ot : TILE;
     long t = lo;
