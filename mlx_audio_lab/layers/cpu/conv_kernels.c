@@ -56,8 +56,55 @@ static void store(float *restrict dst, v16 v, long n) {
   }
 }
 
+/* BLOCK frames from t (all windows inside x), output channels ot .. ot + 31: two tiles, so each broadcast input
+ * feeds two FMAs; sixteen accumulators. */
+static void dense_block2(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
+                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
+  const float *in0 = x + (t * stride - padding) * C;
+  const float *wtile = wt + ot;
+  v16 a[BLOCK], b[BLOCK];
+  for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
+  for (long j = 0; j < k; ++j) {
+    const float *in = in0 + j * dilation * C;
+    const float *w = wtile + j * C * Op;
+    for (long c = 0; c < C; ++c) {
+      v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
+      for (int i = 0; i < BLOCK; ++i) {
+        float xv = in[i * stride * C + c];
+        a[i] += w0 * xv;
+        b[i] += w1 * xv;
+      }
+    }
+  }
+  long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
+  for (int i = 0; i < BLOCK; ++i) {
+    store(y + (t + i) * O + ot, a[i], n0);
+    store(y + (t + i) * O + ot + TILE, b[i], n1);
+  }
+}
+
+/* The same for one tile of 16 output channels. */
+static void dense_block1(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
+                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
+  const float *in0 = x + (t * stride - padding) * C;
+  const float *wtile = wt + ot;
+  v16 acc[BLOCK];
+  for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
+  for (long j = 0; j < k; ++j) {
+    const float *in = in0 + j * dilation * C;
+    const float *w = wtile + j * C * Op;
+    for (long c = 0; c < C; ++c) {
+      v16 wv = *(const v16 *)(w + c * Op);
+      for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
+    }
+  }
+  long n = O - ot < TILE ? O - ot : TILE;
+  for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
+}
+
 /* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
- * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. */
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of frames
+ * outside, output tiles inside, so a block's input stays in L1 while every tile reads it. */
 void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
                       long Op, long k, long stride, long dilation, long padding, long t0, long t1) {
   long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
@@ -66,60 +113,17 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *
   if (lo < t0) lo = t0;
   if (hi > t1) hi = t1;
   if (hi < lo) hi = lo;
-  long ot = 0;
-  for (; ot + 2 * TILE <= Op; ot += 2 * TILE) {  /* two tiles at once: each broadcast input feeds two FMAs */
-    const float *wtile = wt + ot;
-    long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
-    long t = lo;
-    for (; t + BLOCK <= hi; t += BLOCK) {
-      const float *in0 = x + (t * stride - padding) * C;
-      v16 a[BLOCK], b[BLOCK];
-      for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
-      for (long j = 0; j < k; ++j) {
-        const float *in = in0 + j * dilation * C;
-        const float *w = wtile + j * C * Op;
-        for (long c = 0; c < C; ++c) {
-          v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
-          for (int i = 0; i < BLOCK; ++i) {
-            float xv = in[i * stride * C + c];
-            a[i] += w0 * xv;
-            b[i] += w1 * xv;
-          }
-        }
-      }
-      for (int i = 0; i < BLOCK; ++i) {
-        store(y + (t + i) * O + ot, a[i], n0);
-        if (n1 > 0) store(y + (t + i) * O + ot + TILE, b[i], n1);
-      }
-    }
-    for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
-      if (f >= lo && f < t) continue;
-      store(y + f * O + ot, dense_frame(x, wtile, T, C, Op, k, f * stride - padding, dilation), n0);
-      if (n1 > 0)
-        store(y + f * O + ot + TILE, dense_frame(x, wtile + TILE, T, C, Op, k, f * stride - padding, dilation), n1);
-    }
+  long t = lo;
+  for (; t + BLOCK <= hi; t += BLOCK) {
+    long ot = 0;
+    for (; ot + 2 * TILE <= Op; ot += 2 * TILE) dense_block2(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
+    for (; ot < Op; ot += TILE) dense_block1(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
   }
-  for (; ot < Op; ot += TILE) {
-    const float *wtile = wt + ot;
-    long n = O - ot < TILE ? O - ot : TILE;
-    long t = lo;
-    for (; t + BLOCK <= hi; t += BLOCK) {
-      const float *in0 = x + (t * stride - padding) * C;
-      v16 acc[BLOCK];
-      for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
-      for (long j = 0; j < k; ++j) {
-        const float *in = in0 + j * dilation * C;
-        const float *w = wtile + j * C * Op;
-        for (long c = 0; c < C; ++c) {
-          v16 wv = *(const v16 *)(w + c * Op);
-          for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
-        }
-      }
-      for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
-    }
-    for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
-      if (f >= lo && f < t) continue;
-      store(y + f * O + ot, dense_frame(x, wtile, T, C, Op, k, f * stride - padding, dilation), n);
+  for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
+    if (f >= lo && f < t) continue;
+    for (long ot = 0; ot < Op; ot += TILE) {
+      long n = O - ot < TILE ? O - ot : TILE;
+      store(y + f * O + ot, dense_frame(x, wt + ot, T, C, Op, k, f * stride - padding, dilation), n);
     }
   }
 }

@@ -30,7 +30,7 @@ DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous w
 MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
 
 _lib: list = []  # [CDLL or None], looked up once
-_pool: list = []
+_pool: list = []  # [(pid, ThreadPoolExecutor)]
 
 
 def library_path() -> Path:
@@ -97,10 +97,10 @@ def _split(call, out_len: int, work: int) -> None:
     if n == 1 or out_len < 2 * n:
         call(0, out_len)
         return
-    if not _pool:
-        _pool.append(ThreadPoolExecutor(n, thread_name_prefix="conv"))
+    if not _pool or _pool[0][0] != os.getpid():  # a forked child inherits the pool without its threads
+        _pool[:] = [(os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="conv"))]
     bounds = [out_len * i // n for i in range(n + 1)]
-    list(_pool[0].map(lambda i: call(bounds[i], bounds[i + 1]), range(n)))
+    list(_pool[0][1].map(lambda i: call(bounds[i], bounds[i + 1]), range(n)))
 
 
 def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: int = 1) -> mx.array:
