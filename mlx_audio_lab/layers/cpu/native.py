@@ -1,8 +1,8 @@
 """The direct conv kernels of `conv_kernels.c`, built with the system C compiler and called through ctypes.
 
-`python -m mlx_audio_lab.layers.cpu.native` builds them (.ci/setup does; the first use builds them too where a
-compiler exists and the package folder is writable). The library's name carries a hash of the source and the
-flags, so an edited source is rebuilt, never run stale. Without a compiler (or on a build failure) `library()`
+`native.main()` builds them (.ci/setup calls it; the first use builds them too where a compiler exists and the
+package folder is writable). The library's name carries a hash of the source and the flags, so an edited source
+is rebuilt, never run stale (earlier builds are removed). Without a compiler (or on a build failure) `library()`
 is None and the callers keep their MLX / BLAS paths (MLX_AUDIO_LAB_NO_NATIVE=1 asks for that too). The calls
 release the GIL, so Python threads split the time axis over the cores.
 """
@@ -55,6 +55,9 @@ def build(quiet: bool = True) -> Path | None:
     try:
         subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=quiet, timeout=120)
         os.replace(tmp, target)
+        for old in target.parent.glob("_conv_kernels-*.so"):  # builds of earlier sources (unlinking is safe on
+            if old != target:  # Linux while another process has one loaded)
+                old.unlink(missing_ok=True)
     except (OSError, subprocess.SubprocessError) as e:
         Path(tmp).unlink(missing_ok=True)
         if not quiet:
@@ -148,6 +151,12 @@ def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 
     return mx.array(y)
 
 
-if __name__ == "__main__":
+def main() -> int:
+    """Build the kernels and say where they are (0), or why not (1)."""
     built = build(quiet=False)
-    print(f"conv kernels: {built}" if built else "conv kernels: not built (no C compiler); the MLX paths are used")
+    print(f"conv kernels: {built}" if built else "conv kernels: not built (no C compiler); the BLAS / MLX paths run")
+    return 0 if built else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
