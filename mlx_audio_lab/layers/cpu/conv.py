@@ -77,15 +77,22 @@ def _interior(length: int, span: int, stride: int, padding: int, out_len: int) -
 
 def _edge_outputs(xs: np.ndarray, ws: np.ndarray, y: np.ndarray, frames: np.ndarray, stride: int, padding: int,
                   dilation: int, groups: int) -> None:
-    """y[:, frames] for the few outputs whose window reaches into the zero padding: a small gathered patch each."""
+    """y[:, frames] for the few outputs whose window reaches into the zero padding: a small gathered patch each,
+    through the same BLAS (numpy's own matmul would wake a second BLAS thread pool, whose spinning threads slow
+    the next products)."""
+    gemm = blas_gemm()
     B, T, C = xs.shape
     O, k, cg = ws.shape
-    og = O // groups
+    og, n = O // groups, len(frames)
     rows = frames[:, None] * stride - padding + np.arange(k) * dilation  # (n, k) input frames, some outside
     patch = np.where(((rows >= 0) & (rows < T))[None, :, :, None], xs[:, np.clip(rows, 0, T - 1)], 0.0)
-    for g in range(groups):  # (B, n, k * cg) @ (og, k * cg)^T
-        part = patch[..., g * cg:(g + 1) * cg].reshape(B, len(frames), k * cg)
-        y[:, frames, g * og:(g + 1) * og] = part @ ws[g * og:(g + 1) * og].reshape(og, k * cg).T
+    out = np.empty((n, og), np.float32)
+    for b in range(B):
+        for g in range(groups):  # (n, k * cg) @ (og, k * cg)^T
+            part = np.ascontiguousarray(patch[b, :, :, g * cg:(g + 1) * cg], dtype=np.float32)
+            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, n, og, k * cg, 1.0, part.ctypes.data, k * cg,
+                 ws.ctypes.data + 4 * g * og * k * cg, k * cg, 0.0, out.ctypes.data, og)
+            y[b, frames, g * og:(g + 1) * og] = out
 
 
 def _gemm_conv1d(x: mx.array, weight: mx.array, stride: int, padding: int, dilation: int, groups: int,
