@@ -83,7 +83,7 @@ def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
     conv1d(x, mx.random.normal((8, 1, 16)))
     conv1d(x, mx.random.normal((16, 7, 1)), padding=3, groups=16)  # depthwise
     conv1d(x, mx.random.normal((8, 3, 16)), padding=1)  # an ordinary conv: k BLAS products (tap_sum_conv1d)
-    conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: the same, taps 2 frames apart
+    conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: phase-folded, then the same
     mono = mx.random.normal((1, 70_000, 1))
     conv1d(mono, mx.random.normal((8, 7, 1)), padding=3)  # one input channel, few outputs: the direct kernel
     monkeypatch.setattr(native, "_lib", [None])  # no C compiler: MLX's own kernel is fine for one input channel
@@ -126,9 +126,9 @@ def test_phase_gemm_conv_equals_mlx(batch, length, c_in, c_out, k, stride, paddi
     assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
 
 
-def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
-    """Long inputs through small weights take the per-phase products, short inputs through large weights and
-    dilated convs the per-tap ones (which read the weight once); all give MLX's result."""
+def test_dense_convs_take_tap_products(monkeypatch):
+    """Dense convs to more than 32 outputs take the per-tap products (dilated ones after phase folding), never the
+    per-phase ones (measured no faster); all give MLX's result."""
     from mlx_audio_lab.layers.cpu import conv as cpu_conv
 
     calls: list[str] = []
@@ -148,7 +148,7 @@ def test_dense_convs_choose_phase_or_tap_products(monkeypatch):
         want = mx.conv1d(x, w, padding=padding, dilation=dilation)
         assert got.shape == want.shape
         assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
-    assert calls == ["phase_gemm_conv1d", "tap_sum_conv1d", "tap_sum_conv1d"]
+    assert calls == ["tap_sum_conv1d", "tap_sum_conv1d", "tap_sum_conv1d"]
 
 
 @pytest.mark.parametrize("batch,c_in,c_out,k,stride", [(2, 32, 16, 16, 8), (1, 24, 12, 7, 3), (3, 8, 6, 3, 3),

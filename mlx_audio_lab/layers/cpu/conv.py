@@ -1,8 +1,7 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
-convs as shifted multiply-adds, other dense convs (dilated too) as BLAS products on strided views of the unpadded
-input (one per output phase, or one per tap), transposed convs as BLAS products overlap-added in place; dilated
-convs without a BLAS path phase-folded. Depthwise convs and dense ones with few output channels run on the direct
-kernels of `native.py` where they are built.
+convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as BLAS products (one per tap) on
+strided views of the unpadded input, transposed convs as BLAS products overlap-added in place. Depthwise convs and
+dense ones with few output channels run on the direct kernels of `native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -152,14 +151,6 @@ def phase_gemm_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: i
     return _gemm_conv1d(x, weight, stride, padding, 1, 1, per_phase=True)
 
 
-def phase_gemm_pays(length: int, c_in: int, c_out: int, k: int, stride: int) -> bool:
-    """Whether the per-phase products move fewer bytes than the per-tap ones: they read the weight P times
-    (P = ceil(k / s)) but write the output once instead of reading and writing it k times."""
-    out_len = (length - k) // stride + 1
-    phases = -(-k // stride)
-    return (phases - 1) * k * c_in < 2 * (k - 1) * out_len
-
-
 def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
            groups: int = 1) -> mx.array:
     """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
@@ -175,13 +166,11 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
             return depthwise_conv1d(x, weight, padding, dilation)
         if groups == 1 and f32 and weight.shape[0] <= native.DENSE_MAX_OUT and native.library() is not None:
             return native.dense_conv1d(x, weight, stride, padding, dilation)  # few outputs: BLAS runs slow
-        if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
-            O, k, c_in = weight.shape
-            if dilation == 1 and groups == 1 and phase_gemm_pays(x.shape[1] + 2 * padding, c_in, O, k, stride):
-                return phase_gemm_conv1d(x, weight, stride, padding)
-            return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)  # dilated too: taps j*d apart
-        if dilation > 1 and stride == 1:
+        if dilation > 1 and stride == 1:  # then the undilated paths below (taps d apart measured no faster)
             return phase_folded_conv1d(x, weight, dilation, padding, groups)
+        if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
+            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores
+            return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
     return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
