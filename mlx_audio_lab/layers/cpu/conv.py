@@ -1,6 +1,7 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
-convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as k BLAS products accumulated in
-place, transposed convs as a matmul plus overlap-add.
+convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as BLAS products (one per tap) on
+strided views of the unpadded input, transposed convs as BLAS products overlap-added in place. Depthwise convs and
+dense ones with few output channels run on the direct kernels of `native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+from . import native
 from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
 TAP_SUM_MIN_CHANNELS = 8  # fewer input channels: MLX's own kernel is faster (EnCodec's 1 -> 32 first conv)
@@ -66,31 +68,87 @@ def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: 
     return _shifted_sum(weight.shape[1], dilation)(x, weight[:, :, 0].T)  # taps (k, C)
 
 
-def tap_sum_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, groups: int = 1) -> mx.array:
-    """An undilated conv1d as k BLAS products per group accumulated in place: y_g = sum_j x_g[t*s + j] @ W_gj^T.
+def _interior(length: int, span: int, stride: int, padding: int, out_len: int) -> tuple[int, int]:
+    """Outputs [lo, hi) whose window (span input frames) lies wholly inside the unpadded input."""
+    lo = min(out_len, -(-padding // stride))
+    return lo, max(lo, min(out_len, (length + padding - span) // stride + 1))
 
-    Each tap reads the padded input through a strided view (row step s * C, start j * C + its group's first
-    channel) and the kernel through its own (row step k * C / groups), so nothing is copied: MLX's CPU kernel
-    copies the input k times first (im2col). About 2x faster at codec shapes (Kokoro's 128 -> 128, k 7 at
-    4.8 kHz: 378 -> 191 ms; EnCodec's last 32 -> 1, k 7 at 24 kHz: 169 -> 31 ms). Evaluates `x`.
-    """
+
+def _edge_outputs(xs: np.ndarray, ws: np.ndarray, y: np.ndarray, frames: np.ndarray, stride: int, padding: int,
+                  dilation: int, groups: int) -> None:
+    """y[:, frames] for the few outputs whose window reaches into the zero padding: a small gathered patch each,
+    through the same BLAS (numpy's own matmul would wake a second BLAS thread pool, whose spinning threads slow
+    the next products)."""
     gemm = blas_gemm()
-    if padding:
-        x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
+    B, T, C = xs.shape
+    O, k, cg = ws.shape
+    og, n = O // groups, len(frames)
+    rows = frames[:, None] * stride - padding + np.arange(k) * dilation  # (n, k) input frames, some outside
+    patch = np.where(((rows >= 0) & (rows < T))[None, :, :, None], xs[:, np.clip(rows, 0, T - 1)], 0.0)
+    out = np.empty((n, og), np.float32)
+    for b in range(B):
+        for g in range(groups):  # (n, k * cg) @ (og, k * cg)^T
+            part = np.ascontiguousarray(patch[b, :, :, g * cg:(g + 1) * cg], dtype=np.float32)
+            gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, n, og, k * cg, 1.0, part.ctypes.data, k * cg,
+                 ws.ctypes.data + 4 * g * og * k * cg, k * cg, 0.0, out.ctypes.data, og)
+            y[b, frames, g * og:(g + 1) * og] = out
+
+
+def _gemm_conv1d(x: mx.array, weight: mx.array, stride: int, padding: int, dilation: int, groups: int,
+                 per_phase: bool) -> mx.array:
+    """The dense conv1d on BLAS products over strided views of the unpadded input; the outputs that reach into the
+    padding are computed apart, so the input is never padded or copied. Evaluates `x`."""
+    gemm = blas_gemm()
     xs, ws = np.ascontiguousarray(np.asarray(x)), np.ascontiguousarray(np.asarray(weight))
     B, T, C = xs.shape
     O, k, cg = ws.shape
-    og = O // groups
-    out_len = (T - k) // stride + 1
+    og, span = O // groups, (k - 1) * dilation + 1
+    out_len = (T + 2 * padding - span) // stride + 1
     y = np.empty((B, out_len, O), np.float32)
+    lo, hi = _interior(T, span, stride, padding, out_len)
+    start = 4 * (lo * stride - padding) * C  # byte offset of output lo's first input frame
+    phases = -(-k // stride)
     for b in range(B):
-        for g in range(groups):
-            a, w = xs[b].ctypes.data + 4 * g * cg, ws.ctypes.data + 4 * g * og * k * cg
-            c = y[b].ctypes.data + 4 * g * og
-            for j in range(k):  # C (out_len, og) (+)= A (out_len, cg; lda s*C) @ W_gj^T (og x cg, ldb k*cg)
-                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, out_len, og, cg, 1.0, a + 4 * j * C, stride * C,
-                     w + 4 * j * cg, k * cg, 1.0 if j else 0.0, c, O)
+        a, c = xs[b].ctypes.data + start, y[b].ctypes.data + 4 * lo * O
+        if per_phase:  # frames lo + r, lo + r + P, ...: (m, k*C; row step P*s*C) @ (O, k*C)^T, row step P*O
+            for r in range(min(phases, hi - lo)):
+                m = (hi - lo - 1 - r) // phases + 1
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, m, O, k * C, 1.0, a + 4 * r * stride * C, phases * stride * C,
+                     ws.ctypes.data, k * C, 0.0, c + 4 * r * O, phases * O)
+            continue
+        for g in range(groups):  # C (m, og) (+)= A (m, cg; row step s*C) @ W_gj^T (og x cg, row step k*cg)
+            for j in range(k if hi > lo else 0):
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, hi - lo, og, cg, 1.0, a + 4 * (j * dilation * C + g * cg),
+                     stride * C, ws.ctypes.data + 4 * (g * og * k + j) * cg, k * cg, 1.0 if j else 0.0,
+                     c + 4 * g * og, O)
+    edges = np.r_[0:lo, hi:out_len]
+    if len(edges):
+        _edge_outputs(xs, ws, y, edges, stride, padding, dilation, groups)
     return mx.array(y)
+
+
+def tap_sum_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, groups: int = 1,
+                   dilation: int = 1) -> mx.array:
+    """A conv1d as k BLAS products per group accumulated in place: y_g = sum_j x_g[t*s + j*d] @ W_gj^T.
+
+    Each tap reads the input through a strided view (row step s * C, start j * d * C + its group's first
+    channel) and the kernel through its own (row step k * C / groups), so nothing is copied: MLX's CPU kernel
+    copies the input k times first (im2col), and a dilated conv needs no phase folding (two transposes).
+    About 2x faster than MLX's kernel at codec shapes (Kokoro's 128 -> 128, k 7 at 4.8 kHz: 378 -> 191 ms;
+    EnCodec's last 32 -> 1, k 7 at 24 kHz: 169 -> 31 ms). Evaluates `x`.
+    """
+    return _gemm_conv1d(x, weight, stride, padding, dilation, groups, per_phase=False)
+
+
+def phase_gemm_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0) -> mx.array:
+    """An undilated dense conv1d as one BLAS product per output phase, each over the whole kernel (K = k * C_in).
+
+    Output frame t reads the k * C_in contiguous floats from row t * s of the channels-last input. Taking every
+    P-th frame (P = ceil(k / s)) those windows do not overlap, so phase r is an ordinary matrix with row step
+    P * s * C_in: y[r::P] = X_r @ W^T, written in place (row step P * C_out). Nothing is copied and every output
+    is written once; `tap_sum_conv1d` accumulates k times. Evaluates `x`.
+    """
+    return _gemm_conv1d(x, weight, stride, padding, 1, 1, per_phase=True)
 
 
 def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -101,13 +159,18 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
     if fast_math_active(max(x.size, weight.size)):
         if weight.shape[1] == 1 and groups == 1:
             return pointwise_conv1d(x, weight, stride, padding)
+        f32 = x.dtype == mx.float32 and weight.dtype == mx.float32
         if groups > 1 and groups == x.shape[-1] == weight.shape[0] and stride == 1:
+            if f32 and native.library() is not None:
+                return native.depthwise_conv1d(x, weight, padding, dilation)
             return depthwise_conv1d(x, weight, padding, dilation)
-        if dilation > 1 and stride == 1:
+        if groups == 1 and f32 and weight.shape[0] <= native.DENSE_MAX_OUT and native.library() is not None:
+            return native.dense_conv1d(x, weight, stride, padding, dilation)  # few outputs: BLAS runs slow
+        if dilation > 1 and stride == 1:  # then the undilated paths below (taps d apart measured no faster)
             return phase_folded_conv1d(x, weight, dilation, padding, groups)
-        if (dilation == 1 and x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and x.dtype == mx.float32
-                and weight.dtype == mx.float32 and blas_gemm() is not None):
-            return tap_sum_conv1d(x, weight, stride, padding, groups)
+        if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
+            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores
+            return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
     return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
@@ -139,6 +202,43 @@ def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, gro
     return y.reshape(B, (T + q - 1) * stride, O)
 
 
+def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+    """`overlap_add_conv_transpose1d` for a dense float32 conv on the BLAS, overlap-added in place.
+
+    Tap j*s + i sends input frame t to output sample (t + j) * s + i. A long input through a small weight: one
+    product per block of s taps, X (T, C) @ W_j^T (s * C_out, C) accumulated into the output viewed as
+    (T + q - 1, s * C_out) from row j (the weight reordered once). A large weight: one product per tap on a view
+    of the weight as it is (row step k * C), into every s-th output row. No (T, q, s, C_out) intermediate and no
+    shifted copies. Evaluates `x`.
+    """
+    gemm = blas_gemm()
+    B, T, C = x.shape
+    O, k, _ = weight.shape
+    q = -(-k // stride)
+    n = stride * O
+    xs = np.ascontiguousarray(np.asarray(x))
+    y = np.empty((B, T + q - 1, n), np.float32)
+    y[:, T:] = 0.0
+    if weight.size <= T * C:  # reorder the weight to (q, s, O, C): one product per block of s taps
+        if q * stride > k:
+            weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
+        ws = np.ascontiguousarray(np.asarray(weight).reshape(O, q, stride, C).transpose(1, 2, 0, 3))
+        for b in range(B):
+            for j in range(q):  # rows j .. j + T - 1 (+)= (T, C) @ (s*O, C)^T
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, n, C, 1.0, xs[b].ctypes.data, C, ws[j].ctypes.data, C,
+                     1.0 if j else 0.0, y[b].ctypes.data + 4 * j * n, n)
+    else:
+        ws = np.ascontiguousarray(np.asarray(weight))
+        if k < stride:  # no tap writes samples t * s + i for i >= k: zeros
+            y.reshape(B, T, stride, O)[:, :, k:] = 0.0
+        for b in range(B):
+            for tap in range(k):  # samples (t + j) * s + i (+)= (T, C) @ W[:, tap, :]^T, row step s * O
+                j, i = divmod(tap, stride)
+                gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, O, C, 1.0, xs[b].ctypes.data, C, ws.ctypes.data + 4 * tap * C,
+                     k * C, 1.0 if j else 0.0, y[b].ctypes.data + 4 * (j * n + i * O), n)
+    return mx.array(y.reshape(B, (T + q - 1) * stride, O))
+
+
 def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
                      output_padding: int = 0, groups: int = 1) -> mx.array:
     """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
@@ -149,7 +249,10 @@ def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: in
     if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
         return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
                                    output_padding=output_padding, groups=groups)
-    y = overlap_add_conv_transpose1d(x, weight, stride, groups)
+    if groups == 1 and x.dtype == weight.dtype == mx.float32 and blas_gemm() is not None:
+        y = gemm_conv_transpose1d(x, weight, stride)
+    else:
+        y = overlap_add_conv_transpose1d(x, weight, stride, groups)
     length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
     if padding + length > y.shape[1]:  # output_padding reaches past the last tap: zeros
         y = mx.pad(y, [(0, 0), (0, padding + length - y.shape[1]), (0, 0)])

@@ -1,0 +1,184 @@
+/* Direct 1-D convolution kernels for MLX's CPU back end (channels-last float32), called through ctypes by
+ * mlx_audio_lab/layers/cpu/native.py, which builds this file with the system C compiler (-O3 -march=native).
+ * Each call computes output frames [t0, t1), so Python threads (ctypes releases the GIL) split the time axis.
+ * GCC vector extensions, no intrinsics: the compiler picks AVX-512, AVX2 or SSE for the machine it builds on. */
+
+#include <string.h>
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
+
+#define TILE 16 /* output channels per vector */
+#define BLOCK 8 /* output frames per register block: eight independent accumulators hide the FMA latency */
+
+/* Depthwise: y[t, c] = sum_j x[t - padding + j * dilation, c] * taps[j, c]; x (T, C), taps (k, C). */
+void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, float *restrict y, long T, long C,
+                          long k, long dilation, long padding, long t0, long t1) {
+  for (long t = t0; t < t1; ++t) {
+    float *restrict out = y + t * C;
+    int started = 0;
+    for (long j = 0; j < k; ++j) {
+      long row = t - padding + j * dilation;
+      if (row < 0 || row >= T) continue;
+      const float *restrict in = x + row * C;
+      const float *restrict w = taps + j * C;
+      if (started) {
+        for (long c = 0; c < C; ++c) out[c] += in[c] * w[c];
+      } else {
+        for (long c = 0; c < C; ++c) out[c] = in[c] * w[c];
+        started = 1;
+      }
+    }
+    if (!started) memset(out, 0, (size_t)C * sizeof(float));
+  }
+}
+
+/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding). */
+static v16 dense_frame(const float *restrict x, const float *restrict wt, long T, long C, long Op, long k,
+                       long first, long dilation) {
+  v16 acc = {0};
+  for (long j = 0; j < k; ++j) {
+    long row = first + j * dilation;
+    if (row < 0 || row >= T) continue;
+    const float *in = x + row * C;
+    const float *w = wt + j * C * Op;
+    for (long c = 0; c < C; ++c) acc += *(const v16 *)(w + c * Op) * in[c];
+  }
+  return acc;
+}
+
+static void store(float *restrict dst, v16 v, long n) {
+  if (n == TILE) {
+    memcpy(dst, &v, sizeof(v));
+  } else {
+    float tmp[TILE];
+    memcpy(tmp, &v, sizeof(v));
+    memcpy(dst, tmp, (size_t)n * sizeof(float));
+  }
+}
+
+/* BLOCK frames from t (all windows inside x), output channels ot .. ot + 31: two tiles, so each broadcast input
+ * feeds two FMAs; sixteen accumulators. */
+static void dense_block2(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
+                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
+  const float *in0 = x + (t * stride - padding) * C;
+  const float *wtile = wt + ot;
+  v16 a[BLOCK], b[BLOCK];
+  for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
+  for (long j = 0; j < k; ++j) {
+    const float *in = in0 + j * dilation * C;
+    const float *w = wtile + j * C * Op;
+    for (long c = 0; c < C; ++c) {
+      v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
+      for (int i = 0; i < BLOCK; ++i) {
+        float xv = in[i * stride * C + c];
+        a[i] += w0 * xv;
+        b[i] += w1 * xv;
+      }
+    }
+  }
+  long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
+  for (int i = 0; i < BLOCK; ++i) {
+    store(y + (t + i) * O + ot, a[i], n0);
+    store(y + (t + i) * O + ot + TILE, b[i], n1);
+  }
+}
+
+/* The same for one tile of 16 output channels. */
+static void dense_block1(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
+                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
+  const float *in0 = x + (t * stride - padding) * C;
+  const float *wtile = wt + ot;
+  v16 acc[BLOCK];
+  for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
+  for (long j = 0; j < k; ++j) {
+    const float *in = in0 + j * dilation * C;
+    const float *w = wtile + j * C * Op;
+    for (long c = 0; c < C; ++c) {
+      v16 wv = *(const v16 *)(w + c * Op);
+      for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
+    }
+  }
+  long n = O - ot < TILE ? O - ot : TILE;
+  for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
+}
+
+/* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of frames
+ * outside, output tiles inside, so a block's input stays in L1 while every tile reads it. */
+void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
+                      long Op, long k, long stride, long dilation, long padding, long t0, long t1) {
+  long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
+  long hi = (T - 1 + padding - (k - 1) * dilation) / stride + 1;    /* past the last such frame */
+  if (T - 1 + padding - (k - 1) * dilation < 0) hi = lo;
+  if (lo < t0) lo = t0;
+  if (hi > t1) hi = t1;
+  if (hi < lo) hi = lo;
+  long t = lo;
+  for (; t + BLOCK <= hi; t += BLOCK) {
+    long ot = 0;
+    for (; ot + 2 * TILE <= Op; ot += 2 * TILE) dense_block2(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
+    for (; ot < Op; ot += TILE) dense_block1(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
+  }
+  for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
+    if (f >= lo && f < t) continue;
+    for (long ot = 0; ot < Op; ot += TILE) {
+      long n = O - ot < TILE ? O - ot : TILE;
+      store(y + f * O + ot, dense_frame(x, wt + ot, T, C, Op, k, f * stride - padding, dilation), n);
+    }
+  }
+}
+
+static float hsum(v16 v) {
+  float t[TILE], s = 0.f;
+  memcpy(t, &v, sizeof(v));
+  for (int i = 0; i < TILE; ++i) s += t[i];
+  return s;
+}
+
+/* Undilated dense conv with very few outputs (a vocoder's last conv to one channel): output t is the dot product
+ * of the k * C contiguous floats from row t * stride - padding with each w[o] (O, k * C); vectorised along that
+ * window, four frames at once. Windows reaching into the padding: the rows inside x only. */
+void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, float *restrict y, long T, long C,
+                           long O, long k, long stride, long padding, long t0, long t1) {
+  const long K = k * C;
+  for (long t = t0; t < t1; ++t) {
+    long first = t * stride - padding;
+    int block = t + 4 <= t1 && first >= 0 && (t + 3) * stride - padding + k <= T;
+    for (long o = 0; o < O; ++o) {
+      const float *wo = w + o * K;
+      if (block) {
+        const float *in = x + first * C;
+        const long step = stride * C;
+        v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        long i = 0;
+        for (; i + TILE <= K; i += TILE) {
+          v16 wv = *(const v16 *)(wo + i);
+          a0 += wv * *(const v16 *)(in + i);
+          a1 += wv * *(const v16 *)(in + step + i);
+          a2 += wv * *(const v16 *)(in + 2 * step + i);
+          a3 += wv * *(const v16 *)(in + 3 * step + i);
+        }
+        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+        for (; i < K; ++i) {
+          s0 += wo[i] * in[i];
+          s1 += wo[i] * in[step + i];
+          s2 += wo[i] * in[2 * step + i];
+          s3 += wo[i] * in[3 * step + i];
+        }
+        y[t * O + o] = s0;
+        y[(t + 1) * O + o] = s1;
+        y[(t + 2) * O + o] = s2;
+        y[(t + 3) * O + o] = s3;
+      } else {
+        float s = 0.f;
+        for (long j = 0; j < k; ++j) {
+          long row = first + j;
+          if (row < 0 || row >= T) continue;
+          for (long c = 0; c < C; ++c) s += wo[j * C + c] * x[row * C + c];
+        }
+        y[t * O + o] = s;
+      }
+    }
+    if (block) t += 3;
+  }
+}

@@ -1,0 +1,162 @@
+"""The direct conv kernels of `conv_kernels.c`, built with the system C compiler and called through ctypes.
+
+`native.main()` builds them (.ci/setup calls it; the first use builds them too where a compiler exists and the
+package folder is writable). The library's name carries a hash of the source and the flags, so an edited source
+is rebuilt, never run stale (earlier builds are removed). Without a compiler (or on a build failure) `library()`
+is None and the callers keep their MLX / BLAS paths (MLX_AUDIO_LAB_NO_NATIVE=1 asks for that too). The calls
+release the GIL, so Python threads split the time axis over the cores.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mlx.core as mx
+import numpy as np
+
+SOURCE = Path(__file__).with_name("conv_kernels.c")
+FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
+OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernels (the BLAS / MLX paths run)
+DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products
+DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous window (no 16-wide output tile)
+MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
+
+_lib: list = []  # [CDLL or None], looked up once
+_pool: list = []  # [(pid, ThreadPoolExecutor)]
+
+
+def library_path() -> Path:
+    """Where the build for this source and these flags lives (next to the source)."""
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:12]
+    return SOURCE.with_name(f"_conv_kernels-{digest}.so")
+
+
+def build(quiet: bool = True) -> Path | None:
+    """Compile the kernels (atomically: temp file, then rename); the library's path, or None without a compiler."""
+    target = library_path()
+    if target.exists():
+        return target
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        return None
+    try:  # a read-only install: no build
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".build-", suffix=".so")
+    except OSError:
+        return None
+    os.close(fd)
+    try:
+        subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=quiet, timeout=120)
+        os.replace(tmp, target)
+        for old in target.parent.glob("_conv_kernels-*.so"):  # builds of earlier sources (unlinking is safe on
+            if old != target:  # Linux while another process has one loaded)
+                old.unlink(missing_ok=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        Path(tmp).unlink(missing_ok=True)
+        if not quiet:
+            print(f"conv kernels not built: {e}", file=sys.stderr)
+        return None
+    return target
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernels, or None (no compiler, failed build, a 32-bit machine, or MLX_AUDIO_LAB_NO_NATIVE=1)."""
+    if not _lib:
+        lib = None
+        wanted = sys.maxsize > 2**32 and os.environ.get(OFF_ENV) != "1"
+        path = build() if wanted else None
+        if path is not None:
+            try:
+                lib = ctypes.CDLL(str(path))
+                p, n = ctypes.c_void_p, ctypes.c_long
+                lib.depthwise_conv1d_f32.argtypes = [p, p, p] + [n] * 7
+                lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 10
+                lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
+                for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32):
+                    fn.restype = None
+            except (OSError, AttributeError):
+                lib = None
+        _lib.append(lib)
+    return _lib[0]
+
+
+def _threads() -> int:
+    try:
+        return max(1, min(8, len(os.sched_getaffinity(0))))
+    except AttributeError:
+        return max(1, min(8, os.cpu_count() or 1))
+
+
+def _split(call, out_len: int, work: int) -> None:
+    """call(t0, t1) over [0, out_len), in one chunk per core when the work is large enough."""
+    n = _threads() if work >= MIN_THREADED else 1
+    if n == 1 or out_len < 2 * n:
+        call(0, out_len)
+        return
+    if not _pool or _pool[0][0] != os.getpid():  # a forked child inherits the pool without its threads
+        _pool[:] = [(os.getpid(), ThreadPoolExecutor(n, thread_name_prefix="conv"))]
+    bounds = [out_len * i // n for i in range(n + 1)]
+    list(_pool[0][1].map(lambda i: call(bounds[i], bounds[i + 1]), range(n)))
+
+
+def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: int = 1) -> mx.array:
+    """A stride-1 depthwise conv1d (weight (C, k, 1)), float32, on the direct kernel. Evaluates `x`."""
+    lib = library()
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    taps = np.ascontiguousarray(np.asarray(weight, dtype=np.float32)[:, :, 0].T)  # (k, C)
+    B, T, C = xs.shape
+    k = taps.shape[0]
+    out_len = T + 2 * padding - dilation * (k - 1)
+    y = np.empty((B, out_len, C), np.float32)
+    for b in range(B):
+        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+        _split(lambda t0, t1, xb=xb, yb=yb: lib.depthwise_conv1d_f32(xb, taps.ctypes.data, yb, T, C, k, dilation,
+                                                                     padding, t0, t1), out_len, out_len * C * k)
+    return mx.array(y)
+
+
+def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1) -> mx.array:
+    """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
+    (N = C_out) runs far below its peak. Evaluates `x`."""
+    lib = library()
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    w = np.asarray(weight, dtype=np.float32)
+    B, T, C = xs.shape
+    O, k, _ = w.shape
+    out_len = (T + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    y = np.empty((B, out_len, O), np.float32)
+    if O <= DOT_MAX_OUT and dilation == 1:
+        wd = np.ascontiguousarray(w.reshape(O, k * C))
+        for b in range(B):
+            xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wd.ctypes.data, yb, T, C, O, k, stride,
+                                                                          padding, t0, t1),
+                   out_len, out_len * O * k * C)
+        return mx.array(y)
+    op = -(-O // 16) * 16
+    wt = np.zeros((k, C, op), np.float32)
+    wt[:, :, :O] = w.transpose(1, 2, 0)
+    for b in range(B):
+        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+        _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
+                                                                 dilation, padding, t0, t1),
+               out_len, out_len * op * k * C)
+    return mx.array(y)
+
+
+def main() -> int:
+    """Build the kernels and say where they are (0), or why not (1)."""
+    built = build(quiet=False)
+    print(f"conv kernels: {built}" if built else "conv kernels: not built (no C compiler); the BLAS / MLX paths run")
+    return 0 if built else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
