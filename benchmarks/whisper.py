@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -22,6 +23,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+# run as a script, this folder heads sys.path and its profile.py would shadow the standard library's `profile`
+# (which cProfile imports inside torch): drop it, the package is importable from the repository root
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 CLIPS = ["fox", "harbor", "numbers", "long"]
 ENGINES = ["mlx_audio_lab", "mlx_audio_lab_plain", "mlx_whisper", "transformers", "faster_whisper"]
@@ -168,7 +174,7 @@ def child(engine: str, repeats: int) -> None:
         "engine": engine, "encoder_s": enc, "total_s": total, "audio_s": audio_s, "tokens": tokens,
         "real_time_factor": total / audio_s, "per_token_ms": 1000 * max(total - windows * enc, 0) / max(tokens, 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "mlx_peak_mb": mlx_peak,
-        "clips": per_clip,
+        "load_average": list(os.getloadavg()), "clips": per_clip,
     }))
 
 
@@ -186,24 +192,26 @@ def main() -> None:
 
     results = []
     for engine in a.engines:
+        before = list(os.getloadavg())  # the machine's load as this engine starts (its own run adds ~1-2)
         r = subprocess.run([sys.executable, __file__, "--child", engine, "--repeats", str(a.repeats)],
                            capture_output=True, text=True)
         if r.returncode != 0:
             print(f"{engine}: failed\n{r.stderr[-2000:]}", file=sys.stderr)
             continue
-        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+        results.append({**json.loads(r.stdout.strip().splitlines()[-1]), "load_before": before})
     base = next((r for r in results if r["engine"] == "transformers"), None)
-    print(f"{'engine':<16} {'RTF':>6} {'encoder s':>10} {'ms/token':>9} {'peak RSS MB':>12} {'speed vs torch':>15}")
+    print(f"{'engine':<16} {'RTF':>6} {'encoder s':>10} {'ms/token':>9} {'peak RSS MB':>12} {'speed vs torch':>15} "
+          f"{'load (1 min)':>13}")
     for r in results:
         ratio = base["total_s"] / r["total_s"] if base else float("nan")
         r["speed_vs_transformers"] = ratio
         print(f"{r['engine']:<16} {r['real_time_factor']:6.3f} {r['encoder_s']:10.3f} {r['per_token_ms']:9.2f} "
-              f"{r['peak_rss_mb']:12.0f} {ratio:14.2f}x")
+              f"{r['peak_rss_mb']:12.0f} {ratio:14.2f}x {r['load_average'][0]:13.2f}")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps({
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "python": sys.version.split()[0],
-                    "blas": _blas.status(), "load_average": list(__import__("os").getloadavg())},
+                    "blas": _blas.status(), "load_average": list(os.getloadavg())},
         "settings": {"repeats": a.repeats, "clips": CLIPS, "decoding": "greedy, timestamps, fp32"},
         "results": results}, indent=2))
     print(f"wrote {a.out}")

@@ -17,6 +17,7 @@ positional       sinusoidal position tables
 fast_math        cheap exp / softmax / GELU / Snake / attention for MLX's CPU back end (plain MLX ops as fallback)
 campplus         CAMPPlus speaker encoder (x-vector, on dsp.kaldi_fbank) and its key-map rules
 cpu/             CPU kernels replacing MLX's slow CPU ops: conv rewrites (cpu/conv.py), one-row GEMV (cpu/gemv.py)
+                 softmax attention on numpy's SIMD exp (cpu/attention.py)
 """
 
 from .attention import KVCache, MultiHeadAttention

@@ -17,7 +17,7 @@ import numpy as np
 
 from ....audio import load_audio
 from ....results import RunStats, Segment, Transcript
-from .decoding import LogitRules, _last_logits, timestamp_begin
+from .decoding import LogitRules, _prefill, timestamp_begin
 from .transcribe import (
     HOP,
     INPUT_STRIDE,
@@ -41,8 +41,7 @@ def greedy_batch(model: Whisper, audio: mx.array, prompt: list[int], max_new_tok
     """Greedy decoding of B windows (B, n_ctx, d) in lockstep -> each row's new tokens up to end-of-text."""
     eot, B = model.config.eos_token_id, audio.shape[0]
     rules = LogitRules.for_model(model, timestamps)
-    state = model.new_state()
-    logits = _last_logits(model, mx.array([prompt] * B), audio, state)
+    step, logits = _prefill(model, prompt, audio, B)
     outs: list[list[int]] = [[] for _ in range(B)]
     for _ in range(max_new_tokens):
         scores = rules(logits, outs)
@@ -50,7 +49,7 @@ def greedy_batch(model: Whisper, audio: mx.array, prompt: list[int], max_new_tok
             seq.append(eot if seq and seq[-1] == eot else int(scores[row].argmax()))
         if all(seq[-1] == eot for seq in outs):
             break
-        logits = _last_logits(model, mx.array([[seq[-1]] for seq in outs]), audio, state)
+        logits = step([seq[-1] for seq in outs])
     return [seq[: seq.index(eot) + 1] if eot in seq else seq for seq in outs]
 
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import mlx.core as mx
 import numpy as np
 
+from .step import Stepper
+
 if TYPE_CHECKING:
     from .model import Whisper
 
@@ -112,11 +114,10 @@ def _last_logits(model: Whisper, tokens: mx.array, audio: mx.array, state) -> np
     return np.array(model.logits(tokens, audio, state)[:, -1].astype(mx.float32))
 
 
-def _prefill(model: Whisper, prompt: list[int], audio: mx.array, rows: int):
-    """(state, last logits (rows, V)) after the prompt (the cross keys/values are cached in `state`)."""
-    state = model.new_state()
-    logits = _last_logits(model, mx.array([prompt] * rows), audio, state)
-    return state, logits
+def _prefill(model: Whisper, prompt: list[int], audio: mx.array, rows: int) -> tuple[Stepper, np.ndarray]:
+    """(stepper, last logits (rows, V)) after the prompt; `stepper([token per row])` gives the next logits."""
+    stepper = Stepper(model, audio, prompt, rows)
+    return stepper, stepper.logits
 
 
 def greedy(model: Whisper, audio: mx.array, prompt: list[int], max_new_tokens: int = 224,
@@ -124,14 +125,14 @@ def greedy(model: Whisper, audio: mx.array, prompt: list[int], max_new_tokens: i
     """Greedy decoding of one audio window after `prompt`; returns the new tokens up to end-of-text."""
     eot, limit = model.config.eos_token_id, model.config.max_target_positions
     rules = LogitRules.for_model(model, timestamps)
-    state, logits = _prefill(model, prompt, audio, 1)
+    step, logits = _prefill(model, prompt, audio, 1)
     out: list[int] = []
     for _ in range(max_new_tokens):
         token = int(rules(logits, [out])[0].argmax())
         out.append(token)
         if token == eot or len(prompt) + len(out) >= limit:
             break
-        logits = _last_logits(model, mx.array([[token]]), audio, state)
+        logits = step([token])
     return out
 
 
@@ -155,7 +156,7 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
         max_length = min(max_length, len(prompt) + max_new_tokens)
     rules = LogitRules.for_model(model, timestamps)
     audio = mx.broadcast_to(audio, (n, *audio.shape[1:]))  # cross keys/values: equal rows, never reordered
-    state, logits = _prefill(model, [*prompt, *forced], audio, n)
+    step, logits = _prefill(model, [*prompt, *forced], audio, n)
     prompt = [*prompt, *forced]  # lengths below count the forced tokens as part of the context
 
     running: list[list[int]] = [list(forced) for _ in range(n)]
@@ -197,9 +198,8 @@ def beam_search(model: Whisper, audio: mx.array, prompt: list[int], beam_size: i
         improvable = improvable and bool(np.any(best_possible > worst_done))
         if not improvable or hits.all():
             break
-        state.reorder(mx.array(src[keep].astype(np.int32)))
-        last = mx.array([[seq[-1]] for seq in running])
-        logits = _last_logits(model, last, audio, state)
+        step.reorder(src[keep])
+        logits = step([seq[-1] for seq in running])
     return (done[0], float(done_scores[0])) if return_score else done[0]
 
 

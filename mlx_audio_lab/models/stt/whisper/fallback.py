@@ -107,7 +107,7 @@ def sample(model: Whisper, audio: mx.array, prompt: list[int], temperature: floa
     prefix) open the output as if generated (the timestamp rules see them) and are not scored."""
     eot, limit = model.config.eos_token_id, model.config.max_target_positions
     rules = LogitRules.for_model(model, timestamps)
-    state, logits = _prefill(model, [*prompt, *forced], audio, 1)
+    step, logits = _prefill(model, [*prompt, *forced], audio, 1)
     out: list[int] = list(forced)
     total = 0.0
     for _ in range(max_new_tokens):
@@ -123,7 +123,7 @@ def sample(model: Whisper, audio: mx.array, prompt: list[int], temperature: floa
         out.append(token)
         if token == eot or len(prompt) + len(out) >= limit:
             break
-        logits = _last_logits(model, mx.array([[token]]), audio, state)
+        logits = step([token])
     return out, total
 
 

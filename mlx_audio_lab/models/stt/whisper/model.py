@@ -12,6 +12,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
+from ....layers.cpu.attention import attention as cpu_attention
+from ....layers.fast_math import fast_math_active
+from ....taps import enabled as taps_enabled
 from ....taps import tap
 from .config import WhisperConfig
 
@@ -35,8 +38,22 @@ class EncoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def __call__(self, x: mx.array) -> mx.array:
-        x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
+        h = self.self_attn_layer_norm(x)
+        x = x + (self._numpy_attention(h) if _numpy_attention_active(self.self_attn, h) else self.self_attn(h)[0])
         return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
+
+    def _numpy_attention(self, h: mx.array) -> mx.array:
+        """Self attention with the softmax on numpy's SIMD `exp` (`layers/cpu/attention.py`), same projections."""
+        a = self.self_attn
+        q = a.q_proj(h) * a.scale  # scaled before the product, as the plain path
+        return a.out_proj(cpu_attention(q, a.k_proj(h), a.v_proj(h), a.heads))
+
+
+def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
+    """The CPU fast path for a long float32 self attention (off with plain math, or while taps record weights)."""
+    T = h.shape[1]
+    return (h.dtype == mx.float32 and fast_math_active(attn.heads * T * T)
+            and not (attn.tap_name is not None and taps_enabled()))
 
 
 class AudioEncoder(nn.Module):

@@ -1,0 +1,189 @@
+"""One decoding run's next-token logits, a token per row at a time: the plain model call, or a NumPy step.
+
+The plain path calls `TextDecoder` with its growable caches (the parity reference, and what taps see). On the
+CPU (fast math on, no tap capture) the prompt is prefilled the plain way, and every later token then runs
+through `numpy_step`: a one-token decoder step is about 40 tiny ops per layer, and MLX's CPU back end spends
+~30 us scheduling each (measured on tiny.en, 2 busy cores: 5.5 ms for the four layers, 5.2 ms under `mx.compile`), while
+NumPy runs the same ops in a few microseconds on the same OpenBLAS-class GEMVs. The step writes keys and
+values into fixed (B, H, max_target_positions, D) caches at the position, keeps every weight pre-transposed
+(and q/k/v fused into one matrix), the cross-attention keys transposed once per window, and projects to the
+vocabulary on the BLAS's GEMV (`layers.project`). `MLX_AUDIO_LAB_PLAIN_MATH=1` keeps the plain path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from scipy.special import erf
+
+from ....layers import project
+from ....layers.fast_math import fast_math_active
+from ....taps import enabled as taps_enabled
+
+if TYPE_CHECKING:
+    from .model import Whisper
+
+_SQRT1_2 = np.float32(0.7071067811865476)
+
+
+class StepWeights:
+    """The decoder's weights as float32 NumPy arrays laid out for `numpy_step` (built once per model)."""
+
+    def __init__(self, model: Whisper):
+        dec = model.decoder
+
+        def a(x: mx.array) -> np.ndarray:
+            return np.ascontiguousarray(np.asarray(x.astype(mx.float32)))
+
+        def t(linear: nn.Linear) -> np.ndarray:  # (out, in) -> (in, out)
+            return np.ascontiguousarray(a(linear.weight).T)
+
+        def bias(linear: nn.Linear) -> np.ndarray:
+            return a(linear.bias) if "bias" in linear else np.zeros(linear.weight.shape[0], np.float32)
+
+        def norm(ln: nn.LayerNorm) -> tuple[np.ndarray, np.ndarray, float]:
+            return a(ln.weight), a(ln.bias), ln.eps
+
+        self.layers = []
+        for layer in dec.layers:
+            sa, ca = layer.self_attn, layer.encoder_attn
+            self.layers.append({
+                "ln1": norm(layer.self_attn_layer_norm),
+                "qkv": np.concatenate([t(sa.q_proj), t(sa.k_proj), t(sa.v_proj)], axis=1),
+                "qkv_b": np.concatenate([bias(sa.q_proj), bias(sa.k_proj), bias(sa.v_proj)]),
+                "o": t(sa.out_proj), "o_b": bias(sa.out_proj),
+                "ln2": norm(layer.encoder_attn_layer_norm), "cq": t(ca.q_proj), "cq_b": bias(ca.q_proj),
+                "co": t(ca.out_proj), "co_b": bias(ca.out_proj),
+                "ln3": norm(layer.final_layer_norm), "fc1": t(layer.fc1), "fc1_b": bias(layer.fc1),
+                "fc2": t(layer.fc2), "fc2_b": bias(layer.fc2),
+            })
+        self.embed = a(dec.embed_tokens.weight)  # (V, d)
+        self.embed_mx = dec.embed_tokens.weight  # the same weight for the GEMV (a zero-copy view when float32)
+        self.positions = a(dec.embed_positions.weight)
+        self.ln = norm(dec.layer_norm)
+        self.heads = dec.layers[0].self_attn.heads
+        self.scale = np.float32(dec.layers[0].self_attn.scale)
+        self.source = _source(model)
+
+
+def _source(model: Whisper) -> list[int]:
+    dec = model.decoder
+    return [id(dec.embed_tokens.weight), id(dec.layers[-1].fc2.weight), id(dec.layer_norm.weight)]
+
+
+def step_weights(model: Whisper) -> StepWeights:
+    """The model's `StepWeights`, rebuilt when its weights were replaced since."""
+    cached = model.__dict__.get("_step_weights")
+    if cached is None or cached.source != _source(model):
+        cached = StepWeights(model)
+        object.__setattr__(model, "_step_weights", cached)
+    return cached
+
+
+def layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
+    """LayerNorm over the last axis, float32."""
+    w, b, eps = norm
+    xc = x - x.mean(axis=-1, keepdims=True)
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    return xc * (1.0 / np.sqrt(var + np.float32(eps))) * w + b
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, exact (erf) form."""
+    return np.float32(0.5) * x * (np.float32(1.0) + erf(x * _SQRT1_2))
+
+
+def linear(x: np.ndarray, w_t: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x (B, n_in) @ w_t (n_in, n_out) + b. `einsum`'s own loops, not the BLAS: a GEMV this small runs in
+    ~0.1 ms on one core, while a BLAS that wakes its threads for it can wait milliseconds on a busy machine."""
+    return np.einsum("bi,io->bo", x, w_t) + b
+
+
+def attend(q: np.ndarray, keys_t: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """softmax(q keys) values for q (B, H, 1, D), keys_t (B, H, D, S), values (B, H, S, D) -> (B, H, 1, D)
+    (one BLAS call per head, each small enough to stay on one thread)."""
+    s = q @ keys_t
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s @ values
+
+
+def numpy_step(w: StepWeights, tokens: np.ndarray, pos: int, keys: list[np.ndarray], values: list[np.ndarray],
+               cross: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """tokens (B,) at position `pos` -> final hidden state (B, d); writes the caches (B, H, L, D) at `pos`."""
+    B, H = len(tokens), w.heads
+    x = w.embed[tokens] + w.positions[pos]  # (B, d)
+    d = x.shape[1]
+    D = d // H
+    for lw, K, V, (ck_t, cv) in zip(w.layers, keys, values, cross):
+        y = linear(layer_norm(x, lw["ln1"]), lw["qkv"], lw["qkv_b"])  # (B, 3d)
+        q = (y[:, :d] * w.scale).reshape(B, H, 1, D)
+        K[:, :, pos] = y[:, d : 2 * d].reshape(B, H, D)
+        V[:, :, pos] = y[:, 2 * d :].reshape(B, H, D)
+        a = attend(q, K[:, :, : pos + 1].swapaxes(2, 3), V[:, :, : pos + 1])
+        x = x + linear(a.reshape(B, d), lw["o"], lw["o_b"])
+        q = (linear(layer_norm(x, lw["ln2"]), lw["cq"], lw["cq_b"]) * w.scale).reshape(B, H, 1, D)
+        x = x + linear(attend(q, ck_t, cv).reshape(B, d), lw["co"], lw["co_b"])
+        h = gelu(linear(layer_norm(x, lw["ln3"]), lw["fc1"], lw["fc1_b"]))
+        x = x + linear(h, lw["fc2"], lw["fc2_b"])
+    return layer_norm(x, w.ln)
+
+
+def fast_step_active() -> bool:
+    """True when decoding takes the NumPy step (the CPU with fast math on, outside a tap capture)."""
+    return fast_math_active() and not taps_enabled()
+
+
+class Stepper:
+    """Prefills a prompt (the same for each of B rows), then gives next-token logits (B, V) as float32 NumPy."""
+
+    def __init__(self, model: Whisper, audio: mx.array, prompt: list[int], rows: int = 1,
+                 fast: bool | None = None):
+        self.model = model
+        self.audio = audio
+        self.state = model.new_state()
+        self.logits = self._plain(mx.array([prompt] * rows))
+        self.fast = fast_step_active() if fast is None else fast
+        if self.fast:
+            self._start_fast(len(prompt))
+
+    def _plain(self, tokens: mx.array) -> np.ndarray:
+        return np.array(self.model.logits(tokens, self.audio, self.state)[:, -1].astype(mx.float32))
+
+    def _start_fast(self, n: int) -> None:
+        self.weights = step_weights(self.model)
+        L = self.model.config.max_target_positions
+        self.keys, self.values = [], []
+        for c in self.state.self_attn:
+            B, H, _, D = c.keys.shape
+            for cache, filled in ((self.keys, c.keys), (self.values, c.values)):
+                full = np.zeros((B, H, L, D), np.float32)
+                full[:, :, :n] = np.asarray(filled[..., :n, :].astype(mx.float32))
+                cache.append(full)
+        self.cross = [(np.ascontiguousarray(np.asarray(k.astype(mx.float32)).transpose(0, 1, 3, 2)),
+                       np.ascontiguousarray(np.asarray(v.astype(mx.float32)))) for k, v in self.state.cross_attn]
+        self.pos = n
+
+    def __call__(self, tokens: list[int]) -> np.ndarray:
+        """Logits (B, V) after feeding one token per row."""
+        if not self.fast:
+            return self._plain(mx.array([[t] for t in tokens]))
+        w = self.weights
+        x = numpy_step(w, np.asarray(tokens, np.int64), self.pos, self.keys, self.values, self.cross)
+        self.pos += 1
+        if len(tokens) == 1:
+            return np.asarray(project(mx.array(x), w.embed_mx), dtype=np.float32)
+        return x @ w.embed.T
+
+    def reorder(self, index: np.ndarray) -> None:
+        """Keep batch rows `index` (beam search)."""
+        index = np.asarray(index, np.int64)
+        if self.fast:
+            self.keys = [k[index] for k in self.keys]
+            self.values = [v[index] for v in self.values]  # the cross keys stay: beams share one window
+        else:
+            self.state.reorder(mx.array(index.astype(np.int32)))

@@ -1,0 +1,109 @@
+"""Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`) and the encoder's
+NumPy attention (`layers/cpu/attention.py`) give the same tokens and logits within float32 rounding."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from mlx_audio_lab.layers import plain_math
+from mlx_audio_lab.layers.cpu.attention import attention
+from mlx_audio_lab.models.stt.whisper.decoding import beam_search, greedy
+from mlx_audio_lab.models.stt.whisper.step import Stepper, fast_step_active
+
+NO_TS = 50362
+
+
+@pytest.fixture(scope="module")
+def fixture_model(whisper_fixture):
+    """(MLX model, audio features (1, 1500, d) from the plain encoder) of the random fixture."""
+    from mlx_audio_lab.models.stt.whisper import load_model, reference
+
+    model = load_model(whisper_fixture)
+    with plain_math():
+        audio = model.embed_audio(mx.array(reference.parity_inputs(whisper_fixture)["mel"]))
+    return model, audio
+
+
+def test_fast_step_is_taken_on_the_cpu():
+    assert mx.default_device() == mx.cpu and fast_step_active()
+    with plain_math():
+        assert not fast_step_active()
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_step_logits_equal_plain(fixture_model, rows):
+    """30 teacher-forced steps (different tokens per row): fast logits within float32 rounding of the plain ones."""
+    model, audio = fixture_model
+    audio = mx.broadcast_to(audio, (rows, *audio.shape[1:]))
+    prompt = [50257, NO_TS]
+    plain, fast = Stepper(model, audio, prompt, rows, fast=False), Stepper(model, audio, prompt, rows, fast=True)
+    assert fast.fast and not plain.fast
+    np.testing.assert_array_equal(plain.logits, fast.logits)  # the prefill is the plain call in both
+    feed = np.random.default_rng(0).integers(0, 50000, (30, rows))
+    for tokens in feed:
+        want, got = plain(tokens.tolist()), fast(tokens.tolist())
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
+        assert (got.argmax(-1) == want.argmax(-1)).all()
+    assert fast.pos == len(prompt) + len(feed)
+
+
+@pytest.mark.parametrize("timestamps", [False, True])
+def test_fast_greedy_tokens_equal_plain(fixture_model, timestamps):
+    model, audio = fixture_model
+    prompt = [50257] if timestamps else [50257, NO_TS]
+    got = greedy(model, audio, prompt, max_new_tokens=60, timestamps=timestamps)
+    with plain_math():
+        want = greedy(model, audio, prompt, max_new_tokens=60, timestamps=timestamps)
+    assert got == want and len(set(got)) >= 3
+
+
+def test_fast_beam_tokens_equal_plain(fixture_model):
+    """Beam search reorders the fixed caches as the plain path reorders its growable ones."""
+    model, audio = fixture_model
+    got = beam_search(model, audio, [50257], 3, max_new_tokens=40, timestamps=True)
+    with plain_math():
+        want = beam_search(model, audio, [50257], 3, max_new_tokens=40, timestamps=True)
+    assert got == want and len(set(got)) >= 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numpy_attention_equals_mlx(threads):
+    rng = np.random.default_rng(1)
+    B, T, S, H, D = 2, 300, 250, 4, 16
+    q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * 2) for n in (T, S, S))
+    got = np.array(attention(q, k, v, H, threads=threads))
+
+    def split(x):
+        return x.reshape(B, -1, H, D).transpose(0, 2, 1, 3)
+
+    want = mx.fast.scaled_dot_product_attention(split(q), split(k), split(v), scale=1.0)
+    want = np.array(want.transpose(0, 2, 1, 3).reshape(B, T, H * D))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_encoder_fast_equals_plain(fixture_model):
+    """The whole encoder with the NumPy attention (and the other CPU fast paths) against the plain ops."""
+    from mlx_audio_lab.models.stt.whisper import reference
+
+    model, want = fixture_model
+    got = model.embed_audio(mx.array(reference.parity_inputs(model.source)["mel"]))
+    scale = float(mx.abs(want).max())
+    assert float(mx.abs(got - want).max()) <= 1e-4 * scale
+
+
+@pytest.mark.slow
+def test_real_transcript_fast_equals_plain(espeak):
+    """Real tiny.en, the 46 s clip through `transcribe` (greedy, timestamps): identical tokens and segments."""
+    import mlx_audio_lab
+    from mlx_audio_lab.fixtures.speech import speech
+
+    model = mlx_audio_lab.load("whisper-tiny.en")
+    wav = speech("long", 16000)
+    got = model.transcribe(wav, beam_size=1)
+    with plain_math():
+        want = model.transcribe(wav, beam_size=1)
+    assert got.tokens == want.tokens and len(got.tokens) > 100
+    assert [(s.start, s.end) for s in got.segments] == [(s.start, s.end) for s in want.segments]
