@@ -24,11 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-# run as a script, this folder heads sys.path and its profile.py would shadow the standard library's `profile`
-# (which cProfile imports inside torch): drop it, the package is importable from the repository root
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
-
 CLIPS = ["fox", "harbor", "numbers", "long"]
 ENGINES = ["mlx_audio_lab", "mlx_audio_lab_plain", "mlx_whisper", "transformers", "faster_whisper"]
 
