@@ -43,3 +43,115 @@ def elu(x: mx.array) -> mx.array:
         for j in jobs:
             j.result()
     return mx.array(out.reshape(x.shape))
+
+
+# Per-channel normalisation followed by an activation (Kokoro's AdaIN + Snake): the statistics in one read of the
+# input, the normalise-scale-activate chain in one more, each over blocks small enough to stay in the cache.
+
+BLOCK = 1 << 17  # floats per block (512 KB)
+
+
+def _row_slices(rows: int, columns: int) -> list[slice]:
+    """Rows split in one slice per worker (one slice when small)."""
+    if rows * columns < SPLIT_SIZE:
+        return [slice(0, rows)]
+    half = rows // 2
+    return [slice(0, half), slice(half, rows)]
+
+
+def _run(fn, parts: list[tuple]) -> list:
+    """fn(*args) for each args tuple, on the two workers when there are two."""
+    if len(parts) == 1:
+        return [fn(*parts[0])]
+    jobs = [_workers().submit(fn, *p) for p in parts]
+    return [j.result() for j in jobs]
+
+
+def _combine(a: tuple, b: tuple) -> tuple:
+    """Chan et al.'s pairwise update of (count, mean, sum of squared deviations), float64."""
+    na, ma, qa = a
+    nb, mb, qb = b
+    n = na + nb
+    d = mb - ma
+    return n, ma + d * (nb / n), qa + qb + d * d * (na * nb / n)
+
+
+def _moments_rows(x: np.ndarray) -> tuple:
+    """(count, mean, sum of squared deviations) per column of x (rows, C), block by block."""
+    rows, C = x.shape
+    step = max(1, BLOCK // C)
+    tmp = np.empty((min(step, rows), C), np.float32)
+    acc = None
+    for r in range(0, rows, step):
+        blk = x[r : r + step]
+        m = blk.mean(axis=0)
+        t = tmp[: len(blk)]
+        np.subtract(blk, m, out=t)
+        part = (len(blk), m.astype(np.float64), np.einsum("tc,tc->c", t, t).astype(np.float64))
+        acc = part if acc is None else _combine(acc, part)
+    return acc
+
+
+def channel_moments(x: mx.array) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and biased variance over time of each channel of x (B, T, C) float32 -> two (B, C) float64 arrays."""
+    xs = np.asarray(x)
+    B, T, C = xs.shape
+    means, variances = np.empty((B, C)), np.empty((B, C))
+    for b in range(B):
+        parts = _run(_moments_rows, [(xs[b, s],) for s in _row_slices(T, C)])
+        acc = parts[0]
+        for p in parts[1:]:
+            acc = _combine(acc, p)
+        means[b], variances[b] = acc[1], acc[2] / T
+    return means, variances
+
+
+def _affine_rows(x: np.ndarray, out: np.ndarray, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+                 act: tuple) -> None:
+    """out = act(y) with y = (x - mean) scale + shift per column, block by block. `act`: ("snake", alpha,
+    inv_alpha) for y + sin^2(alpha y) inv_alpha, ("leaky", slope) for max(y, slope y) (0 <= slope <= 1)."""
+    rows, C = x.shape
+    step = max(1, BLOCK // C)
+    tmp = np.empty((min(step, rows), C), np.float32)
+    for r in range(0, rows, step):
+        y, t = out[r : r + step], tmp[: min(step, rows - r)]
+        np.subtract(x[r : r + step], mean, out=y)
+        np.multiply(y, scale, out=y)
+        np.add(y, shift, out=y)
+        if act[0] == "snake":
+            np.multiply(y, act[1], out=t)
+            np.sin(t, out=t)
+            np.square(t, out=t)
+            np.multiply(t, act[2], out=t)
+            np.add(y, t, out=y)
+        else:  # leaky ReLU: where(y >= 0, y, slope y) is max(y, slope y) for slope <= 1
+            np.multiply(y, act[1], out=t)
+            np.maximum(y, t, out=y)
+
+
+def _affine_map(x: mx.array, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray, act: tuple) -> mx.array:
+    """`_affine_rows` over every batch row of x (B, T, C), the rows split over the workers (evaluates `x`)."""
+    xs = np.asarray(x)
+    B, T, C = xs.shape
+    out = np.empty_like(xs)
+    stats = [np.asarray(a, np.float32).reshape(B, C) for a in (mean, scale, shift)]
+    for b in range(B):
+        per = [a[b] for a in stats]
+        _run(_affine_rows, [(xs[b, s], out[b, s], *per, act) for s in _row_slices(T, C)])
+    return mx.array(out)
+
+
+def affine_snake(x: mx.array, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray, alpha: np.ndarray,
+                 inv_alpha: np.ndarray) -> mx.array:
+    """Snake of a per-channel affine map: y = (x - mean) * scale + shift, y + sin^2(alpha y) * inv_alpha.
+
+    x (B, T, C) float32; mean, scale, shift (B, C); alpha, inv_alpha (C,) (evaluates `x`)."""
+    act = ("snake", np.asarray(alpha, np.float32).reshape(-1), np.asarray(inv_alpha, np.float32).reshape(-1))
+    return _affine_map(x, mean, scale, shift, act)
+
+
+def affine_leaky(x: mx.array, mean: np.ndarray, scale: np.ndarray, shift: np.ndarray, slope: float) -> mx.array:
+    """Leaky ReLU (0 <= slope <= 1) of y = (x - mean) * scale + shift; x (B, T, C) float32, the rest (B, C)."""
+    if not 0.0 <= slope <= 1.0:
+        raise ValueError(f"affine_leaky takes a slope in [0, 1], got {slope}")
+    return _affine_map(x, mean, scale, shift, ("leaky", np.float32(slope)))

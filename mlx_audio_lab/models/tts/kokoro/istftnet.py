@@ -10,10 +10,9 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.snake import snake
 from ....taps import tap
 from .config import ISTFTNetConfig
-from .modules import AdaIN1d, AdainResBlk1d, leaky
+from .modules import AdaIN1d, AdainResBlk1d, adain_snake, leaky
 
 
 def interp_linear(x: mx.array, out_len: int, scale: float) -> mx.array:
@@ -87,7 +86,7 @@ class AdaINResBlock1(nn.Module):
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         for c1, c2, n1, n2, a1, a2 in zip(self.convs1, self.convs2, self.adain1, self.adain2,
                                           self.alpha1, self.alpha2):
-            x = x + c2(snake(n2(c1(snake(n1(x, s), a1, eps=0.0)), s), a2, eps=0.0))  # no eps here
+            x = x + c2(adain_snake(n2, c1(adain_snake(n1, x, s, a1)), s, a2))
         return x
 
 
