@@ -155,3 +155,20 @@ def affine_leaky(x: mx.array, mean: np.ndarray, scale: np.ndarray, shift: np.nda
     if not 0.0 <= slope <= 1.0:
         raise ValueError(f"affine_leaky takes a slope in [0, 1], got {slope}")
     return _affine_map(x, mean, scale, shift, ("leaky", np.float32(slope)))
+
+
+def _ufunc_slice(fn, x: np.ndarray, out: np.ndarray) -> None:
+    fn(x, out=out)
+
+
+def ufunc(fn: np.ufunc, x: mx.array) -> mx.array:
+    """A one-argument NumPy ufunc (np.sin, np.exp, ...) of a float32 array on NumPy's SIMD loops, large arrays
+    split over the two workers (evaluates `x`)."""
+    flat = np.asarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    if flat.size < SPLIT_SIZE:
+        fn(flat, out=out)
+    else:
+        half = flat.size // 2
+        _run(_ufunc_slice, [(fn, flat[s], out[s]) for s in (slice(0, half), slice(half, None))])
+    return mx.array(out.reshape(x.shape))
