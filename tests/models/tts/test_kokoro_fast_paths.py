@@ -98,3 +98,22 @@ def test_affine_leaky_rejects_a_slope_past_one():
     x = mx.zeros((1, 4, 2))
     with pytest.raises(ValueError, match="slope"):
         elementwise.affine_leaky(x, np.zeros((1, 2)), np.ones((1, 2)), np.zeros((1, 2)), 1.5)
+
+
+def test_head_spectrum_and_source_sin_match_plain_and_float64():
+    from mlx_audio_lab.models.tts.kokoro.istftnet import _sin, head_spectrum
+
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((1, 9000, 22)) * 2).astype(np.float32)
+    phase = rng.uniform(0, 3000, (1, 40000, 9)).astype(np.float32)  # phases reach thousands of radians
+    fast_spec, fast_sin = np.array(head_spectrum(mx.array(x), 11)), np.array(_sin(mx.array(phase)))
+    with fm.plain_math():
+        plain_spec, plain_sin = np.array(head_spectrum(mx.array(x), 11)), np.array(_sin(mx.array(phase)))
+    x64 = x.astype(np.float64)
+    want = np.exp(x64[..., :11]) * np.exp(1j * np.sin(x64[..., 11:]))
+    scale = np.abs(want).max()
+    assert scale > 100
+    for got in (fast_spec, plain_spec):
+        assert np.abs(got - want).max() < 3e-7 * scale
+    for got in (fast_sin, plain_sin):
+        assert np.abs(got - np.sin(phase.astype(np.float64))).max() < 2e-7

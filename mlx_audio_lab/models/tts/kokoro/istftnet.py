@@ -10,6 +10,8 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
+from ....layers.cpu.elementwise import ufunc
+from ....layers.fast_math import fast_math_active
 from ....taps import tap
 from .config import ISTFTNetConfig
 from .modules import AdaIN1d, AdainResBlk1d, adain_snake, leaky
@@ -49,7 +51,7 @@ class SineGen(nn.Module):
         # torch's CPU cumsum accumulates float32 in double: do the same (phases reach thousands of radians)
         phase = mx.array(np.cumsum(np.array(rad, dtype=np.float64), axis=1).astype(np.float32)) * 2 * math.pi
         phase = interp_linear(phase * self.scale, frames * self.scale, 1.0 / self.scale)
-        sines = mx.sin(phase) * self.sine_amp
+        sines = _sin(phase) * self.sine_amp
         uv = (f0 > self.threshold).astype(mx.float32)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
         return sines * uv + noise_amp * noise, uv
@@ -148,11 +150,30 @@ class Generator(nn.Module):
                 xs = xs + self.resblocks[i * k + j](x, s)
             x = xs / k
         x = tap("decoder.generator.conv_post", self.conv_post(leaky(x, 0.01)))
-        half = self.cfg.gen_istft_n_fft // 2 + 1
-        mag, phase = mx.exp(x[..., :half]), mx.sin(x[..., half:])
-        spec = mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
+        spec = head_spectrum(x, self.cfg.gen_istft_n_fft // 2 + 1)
         n_fft, hop = self.cfg.gen_istft_n_fft, self.cfg.gen_istft_hop_size
         return istft(spec, n_fft, hop, n_fft, window="hann")
+
+
+def _sin(x: mx.array) -> mx.array:
+    """sin, on NumPy's SIMD loop for large float32 arrays on the CPU (MLX's CPU sin is scalar)."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return mx.sin(x)
+    return ufunc(np.sin, x)
+
+
+def head_spectrum(x: mx.array, half: int) -> mx.array:
+    """conv_post's output (B, frames, 2 * half) -> the complex spectrum exp(m) e^{i sin(p)} (B, frames, half);
+    on the CPU for large float32 inputs in NumPy (SIMD exp, sin, cos) in one go."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        mag, phase = mx.exp(x[..., :half]), mx.sin(x[..., half:])
+        return mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
+    xs = np.asarray(x)
+    mag, phase = np.exp(xs[..., :half]), np.sin(xs[..., half:])
+    spec = np.empty(mag.shape, np.complex64)
+    spec.real = mag * np.cos(phase)
+    spec.imag = mag * np.sin(phase)
+    return mx.array(spec)
 
 
 class Decoder(nn.Module):
