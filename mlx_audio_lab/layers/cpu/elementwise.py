@@ -172,3 +172,15 @@ def ufunc(fn: np.ufunc, x: mx.array) -> mx.array:
         half = flat.size // 2
         _run(_ufunc_slice, [(fn, flat[s], out[s]) for s in (slice(0, half), slice(half, None))])
     return mx.array(out.reshape(x.shape))
+
+
+def polar(log_mag: np.ndarray, phase: np.ndarray, max_mag: float | None = None) -> mx.array:
+    """A complex64 spectrum exp(log_mag) e^{i phase} (magnitude capped at `max_mag` if given) from float32 NumPy
+    arrays of one shape, on NumPy's SIMD exp / cos / sin (MLX's CPU ones are scalar)."""
+    mag = np.exp(log_mag)
+    if max_mag is not None:
+        np.minimum(mag, np.float32(max_mag), out=mag)
+    spec = np.empty(mag.shape, np.complex64)
+    spec.real = mag * np.cos(phase)
+    spec.imag = mag * np.sin(phase)
+    return mx.array(spec)

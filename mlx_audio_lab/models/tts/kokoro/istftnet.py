@@ -10,7 +10,7 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.cpu.elementwise import ufunc
+from ....layers.cpu.elementwise import polar, ufunc
 from ....layers.fast_math import fast_math_active
 from ....taps import tap
 from .config import ISTFTNetConfig
@@ -169,11 +169,7 @@ def head_spectrum(x: mx.array, half: int) -> mx.array:
         mag, phase = mx.exp(x[..., :half]), mx.sin(x[..., half:])
         return mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
     xs = np.asarray(x)
-    mag, phase = np.exp(xs[..., :half]), np.sin(xs[..., half:])
-    spec = np.empty(mag.shape, np.complex64)
-    spec.real = mag * np.cos(phase)
-    spec.imag = mag * np.sin(phase)
-    return mx.array(spec)
+    return polar(xs[..., :half], np.sin(xs[..., half:]))
 
 
 class Decoder(nn.Module):
