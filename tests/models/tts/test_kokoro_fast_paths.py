@@ -117,3 +117,16 @@ def test_head_spectrum_and_source_sin_match_plain_and_float64():
         assert np.abs(got - want).max() < 3e-7 * scale
     for got in (fast_sin, plain_sin):
         assert np.abs(got - np.sin(phase.astype(np.float64))).max() < 2e-7
+
+
+def test_albert_gelu_new_fast_matches_plain_and_float64():
+    from mlx_audio_lab.models.tts.kokoro.albert import gelu_new
+
+    x = (np.random.default_rng(6).standard_normal((1, 300, 2048)) * 3).astype(np.float32)
+    fast = np.array(gelu_new(mx.array(x)))
+    with fm.plain_math():
+        plain = np.array(gelu_new(mx.array(x)))
+    x64 = x.astype(np.float64)
+    want = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)))
+    assert np.ptp(want) > 5
+    assert np.abs(fast - want).max() < 2e-6 and np.abs(plain - want).max() < 2e-6
