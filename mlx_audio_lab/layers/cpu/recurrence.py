@@ -90,17 +90,33 @@ def lstm_scan_active(gates_x: mx.array, w_hh: mx.array) -> bool:
 def lstm_scan(gates_x: mx.array, w_hh: mx.array, h0: mx.array, c0: mx.array) -> tuple[mx.array, mx.array, mx.array]:
     """The LSTM recurrence over precomputed input gates (B, T, 4H) (both biases included), recurrent weight
     (4H, H), state (B, H) x 2 -> (hidden states (B, T, H), last h, last c); gate order (i, f, g, o) as torch."""
-    B, T, G = gates_x.shape
-    H = G // 4
-    gx = np.array(gates_x, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H), updated in place step by step
-    w = np.ascontiguousarray(np.asarray(w_hh, np.float32))
-    h = np.array(h0, np.float32).reshape(B, H)
-    c = np.array(c0, np.float32).reshape(B, H).copy()
-    out = np.empty((T, B, H), np.float32)
+    return lstm_scans([(gates_x, w_hh, h0, c0)])[0]
+
+
+def _scan_all(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
     with one_blas_thread():
-        h = _steps(gx, w.T, h, c, out, 0, T)  # w.T: a transposed view, numpy hands BLAS the flag
-    hidden = mx.array(np.ascontiguousarray(out.transpose(1, 0, 2)))
-    return hidden, mx.array(h), mx.array(c)
+        return _steps(gx, wt, h, c, out, 0, gx.shape[0])
+
+
+def lstm_scans(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
+               ) -> list[tuple[mx.array, mx.array, mx.array]]:
+    """`lstm_scan` of independent recurrences (a bidirectional layer's two directions), each (gates_x, w_hh, h0,
+    c0); two or more run side by side on threads (each bound by reading its own recurrent weight)."""
+    prepared = []
+    for gates_x, w_hh, h0, c0 in runs:
+        B, T, G = gates_x.shape
+        gx = np.array(gates_x, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H), updated in place step by step
+        wt = np.ascontiguousarray(np.asarray(w_hh, np.float32)).T  # a transposed view: BLAS gets the flag
+        h = np.array(h0, np.float32).reshape(B, G // 4)
+        c = np.array(c0, np.float32).reshape(B, G // 4).copy()
+        prepared.append((gx, wt, h, c, np.empty((T, B, G // 4), np.float32)))
+    if len(prepared) == 1:
+        last = [_scan_all(*prepared[0])]
+    else:
+        jobs = [_pool().submit(_scan_all, *p) for p in prepared]
+        last = [j.result() for j in jobs]
+    return [(mx.array(np.ascontiguousarray(out.transpose(1, 0, 2))), mx.array(h), mx.array(c))
+            for (_, _, _, c, out), h in zip(prepared, last)]
 
 
 def _steps(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out: np.ndarray, t0: int,
@@ -126,6 +142,13 @@ def _steps(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out: np
 
 PIPELINE_BLOCK = 25  # steps per block handed from one layer to the next
 _pipeline_pool: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The recurrences' threads (one per layer or direction running at once), made once."""
+    if not _pipeline_pool:
+        _pipeline_pool.append(ThreadPoolExecutor(4, thread_name_prefix="mlx_audio_lab-lstm"))
+    return _pipeline_pool[0]
 
 
 def lstm_stack_active(x: mx.array, num_layers: int, w_hh: mx.array) -> bool:
@@ -166,10 +189,8 @@ def lstm_stack_scan(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, 
     st = [(np.array(h, np.float32).reshape(B, H), np.array(c, np.float32).reshape(B, H).copy()) for h, c in states]
     outs = [np.empty((T, B, H), np.float32) for _ in weights]
     done = [Queue() for _ in weights]
-    if not _pipeline_pool:
-        _pipeline_pool.append(ThreadPoolExecutor(4, thread_name_prefix="mlx_audio_lab-lstm"))
     with one_blas_thread():
-        jobs = [_pipeline_pool[0].submit(_layer_worker, l, gx, ws, st, outs, done, T) for l in range(len(ws))]
+        jobs = [_pool().submit(_layer_worker, l, gx, ws, st, outs, done, T) for l in range(len(ws))]
         try:
             for j in jobs:
                 j.result()
