@@ -7,6 +7,7 @@ MLX 100 ms, PyTorch 32 ms, here 34 ms on one thread).
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import mlx.core as mx
@@ -14,6 +15,23 @@ import numpy as np
 
 SPLIT_SIZE = 1 << 20  # arrays from here on are cut in one slice per worker
 _pool: list[ThreadPoolExecutor] = []
+
+
+SCRATCH_MAX = 1 << 25  # floats (128 MB): outputs up to this size are written into one reused buffer
+_scratch = threading.local()
+
+
+def _output(shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 array to write a result into before `mx.array` copies it out: a view of the calling thread's
+    grow-only buffer (a fresh NumPy array of tens of MB costs a page fault per 4 KB on its first write, about
+    as much time as the op itself)."""
+    n = math.prod(shape)
+    if n > SCRATCH_MAX:
+        return np.empty(shape, np.float32)
+    buf = getattr(_scratch, "buffer", None)
+    if buf is None or buf.size < n:
+        buf = _scratch.buffer = np.empty(max(n, 1 << 20), np.float32)
+    return buf[:n].reshape(shape)
 
 
 def _workers() -> ThreadPoolExecutor:
@@ -35,7 +53,7 @@ def _elu_slice(x: np.ndarray, out: np.ndarray) -> None:
 def elu(x: mx.array) -> mx.array:
     """ELU (alpha 1) of a float32 array: x for x > 0, exp(x) - 1 below (evaluates `x`)."""
     flat = np.asarray(x).reshape(-1)
-    out = np.empty_like(flat)
+    out = _output(flat.shape)
     if flat.size < SPLIT_SIZE:
         _elu_slice(flat, out)
     else:
@@ -134,7 +152,7 @@ def _affine_map(x: mx.array, mean: np.ndarray, scale: np.ndarray, shift: np.ndar
     """`_affine_rows` over every batch row of x (B, T, C), the rows split over the workers (evaluates `x`)."""
     xs = np.asarray(x)
     B, T, C = xs.shape
-    out = np.empty_like(xs)
+    out = _output(xs.shape)
     stats = [np.asarray(a, np.float32).reshape(B, C) for a in (mean, scale, shift)]
     for b in range(B):
         per = [a[b] for a in stats]
@@ -166,7 +184,7 @@ def ufunc(fn: np.ufunc, x: mx.array) -> mx.array:
     """A one-argument NumPy ufunc (np.sin, np.exp, ...) of a float32 array on NumPy's SIMD loops, large arrays
     split over the two workers (evaluates `x`)."""
     flat = np.asarray(x).reshape(-1)
-    out = np.empty_like(flat)
+    out = _output(flat.shape)
     if flat.size < SPLIT_SIZE:
         fn(flat, out=out)
     else:
@@ -207,10 +225,33 @@ def gelu_tanh(x: mx.array) -> mx.array:
     """GELU's tanh approximation (`gelu_new`, `gelu_pytorch_tanh`) of a float32 array on NumPy's SIMD tanh, large
     arrays split over the two workers (evaluates `x`)."""
     flat = np.asarray(x).reshape(-1)
-    out = np.empty_like(flat)
+    out = _output(flat.shape)
     if flat.size < SPLIT_SIZE:
         _gelu_tanh_slice(flat, out)
     else:
         half = flat.size // 2
         _run(_gelu_tanh_slice, [(flat[s], out[s]) for s in (slice(0, half), slice(half, None))])
+    return mx.array(out.reshape(x.shape))
+
+
+def _leaky_slice(x: np.ndarray, out: np.ndarray, slope: np.float32) -> None:
+    for i in range(0, x.size, BLOCK):  # block by block: the second read of x comes from the cache
+        xb, ob = x[i : i + BLOCK], out[i : i + BLOCK]
+        np.multiply(xb, slope, out=ob)
+        np.maximum(xb, ob, out=ob)  # where(x >= 0, x, slope x) for 0 <= slope <= 1 (NaN stays NaN)
+
+
+def leaky_relu(x: mx.array, slope: float) -> mx.array:
+    """Leaky ReLU (0 <= slope <= 1) of a float32 array on NumPy's SIMD loops, large arrays split over the two
+    workers (evaluates `x`; MLX's CPU `where` / `maximum` loops are scalar)."""
+    if not 0.0 <= slope <= 1.0:
+        raise ValueError(f"leaky_relu takes a slope in [0, 1], got {slope}")
+    flat = np.asarray(x).reshape(-1)
+    out = _output(flat.shape)
+    s = np.float32(slope)
+    if flat.size < SPLIT_SIZE:
+        _leaky_slice(flat, out, s)
+    else:
+        half = flat.size // 2
+        _run(_leaky_slice, [(flat[p], out[p], s) for p in (slice(0, half), slice(half, None))])
     return mx.array(out.reshape(x.shape))

@@ -130,3 +130,16 @@ def test_albert_gelu_new_fast_matches_plain_and_float64():
     want = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64**3)))
     assert np.ptp(want) > 5
     assert np.abs(fast - want).max() < 2e-6 and np.abs(plain - want).max() < 2e-6
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.1, 0.01])
+def test_leaky_fast_equals_plain(slope):
+    from mlx_audio_lab.models.tts.kokoro.modules import leaky
+
+    x = mx.array(np.random.default_rng(7).standard_normal((1, 9000, 128)).astype(np.float32))
+    fast = np.array(leaky(x, slope))
+    fast_again = np.array(leaky(2 * x, slope))  # the reused output buffer leaves earlier results intact
+    with fm.plain_math():
+        plain = np.array(leaky(x, slope))
+    assert (plain < 0).mean() > 0.4 and np.array_equal(fast, plain)
+    assert np.array_equal(fast_again, 2 * plain) and np.array_equal(np.array(leaky(x, slope)), plain)

@@ -9,7 +9,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.cpu.elementwise import affine_leaky, affine_snake, channel_moments
+from ....layers.cpu.elementwise import affine_leaky, affine_snake, channel_moments, leaky_relu
 from ....layers.fast_math import fast_math_active
 from ....layers.lstm import LSTM
 from ....layers.snake import snake
@@ -19,6 +19,9 @@ RSQRT2 = 1.0 / math.sqrt(2.0)
 
 
 def leaky(x: mx.array, slope: float) -> mx.array:
+    """LeakyReLU; on NumPy's SIMD loops for large float32 inputs on the CPU (`elementwise.leaky_relu`)."""
+    if x.dtype == mx.float32 and fast_math_active(x.size):
+        return leaky_relu(x, slope)
     return mx.where(x >= 0, x, slope * x)
 
 
