@@ -1,7 +1,8 @@
 """Element-wise activations over large float32 arrays on numpy's SIMD loops (AVX-512 / AVX2 `exp`), split over
 the cores: MLX's CPU back end evaluates `exp` one scalar at a time, and the multiply-add `exp` of
 `fast_math.fast_exp` still takes six passes over memory (EnCodec's ELU over 10 s x 32 channels at 24 kHz:
-MLX 100 ms, PyTorch 32 ms, here 34 ms on one thread).
+MLX 100 ms, PyTorch 32 ms, here 34 ms on one thread; 17 ms once cut in cache-sized blocks and written into a
+reused output buffer, with PyTorch at 30 ms in the same process).
 """
 
 from __future__ import annotations
@@ -42,12 +43,17 @@ def _workers() -> ThreadPoolExecutor:
 
 
 def _elu_slice(x: np.ndarray, out: np.ndarray) -> None:
-    """ELU (alpha 1) of a flat slice into `out`: max(x, 0) + (exp(min(x, 0)) - 1)."""
-    neg = np.minimum(x, 0.0)
-    np.exp(neg, out=neg)
-    neg -= 1.0
-    np.maximum(x, 0.0, out=out)
-    out += neg
+    """ELU (alpha 1) of a flat slice into `out`: max(x, 0) + (exp(min(x, 0)) - 1), block by block (the blocks
+    stay in the cache; one small temporary)."""
+    neg = np.empty(min(BLOCK, x.size), np.float32)
+    for i in range(0, x.size, BLOCK):
+        xb, ob = x[i : i + BLOCK], out[i : i + BLOCK]
+        nb = neg[: xb.size]
+        np.minimum(xb, np.float32(0.0), out=nb)
+        np.exp(nb, out=nb)
+        nb -= np.float32(1.0)
+        np.maximum(xb, np.float32(0.0), out=ob)
+        ob += nb
 
 
 def elu(x: mx.array) -> mx.array:
