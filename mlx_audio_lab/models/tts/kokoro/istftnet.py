@@ -124,10 +124,16 @@ class Generator(nn.Module):
         tap("decoder.generator.m_source", har)
         n_fft, hop = self.cfg.gen_istft_n_fft, self.cfg.gen_istft_hop_size
         spec = stft(har, n_fft, hop, n_fft, window="hann")
-        mag, phase = mx.abs(spec), mx.arctan2(spec.imag, spec.real)
+        if fast_math_active(spec.size):  # NumPy's SIMD hypot / arctan2 (MLX's CPU ones are scalar)
+            z = np.asarray(spec)
+            out = mx.array(np.concatenate([np.abs(z), np.arctan2(z.imag, z.real)], axis=-1))
+            mag, phase = out[..., : z.shape[-1]], out[..., z.shape[-1] :]
+        else:
+            mag, phase = mx.abs(spec), mx.arctan2(spec.imag, spec.real)
+            out = mx.concatenate([mag, phase], axis=-1)
         tap("decoder.generator.source_mag", mag)
         tap("decoder.generator.source_phase", phase)  # +-pi where imag ~ 0: see reference.phase_flips
-        return mx.concatenate([mag, phase], axis=-1)
+        return out
 
     def __call__(self, x: mx.array, s: mx.array, f0_curve: mx.array | None = None, rand_ini: mx.array | None = None,
                  noise: mx.array | None = None, har: mx.array | None = None) -> mx.array:
