@@ -165,3 +165,14 @@ def test_harmonic_source_spectrum_fast_matches_plain():
     assert np.abs(fast[..., :half] - mag).max() < 1e-5 * mag.max()
     dphase = np.abs((fast[..., half:] - plain[..., half:] + np.pi) % (2 * np.pi) - np.pi)
     assert (dphase * mag).max() < 1e-5 * mag.max()  # the spectrum error the phase difference makes
+
+
+def test_fractional_part_by_floor_is_remainder_bit_for_bit():
+    """SineGen's y - floor(y) on the CPU: MLX's remainder(y, 1) and torch's `y % 1`, bit for bit."""
+    torch = pytest.importorskip("torch")
+    y = np.concatenate([np.random.default_rng(8).uniform(-5, 30, 200_000), [0.0, -0.0, 1.0, -1.0, 2.5, -2.5]])
+    y = y.astype(np.float32)
+    frac = np.array(mx.array(y) - mx.floor(mx.array(y)))
+    assert np.array_equal(frac, np.array(mx.remainder(mx.array(y), 1.0)))
+    assert np.array_equal(frac, (torch.from_numpy(y) % 1).numpy())
+    assert frac.min() >= 0 and frac.max() < 1 and np.ptp(frac) > 0.9

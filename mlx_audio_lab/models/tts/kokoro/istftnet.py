@@ -43,7 +43,9 @@ class SineGen(nn.Module):
     def __call__(self, f0: mx.array, rand_ini: mx.array, noise: mx.array) -> tuple[mx.array, mx.array]:
         """f0 (B, L, 1) at the sample rate -> (sines (B, L, dim), uv (B, L, 1))."""
         fn = f0 * mx.arange(1, self.dim + 1, dtype=mx.float32)
-        rad = mx.remainder(fn / self.sr, 1.0)
+        rad = fn / self.sr
+        # y - floor(y) is remainder(y, 1) bit for bit (torch's `% 1` too); MLX's CPU remainder is 9x slower
+        rad = rad - mx.floor(rad) if fast_math_active(rad.size) else mx.remainder(rad, 1.0)
         rad = mx.concatenate([rad[:, :1] + rand_ini[:, None, :], rad[:, 1:]], axis=1)
         L = rad.shape[1]
         frames = int(math.floor(L / self.scale))
