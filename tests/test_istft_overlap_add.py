@@ -31,7 +31,7 @@ def test_istft_shifted_sum_matches_scatter_and_torch(frames, n_fft, hop, center)
     with fm.plain_math():
         assert not dsp._shifted_overlap_add(n_fft, hop)
         plain = np.array(dsp.istft(mx.array(z), n_fft, hop, n_fft, window="hann", center=center))
-    assert fast.shape == plain.shape and plain.std() > 0.1
+    assert fast.shape == plain.shape and plain.std() > 0.01  # irfft scales by 1 / n_fft
     assert np.abs(fast - plain).max() < 1e-6
     if center:  # torch refuses center=False with a Hann window (its envelope is zero at the ends)
         want = torch.istft(torch.from_numpy(z).transpose(1, 2), n_fft, hop, n_fft, window=torch.hann_window(n_fft),
