@@ -7,8 +7,8 @@ ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some 
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
 not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
-`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz (add one: a `Subject` builder in
-SUBJECTS).
+`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz (add one:
+a `Subject` builder in SUBJECTS).
 """
 
 from __future__ import annotations
@@ -310,8 +310,41 @@ def _dac(opts: dict) -> Subject:
     return Subject(model, stages, reference, {"encode": t_encode, "decode": t_decode})
 
 
+def _vocos(opts: dict) -> Subject:
+    import mlx.core as mx
+    import torch
+    import yaml
+
+    from mlx_audio_lab.models.codecs.vocos.load import load_model
+    from mlx_audio_lab.models.codecs.vocos.torch_shim import import_vocos
+
+    from .models.codec_common import seeded_weights_, temp_folder
+
+    cfg = harness.load_config("vocos_mel_24khz")  # the benchmark's seeded real-size model, as it builds it
+    audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), 24000, seed=0)
+    vocos, _ = import_vocos()
+    folder = temp_folder("vocos_mel_24khz")
+    (folder / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    torch.manual_seed(0)
+    reference = vocos.Vocos.from_hparams(str(folder / "config.yaml")).eval()
+    seeded_weights_(reference.backbone, seed=0)
+    seeded_weights_(reference.head.out, seed=1)
+    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    model = load_model(folder)
+    feats = model.feature_extractor(mx.array(audio)[None])
+    with torch.inference_mode():
+        t_feats = reference.feature_extractor(torch.from_numpy(audio)[None])
+
+    def t_decode():
+        with torch.inference_mode():
+            return reference.decode(t_feats)
+
+    return Subject(model, {"decode": lambda: model.decode_batch(feats)}, reference, {"decode": t_decode})
+
+
 SUBJECTS: dict[str, Callable[[dict], Subject]] = {
-    "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac}
+    "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac,
+    "vocos_mel_24khz": _vocos}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,6 +152,26 @@ def stft(
     return spec.reshape(*lead, *spec.shape[1:])
 
 
+def _shifted_overlap_add(n_fft: int, hop: int) -> bool:
+    """Whether `istft` overlap-adds by shifted block sums (hop divides n_fft, fast paths on) instead of a scatter
+    add (MLX's CPU scatter: ~100 ms for Kokoro's 90k frames of 20 samples)."""
+    from .layers.fast_math import fast_math_active  # here: layers/ imports dsp
+
+    return n_fft % hop == 0 and fast_math_active()
+
+
+def _overlap_add(frames: mx.array, hop: int) -> mx.array:
+    """(B, N, q * hop) frames, frame f starting at sample f * hop -> (B, (N + q - 1) * hop): the q blocks of hop
+    samples of every frame, block j shifted j frames, summed."""
+    B, N, n_fft = frames.shape
+    q = n_fft // hop
+    blocks = frames.reshape(B, N, q, hop)
+    y = mx.pad(blocks[:, :, 0], [(0, 0), (0, q - 1), (0, 0)])
+    for j in range(1, q):
+        y = y + mx.pad(blocks[:, :, j], [(0, 0), (j, q - 1 - j), (0, 0)])
+    return y.reshape(B, (N + q - 1) * hop)
+
+
 def istft(
     spec: ArrayLike,
     n_fft: int,
@@ -184,10 +204,14 @@ def istft(
     frames = frames * win  # (B, frames, n_fft)
 
     total = n_fft + hop * (n_frames - 1)
-    idx = (mx.arange(n_frames)[:, None] * hop + mx.arange(n_fft)[None, :]).reshape(-1)
     b = frames.shape[0]
-    y = mx.zeros((b, total), dtype=frames.dtype).at[:, idx].add(frames.reshape(b, -1))
-    envelope = mx.zeros((total,), dtype=win.dtype).at[idx].add(mx.tile(win * win, (n_frames,)))
+    if _shifted_overlap_add(n_fft, hop):
+        y = _overlap_add(frames, hop)
+        envelope = _overlap_add(mx.broadcast_to(win * win, (1, n_frames, n_fft)), hop)[0]
+    else:
+        idx = (mx.arange(n_frames)[:, None] * hop + mx.arange(n_fft)[None, :]).reshape(-1)
+        y = mx.zeros((b, total), dtype=frames.dtype).at[:, idx].add(frames.reshape(b, -1))
+        envelope = mx.zeros((total,), dtype=win.dtype).at[idx].add(mx.tile(win * win, (n_frames,)))
 
     start = n_fft // 2 if center else 0
     if length is not None:

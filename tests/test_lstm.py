@@ -74,6 +74,9 @@ def test_one_loop_recurrence_equals_the_mlx_steps(monkeypatch, batch, hidden):
     calls = []
     original = recurrence.lstm_scan
     monkeypatch.setattr("mlx_audio_lab.layers.lstm.lstm_scan", lambda *a: calls.append(1) or original(*a))
+    original_many = recurrence.lstm_scans  # a bidirectional layer's two directions side by side: one call each
+    monkeypatch.setattr("mlx_audio_lab.layers.lstm.lstm_scans",
+                        lambda runs: calls.extend([1] * len(runs)) or original_many(runs))
     fast_bi = port(x)
     fast, h_f, c_f = port._run_layer(x, 0, "", state)
     assert len(calls) == 3  # both directions, then the continued layer

@@ -9,7 +9,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .cpu.gemv import project
-from .cpu.recurrence import lstm_scan, lstm_scan_active
+from .cpu.recurrence import lstm_scan, lstm_scan_active, lstm_scans, lstm_stack_active, lstm_stack_scan
 
 
 @mx.compile
@@ -67,12 +67,43 @@ class LSTM(nn.Module):
         y = mx.stack(out, axis=1)
         return (y[:, ::-1] if sfx else y), h, c
 
+    def _gates(self, x: mx.array, n: int, sfx: str) -> mx.array:
+        """The input part of every step's gates, both biases in: (B, T, C) -> (B, T, 4H)."""
+        gates_x = x @ self[f"weight_ih_l{n}{sfx}"].T
+        return gates_x + (self[f"bias_ih_l{n}{sfx}"] + self[f"bias_hh_l{n}{sfx}"]) if self.bias else gates_x
+
+    def _both_directions(self, x: mx.array, n: int) -> list[mx.array]:
+        """Layer n's forward and backward outputs from zero states; on the CPU the two recurrences run side by
+        side on two threads (`lstm_scans`)."""
+        gates = [self._gates(x, n, ""), self._gates(x[:, ::-1], n, "_reverse")]
+        w_hh = [self[f"weight_hh_l{n}"], self[f"weight_hh_l{n}_reverse"]]
+        if not all(lstm_scan_active(g, w) for g, w in zip(gates, w_hh)):
+            return [self._layer(x, n), self._layer(x, n, "_reverse")]
+        zeros = mx.zeros((x.shape[0], self.hidden_size), x.dtype)
+        (fwd, _, _), (bwd, _, _) = lstm_scans([(g, w, zeros, zeros) for g, w in zip(gates, w_hh)])
+        return [fwd, bwd[:, ::-1]]
+
+    def _stacked(self, x: mx.array, state: list[tuple[mx.array, mx.array]] | None
+                 ) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
+        """All layers of a unidirectional LSTM at once, pipelined over threads on the CPU (`lstm_stack_scan`)."""
+        gates_x = x @ self.weight_ih_l0.T
+        bias = [self[f"bias_ih_l{n}"] + self[f"bias_hh_l{n}"] if self.bias else None for n in range(self.num_layers)]
+        if self.bias:
+            gates_x = gates_x + bias[0]
+        if state is None:
+            zeros = mx.zeros((x.shape[0], self.hidden_size), x.dtype)
+            state = [(zeros, zeros)] * self.num_layers
+        weights = [(self[f"weight_ih_l{n}"], self[f"weight_hh_l{n}"], bias[n]) for n in range(self.num_layers)]
+        return lstm_stack_scan(gates_x, weights, state)
+
     def run(self, x: mx.array, state: list[tuple[mx.array, mx.array]] | None = None
             ) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
         """Continue a unidirectional batch-first LSTM: (B, T, C) and the (h, c) per layer a previous call returned
         (None: zeros) -> (outputs, the new state). Chunks run this way equal one call on the whole sequence."""
         if self.bidirectional or not self.batch_first:
             raise ValueError("only a unidirectional, batch-first LSTM can be continued chunk by chunk")
+        if lstm_stack_active(x, self.num_layers, self.weight_hh_l0):
+            return self._stacked(x, state)
         new = []
         for n in range(self.num_layers):
             x, h, c = self._run_layer(x, n, "", None if state is None else state[n])
@@ -83,9 +114,12 @@ class LSTM(nn.Module):
         """(B, T, input_size) -> (B, T, D * hidden_size): the last layer's hidden states (zero initial state)."""
         if not self.batch_first:
             x = x.swapaxes(0, 1)
+        if not self.bidirectional and lstm_stack_active(x, self.num_layers, self.weight_hh_l0):
+            x = self._stacked(x, None)[0]
+            return x if self.batch_first else x.swapaxes(0, 1)
         for n in range(self.num_layers):
             if self.bidirectional:
-                x = mx.concatenate([self._layer(x, n), self._layer(x, n, "_reverse")], axis=-1)
+                x = mx.concatenate(self._both_directions(x, n), axis=-1)
             else:
                 x = self._layer(x, n)
         return x if self.batch_first else x.swapaxes(0, 1)

@@ -11,8 +11,10 @@ come from the same tanh call as the cell input: sigmoid(x) = (1 + tanh(x / 2)) /
 from __future__ import annotations
 
 import ctypes
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from queue import Queue
 
 import mlx.core as mx
 import numpy as np
@@ -88,23 +90,113 @@ def lstm_scan_active(gates_x: mx.array, w_hh: mx.array) -> bool:
 def lstm_scan(gates_x: mx.array, w_hh: mx.array, h0: mx.array, c0: mx.array) -> tuple[mx.array, mx.array, mx.array]:
     """The LSTM recurrence over precomputed input gates (B, T, 4H) (both biases included), recurrent weight
     (4H, H), state (B, H) x 2 -> (hidden states (B, T, H), last h, last c); gate order (i, f, g, o) as torch."""
-    B, T, G = gates_x.shape
-    H = G // 4
-    gx = np.array(gates_x, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H), updated in place step by step
-    w = np.ascontiguousarray(np.asarray(w_hh, np.float32))
-    h = np.array(h0, np.float32).reshape(B, H)
-    c = np.array(c0, np.float32).reshape(B, H).copy()
-    out = np.empty((T, B, H), np.float32)
-    half, offset = _gate_constants(H)
-    tmp, cell = np.empty((B, H), np.float32), np.empty((B, H), np.float32)
-    wt = w.T  # a transposed view: numpy hands BLAS the flag, nothing is copied
-    rec = np.empty((B, G), np.float32)
+    return lstm_scans([(gates_x, w_hh, h0, c0)])[0]
+
+
+def _scan_all(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out: np.ndarray) -> np.ndarray:
     with one_blas_thread():
-        for t in range(T):
-            y = gx[t]  # (B, 4H)
-            np.matmul(h, wt, out=rec)
-            np.add(y, rec, out=y)
-            _gates(y, c, tmp, cell, half, offset, H, out[t])
-            h = out[t]
-    hidden = mx.array(np.ascontiguousarray(out.transpose(1, 0, 2)))
-    return hidden, mx.array(h), mx.array(c)
+        return _steps(gx, wt, h, c, out, 0, gx.shape[0])
+
+
+def lstm_scans(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
+               ) -> list[tuple[mx.array, mx.array, mx.array]]:
+    """`lstm_scan` of independent recurrences (a bidirectional layer's two directions), each (gates_x, w_hh, h0,
+    c0); two or more run side by side on threads (each bound by reading its own recurrent weight)."""
+    prepared = []
+    for gates_x, w_hh, h0, c0 in runs:
+        B, T, G = gates_x.shape
+        gx = np.array(gates_x, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H), updated in place step by step
+        wt = np.ascontiguousarray(np.asarray(w_hh, np.float32)).T  # a transposed view: BLAS gets the flag
+        h = np.array(h0, np.float32).reshape(B, G // 4)
+        c = np.array(c0, np.float32).reshape(B, G // 4).copy()
+        prepared.append((gx, wt, h, c, np.empty((T, B, G // 4), np.float32)))
+    if len(prepared) == 1:
+        last = [_scan_all(*prepared[0])]
+    else:
+        jobs = [_pool().submit(_scan_all, *p) for p in prepared]
+        last = [j.result() for j in jobs]
+    return [(mx.array(np.ascontiguousarray(out.transpose(1, 0, 2))), mx.array(h), mx.array(c))
+            for (_, _, _, c, out), h in zip(prepared, last)]
+
+
+def _steps(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out: np.ndarray, t0: int,
+           t1: int) -> np.ndarray:
+    """Steps t0 .. t1 - 1 of one layer: gx (T, B, 4H) input gates (overwritten), wt (H, 4H) the recurrent weight
+    transposed, h (B, H) the state before t0, c (B, H) updated in place, out (T, B, H) -> h after t1 - 1."""
+    B, G = gx.shape[1:]
+    H = G // 4
+    half, offset = _gate_constants(H)
+    tmp, cell, rec = np.empty((B, H), np.float32), np.empty((B, H), np.float32), np.empty((B, G), np.float32)
+    for t in range(t0, t1):
+        y = gx[t]  # (B, 4H)
+        np.matmul(h, wt, out=rec)
+        np.add(y, rec, out=y)
+        _gates(y, c, tmp, cell, half, offset, H, out[t])
+        h = out[t]
+    return h
+
+
+# A stack of unidirectional layers as a pipeline: layer l runs on its own thread, a block of steps behind layer
+# l - 1 (whose outputs it turns into its input gates one block at a time), so the layers' recurrent products, each
+# bound by reading its own recurrent weight, run side by side on the two cores instead of one after another.
+
+PIPELINE_BLOCK = 25  # steps per block handed from one layer to the next
+_pipeline_pool: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The recurrences' threads (one per layer or direction running at once), made once."""
+    if not _pipeline_pool:
+        _pipeline_pool.append(ThreadPoolExecutor(4, thread_name_prefix="mlx_audio_lab-lstm"))
+    return _pipeline_pool[0]
+
+
+def lstm_stack_active(x: mx.array, num_layers: int, w_hh: mx.array) -> bool:
+    """True when `lstm_stack_scan` applies: the one-loop recurrence's conditions, 2+ layers, 2+ blocks of steps."""
+    return (num_layers > 1 and x.shape[1] >= 2 * PIPELINE_BLOCK and x.dtype == mx.float32
+            and lstm_scan_active(x, w_hh))
+
+
+def _layer_worker(l: int, gx: list, weights: list, states: list, outs: list, done: list[Queue], T: int) -> None:
+    """Layer l over all steps, block by block: waits for layer l - 1's block, then its input gates, then steps."""
+    w_ih, wt, bias = weights[l]
+    h, c = states[l]
+    for t0 in range(0, T, PIPELINE_BLOCK):
+        t1 = min(t0 + PIPELINE_BLOCK, T)
+        if l > 0:
+            if done[l - 1].get() is None:
+                done[l].put(None)
+                return
+            rows = gx[l][t0:t1].reshape(-1, w_ih.shape[0])  # (steps * B, 4H), a view
+            np.matmul(outs[l - 1][t0:t1].reshape(len(rows), -1), w_ih.T, out=rows)
+            rows += bias
+        h = _steps(gx[l], wt, h, c, outs[l], t0, t1)
+        done[l].put(t1)
+    states[l] = (h, c)
+
+
+def lstm_stack_scan(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx.array | None]],
+                    states: list[tuple[mx.array, mx.array]]) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
+    """Unidirectional LSTM layers from the first layer's input gates (B, T, 4H) (both biases in), per layer
+    (w_ih (4H, C), w_hh (4H, H), summed biases (4H,) or None) and state (h, c) (B, H) -> (last layer's hidden
+    states (B, T, H), each layer's final (h, c)); the layers pipelined over threads (see above)."""
+    B, T, G = gates_x0.shape
+    H = G // 4
+    gx = [np.array(gates_x0, np.float32).transpose(1, 0, 2).copy()]
+    gx += [np.empty((T, B, G), np.float32) for _ in weights[1:]]
+    ws = [(np.asarray(w_ih, np.float32), np.ascontiguousarray(np.asarray(w_hh, np.float32)).T,
+           np.zeros(G, np.float32) if b is None else np.asarray(b, np.float32)) for w_ih, w_hh, b in weights]
+    st = [(np.array(h, np.float32).reshape(B, H), np.array(c, np.float32).reshape(B, H).copy()) for h, c in states]
+    outs = [np.empty((T, B, H), np.float32) for _ in weights]
+    done = [Queue() for _ in weights]
+    with one_blas_thread():
+        jobs = [_pool().submit(_layer_worker, l, gx, ws, st, outs, done, T) for l in range(len(ws))]
+        try:
+            for j in jobs:
+                j.result()
+        except BaseException:
+            for q in done:
+                q.put(None)
+            raise
+    hidden = mx.array(np.ascontiguousarray(outs[-1].transpose(1, 0, 2)))
+    return hidden, [(mx.array(h.copy()), mx.array(c)) for h, c in st]

@@ -27,6 +27,8 @@ from ....errors import ArgumentError, CodesError
 from ....layers import chunked, quantizers_for_bandwidth
 from ....layers.conv import Conv1d
 from ....layers.convnext import ConvNeXtBlock, apply_norm, make_norm
+from ....layers.cpu.elementwise import polar
+from ....layers.fast_math import fast_math_active
 from ....taps import tap
 from .config import FeatureConfig, HeadConfig, VocosConfig
 
@@ -105,17 +107,25 @@ class ISTFTHead(nn.Module):
 
     def spectrum(self, x: mx.array) -> tuple[mx.array, mx.array]:
         """hidden (B, frames, dim) -> (magnitude, phase), each (B, frames, n_fft // 2 + 1)."""
-        h = tap("head.out", self.out(x))
+        return self._polar(tap("head.out", self.out(x)))
+
+    @staticmethod
+    def _polar(h: mx.array) -> tuple[mx.array, mx.array]:
         log_mag, phase = mx.split(h, 2, axis=-1)
         return mx.minimum(mx.exp(log_mag), 1e2), phase
 
     def __call__(self, x: mx.array) -> mx.array:
         """hidden (B, frames, dim) -> audio (B, frames * hop) ("same") or (B, (frames - 1) * hop) ("center")."""
         c = self.cfg
-        mag, phase = self.spectrum(x)
+        h = tap("head.out", self.out(x))
+        mag, phase = self._polar(h)  # lazy: evaluated only where used (the plain path, taps)
         tap("head.magnitude", mag)
         tap("head.phase", mx.arctan2(mx.sin(phase), mx.cos(phase)))  # wrapped to (-pi, pi], as angle(S)
-        spec = mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
+        if h.dtype == mx.float32 and fast_math_active(h.size):  # on NumPy's SIMD exp / cos / sin
+            hs = np.asarray(h)
+            spec = polar(hs[..., : hs.shape[-1] // 2], hs[..., hs.shape[-1] // 2 :], max_mag=1e2)
+        else:
+            spec = mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
         if c.padding == "center":
             return dsp.istft(spec, c.n_fft, c.hop_length, window="hann", center=True)
         # "same": overlap-add from the first frame (no centring), then trim (win - hop) / 2 each side;

@@ -7,12 +7,16 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 
-from ....layers.fast_math import softmax
+from ....layers.cpu.elementwise import gelu_tanh
+from ....layers.fast_math import fast_math_active, softmax
 from .config import AlbertConfig
 
 
 def gelu_new(x: mx.array) -> mx.array:
-    """The tanh approximation of GELU that ALBERT uses (`gelu_new`)."""
+    """The tanh approximation of GELU that ALBERT uses (`gelu_new`); NumPy's SIMD tanh on the CPU for large
+    float32 inputs (MLX's CPU tanh is scalar)."""
+    if x.dtype == mx.float32 and fast_math_active(x.size):
+        return gelu_tanh(x)
     return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
 
 

@@ -10,10 +10,11 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.snake import snake
+from ....layers.cpu.elementwise import polar, ufunc
+from ....layers.fast_math import fast_math_active
 from ....taps import tap
 from .config import ISTFTNetConfig
-from .modules import AdaIN1d, AdainResBlk1d, leaky
+from .modules import AdaIN1d, AdainResBlk1d, adain_snake, leaky
 
 
 def interp_linear(x: mx.array, out_len: int, scale: float) -> mx.array:
@@ -42,7 +43,9 @@ class SineGen(nn.Module):
     def __call__(self, f0: mx.array, rand_ini: mx.array, noise: mx.array) -> tuple[mx.array, mx.array]:
         """f0 (B, L, 1) at the sample rate -> (sines (B, L, dim), uv (B, L, 1))."""
         fn = f0 * mx.arange(1, self.dim + 1, dtype=mx.float32)
-        rad = mx.remainder(fn / self.sr, 1.0)
+        rad = fn / self.sr
+        # y - floor(y) is remainder(y, 1) bit for bit (torch's `% 1` too); MLX's CPU remainder is 9x slower
+        rad = rad - mx.floor(rad) if fast_math_active(rad.size) else mx.remainder(rad, 1.0)
         rad = mx.concatenate([rad[:, :1] + rand_ini[:, None, :], rad[:, 1:]], axis=1)
         L = rad.shape[1]
         frames = int(math.floor(L / self.scale))
@@ -50,7 +53,7 @@ class SineGen(nn.Module):
         # torch's CPU cumsum accumulates float32 in double: do the same (phases reach thousands of radians)
         phase = mx.array(np.cumsum(np.array(rad, dtype=np.float64), axis=1).astype(np.float32)) * 2 * math.pi
         phase = interp_linear(phase * self.scale, frames * self.scale, 1.0 / self.scale)
-        sines = mx.sin(phase) * self.sine_amp
+        sines = _sin(phase) * self.sine_amp
         uv = (f0 > self.threshold).astype(mx.float32)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
         return sines * uv + noise_amp * noise, uv
@@ -87,7 +90,7 @@ class AdaINResBlock1(nn.Module):
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         for c1, c2, n1, n2, a1, a2 in zip(self.convs1, self.convs2, self.adain1, self.adain2,
                                           self.alpha1, self.alpha2):
-            x = x + c2(snake(n2(c1(snake(n1(x, s), a1, eps=0.0)), s), a2, eps=0.0))  # no eps here
+            x = x + c2(adain_snake(n2, c1(adain_snake(n1, x, s, a1)), s, a2))
         return x
 
 
@@ -123,10 +126,16 @@ class Generator(nn.Module):
         tap("decoder.generator.m_source", har)
         n_fft, hop = self.cfg.gen_istft_n_fft, self.cfg.gen_istft_hop_size
         spec = stft(har, n_fft, hop, n_fft, window="hann")
-        mag, phase = mx.abs(spec), mx.arctan2(spec.imag, spec.real)
+        if fast_math_active(spec.size):  # NumPy's SIMD hypot / arctan2 (MLX's CPU ones are scalar)
+            z = np.asarray(spec)
+            out = mx.array(np.concatenate([np.abs(z), np.arctan2(z.imag, z.real)], axis=-1))
+            mag, phase = out[..., : z.shape[-1]], out[..., z.shape[-1] :]
+        else:
+            mag, phase = mx.abs(spec), mx.arctan2(spec.imag, spec.real)
+            out = mx.concatenate([mag, phase], axis=-1)
         tap("decoder.generator.source_mag", mag)
         tap("decoder.generator.source_phase", phase)  # +-pi where imag ~ 0: see reference.phase_flips
-        return mx.concatenate([mag, phase], axis=-1)
+        return out
 
     def __call__(self, x: mx.array, s: mx.array, f0_curve: mx.array | None = None, rand_ini: mx.array | None = None,
                  noise: mx.array | None = None, har: mx.array | None = None) -> mx.array:
@@ -149,11 +158,26 @@ class Generator(nn.Module):
                 xs = xs + self.resblocks[i * k + j](x, s)
             x = xs / k
         x = tap("decoder.generator.conv_post", self.conv_post(leaky(x, 0.01)))
-        half = self.cfg.gen_istft_n_fft // 2 + 1
-        mag, phase = mx.exp(x[..., :half]), mx.sin(x[..., half:])
-        spec = mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
+        spec = head_spectrum(x, self.cfg.gen_istft_n_fft // 2 + 1)
         n_fft, hop = self.cfg.gen_istft_n_fft, self.cfg.gen_istft_hop_size
         return istft(spec, n_fft, hop, n_fft, window="hann")
+
+
+def _sin(x: mx.array) -> mx.array:
+    """sin, on NumPy's SIMD loop for large float32 arrays on the CPU (MLX's CPU sin is scalar)."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return mx.sin(x)
+    return ufunc(np.sin, x)
+
+
+def head_spectrum(x: mx.array, half: int) -> mx.array:
+    """conv_post's output (B, frames, 2 * half) -> the complex spectrum exp(m) e^{i sin(p)} (B, frames, half);
+    on the CPU for large float32 inputs in NumPy (SIMD exp, sin, cos) in one go."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        mag, phase = mx.exp(x[..., :half]), mx.sin(x[..., half:])
+        return mag * mx.cos(phase) + 1j * (mag * mx.sin(phase))
+    xs = np.asarray(x)
+    return polar(xs[..., :half], np.sin(xs[..., half:]))
 
 
 class Decoder(nn.Module):

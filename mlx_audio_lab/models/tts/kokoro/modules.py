@@ -6,15 +6,22 @@ import math
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from ....layers.conv import Conv1d, ConvTranspose1d
+from ....layers.cpu.elementwise import affine_leaky, affine_snake, channel_moments, leaky_relu
+from ....layers.fast_math import fast_math_active
 from ....layers.lstm import LSTM
+from ....layers.snake import snake
 from ....taps import tap
 
 RSQRT2 = 1.0 / math.sqrt(2.0)
 
 
 def leaky(x: mx.array, slope: float) -> mx.array:
+    """LeakyReLU; on NumPy's SIMD loops for large float32 inputs on the CPU (`elementwise.leaky_relu`)."""
+    if x.dtype == mx.float32 and fast_math_active(x.size):
+        return leaky_relu(x, slope)
     return mx.where(x >= 0, x, slope * x)
 
 
@@ -38,6 +45,38 @@ class AdaIN1d(nn.Module):
         """x (B, T, C), s (B, S) -> (B, T, C)."""
         gamma, beta = mx.split(self.fc(s)[:, None, :], 2, axis=-1)
         return (1 + gamma) * (instance_norm(x) * self.norm.weight + self.norm.bias) + beta
+
+    def channel_affine(self, s: mx.array, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The whole map as (x - mean) * scale + shift per channel, from the style s (B, S) and x's statistics
+        (B, C) -> scale, shift (B, C) float64."""
+        gamma, beta = np.split(np.array(self.fc(s), np.float64), 2, axis=-1)
+        w, b = np.array(self.norm.weight, np.float64), np.array(self.norm.bias, np.float64)
+        scale = (1 + gamma) * w / np.sqrt(var + 1e-5)
+        return scale, (1 + gamma) * b + beta
+
+
+def _fused(x: mx.array) -> bool:
+    """Whether the AdaIN + activation of x takes the CPU's fused path (large float32 input, fast paths on)."""
+    return x.dtype == mx.float32 and x.ndim == 3 and fast_math_active(x.size)
+
+
+def adain_snake(norm: AdaIN1d, x: mx.array, s: mx.array, alpha: mx.array) -> mx.array:
+    """snake(norm(x, s), alpha) without eps, (B, T, C) -> (B, T, C); on the CPU for large float32 inputs the
+    statistics and the normalise-scale-Snake chain each take one pass over x (`layers/cpu/elementwise.py`)."""
+    if not _fused(x):
+        return snake(norm(x, s), alpha, eps=0.0)
+    mean, var = channel_moments(x)
+    scale, shift = norm.channel_affine(s, mean, var)
+    a = np.array(alpha, np.float32).reshape(-1)
+    return affine_snake(x, mean, scale, shift, a, 1.0 / a)
+
+
+def adain_leaky(norm: AdaIN1d, x: mx.array, s: mx.array, slope: float) -> mx.array:
+    """leaky(norm(x, s), slope), (B, T, C) -> (B, T, C); fused on the CPU as `adain_snake`."""
+    if not _fused(x):
+        return leaky(norm(x, s), slope)
+    mean, var = channel_moments(x)
+    return affine_leaky(x, mean, *norm.channel_affine(s, mean, var), slope)
 
 
 class AdaLayerNorm(nn.Module):
@@ -82,10 +121,10 @@ class AdainResBlk1d(nn.Module):
 
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         """(B, T, dim_in) -> (B, T or 2T, dim_out)."""
-        h = leaky(self.norm1(x, s), 0.2)
+        h = adain_leaky(self.norm1, x, s, 0.2)
         if self.upsample:
             h = self.pool(h)
-        h = self.conv2(leaky(self.norm2(self.conv1(h), s), 0.2))
+        h = self.conv2(adain_leaky(self.norm2, self.conv1(h), s, 0.2))
         sc = mx.repeat(x, 2, axis=1) if self.upsample else x
         if "conv1x1" in self:
             sc = self.conv1x1(sc)
