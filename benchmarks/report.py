@@ -98,6 +98,9 @@ def label(doc: dict, dtype: str, payload: dict) -> str:
     layers = payload.get("layers") or {}
     if isinstance(layers, dict) and layers.get("reduced"):
         of = layers.get("of", {})
+        if not isinstance(of, dict):  # one stack: "of" is its full layer count, beside its kept count
+            kept = next(k for k, v in layers.items() if k not in ("of", "reduced") and isinstance(v, int))
+            of = {kept: of}
         cut = " + ".join(f"{layers[k]}/{of.get(k, '?')} {k.replace('_layers', '')}" for k in sorted(of) if k in layers)
         return f"{doc['model']} {dtype} (REDUCED: {cut} layers)"
     return f"{doc['model']} {dtype}"
