@@ -23,3 +23,14 @@ def espeak():
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (apt-get install espeak-ng); speech clips unavailable")
     return True
+
+
+@pytest.fixture
+def fast_math_on():
+    """The fast CPU paths on for one test (whatever the environment says), the setting restored after."""
+    from mlx_audio_lab.layers import fast_math as fm
+
+    before = fm._enabled
+    fm.set_fast_math(True)
+    yield
+    fm._enabled = before

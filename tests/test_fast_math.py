@@ -13,14 +13,7 @@ from scipy.special import erf
 from mlx_audio_lab.layers import fast_math as fm
 from mlx_audio_lab.layers.cpu import gemv
 
-
-@pytest.fixture(autouse=True)
-def _fast_on():
-    """Every test starts with the fast paths on (whatever the environment says) and restores the setting."""
-    before = fm._enabled
-    fm.set_fast_math(True)
-    yield
-    fm._enabled = before
+pytestmark = pytest.mark.usefixtures("fast_math_on")  # every test starts with the fast paths on
 
 
 def _grid(lo: float, hi: float, n: int = 1_000_001, seed: int = 0) -> np.ndarray:

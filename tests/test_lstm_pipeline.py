@@ -13,12 +13,7 @@ from mlx_audio_lab.layers.lstm import LSTM
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def _fast_on():
-    before = fm._enabled
-    fm.set_fast_math(True)
-    yield
-    fm._enabled = before
+pytestmark = pytest.mark.usefixtures("fast_math_on")  # every test starts with the fast paths on
 
 
 def test_stack_matches_torch_and_plain_steps(monkeypatch):

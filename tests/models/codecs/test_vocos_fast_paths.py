@@ -15,12 +15,7 @@ from mlx_audio_lab.models.codecs.vocos.torch_shim import import_vocos
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True)
-def _fast_on():
-    before = fm._enabled
-    fm.set_fast_math(True)
-    yield
-    fm._enabled = before
+pytestmark = pytest.mark.usefixtures("fast_math_on")  # every test starts with the fast paths on
 
 
 @pytest.mark.parametrize("padding", ["same", "center"])

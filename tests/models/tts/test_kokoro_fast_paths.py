@@ -10,14 +10,7 @@ from mlx_audio_lab.layers import fast_math as fm
 from mlx_audio_lab.layers.cpu import elementwise
 from mlx_audio_lab.models.tts.kokoro.modules import AdaIN1d, adain_leaky, adain_snake
 
-
-@pytest.fixture(autouse=True)
-def _fast_on():
-    """Every test starts with the fast paths on (whatever the environment says) and restores the setting."""
-    before = fm._enabled
-    fm.set_fast_math(True)
-    yield
-    fm._enabled = before
+pytestmark = pytest.mark.usefixtures("fast_math_on")  # every test starts with the fast paths on
 
 
 def _adain(channels: int, seed: int) -> AdaIN1d:
