@@ -44,7 +44,7 @@ def main() -> None:
     from mlx_audio_lab.models.sts.deepfilternet import model as mdl
     from mlx_audio_lab.models.sts.deepfilternet import reference as ref
 
-    from . import harness
+    from .models.deepfilternet import noisy_inputs
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=10.0)
@@ -54,12 +54,8 @@ def main() -> None:
     folder = resolve("deepfilternet3")
     model = load_model(folder)
     c = model.config
-    clean = harness.synthetic_audio(a.seconds, c.sr, seed=0)
-    noisy = (clean + 0.05 * np.random.default_rng(1).standard_normal(len(clean))).astype(np.float32)
+    noisy, erb, cplx = noisy_inputs(c, a.seconds)
     sessions = ref.sessions(folder, extra=False)
-    n = len(noisy) + c.fft_size
-    spec = ref.analysis(np.pad(noisy.astype(np.float64), (0, n + (-n) % c.hop_size - len(noisy))), c)
-    erb, cplx = (ref.shift(f, c.conv_lookahead) for f in ref.features(spec, c))
     feats = (mx.array(erb[None, :, :, None], mx.float32), mx.array(cplx[None], mx.float32))
 
     def net() -> None:

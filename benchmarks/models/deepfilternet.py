@@ -15,6 +15,19 @@ from .. import harness
 NAME = "deepfilternet3"
 
 
+def noisy_inputs(c, seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The benchmark's noisy clip (seeded synthetic speech + white noise) and the reference's network features of
+    it: (noisy audio, ERB features, complex features), each as the onnxruntime graphs take them."""
+    from mlx_audio_lab.models.sts.deepfilternet import reference as ref
+
+    clean = harness.synthetic_audio(seconds, c.sr, seed=0)
+    noisy = (clean + 0.05 * np.random.default_rng(1).standard_normal(len(clean))).astype(np.float32)
+    n = len(noisy) + c.fft_size
+    spec = ref.analysis(np.pad(noisy.astype(np.float64), (0, n + (-n) % c.hop_size - len(noisy))), c)
+    erb, cplx = (ref.shift(f, c.conv_lookahead) for f in ref.features(spec, c))
+    return noisy, erb, cplx
+
+
 @harness.register(NAME, "DeepFilterNet3, real weights: enhanced audio s per s; port vs onnxruntime")
 def run(ctx: harness.Context) -> dict:
     import mlx.core as mx
@@ -28,13 +41,8 @@ def run(ctx: harness.Context) -> dict:
     folder = resolve("deepfilternet3")
     model = load_model(folder, dtype=ctx.mx_dtype)
     c = model.config
-    clean = harness.synthetic_audio(seconds, c.sr, seed=0)
-    noisy = (clean + 0.05 * np.random.default_rng(1).standard_normal(len(clean))).astype(np.float32)
+    noisy, erb, cplx = noisy_inputs(c, seconds)
     sessions = ref.sessions(folder, extra=False)
-
-    n = len(noisy) + c.fft_size
-    spec = ref.analysis(np.pad(noisy.astype(np.float64), (0, n + (-n) % c.hop_size - len(noisy))), c)
-    erb, cplx = (ref.shift(f, c.conv_lookahead) for f in ref.features(spec, c))
     feats = (mx.array(erb[None, :, :, None], ctx.mx_dtype), mx.array(cplx[None], ctx.mx_dtype))
 
     enhance = harness.compare({

@@ -64,9 +64,7 @@ def elu(x: mx.array) -> mx.array:
         _elu_slice(flat, out)
     else:
         half = flat.size // 2
-        jobs = [_workers().submit(_elu_slice, flat[s], out[s]) for s in (slice(0, half), slice(half, None))]
-        for j in jobs:
-            j.result()
+        _run(_elu_slice, [(flat[s], out[s]) for s in (slice(0, half), slice(half, None))])
     return mx.array(out.reshape(x.shape))
 
 
