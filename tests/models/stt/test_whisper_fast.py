@@ -50,6 +50,19 @@ def test_step_logits_equal_plain(fixture_model, rows):
     assert fast.pos == len(prompt) + len(feed)
 
 
+def test_a_quantized_decoder_keeps_the_plain_step(whisper_fixture):
+    """8-bit weights are packed for MLX's quantized matmuls: decoding takes the plain step and still transcribes."""
+    from mlx_audio_lab.models.stt.whisper import load_model, reference
+
+    model = load_model(whisper_fixture, quantize=8, group_size=32)
+    audio = model.embed_audio(mx.array(reference.parity_inputs(whisper_fixture)["mel"]))
+    assert fast_step_active() and not Stepper(model, audio, [50257, NO_TS]).fast
+    got = greedy(model, audio, [50257, NO_TS], max_new_tokens=30, timestamps=False)
+    with plain_math():
+        want = greedy(model, audio, [50257, NO_TS], max_new_tokens=30, timestamps=False)
+    assert got == want and len(set(got)) >= 3
+
+
 @pytest.mark.parametrize("timestamps", [False, True])
 def test_fast_greedy_tokens_equal_plain(fixture_model, timestamps):
     model, audio = fixture_model

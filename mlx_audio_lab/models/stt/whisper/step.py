@@ -138,6 +138,12 @@ def fast_step_active() -> bool:
     return fast_math_active() and not taps_enabled()
 
 
+def numpy_step_fits(model: Whisper) -> bool:
+    """False for a quantized decoder: its packed weights stay on MLX's quantized matmuls (the plain path)."""
+    quantized = (nn.QuantizedLinear, nn.QuantizedEmbedding)
+    return not any(isinstance(m, quantized) for _, m in model.decoder.named_modules())
+
+
 class Stepper:
     """Prefills a prompt (the same for each of B rows), then gives next-token logits (B, V) as float32 NumPy."""
 
@@ -147,7 +153,7 @@ class Stepper:
         self.audio = audio
         self.state = model.new_state()
         self.logits = self._plain(mx.array([prompt] * rows))
-        self.fast = fast_step_active() if fast is None else fast
+        self.fast = (fast_step_active() and numpy_step_fits(model)) if fast is None else fast
         if self.fast:
             self._start_fast(len(prompt))
 

@@ -33,7 +33,7 @@ class AlbertEmbeddings(nn.Module):
     def __call__(self, ids: mx.array) -> mx.array:
         """(B, T) ids -> (B, T, E)."""
         pos = mx.arange(ids.shape[1])
-        x = self.word_embeddings(ids) + self.position_embeddings(pos)[None] + self.token_type_embeddings.weight[0]
+        x = self.word_embeddings(ids) + self.position_embeddings(pos)[None] + self.token_type_embeddings(mx.array([0]))
         return self.LayerNorm(x)
 
 
