@@ -55,13 +55,14 @@ def _peak_mb(fn) -> float:
 
 def test_long_clip_memory_is_bounded(model):
     """Streaming 40 s needs no more MLX memory than streaming 10 s (one 2 s chunk's worth), while one shot of the
-    same 40 s grows with the clip (~3 MB per second of audio at this size) to several times that."""
+    same 40 s grows with the clip. Peaks differ between machines and runs (here 11 MB streamed vs 129 MB one shot;
+    a CI run: 20 vs 72 MB), so the bounds are ratios with margin."""
     short, long = clip(24_000 * 10), clip(24_000 * 40, seed=2)
     streamed_short = _peak_mb(lambda: stream_encode(model, short))
     streamed_long = _peak_mb(lambda: stream_encode(model, long))
     one_shot_short = _peak_mb(lambda: model.encode(short))
     one_shot_long = _peak_mb(lambda: model.encode(long))  # under STREAM_SECONDS: the whole clip at once
     assert streamed_long < 1.2 * streamed_short + 8, (streamed_short, streamed_long)
-    assert one_shot_long > 2.5 * one_shot_short, (one_shot_short, one_shot_long)
-    assert streamed_long < 0.25 * one_shot_long, (streamed_long, one_shot_long)
+    assert one_shot_long > 1.5 * one_shot_short, (one_shot_short, one_shot_long)
+    assert streamed_long < 0.5 * one_shot_long, (streamed_long, one_shot_long)
     assert streamed_long < 64, streamed_long
