@@ -7,7 +7,8 @@ ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some 
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
 not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
-`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz (add one:
+`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz,
+bigvgan_v2_24khz_100band_256x (add one:
 a `Subject` builder in SUBJECTS).
 """
 
@@ -342,9 +343,38 @@ def _vocos(opts: dict) -> Subject:
     return Subject(model, {"decode": lambda: model.decode_batch(feats)}, reference, {"decode": t_decode})
 
 
+def _bigvgan(opts: dict) -> Subject:
+    import json
+
+    import mlx.core as mx
+    import torch
+
+    from mlx_audio_lab.models.codecs.bigvgan.load import load_model
+    from mlx_audio_lab.models.codecs.bigvgan.reference import generator_from_config, reference_mel
+
+    from .models.codec_common import seeded_weights_, temp_folder
+
+    cfg = harness.load_config("bigvgan_v2_24khz_100band_256x")  # the benchmark's seeded real-size model
+    mel = reference_mel(cfg, harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0))
+    torch.manual_seed(0)
+    reference = generator_from_config(cfg).eval()
+    seeded_weights_(reference, seed=0, keep=("filter",))
+    folder = temp_folder("bigvgan_v2_24khz_100band_256x")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    torch.save({"generator": reference.state_dict()}, folder / "bigvgan_generator.pt")
+    model = load_model(folder)
+    x, xt = mx.array(mel.T)[None], torch.from_numpy(mel)[None]
+
+    def t_decode():
+        with torch.inference_mode():
+            return reference(xt)
+
+    return Subject(model, {"decode": lambda: model.decode_batch(x)}, reference, {"decode": t_decode})
+
+
 SUBJECTS: dict[str, Callable[[dict], Subject]] = {
     "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac,
-    "vocos_mel_24khz": _vocos}
+    "vocos_mel_24khz": _vocos, "bigvgan_v2_24khz_100band_256x": _bigvgan}
 
 
 def main(argv: list[str] | None = None) -> int:

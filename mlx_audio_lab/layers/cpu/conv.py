@@ -164,8 +164,9 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
             if f32 and native.library() is not None:
                 return native.depthwise_conv1d(x, weight, padding, dilation)
             return depthwise_conv1d(x, weight, padding, dilation)
-        if groups == 1 and f32 and weight.shape[0] <= native.DENSE_MAX_OUT and native.library() is not None:
-            return native.dense_conv1d(x, weight, stride, padding, dilation)  # few outputs: BLAS runs slow
+        if (groups == 1 and f32 and native.dense_wins(x.shape[-1], weight.shape[0], weight.shape[1])
+                and native.library() is not None):  # few outputs or a small weight: BLAS runs slow
+            return native.dense_conv1d(x, weight, stride, padding, dilation)
         if dilation > 1 and stride == 1:  # then the undilated paths below (taps d apart measured no faster)
             return phase_folded_conv1d(x, weight, dilation, padding, groups)
         if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:

@@ -8,7 +8,6 @@
 typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
 
 #define TILE 16 /* output channels per vector */
-#define BLOCK 8 /* output frames per register block: eight independent accumulators hide the FMA latency */
 
 /* Depthwise: y[t, c] = sum_j x[t - padding + j * dilation, c] * taps[j, c]; x (T, C), taps (k, C). */
 void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, float *restrict y, long T, long C,
@@ -56,68 +55,79 @@ static void store(float *restrict dst, v16 v, long n) {
   }
 }
 
-/* BLOCK frames from t (all windows inside x), output channels ot .. ot + 31: two tiles, so each broadcast input
- * feeds two FMAs; sixteen accumulators. */
-static void dense_block2(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
-                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
-  const float *in0 = x + (t * stride - padding) * C;
-  const float *wtile = wt + ot;
-  v16 a[BLOCK], b[BLOCK];
-  for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
-  for (long j = 0; j < k; ++j) {
-    const float *in = in0 + j * dilation * C;
-    const float *w = wtile + j * C * Op;
-    for (long c = 0; c < C; ++c) {
-      v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
-      for (int i = 0; i < BLOCK; ++i) {
-        float xv = in[i * stride * C + c];
-        a[i] += w0 * xv;
-        b[i] += w1 * xv;
-      }
-    }
+/* A register block: NF output frames from t (all windows inside x) by NT tiles of 16 output channels from ot,
+ * NT * NF accumulators. Per input channel and tap: NT weight vectors loaded, NF inputs broadcast, NT * NF FMAs.
+ * The weight (k, C, Op) streams through in order; the block's input rows stay in L1. */
+#define DENSE_BLOCK(NT, NF)                                                                                         \
+  static void dense_block_##NT##x##NF(const float *restrict x, const float *restrict wt, float *restrict y,      \
+                                       long C, long O, long Op, long k, long stride, long dilation, long padding,   \
+                                       long t, long ot) {                                                          \
+    const float *in0 = x + (t * stride - padding) * C;                                                           \
+    const long step = stride * C;                                                                                 \
+    v16 acc[NT][NF];                                                                                              \
+    for (int u = 0; u < NT; ++u)                                                                                  \
+      for (int i = 0; i < NF; ++i) acc[u][i] = (v16){0};                                                         \
+    for (long j = 0; j < k; ++j) {                                                                                \
+      const float *in = in0 + j * dilation * C;                                                                   \
+      const float *w = wt + j * C * Op + ot;                                                                      \
+      for (long c = 0; c < C; ++c) {                                                                              \
+        v16 wv[NT];                                                                                               \
+        for (int u = 0; u < NT; ++u) wv[u] = *(const v16 *)(w + c * Op + u * TILE);                             \
+        for (int i = 0; i < NF; ++i) {                                                                            \
+          float xv = in[i * step + c];                                                                            \
+          for (int u = 0; u < NT; ++u) acc[u][i] += wv[u] * xv;                                                   \
+        }                                                                                                         \
+      }                                                                                                           \
+    }                                                                                                             \
+    for (int u = 0; u < NT; ++u) {                                                                                \
+      long n = O - ot - u * TILE;                                                                                 \
+      n = n > TILE ? TILE : n;                                                                                    \
+      if (n <= 0) break;                                                                                          \
+      for (int i = 0; i < NF; ++i) store(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
+    }                                                                                                             \
   }
-  long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
-  for (int i = 0; i < BLOCK; ++i) {
-    store(y + (t + i) * O + ot, a[i], n0);
-    store(y + (t + i) * O + ot + TILE, b[i], n1);
-  }
-}
 
-/* The same for one tile of 16 output channels. */
-static void dense_block1(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
-                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
-  const float *in0 = x + (t * stride - padding) * C;
-  const float *wtile = wt + ot;
-  v16 acc[BLOCK];
-  for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
-  for (long j = 0; j < k; ++j) {
-    const float *in = in0 + j * dilation * C;
-    const float *w = wtile + j * C * Op;
-    for (long c = 0; c < C; ++c) {
-      v16 wv = *(const v16 *)(w + c * Op);
-      for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
-    }
-  }
-  long n = O - ot < TILE ? O - ot : TILE;
-  for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
+DENSE_BLOCK(1, 4) DENSE_BLOCK(1, 6) DENSE_BLOCK(1, 8) DENSE_BLOCK(1, 12) DENSE_BLOCK(1, 16)
+DENSE_BLOCK(2, 4) DENSE_BLOCK(2, 6) DENSE_BLOCK(2, 8) DENSE_BLOCK(2, 12)
+DENSE_BLOCK(3, 4) DENSE_BLOCK(3, 6) DENSE_BLOCK(3, 8)
+DENSE_BLOCK(4, 4) DENSE_BLOCK(4, 6)
+
+typedef void (*dense_block_fn)(const float *restrict, const float *restrict, float *restrict, long, long, long, long,
+                               long, long, long, long, long);
+
+/* The block for (NT tiles, NF frames), or 0 where none is built; nf_index: 4 -> 0, 6 -> 1, 8 -> 2, 12 -> 3, 16 -> 4. */
+static dense_block_fn block_for(long nt, long nf) {
+  static const dense_block_fn table[4][5] = {
+      {dense_block_1x4, dense_block_1x6, dense_block_1x8, dense_block_1x12, dense_block_1x16},
+      {dense_block_2x4, dense_block_2x6, dense_block_2x8, dense_block_2x12, 0},
+      {dense_block_3x4, dense_block_3x6, dense_block_3x8, 0, 0},
+      {dense_block_4x4, dense_block_4x6, 0, 0, 0}};
+  int f = nf == 4 ? 0 : nf == 6 ? 1 : nf == 8 ? 2 : nf == 12 ? 3 : nf == 16 ? 4 : -1;
+  if (nt < 1 || nt > 4 || f < 0) return 0;
+  return table[nt - 1][f];
 }
 
 /* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
- * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of frames
- * outside, output tiles inside, so a block's input stays in L1 while every tile reads it. */
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of nf
+ * frames outside, groups of nt output tiles inside (the last group narrower), so a block's input stays in L1
+ * while every group reads it. nt in 1..4, nf in {4, 6, 8, 12, 16} with a block built for it (else 2 x 8). */
 void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
-                      long Op, long k, long stride, long dilation, long padding, long t0, long t1) {
+                      long Op, long k, long stride, long dilation, long padding, long nt, long nf, long t0, long t1) {
+  if (!block_for(nt, nf)) nt = 2, nf = 8;
   long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
   long hi = (T - 1 + padding - (k - 1) * dilation) / stride + 1;    /* past the last such frame */
   if (T - 1 + padding - (k - 1) * dilation < 0) hi = lo;
   if (lo < t0) lo = t0;
   if (hi > t1) hi = t1;
   if (hi < lo) hi = lo;
-  long t = lo;
-  for (; t + BLOCK <= hi; t += BLOCK) {
-    long ot = 0;
-    for (; ot + 2 * TILE <= Op; ot += 2 * TILE) dense_block2(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
-    for (; ot < Op; ot += TILE) dense_block1(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
+  long tiles = Op / TILE, t = lo;
+  for (; t + nf <= hi; t += nf) {
+    for (long u = 0; u < tiles; u += nt) {
+      long n = tiles - u < nt ? tiles - u : nt;
+      dense_block_fn fn = block_for(n, nf);
+      if (!fn) fn = block_for(1, nf);  /* not reached: every narrower group of a built block is built */
+      fn(x, wt, y, C, O, Op, k, stride, dilation, padding, t, u * TILE);
+    }
   }
   for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
     if (f >= lo && f < t) continue;

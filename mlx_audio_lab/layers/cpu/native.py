@@ -25,7 +25,9 @@ import numpy as np
 SOURCE = Path(__file__).with_name("conv_kernels.c")
 FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
 OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernels (the BLAS / MLX paths run)
-DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products
+DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products at any size
+DENSE_WIDE_MAX_OUT = 192  # up to these, where the reordered weight stays in L2 (DENSE_MAX_WEIGHT floats), too
+DENSE_MAX_WEIGHT = 300_000  # k * C_in * C_out (padded to 16): 192 -> 192 k7 won 1.7x, 384 -> 384 k7 lost 2.6x
 DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous window (no 16-wide output tile)
 MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
 
@@ -77,7 +79,7 @@ def library() -> ctypes.CDLL | None:
                 lib = ctypes.CDLL(str(path))
                 p, n = ctypes.c_void_p, ctypes.c_long
                 lib.depthwise_conv1d_f32.argtypes = [p, p, p] + [n] * 7
-                lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 10
+                lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 12
                 lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
                 for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32):
                     fn.restype = None
@@ -122,7 +124,22 @@ def depthwise_conv1d(x: mx.array, weight: mx.array, padding: int = 0, dilation: 
     return mx.array(y)
 
 
-def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1) -> mx.array:
+def dense_wins(c_in: int, c_out: int, k: int) -> bool:
+    """Whether the direct dense kernel beats the per-tap BLAS products for this conv (measured, 2 cores: see
+    README's CPU notes); the kernels must be built (`library()`)."""
+    padded = -(-c_out // 16) * 16
+    return c_out <= DENSE_MAX_OUT or (c_out <= DENSE_WIDE_MAX_OUT and k * c_in * padded <= DENSE_MAX_WEIGHT)
+
+
+def register_block(padded_out: int) -> tuple[int, int]:
+    """(output tiles of 16, frames) per register block of the dense kernel for C_out padded to a multiple of 16:
+    24 accumulators of the 32 AVX-512 registers, a few tiles by many frames (fewer weight loads per FMA)."""
+    tiles = padded_out // 16
+    return (1, 16) if tiles == 1 else (4, 6) if tiles % 4 == 0 else (3, 8)
+
+
+def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+                 block: tuple[int, int] | None = None) -> mx.array:
     """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
     (N = C_out) runs far below its peak. Evaluates `x`."""
     lib = library()
@@ -141,12 +158,13 @@ def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 
                    out_len, out_len * O * k * C)
         return mx.array(y)
     op = -(-O // 16) * 16
+    nt, nf = block or register_block(op)
     wt = np.zeros((k, C, op), np.float32)
     wt[:, :, :O] = w.transpose(1, 2, 0)
     for b in range(B):
         xb, yb = xs[b].ctypes.data, y[b].ctypes.data
         _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
-                                                                 dilation, padding, t0, t1),
+                                                                 dilation, padding, nt, nf, t0, t1),
                out_len, out_len * op * k * C)
     return mx.array(y)
 
