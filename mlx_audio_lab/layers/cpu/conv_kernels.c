@@ -192,3 +192,95 @@ void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, flo
     if (block) t += 3;
   }
 }
+
+/* ---- BigVGAN's anti-aliased Snake (layers/antialias.py): upsample by r (polyphase FIR, edges replicated), Snake
+ * per phase, low-pass + decimate by r reading the phases directly, in one pass over 16 channels at a time. */
+
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (y + M) - M rounds |y| < 2^22 to the nearest integer */
+#define SNAKE_TT 64             /* output frames per tile: the tile's phase values stay in L1 */
+#define SNAKE_MAX_R 4
+#define SNAKE_MAX_SPAN 64
+
+/* x + inv * sin^2(alpha x): sin by a reduction to [-pi/2, pi/2] (pi in two parts) and an odd degree-11 polynomial,
+ * the same sums as fast_math's _snake_reduce / _snake_finish. */
+static inline v16 snake16(v16 x, v16 alpha, v16 inv) {
+  const v16 magic = (v16){0} + ROUND_MAGIC;
+  v16 y = alpha * x;
+  v16 n = (y * 0.3183098861837907f + magic) - magic;
+  v16 r = (y - n * 3.140625f) - n * 9.676535897932795e-4f;
+  v16 r2 = r * r, r4 = r2 * r2;
+  v16 low = (1.0f + (-1.0f / 6) * r2) + r4 * ((1.0f / 120) + (-1.0f / 5040) * r2);
+  v16 high = (1.0f / 362880) + (-1.0f / 39916800) * r2;
+  v16 s = r * (low + (r4 * r4) * high);
+  return x + inv * (s * s);
+}
+
+static inline v16 load_n(const float *p, long n) {
+  if (n == TILE) return *(const v16 *)p;
+  float t[TILE] = {0};
+  memcpy(t, p, (size_t)n * sizeof(float));
+  v16 v;
+  memcpy(&v, t, sizeof(v));
+  return v;
+}
+
+/* Phase s of the Snake'd upsampled signal at phase frame m (0 <= m < T), channels c0 .. c0 + n - 1:
+ * snake(sum_j x[clamp(up_off[s] + m + j)] up_h[s, j]); x (T, C). */
+static inline v16 snake_phase(const float *restrict x, long T, long C, long c0, long n, const float *restrict up_h,
+                              long nu, long off, long m, v16 alpha, v16 inv) {
+  v16 acc = {0};
+  long first = off + m;
+  if (first >= 0 && first + nu <= T) {
+    const float *in = x + first * C + c0;
+    for (long j = 0; j < nu; ++j) acc += load_n(in + j * C, n) * up_h[j];
+  } else {
+    for (long j = 0; j < nu; ++j) {
+      long row = first + j;
+      row = row < 0 ? 0 : row >= T ? T - 1 : row;
+      acc += load_n(x + row * C + c0, n) * up_h[j];
+    }
+  }
+  return snake16(acc, alpha, inv);
+}
+
+/* y[t, c] for t in [t0, t1): sum over the low-pass terms (phase term_s[i], offset term_off[i], tap term_h[i]) of
+ * ext_s[t + off], ext_s = `left` copies of u[0], phase s of the Snake'd upsampled signal (T frames), `right`
+ * copies of u[r T - 1]. up_h (r, nu): each phase's taps (the upsampler's gain folded in), up_off (r,): the
+ * phase's first input frame at m = 0 relative to x (negative: into the replicated edge). x, y (T, C);
+ * alpha, inv (C,). */
+void snake_antialias_f32(const float *restrict x, float *restrict y, long T, long C, const float *restrict alpha,
+                         const float *restrict inv, long r, const float *restrict up_h, long nu,
+                         const long *restrict up_off, long n_terms, const long *restrict term_s,
+                         const long *restrict term_off, const float *restrict term_h, long left, long t0, long t1) {
+  long omin = term_off[0], omax = term_off[0];
+  for (long i = 1; i < n_terms; ++i) {
+    omin = term_off[i] < omin ? term_off[i] : omin;
+    omax = term_off[i] > omax ? term_off[i] : omax;
+  }
+  v16 buf[SNAKE_MAX_R][SNAKE_TT + SNAKE_MAX_SPAN];
+  if (r > SNAKE_MAX_R || omax - omin > SNAKE_MAX_SPAN) return; /* the caller checks these bounds */
+  for (long tt = t0; tt < t1; tt += SNAKE_TT) { /* time tiles outside: a tile's input rows stay in L2 */
+    long te = tt + SNAKE_TT < t1 ? tt + SNAKE_TT : t1;
+    long base = tt + omin - left; /* phase frame of buf[.][0] */
+    long len = te - tt + omax - omin;
+    for (long c = 0; c < C; c += TILE) {
+      long c0 = c, n = C - c < TILE ? C - c : TILE;
+      if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
+      v16 a = load_n(alpha + c0, n), iv = load_n(inv + c0, n);
+      v16 u_first = {0}, u_last = {0};
+      if (base < 0) u_first = snake_phase(x, T, C, c0, n, up_h, nu, up_off[0], 0, a, iv);
+      if (base + len > T) u_last = snake_phase(x, T, C, c0, n, up_h + (r - 1) * nu, nu, up_off[r - 1], T - 1, a, iv);
+      for (long s = 0; s < r; ++s)
+        for (long i = 0; i < len; ++i) {
+          long m = base + i;
+          buf[s][i] = m < 0 ? u_first : m >= T ? u_last
+                    : snake_phase(x, T, C, c0, n, up_h + s * nu, nu, up_off[s], m, a, iv);
+        }
+      for (long t = tt; t < te; ++t) {
+        v16 acc = {0};
+        for (long i = 0; i < n_terms; ++i) acc += buf[term_s[i]][t - tt + term_off[i] - omin] * term_h[i];
+        store(y + t * C + c0, acc, n);
+      }
+    }
+  }
+}

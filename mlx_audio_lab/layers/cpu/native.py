@@ -81,7 +81,9 @@ def library() -> ctypes.CDLL | None:
                 lib.depthwise_conv1d_f32.argtypes = [p, p, p] + [n] * 7
                 lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 12
                 lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
-                for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32):
+                lib.snake_antialias_f32.argtypes = [p, p, n, n, p, p, n, p, n, p, n, p, p, p, n, n, n]
+                for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32,
+                           lib.snake_antialias_f32):
                     fn.restype = None
             except (OSError, AttributeError):
                 lib = None
@@ -166,6 +168,38 @@ def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 
         _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
                                                                  dilation, padding, nt, nf, t0, t1),
                out_len, out_len * op * k * C)
+    return mx.array(y)
+
+
+SNAKE_MAX_RATIO, SNAKE_MAX_SPAN = 4, 64  # the C kernel's bounds (conv_kernels.c: SNAKE_MAX_R, SNAKE_MAX_SPAN)
+
+
+def snake_antialias(x: mx.array, alpha: mx.array, inv_scale: mx.array, up_plan: list[tuple[int, np.ndarray]],
+                    up_pad: int, down_plan: tuple[int, int, list[tuple[int, int, float]]]) -> mx.array | None:
+    """`Activation1d` with Snake on the direct kernel: x (B, T, C) unpadded, alpha and 1 / scale (C,), the
+    upsampler's phase plan (its gain folded into the taps) and edge pad, the low-pass's phase plan; float32.
+    None where the plan is outside the kernel's bounds (the caller keeps its MLX path). Evaluates `x`."""
+    left, _right, terms = down_plan
+    r, nu = len(up_plan), len(up_plan[0][1])
+    offsets = [o for _, o, _ in terms]
+    if r > SNAKE_MAX_RATIO or max(offsets) - min(offsets) > SNAKE_MAX_SPAN or any(len(h) != nu for _, h in up_plan):
+        return None
+    lib = library()
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    a = np.ascontiguousarray(np.asarray(alpha, dtype=np.float32))
+    inv = np.ascontiguousarray(np.asarray(inv_scale, dtype=np.float32))
+    up_h = np.ascontiguousarray(np.stack([(r * h).astype(np.float32) for _, h in up_plan]))
+    up_off = np.array([start - up_pad for start, _ in up_plan], np.int64)
+    t_s = np.array([s for s, _, _ in terms], np.int64)
+    t_off = np.array(offsets, np.int64)
+    t_h = np.array([h for _, _, h in terms], np.float32)
+    B, T, C = xs.shape
+    y = np.empty_like(xs)
+    for b in range(B):
+        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+        _split(lambda t0, t1, xb=xb, yb=yb: lib.snake_antialias_f32(
+            xb, yb, T, C, a.ctypes.data, inv.ctypes.data, r, up_h.ctypes.data, nu, up_off.ctypes.data, len(terms),
+            t_s.ctypes.data, t_off.ctypes.data, t_h.ctypes.data, left, t0, t1), T, T * C * 64)
     return mx.array(y)
 
 
