@@ -284,3 +284,14 @@ void snake_antialias_f32(const float *restrict x, float *restrict y, long T, lon
     }
   }
 }
+
+/* Snake on its own (DAC's, SNAC's residual units): y = x + inv * sin^2(alpha x) per channel; x, y (T, C). */
+void snake_f32(const float *restrict x, float *restrict y, long C, const float *restrict alpha,
+               const float *restrict inv, long t0, long t1) {
+  for (long t = t0; t < t1; ++t)
+    for (long c = 0; c < C; c += TILE) {
+      long c0 = c, n = C - c < TILE ? C - c : TILE;
+      if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
+      store(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
+    }
+}

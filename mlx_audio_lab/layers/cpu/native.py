@@ -82,8 +82,9 @@ def library() -> ctypes.CDLL | None:
                 lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 12
                 lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
                 lib.snake_antialias_f32.argtypes = [p, p, n, n, p, p, n, p, n, p, n, p, p, p, n, n, n]
+                lib.snake_f32.argtypes = [p, p, n, p, p, n, n]
                 for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32,
-                           lib.snake_antialias_f32):
+                           lib.snake_antialias_f32, lib.snake_f32):
                     fn.restype = None
             except (OSError, AttributeError):
                 lib = None
@@ -168,6 +169,21 @@ def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 
         _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
                                                                  dilation, padding, nt, nf, t0, t1),
                out_len, out_len * op * k * C)
+    return mx.array(y)
+
+
+def snake(x: mx.array, alpha: mx.array, inv_scale: mx.array) -> mx.array:
+    """x + inv_scale * sin^2(alpha x) for x (..., C), alpha and inv_scale (C,), float32, on the direct kernel (the
+    sums of fast_math's compiled Snake, ~5x faster). Evaluates `x`."""
+    lib = library()
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    a = np.ascontiguousarray(np.asarray(alpha, dtype=np.float32).reshape(-1))
+    inv = np.ascontiguousarray(np.asarray(inv_scale, dtype=np.float32).reshape(-1))
+    C = xs.shape[-1]
+    rows = xs.size // C
+    y = np.empty_like(xs)
+    _split(lambda t0, t1: lib.snake_f32(xs.ctypes.data, y.ctypes.data, C, a.ctypes.data, inv.ctypes.data, t0, t1),
+           rows, rows * C * 16)
     return mx.array(y)
 
 
