@@ -127,8 +127,9 @@ def test_phase_gemm_conv_equals_mlx(batch, length, c_in, c_out, k, stride, paddi
 
 
 def test_dense_convs_take_tap_products(monkeypatch):
-    """Dense convs whose weight outgrows L2 take the per-tap products (dilated ones after phase folding), never the
-    per-phase ones (measured no faster); smaller ones up to 192 outputs the direct kernel; all give MLX's result."""
+    """Dense convs whose weight outgrows L2 take the per-tap products (dilated ones too, taps d apart, no phase
+    folding), never the per-phase ones (measured no faster); smaller ones up to 192 outputs the direct kernel; all
+    give MLX's result."""
     from mlx_audio_lab.layers.cpu import conv as cpu_conv
 
     calls: list[str] = []
@@ -137,12 +138,12 @@ def test_dense_convs_take_tap_products(monkeypatch):
         fn = getattr(module, name)
         return lambda *a, **k: calls.append(name) or fn(*a, **k)
 
-    for name in ("phase_gemm_conv1d", "tap_sum_conv1d"):
+    for name in ("phase_gemm_conv1d", "tap_sum_conv1d", "phase_folded_conv1d"):
         monkeypatch.setattr(cpu_conv, name, counted(cpu_conv, name))
     monkeypatch.setattr(native, "dense_conv1d", counted(native, "dense_conv1d"))
     mx.random.seed(6)
     cases = [((1, 600, 256), (256, 7, 256), 3, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
-             ((1, 900, 200), (200, 7, 200), 9, 3)]  # (x, weight, padding, dilation): above the direct kernel's sizes
+             ((1, 900, 208), (208, 7, 208), 9, 3)]  # (x, weight, padding, dilation): above the direct kernel's sizes
     wide = [((1, 6000, 32), (48, 3, 32), 1, 1), ((1, 3000, 96), (96, 11, 96), 25, 5),
             ((1, 700, 192), (192, 7, 192), 3, 1)]
     for x_shape, w_shape, padding, dilation in cases + (wide if native.library() is not None else []):

@@ -1,7 +1,8 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
-convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as BLAS products (one per tap) on
-strided views of the unpadded input, transposed convs as BLAS products overlap-added in place. Depthwise convs and
-dense ones with few output channels run on the direct kernels of `native.py` where they are built.
+convs as shifted multiply-adds, dense convs (dilated ones too, taps d apart) as BLAS products (one per tap) on
+strided views of the unpadded input (phase folding where no BLAS or few input channels), transposed convs as BLAS products overlap-added in place. Depthwise convs and
+dense ones with few output channels or a small weight (`native.dense_wins`) run on the direct kernels of
+`native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -169,11 +170,13 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
         if (groups == 1 and f32 and native.dense_wins(x.shape[-1], weight.shape[0], weight.shape[1])
                 and native.library() is not None):  # few outputs or a small weight: BLAS runs slow
             return native.dense_conv1d(x, weight, stride, padding, dilation)
-        if dilation > 1 and stride == 1:  # then the undilated paths below (taps d apart measured no faster)
-            return phase_folded_conv1d(x, weight, dilation, padding, groups)
         if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
-            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores
+            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores; dilated
+            # ones with taps d apart, no phase folding (one core, CPU time: 256 -> 256 k7 d3 52 vs 64 ms, 512 k7 d9
+            # 27 vs 34, 768 k7 d3 157 vs 167: the folding's two transposes cost more than they save)
             return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
+        if dilation > 1 and stride == 1:  # then MLX's undilated kernel (few input channels, or no BLAS)
+            return phase_folded_conv1d(x, weight, dilation, padding, groups)
     return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 

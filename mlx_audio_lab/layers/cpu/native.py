@@ -27,7 +27,8 @@ FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
 OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernels (the BLAS / MLX paths run)
 DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products at any size
 DENSE_WIDE_MAX_OUT = 192  # up to these, where the reordered weight stays in L2 (DENSE_MAX_WEIGHT floats), too
-DENSE_MAX_WEIGHT = 300_000  # k * C_in * C_out (padded to 16): 192 -> 192 k7 won 1.7x, 384 -> 384 k7 lost 2.6x
+DENSE_MAX_WEIGHT = 420_000  # k * C_in * C_out (padded to 16): 192 -> 192 k7 won 1.7x, k11 1.1x (405k floats),
+# 256 -> 256 k7 lost 1.4x (459k), 384 -> 384 k7 lost 2.6x
 DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous window (no 16-wide output tile)
 MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
 
