@@ -1,8 +1,8 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
 convs as shifted multiply-adds, dense convs (dilated ones too, taps d apart) as BLAS products (one per tap) on
-strided views of the unpadded input (phase folding where no BLAS or few input channels), transposed convs as BLAS products overlap-added in place. Depthwise convs and
-dense ones with few output channels or a small weight (`native.dense_wins`) run on the direct kernels of
-`native.py` where they are built.
+strided views of the unpadded input (phase folding where no BLAS or few input channels), transposed convs as BLAS
+products overlap-added in place. Depthwise convs and dense ones with few output channels or a small weight
+(`native.dense_wins`) run on the direct kernels of `native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
