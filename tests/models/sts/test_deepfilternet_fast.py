@@ -58,7 +58,7 @@ def test_grouped_linear_one_product_per_group(d_in, d_out, groups):
     (64, 10, 5, 1, 2, 1),  # df_convp's grouped part
     (64, 1, 1, 3, 1, 1),  # erb_dec.conv0_out
     (8, 16, 2, 3, 2, 2),  # a strided grouped conv
-    (64, 64, 1, 3, 64, 2),  # depthwise, strided (not switched: one path)
+    (64, 64, 1, 3, 64, 2),  # depthwise, strided (one compiled multiply-add over even / odd bins)
 ])
 def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
     from mlx_audio_lab.models.sts.deepfilternet.model import conv
@@ -76,6 +76,25 @@ def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
         xp = np.pad(np.array(x), [(0, 0), (kt - 1, 0), (kf // 2, kf // 2), (0, 0)])
         want = sum(xp[:, i:i + 300, j:j + 32:stride] * np.array(w)[:, i, j, 0] for i in range(kt) for j in range(kf))
         assert np.abs(np.array(fast) - (want + np.array(b))).max() < 1e-5
+
+
+@pytest.mark.parametrize("kt,stride,bins", [(1, 2, 96), (1, 1, 8), (2, 2, 16), (1, 2, 33), (3, 1, 17)])
+def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, stride, bins):
+    """The compiled depthwise multiply-add (even / odd bins for stride 2, strided slices for odd widths) sums the
+    same products in the same order as the plain path: equal to the bit."""
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+
+    mx.random.seed(3)
+    w, b = mx.random.normal((64, kt, 3, 1)), mx.random.normal((64,))
+    x = mx.random.normal((1, 400, bins, 64))
+    with fm.plain_math():
+        plain = mdl.conv(x, w, b, stride_f=stride)
+    calls = []
+    original = mdl._depthwise_fused
+    monkeypatch.setattr(mdl, "_depthwise_fused", lambda *a: calls.append(1) or original(*a))
+    fast = mdl.conv(x, w, b, stride_f=stride)
+    assert calls and fast.shape == plain.shape == (1, 400, (bins - 1) // stride + 1, 64)
+    assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)
 
 
 def test_conv_transpose_without_zero_stuffing():

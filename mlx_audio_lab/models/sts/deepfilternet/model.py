@@ -40,7 +40,10 @@ def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1,
     t, f = x.shape[1] - kt + 1, x.shape[2]
     if per == 1 and x.shape[-1] == out:  # depthwise
         x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
-        y = sum(x[:, i:i + t, j:j + f:stride_f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
+        if fast_math_active(x.size * kt * kf) and x.dtype == mx.float32:
+            y = _depthwise_fused(x, w, t, f, stride_f)
+        else:
+            y = sum(x[:, i:i + t, j:j + f:stride_f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
     elif kt == kf == 1 and groups == 1:
         y = x @ w[:, 0, 0, :].T
     elif fast_math_active(x.size * kt * kf) and x.dtype == mx.float32:
@@ -48,6 +51,31 @@ def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1,
     else:
         y = mx.conv2d(x, dense(w, groups), stride=(1, stride_f), padding=(0, kf // 2))
     return y if b is None else y + b
+
+
+@mx.compile
+def _taps_sum(*pairs: mx.array) -> mx.array:
+    """x0 * w0 + x1 * w1 + ... in one fused loop, summed in the plain path's order."""
+    n = len(pairs) // 2
+    y = pairs[0] * pairs[n]
+    for i in range(1, n):
+        y = y + pairs[i] * pairs[n + i]
+    return y
+
+
+def _depthwise_fused(x: mx.array, w: mx.array, t: int, f: int, stride_f: int) -> mx.array:
+    """The depthwise conv of padded x (B, t + kT - 1, F + kF - 1, C) as one compiled multiply-add over its taps'
+    shifted inputs: MLX's CPU runs each strided product and sum as a slow general-stride loop of its own (the
+    stride-2 one on DFN3's 96 complex bins: 45 ms vs 9 ms here). Stride 2 reads even / odd bins of a reshape."""
+    _, kt, kf, _ = w.shape
+    b, _, fp, c = x.shape
+    f_out = (f - 1) // stride_f + 1
+    if stride_f == 2 and fp % 2 == 0:
+        xr = x.reshape(b, x.shape[1], fp // 2, 2, c)
+        cols = [xr[:, i:i + t, j // 2:j // 2 + f_out, j % 2, :] for i in range(kt) for j in range(kf)]
+    else:
+        cols = [x[:, i:i + t, j:j + f:stride_f, :] for i in range(kt) for j in range(kf)]
+    return _taps_sum(*cols, *(w[:, i, j, 0] for i in range(kt) for j in range(kf)))
 
 
 def _conv_as_matmul(x: mx.array, w: mx.array, t: int, f: int, stride_f: int) -> mx.array:
