@@ -1,4 +1,5 @@
-"""A whole GRU recurrence on the CPU in one tight numpy loop (the GRU sibling of `recurrence.py`'s LSTM scan).
+"""A whole GRU recurrence on the CPU in one C call (`gru_kernels.c`, where a compiler built it), else in one
+tight numpy loop (the GRU sibling of `recurrence.py`'s LSTM scan).
 
 The caller projects every frame's input at once (one matmul); here each step is numpy's one-row product
 h W_hh^T on one BLAS thread plus in-place ufuncs for the gates, with no MLX graph built or evaluated per step.
@@ -13,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+from . import gru_native
 from .recurrence import one_blas_thread
 
 
@@ -27,6 +29,11 @@ def gru_scan(gates_x: mx.array, w_hh: mx.array, b_hh: mx.array, h0: mx.array) ->
     its bias (3H,), state (B, H) -> (hidden states (B, T, H), last h)."""
     B, T, G = gates_x.shape
     H = G // 3
+    if gru_native.usable(H):  # the whole loop in one C call (gru_kernels.c)
+        out = gru_native.scan(np.array(gates_x, np.float32).transpose(1, 0, 2), np.array(w_hh, np.float32),
+                              np.array(b_hh, np.float32), np.array(h0, np.float32))
+        hidden = mx.array(np.ascontiguousarray(out.transpose(1, 0, 2)))
+        return hidden, hidden[:, -1]
     bias = np.asarray(b_hh, np.float32)
     gx = np.array(gates_x, np.float32).transpose(1, 0, 2).copy()  # (T, B, 3H), updated in place step by step
     gx[..., : 2 * H] += bias[: 2 * H]  # r and z take both biases up front

@@ -12,11 +12,22 @@ import pytest
 from mlx_audio_lab.layers import fast_math as fm
 
 
-@pytest.mark.parametrize("batch,hidden,layers", [(1, 128, 1), (1, 256, 2), (3, 128, 2)])
-def test_gru_scan_equals_the_mlx_steps(monkeypatch, batch, hidden, layers):
-    """Saturating gates from a nonzero state: the numpy loop equals the compiled MLX cell step by step."""
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("batch,hidden,layers", [(1, 128, 1), (1, 256, 2), (3, 128, 2), (2, 40, 1)])
+def test_gru_scan_equals_the_mlx_steps(monkeypatch, native, batch, hidden, layers):
+    """Saturating gates from a nonzero state: the C loop (`gru_kernels.c`) and the numpy loop each equal the
+    compiled MLX cell step by step (a hidden size off the kernel's 16-float vectors takes the numpy loop)."""
     from mlx_audio_lab.layers.cpu import gru as cpu_gru
+    from mlx_audio_lab.layers.cpu import gru_native
     from mlx_audio_lab.layers.gru import GRU
+
+    if native and gru_native.library() is None:
+        pytest.skip("no C compiler here: the GRU kernel is not built")
+    if not native:
+        monkeypatch.setattr(gru_native, "usable", lambda hidden: False)
+    assert gru_native.usable(hidden) == (native and hidden % 16 == 0)
+    natives = []
+    monkeypatch.setattr(gru_native, "scan", lambda *a, f=gru_native.scan: natives.append(1) or f(*a))
 
     mx.random.seed(5)
     port = GRU(48, hidden, layers)
@@ -31,7 +42,7 @@ def test_gru_scan_equals_the_mlx_steps(monkeypatch, batch, hidden, layers):
     original = cpu_gru.gru_scan
     monkeypatch.setattr("mlx_audio_lab.layers.gru.gru_scan", lambda *a: calls.append(1) or original(*a))
     fast, h_fast = port(x, h0)
-    assert len(calls) == layers
+    assert len(calls) == layers and len(natives) == (layers if gru_native.usable(hidden) else 0)
     assert float(plain.std()) > 0.3 and float(mx.abs(plain).max()) > 0.99  # outputs vary and saturate
     assert float(mx.abs(fast - plain).max()) < 2e-6 and float(mx.abs(h_fast - h_plain).max()) < 2e-6
     assert mx.array_equal(h_fast[-1], fast[:, -1])
