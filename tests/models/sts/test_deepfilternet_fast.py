@@ -89,14 +89,15 @@ def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
         assert np.abs(np.array(fast) - (want + np.array(b))).max() < 1e-5
 
 
-@pytest.mark.parametrize("kt,stride,bins", [(1, 2, 96), (1, 1, 8), (2, 2, 16), (1, 2, 33), (3, 1, 17)])
-def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, stride, bins):
-    """The compiled depthwise multiply-add (even / odd bins for stride 2, strided slices for odd widths) sums the
-    same products in the same order as the plain path: equal to the bit."""
+@pytest.mark.parametrize("kt,kf,stride,bins", [(1, 3, 2, 96), (1, 3, 1, 8), (2, 3, 2, 16), (1, 3, 2, 33),
+                                               (3, 3, 1, 17), (1, 1, 1, 32), (1, 5, 3, 20)])
+def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins):
+    """The compiled depthwise multiply-add over zero-filled shifts (even / odd bins of a reshape for stride 2, strided
+    slices for odd widths) sums the same products in the same order as the plain path: equal to the bit."""
     from mlx_audio_lab.models.sts.deepfilternet import model as mdl
 
     mx.random.seed(3)
-    w, b = mx.random.normal((64, kt, 3, 1)), mx.random.normal((64,))
+    w, b = mx.random.normal((64, kt, kf, 1)), mx.random.normal((64,))
     x = mx.random.normal((1, 400, bins, 64))
     with fm.plain_math():
         plain = mdl.conv(x, w, b, stride_f=stride)
