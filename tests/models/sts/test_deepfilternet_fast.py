@@ -70,6 +70,8 @@ def test_grouped_linear_one_product_per_group(d_in, d_out, groups):
     (64, 1, 1, 3, 1, 1),  # erb_dec.conv0_out
     (8, 16, 2, 3, 2, 2),  # a strided grouped conv
     (64, 64, 1, 3, 64, 2),  # depthwise, strided (one compiled multiply-add over even / odd bins)
+    (32, 8, 3, 3, 1, 1),  # projected taps with borders in time and frequency
+    (16, 4, 2, 5, 4, 1),  # ... a wider frequency kernel, grouped
 ])
 def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
     from mlx_audio_lab.models.sts.deepfilternet.model import conv
@@ -107,6 +109,18 @@ def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins
     fast = mdl.conv(x, w, b, stride_f=stride)
     assert calls and fast.shape == plain.shape == (1, 400, (bins - 1) // stride + 1, 64)
     assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)
+
+
+@pytest.mark.parametrize("frames,bins", [(3, 32), (300, 4), (1, 1)])
+def test_projected_taps_on_tiny_inputs(frames, bins):
+    """Fewer frames than the time kernel or fewer bins than the frequency kernel: all border, still the conv."""
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+
+    mx.random.seed(7)
+    w, x = mx.random.normal((8, 5, 5, 64)), mx.random.normal((1, frames, bins, 64))
+    want = mx.conv2d(mx.pad(x, [(0, 0), (4, 0), (0, 0), (0, 0)]), w, padding=(0, 2))
+    got = mdl._projected_taps(x, w)
+    assert got.shape == want.shape and float(mx.abs(got - want).max()) < 2e-6 * float(mx.abs(want).max())
 
 
 def test_conv_transpose_without_zero_stuffing():

@@ -33,12 +33,17 @@ def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1,
     MLX's CPU grouped conv is slow for these shapes (0.3 s for the first complex-spectrum conv on 2 s), so:
     depthwise convs are a multiply-add per kernel tap of shifted (strided) inputs, 1x1 convs a matmul, and the
     other grouped convs the equal dense conv (zeros off-group): with the CPU fast paths on, one matmul over the
-    kernel taps' shifted inputs side by side (im2col), else MLX's conv2d.
+    kernel taps' shifted inputs side by side (im2col) or one projection per tap summed shifted, else MLX's conv2d.
+    The fast paths also skip padded copies of x (MLX's CPU pads and concatenations are slow).
     """
     out, kt, kf, per = w.shape
+    fast = fast_math_active(x.size * kt * kf) and x.dtype == mx.float32
     depthwise = per == 1 and x.shape[-1] == out
-    if depthwise and fast_math_active(x.size * kt * kf) and x.dtype == mx.float32:
+    if fast and depthwise:
         y = _depthwise_fused(x, w, stride_f)
+        return y if b is None else y + b
+    if fast and not (kt == kf == 1) and stride_f == 1 and x.shape[-1] * kt * kf > 64:
+        y = _projected_taps(x, dense(w, groups))
         return y if b is None else y + b
     if kt > 1:  # (MLX's pad copies even when it pads nothing)
         x = mx.pad(x, [(0, 0), (kt - 1, 0), (0, 0), (0, 0)])  # causal in time
@@ -49,11 +54,56 @@ def conv(x: mx.array, w: mx.array, b: mx.array | None = None, stride_f: int = 1,
         y = sum(x[:, i:i + t, j:j + f:stride_f, :] * w[:, i, j, 0] for i in range(kt) for j in range(kf))
     elif kt == kf == 1 and groups == 1:
         y = x @ w[:, 0, 0, :].T
-    elif fast_math_active(x.size * kt * kf) and x.dtype == mx.float32:
+    elif fast:
         y = _conv_as_matmul(x, dense(w, groups), t, f, stride_f)
     else:
         y = mx.conv2d(x, dense(w, groups), stride=(1, stride_f), padding=(0, kf // 2))
     return y if b is None else y + b
+
+
+@mx.compile
+def _sum(*xs: mx.array) -> mx.array:
+    """x0 + x1 + ... in one fused loop (over strided views too), left to right."""
+    y = xs[0]
+    for x in xs[1:]:
+        y = y + x
+    return y
+
+
+def _projected_taps(x: mx.array, w: mx.array) -> mx.array:
+    """A stride-1 dense conv of unpadded x (B, T, F, C) with many input channels: one matmul projects every tap at
+    once, then each tap's projection is added shifted (causal in time, 'same' in frequency)."""
+    out, kt, kf, cin = w.shape
+    _, t, f, _ = x.shape
+    # the weight made row-contiguous whatever its layout, so the product (and its rounding) is the same
+    proj = x @ mx.contiguous(w.transpose(3, 1, 2, 0).reshape(cin, -1))  # (B, T, F, kT kF out)
+    taps = [(proj[..., (i * kf + j) * out:(i * kf + j + 1) * out], i - (kt - 1), j - kf // 2)
+            for i in range(kt) for j in range(kf)]
+    return _shifted_sum(taps, t, f)
+
+
+def _shifted_sum(taps: list[tuple[mx.array, int, int]], t: int, f: int) -> mx.array:
+    """y[:, r, c] = sum over (P, dt, df) of P[:, r + dt, c + df] (zero outside P), y (B, t, f, C), dt <= 0.
+
+    The interior block, where every tap lies inside, sums strided views in one compiled loop; only the thin
+    borders (the first rows, the edge bins) sum zero-filled copies: MLX's CPU pads and concatenations are slow."""
+    first = max(-dt for _, dt, _ in taps)  # rows from here on see every tap
+    lo, hi = max(max(-df, 0) for *_, df in taps), max(max(df, 0) for *_, df in taps)
+
+    def block(r0: int, r1: int, c0: int, c1: int, inside: bool) -> mx.array:
+        if inside:
+            return _sum(*(p[:, r0 + dt:r1 + dt, c0 + df:c1 + df] for p, dt, df in taps))
+        return _sum(*(_shifted(_shifted(p, 1, r0 + dt, r1 - r0), 2, c0 + df, c1 - c0) for p, dt, df in taps))
+
+    if first >= t or lo + hi >= f:
+        return block(0, t, 0, f, False)
+    row = [block(first, t, 0, lo, False)] if lo else []
+    row.append(block(first, t, lo, f - hi, True))
+    if hi:
+        row.append(block(first, t, f - hi, f, False))
+    rows = [block(0, first, 0, f, False)] if first else []
+    rows.append(row[0] if len(row) == 1 else mx.concatenate(row, axis=2))
+    return rows[0] if len(rows) == 1 else mx.concatenate(rows, axis=1)
 
 
 @mx.compile
@@ -68,7 +118,9 @@ def _taps_sum(*pairs: mx.array) -> mx.array:
 
 def _shifted(x: mx.array, axis: int, start: int, n: int) -> mx.array:
     """x[start:start + n] along `axis`, zeros where that runs outside x (a view when it does not)."""
-    lo, hi = max(start, 0), max(min(start + n, x.shape[axis]), max(start, 0))
+    left = min(max(-start, 0), n)  # zeros before x starts
+    lo = min(max(start, 0), x.shape[axis])
+    hi = max(min(start + n, x.shape[axis]), lo)
     idx = [slice(None)] * x.ndim
     idx[axis] = slice(lo, hi)
     parts = [x[tuple(idx)]]
@@ -76,10 +128,10 @@ def _shifted(x: mx.array, axis: int, start: int, n: int) -> mx.array:
     def zeros(width: int) -> mx.array:
         return mx.zeros([width if a == axis else s for a, s in enumerate(x.shape)], x.dtype)
 
-    if lo > start:
-        parts.insert(0, zeros(lo - start))
-    if start + n > hi:
-        parts.append(zeros(start + n - hi))
+    if left:
+        parts.insert(0, zeros(left))
+    if n - left - (hi - lo):
+        parts.append(zeros(n - left - (hi - lo)))
     return parts[0] if len(parts) == 1 else mx.concatenate(parts, axis=axis)
 
 
