@@ -150,3 +150,23 @@ def test_separable_conv_folded_into_one(c_in, c_out, kt, kf, groups):
     fast = layer(x)
     assert float((plain > 0).mean()) > 0.3 and float(plain.max()) > 1.0
     assert float(mx.abs(fast - plain).max()) < 2e-6 * float(mx.abs(plain).max())
+
+
+@pytest.mark.parametrize("frames", [300, 3])
+def test_enhanced_spectrum_on_float_pairs_equals_the_complex_ops(frames):
+    """The deep filter and ERB gains on the spectrum's (re, im) float pairs: the same products and sums as the
+    complex ops, equal to the bit (also with fewer frames than the filter's order)."""
+    from mlx_audio_lab.models.sts.deepfilternet import dsp
+    from mlx_audio_lab.models.sts.deepfilternet.config import DeepFilterNetConfig
+
+    c = DeepFilterNetConfig()
+    f = c.fft_size // 2 + 1
+    mx.random.seed(8)
+    spec = (mx.random.normal((frames, f)) + 1j * mx.random.normal((frames, f))).astype(mx.complex64)
+    gains, coefs = mx.random.uniform(shape=(frames, c.nb_erb)), mx.random.normal((frames, c.nb_df, 2 * c.df_order))
+    with fm.plain_math():
+        plain = dsp.enhanced_spectrum(spec, gains, coefs, c)
+    fast = dsp.enhanced_spectrum(spec, gains, coefs, c) if frames == 300 else dsp._enhanced_pairs(spec, gains, coefs, c)
+    assert fm.fast_math_active(coefs.size) == (frames == 300)  # (the tiny one calls the fast path directly)
+    assert fast.dtype == plain.dtype == mx.complex64 and fast.shape == plain.shape == (frames, f)
+    assert float(mx.abs(plain).std()) > 0.5 and mx.array_equal(fast, plain)

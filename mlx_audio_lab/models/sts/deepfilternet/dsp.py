@@ -10,6 +10,7 @@ import mlx.core as mx
 import numpy as np
 
 from .... import dsp
+from ....layers.fast_math import fast_math_active
 from .config import DeepFilterNetConfig
 
 MEAN_NORM_INIT = (-60.0, -90.0)  # dB, first and last ERB band (libDF)
@@ -103,3 +104,34 @@ def deep_filter(spec: mx.array, coefs: mx.array, c: DeepFilterNetConfig) -> mx.a
     taps = mx.stack([padded[o:o + t] for o in range(c.df_order)], axis=-1)  # (T, Fdf, order)
     w = coefs.reshape(t, f, c.df_order, 2)
     return (taps * (w[..., 0] + 1j * w[..., 1])).sum(axis=-1)
+
+
+def enhanced_spectrum(spec: mx.array, gains: mx.array, coefs: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """The deep filter on the lowest nb_df bins, the ERB gains above them: (T, F) complex.
+
+    On the CPU fast path the same products and sums run on the spectrum's float32 (re, im) pairs (a view, no
+    copy), the deep filter as one compiled loop: MLX's CPU complex ops are scalar loops (40 ms vs 8 ms on 10 s)."""
+    if not (fast_math_active(coefs.size) and spec.dtype == mx.complex64 and coefs.dtype == mx.float32):
+        masked = apply_erb_gains(spec, gains, c)
+        return mx.concatenate([deep_filter(spec, coefs, c), masked[:, c.nb_df:]], axis=1)
+    return _enhanced_pairs(spec, gains, coefs, c)
+
+
+def _enhanced_pairs(spec: mx.array, gains: mx.array, coefs: mx.array, c: DeepFilterNetConfig) -> mx.array:
+    """`enhanced_spectrum` on the complex64 spectrum's float32 (re, im) pairs."""
+    t, f = coefs.shape[:2]
+    _, spread = c.erb_matrices()
+    pairs = mx.view(spec, mx.float32).reshape(t, -1, 2)  # (T, F, 2): re, im
+    high = pairs[:, f:] * (gains @ mx.array(spread))[:, f:, None]
+    past = c.df_order - 1 - c.df_lookahead
+    padded = mx.pad(pairs[:, :f], [(past, c.df_lookahead), (0, 0), (0, 0)])
+    taps = mx.stack([padded[o:o + t] for o in range(c.df_order)], axis=2)  # (T, Fdf, order, 2)
+    low = _deep_filter_pairs(taps, coefs.reshape(t, f, c.df_order, 2))
+    return mx.view(mx.concatenate([low, high], axis=1), mx.complex64).reshape(t, -1)
+
+
+@mx.compile
+def _deep_filter_pairs(taps: mx.array, w: mx.array) -> mx.array:
+    """sum_o taps[..., o] * w[..., o] for (re, im) pairs (T, Fdf, order, 2) -> (T, Fdf, 2), as the complex product."""
+    tr, ti, wr, wi = taps[..., 0], taps[..., 1], w[..., 0], w[..., 1]
+    return mx.stack([(tr * wr - ti * wi).sum(-1), (tr * wi + ti * wr).sum(-1)], axis=-1)
