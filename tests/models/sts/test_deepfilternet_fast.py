@@ -170,3 +170,20 @@ def test_enhanced_spectrum_on_float_pairs_equals_the_complex_ops(frames):
     assert fm.fast_math_active(coefs.size) == (frames == 300)  # (the tiny one calls the fast path directly)
     assert fast.dtype == plain.dtype == mx.complex64 and fast.shape == plain.shape == (frames, f)
     assert float(mx.abs(plain).std()) > 0.5 and mx.array_equal(fast, plain)
+
+
+def test_tanh_on_numpy_simd_loop(monkeypatch):
+    """The DF coefficients' tanh on NumPy's SIMD loop: within an ulp or two of MLX's, saturating at +-1."""
+    from mlx_audio_lab.layers.cpu import elementwise
+    from mlx_audio_lab.models.sts.deepfilternet.model import tanh
+
+    mx.random.seed(9)
+    x = 4.0 * mx.random.normal((1, 300, 960))
+    with fm.plain_math():
+        plain = tanh(x)
+    calls = []
+    monkeypatch.setattr(elementwise, "ufunc", lambda fn, a, f=elementwise.ufunc: calls.append(fn) or f(fn, a))
+    fast = tanh(x)
+    assert calls == [np.tanh]
+    assert fm.fast_math_active(x.size) and float(mx.abs(plain).max()) == 1.0
+    assert float(mx.abs(fast - plain).max()) <= 2.4e-7

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
+from ....layers.cpu import elementwise
 from ....layers.fast_math import fast_math_active
 from ....layers.gru import GRU
 from ....taps import tap
@@ -188,6 +190,13 @@ def conv_transpose_f(x: mx.array, w: mx.array) -> mx.array:
     return mx.stack([even, odd], axis=3).reshape(b, t, 2 * f, c)
 
 
+def tanh(x: mx.array) -> mx.array:
+    """tanh; on the CPU fast path NumPy's SIMD loop (MLX's CPU tanh is a scalar loop: 1M floats, 46 ms vs 0.6 ms)."""
+    if fast_math_active(x.size) and x.dtype == mx.float32:
+        return elementwise.ufunc(np.tanh, x)
+    return mx.tanh(x)
+
+
 class Conv(nn.Module):
     """A convolution with bias (batch norm folded in), weight (out, kT, kF, in / groups)."""
 
@@ -344,7 +353,7 @@ class DfDecoder(nn.Module):
         b, t, f = c0.shape[0], c0.shape[1], c0.shape[2]
         c = tap("df_dec.gru", self.df_gru(emb, "df_dec.df_gru") + self.df_skip(emb))  # (B, T, 256)
         pathway = tap("df_dec.convp", self.df_convp(c0))  # (B, T, 96, 10)
-        coefs = mx.tanh(self.df_out(c)).reshape(b, t, f, -1) + pathway
+        coefs = tanh(self.df_out(c)).reshape(b, t, f, -1) + pathway
         return tap("df_dec.coefs", coefs), tap("df_dec.alpha", mx.sigmoid(self.df_fc_a(c)))
 
 
