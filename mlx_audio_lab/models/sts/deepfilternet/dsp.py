@@ -65,7 +65,8 @@ def exp_smooth(x: mx.array, init: mx.array, alpha: float, chunk: int = 128) -> m
 def erb_features(spec: mx.array, c: DeepFilterNetConfig) -> mx.array:
     """Band power in dB (mean over each ERB band's bins), minus its running mean, / 40 -> (T, E)."""
     band_mean, _ = c.erb_matrices()
-    power = mx.real(spec) ** 2 + mx.imag(spec) ** 2
+    re, im = mx.real(spec), mx.imag(spec)
+    power = re * re + im * im  # (`** 2` runs MLX's pow, a scalar loop 20x slower on the CPU, and not always exact)
     db = 10 * mx.log10(power @ mx.array(band_mean) + 1e-10)
     mean = exp_smooth(db, mx.array(np.linspace(*MEAN_NORM_INIT, c.nb_erb).astype(np.float32)), c.norm_alpha)
     return (db - mean) / 40
