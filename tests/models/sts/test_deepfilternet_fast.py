@@ -187,3 +187,28 @@ def test_tanh_on_numpy_simd_loop(monkeypatch):
     assert calls == [np.tanh]
     assert fm.fast_math_active(x.size) and float(mx.abs(plain).max()) == 1.0
     assert float(mx.abs(fast - plain).max()) <= 2.4e-7
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_grus_run_together_equal_each_run_alone(monkeypatch, native):
+    """Two independent 2-layer GRUs layer by layer, their recurrences at once on two threads (C kernel) or one
+    after another: the outputs equal each GRU run alone, and the plain MLX steps."""
+    from mlx_audio_lab.layers.cpu import gru_native
+    from mlx_audio_lab.layers.gru import GRU, run_together
+
+    if native and gru_native.library() is None:
+        pytest.skip("no C compiler here: the GRU kernel is not built")
+    if not native:
+        monkeypatch.setattr(gru_native, "usable", lambda hidden: False)
+    mx.random.seed(10)
+    grus = [GRU(64, 128, 2), GRU(64, 256, 2)]
+    xs = [mx.random.normal((1, 200, 64)), 2.0 * mx.random.normal((1, 200, 64))]
+    alone = [g(x)[0] for g, x in zip(grus, xs)]
+    with fm.plain_math():
+        plain = [g(x)[0] for g, x in zip(grus, xs)]
+    scans = []
+    monkeypatch.setattr(gru_native, "scan", lambda *a, f=gru_native.scan: scans.append(a[1].shape) or f(*a))
+    together = run_together(grus, xs)
+    assert len(scans) == (4 if native else 0)
+    for t, a, p in zip(together, alone, plain):
+        assert mx.array_equal(t, a) and float(mx.abs(t - p).max()) < 2e-6 and float(p.std()) > 0.1

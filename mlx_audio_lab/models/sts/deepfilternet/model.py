@@ -12,7 +12,7 @@ import numpy as np
 
 from ....layers.cpu import elementwise
 from ....layers.fast_math import fast_math_active
-from ....layers.gru import GRU
+from ....layers.gru import GRU, run_together
 from ....taps import tap
 from .config import DeepFilterNetConfig
 
@@ -261,9 +261,11 @@ class SqueezedGRU(nn.Module):
         if d_out is not None:
             self.linear_out = GroupedLinear(hidden, d_out, groups)
 
-    def __call__(self, x: mx.array, name: str) -> mx.array:
-        x = tap(f"{name}.linear_in", nn.relu(self.linear_in(x)))
-        x = tap(f"{name}.gru", self.gru(x)[0])
+    def __call__(self, x: mx.array, name: str, inner: tuple[mx.array, mx.array] | None = None) -> mx.array:
+        """`inner`: (linear_in output, GRU output) when already computed (`DfNet` runs both decoders' GRUs at once)."""
+        x, y = inner if inner is not None else (nn.relu(self.linear_in(x)), None)
+        x = tap(f"{name}.linear_in", x)
+        x = tap(f"{name}.gru", self.gru(x)[0] if y is None else y)
         return nn.relu(self.linear_out(x)) if "linear_out" in self else x
 
 
@@ -325,10 +327,11 @@ class ErbDecoder(nn.Module):
         self.convt1 = SeparableConv(ch, ch, 1, 3, ch, transposed=True)
         self.conv0_out = Conv(ch, 1, 1, 3)
 
-    def __call__(self, emb: mx.array, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array) -> mx.array:
-        """-> gains (B, T, E, 1)."""
+    def __call__(self, emb: mx.array, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array,
+                 inner: tuple[mx.array, mx.array] | None = None) -> mx.array:
+        """-> gains (B, T, E, 1); `inner` as `SqueezedGRU`'s."""
         b, t, f, ch = e3.shape
-        x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru")).reshape(b, t, f, ch)  # (B, T, 8, 64)
+        x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru", inner)).reshape(b, t, f, ch)  # (B, T, 8, 64)
         x = tap("erb_dec.d3", self.convt3(nn.relu(self.conv3p(e3)) + x))  # (B, T, 8, 64)
         x = tap("erb_dec.d2", self.convt2(nn.relu(self.conv2p(e2)) + x))  # (B, T, 16, 64)
         x = tap("erb_dec.d1", self.convt1(nn.relu(self.conv1p(e1)) + x))  # (B, T, 32, 64)
@@ -348,10 +351,12 @@ class DfDecoder(nn.Module):
         self.df_out = GroupedLinear(c.df_hidden_dim, c.nb_df * out, c.linear_groups)
         self.df_fc_a = Linear(c.df_hidden_dim, 1)
 
-    def __call__(self, emb: mx.array, c0: mx.array) -> tuple[mx.array, mx.array]:
-        """-> coefficients (B, T, Fdf, order * 2) as (re, im) pairs per tap, alpha (B, T, 1)."""
+    def __call__(self, emb: mx.array, c0: mx.array,
+                 inner: tuple[mx.array, mx.array] | None = None) -> tuple[mx.array, mx.array]:
+        """-> coefficients (B, T, Fdf, order * 2) as (re, im) pairs per tap, alpha (B, T, 1); `inner` as
+        `SqueezedGRU`'s."""
         b, t, f = c0.shape[0], c0.shape[1], c0.shape[2]
-        c = tap("df_dec.gru", self.df_gru(emb, "df_dec.df_gru") + self.df_skip(emb))  # (B, T, 256)
+        c = tap("df_dec.gru", self.df_gru(emb, "df_dec.df_gru", inner) + self.df_skip(emb))  # (B, T, 256)
         pathway = tap("df_dec.convp", self.df_convp(c0))  # (B, T, 96, 10)
         coefs = tanh(self.df_out(c)).reshape(b, t, f, -1) + pathway
         return tap("df_dec.coefs", coefs), tap("df_dec.alpha", mx.sigmoid(self.df_fc_a(c)))
@@ -370,6 +375,10 @@ class DfNet(nn.Module):
     def __call__(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, mx.array, mx.array]:
         """Features (already shifted by the conv lookahead) -> (ERB gains, DF coefficients, local SNR)."""
         e0, e1, e2, e3, emb, c0, lsnr = self.enc(feat_erb, feat_spec)
-        m = self.erb_dec(emb, e3, e2, e1, e0)
-        coefs, _ = self.df_dec(emb, c0)
+        # the two decoders' GRUs are independent: layer by layer together (on the CPU, one core each)
+        squeezed = (self.erb_dec.emb_gru, self.df_dec.df_gru)
+        ins = [nn.relu(s.linear_in(emb)) for s in squeezed]
+        outs = run_together([s.gru for s in squeezed], ins)
+        m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]))
+        coefs, _ = self.df_dec(emb, c0, inner=(ins[1], outs[1]))
         return m, coefs, lsnr
