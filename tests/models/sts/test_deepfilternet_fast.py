@@ -212,3 +212,22 @@ def test_grus_run_together_equal_each_run_alone(monkeypatch, native):
     assert len(scans) == (4 if native else 0)
     for t, a, p in zip(together, alone, plain):
         assert mx.array_equal(t, a) and float(mx.abs(t - p).max()) < 2e-6 and float(p.std()) > 0.1
+
+
+def test_complex_scaling_on_float_pairs_and_the_dsp_around_it():
+    """A complex spectrum times a real scale on its (re, im) pairs equals the complex multiply to the bit, and so
+    do the analysis and synthesis that use it."""
+    from mlx_audio_lab.models.sts.deepfilternet import dsp
+    from mlx_audio_lab.models.sts.deepfilternet.config import DeepFilterNetConfig
+
+    c = DeepFilterNetConfig()
+    mx.random.seed(11)
+    audio = dsp.pad_input(mx.random.normal((c.sr,)), c)
+    with fm.plain_math():
+        spec = dsp.analysis(audio, c)
+        plain = (dsp.scaled(spec, 3.7), dsp.synthesis(spec, c.sr, c))
+    fast_spec = dsp.analysis(audio, c)
+    fast = (dsp.scaled(spec, 3.7), dsp.synthesis(spec, c.sr, c))
+    assert fm.fast_math_active(2 * spec.size) and float(mx.abs(spec).std()) > 1e-4
+    assert mx.array_equal(fast_spec, spec) and all(mx.array_equal(f, p) for f, p in zip(fast, plain))
+    assert fast[0].dtype == mx.complex64 and fast[0].shape == spec.shape

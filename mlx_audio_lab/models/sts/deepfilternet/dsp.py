@@ -31,7 +31,15 @@ def analysis(audio: mx.array, c: DeepFilterNetConfig) -> mx.array:
     """
     x = mx.pad(audio, [(c.fft_size - c.hop_size, 0)])
     spec = dsp.stft(x, c.fft_size, c.hop_size, window=mx.array(c.window()), center=False)
-    return spec * (2 * c.hop_size / c.fft_size**2)
+    return scaled(spec, 2 * c.hop_size / c.fft_size**2)
+
+
+def scaled(z: mx.array, s: float) -> mx.array:
+    """z * s for complex64 z: on the CPU fast path as float32 (re, im) pairs times s, the same values (MLX's CPU
+    complex multiply is a scalar loop: 5 ms for one 10 s spectrum, the FFT itself 1.5 ms)."""
+    if fast_math_active(2 * z.size) and z.dtype == mx.complex64:
+        return mx.view(mx.view(z, mx.float32) * s, mx.complex64)
+    return z * s
 
 
 def synthesis(spec: mx.array, length: int, c: DeepFilterNetConfig) -> mx.array:
@@ -40,10 +48,10 @@ def synthesis(spec: mx.array, length: int, c: DeepFilterNetConfig) -> mx.array:
     window = mx.array(c.window())
     delay = c.fft_size - c.hop_size
     if c.fft_size != 2 * c.hop_size:
-        y = dsp.istft(spec * c.fft_size, c.fft_size, c.hop_size, window=window, center=False)
+        y = dsp.istft(scaled(spec, c.fft_size), c.fft_size, c.hop_size, window=window, center=False)
         return y[delay:delay + length]
     # half overlap, as libDF: hop t after the delay is frame t + 1's first half plus frame t's second half
-    frames = mx.fft.irfft(spec * c.fft_size, n=c.fft_size, axis=-1) * window  # (T, N)
+    frames = mx.fft.irfft(scaled(spec, c.fft_size), n=c.fft_size, axis=-1) * window  # (T, N)
     return (frames[1:, : c.hop_size] + frames[:-1, c.hop_size:]).reshape(-1)[:length]
 
 
