@@ -231,3 +231,33 @@ def test_complex_scaling_on_float_pairs_and_the_dsp_around_it():
     assert fm.fast_math_active(2 * spec.size) and float(mx.abs(spec).std()) > 1e-4
     assert mx.array_equal(fast_spec, spec) and all(mx.array_equal(f, p) for f, p in zip(fast, plain))
     assert fast[0].dtype == mx.complex64 and fast[0].shape == spec.shape
+
+
+def test_gru_kernel_switches_off_and_builds_by_source_hash(monkeypatch, tmp_path):
+    """MLX_AUDIO_LAB_NO_NATIVE=1: no kernel, the numpy loop runs (same numbers); a build lands atomically under a
+    name hashed from the source and flags, and a missing compiler gives None."""
+    import shutil
+
+    from mlx_audio_lab.layers.cpu import gru_native
+    from mlx_audio_lab.layers.gru import GRU
+
+    mx.random.seed(12)
+    port, x = GRU(32, 64, 1), mx.random.normal((1, 300, 32))
+    with fm.plain_math():
+        plain = port(x)[0]
+    monkeypatch.setenv(gru_native.OFF_ENV, "1")
+    monkeypatch.setattr(gru_native, "_lib", [])
+    assert gru_native.library() is None and not gru_native.usable(64)
+    assert float(mx.abs(port(x)[0] - plain).max()) < 2e-6
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler here")
+    source = tmp_path / "gru_kernels.c"
+    source.write_bytes(gru_native.SOURCE.read_bytes())
+    monkeypatch.setattr(gru_native, "SOURCE", source)
+    built = gru_native.build()
+    assert built == gru_native.library_path() and built.exists() and built.parent == tmp_path
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".so"] == [built.name]  # no temp file left
+    source.write_text(source.read_text() + "\n/* edited */\n")
+    assert gru_native.library_path() != built  # an edited source is a new build, never the stale one
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    assert gru_native.build() is None
