@@ -6,6 +6,8 @@ Spectra are complex (T, F) for one channel; features are channels-last (1, T, F,
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import mlx.core as mx
 import numpy as np
 
@@ -60,14 +62,21 @@ def exp_smooth(x: mx.array, init: mx.array, alpha: float, chunk: int = 128) -> m
     outs, state = [], init
     for start in range(0, x.shape[0], chunk):
         xc = x[start:start + chunk]
-        n = xc.shape[0]
-        k = np.arange(n)
-        lower = np.tril(alpha ** (k[:, None] - k[None, :]).clip(0)).astype(np.float32)  # alpha^(t-j), j <= t
-        decay = (alpha ** (k + 1.0)).astype(np.float32)[:, None]
-        s = mx.array(decay) * state + (1 - alpha) * (mx.array(lower) @ xc)
+        lower, decay = _smoothing_matrices(xc.shape[0], alpha)
+        s = decay * state + (1 - alpha) * (lower @ xc)
         outs.append(s)
         state = s[-1]
     return mx.concatenate(outs, axis=0)
+
+
+@lru_cache(maxsize=16)
+def _smoothing_matrices(n: int, alpha: float) -> tuple[mx.array, mx.array]:
+    """`exp_smooth`'s chunk matrices, made once per (length, alpha): alpha^(t-j) for j <= t (n, n) and
+    alpha^(t+1) (n, 1)."""
+    k = np.arange(n)
+    lower = np.tril(alpha ** (k[:, None] - k[None, :]).clip(0)).astype(np.float32)
+    decay = (alpha ** (k + 1.0)).astype(np.float32)[:, None]
+    return mx.array(lower), mx.array(decay)
 
 
 def erb_features(spec: mx.array, c: DeepFilterNetConfig) -> mx.array:
