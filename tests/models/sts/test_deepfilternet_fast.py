@@ -261,3 +261,17 @@ def test_gru_kernel_switches_off_and_builds_by_source_hash(monkeypatch, tmp_path
     assert gru_native.library_path() != built  # an edited source is a new build, never the stale one
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     assert gru_native.build() is None
+
+
+def test_spec_features_on_float_pairs_equal_the_complex_division():
+    from mlx_audio_lab.models.sts.deepfilternet import dsp
+    from mlx_audio_lab.models.sts.deepfilternet.config import DeepFilterNetConfig
+
+    c = DeepFilterNetConfig()
+    mx.random.seed(13)
+    spec = (mx.random.normal((1001, 481)) + 1j * mx.random.normal((1001, 481))).astype(mx.complex64)
+    with fm.plain_math():
+        plain = dsp.spec_features(spec, c)
+    fast = dsp.spec_features(spec, c)
+    assert fm.fast_math_active(2 * 1001 * c.nb_df) and fast.shape == plain.shape == (1001, c.nb_df, 2)
+    assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)

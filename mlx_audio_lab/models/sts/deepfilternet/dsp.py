@@ -94,6 +94,8 @@ def spec_features(spec: mx.array, c: DeepFilterNetConfig) -> mx.array:
     low = spec[:, : c.nb_df]
     norm = exp_smooth(mx.abs(low), mx.array(np.linspace(*UNIT_NORM_INIT, c.nb_df).astype(np.float32)),
                       c.norm_alpha)
+    if fast_math_active(2 * low.size) and low.dtype == mx.complex64:  # the (re, im) pairs divided: no complex loop
+        return mx.view(low, mx.float32).reshape(*low.shape, 2) / mx.sqrt(norm)[..., None]
     low = low / mx.sqrt(norm)
     return mx.stack([mx.real(low), mx.imag(low)], axis=-1)
 
