@@ -275,3 +275,22 @@ def test_spec_features_on_float_pairs_equal_the_complex_division():
     fast = dsp.spec_features(spec, c)
     assert fm.fast_math_active(2 * 1001 * c.nb_df) and fast.shape == plain.shape == (1001, c.nb_df, 2)
     assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)
+
+
+def test_taps_fire_in_the_same_order_with_the_fast_paths():
+    """The real networks on 2 s of random features: the same taps in the same order, fast paths on or off (the
+    decoders' GRUs run together, their taps stay where they were), every tap close to the plain path's."""
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.taps import capture
+
+    net = load_model(resolve("deepfilternet3")).net
+    mx.random.seed(14)
+    feats = (0.5 * mx.random.normal((1, 200, 32, 1)), mx.random.normal((1, 200, 96, 2)))
+    with fm.plain_math(), capture() as plain:
+        net(*feats)
+    with capture() as fast:
+        net(*feats)
+    assert list(fast) == list(plain) and len(plain) == 25
+    for name, want in plain.items():
+        assert float(mx.abs(fast[name] - want).max()) <= 1e-5 * max(1.0, float(mx.abs(want).max())), name
