@@ -52,39 +52,36 @@ static inline v16 tanh_v(v16 x) {
   return select(neg, -y, y);
 }
 
-/* acc[g] = b[g] + sum_k h[k] wt[k, g] for g in [0, G): wt is W_hh transposed (H, G), G a multiple of LANES. */
-static void recurrent(const float *restrict h, const float *restrict wt, const float *restrict b, float *restrict acc,
-                      long H, long G) {
-  long g0 = 0;
-  for (; g0 + TILE * LANES <= G; g0 += TILE * LANES) {
+/* acc[g] = b[g] + sum_k h[k] W[g, k] for g in [0, Gp): W packed tile by tile, wp[tile][k][0 .. TILE * LANES), so
+ * each tile's weights stream contiguously (Gp a multiple of TILE * LANES, zero rows past 3H). */
+static void recurrent(const float *restrict h, const float *restrict wp, const float *restrict b, float *restrict acc,
+                      long H, long Gp) {
+  for (long g0 = 0; g0 < Gp; g0 += TILE * LANES) {
+    const float *w = wp + g0 * H;
     v16 s[TILE];
     for (int i = 0; i < TILE; ++i) memcpy(&s[i], b + g0 + i * LANES, sizeof(v16));
     for (long k = 0; k < H; ++k) {
-      const float *row = wt + k * G + g0;
+      const float *row = w + k * TILE * LANES;
       float hk = h[k];
       for (int i = 0; i < TILE; ++i) s[i] += *(const v16 *)(row + i * LANES) * hk;
     }
     for (int i = 0; i < TILE; ++i) memcpy(acc + g0 + i * LANES, &s[i], sizeof(v16));
   }
-  for (; g0 < G; g0 += LANES) { /* the last < TILE vectors, one at a time */
-    v16 s;
-    memcpy(&s, b + g0, sizeof(v16));
-    for (long k = 0; k < H; ++k) s += *(const v16 *)(wt + k * G + g0) * h[k];
-    memcpy(acc + g0, &s, sizeof(v16));
-  }
 }
 
-/* The recurrence over T steps: gx (T, B, 3H) input pre-activations (b_ih included), wt (H, 3H), b_hh (3H),
- * h0 (B, H) -> out (T, B, H); acc is scratch of 3H floats. H must be a multiple of LANES. */
-void gru_scan_f32(const float *restrict gx, const float *restrict wt, const float *restrict b_hh,
-                  const float *restrict h0, float *restrict out, float *restrict acc, long T, long B, long H) {
+/* The recurrence over T steps: gx (T, B, 3H) input pre-activations (b_ih included), wp W_hh packed as
+ * `recurrent` reads it and b_hh, both padded to Gp, h0 (B, H) -> out (T, B, H); acc is scratch of Gp floats.
+ * H must be a multiple of LANES. */
+void gru_scan_f32(const float *restrict gx, const float *restrict wp, const float *restrict b_hh,
+                  const float *restrict h0, float *restrict out, float *restrict acc, long T, long B, long H,
+                  long Gp) {
   const long G = 3 * H;
   for (long t = 0; t < T; ++t) {
     for (long b = 0; b < B; ++b) {
       const float *h = t ? out + ((t - 1) * B + b) * H : h0 + b * H;
       const float *x = gx + (t * B + b) * G;
       float *y = out + (t * B + b) * H;
-      recurrent(h, wt, b_hh, acc, H, G);
+      recurrent(h, wp, b_hh, acc, H, Gp);
       for (long j = 0; j < H; j += LANES) {
         v16 xr, xz, xn, ar, az, an, hp;
         memcpy(&xr, x + j, sizeof(v16));

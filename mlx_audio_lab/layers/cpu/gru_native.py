@@ -24,6 +24,7 @@ SOURCE = Path(__file__).with_name("gru_kernels.c")
 FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
 OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernel (the numpy loop runs)
 LANES = 16  # the kernel's vector width in floats: the hidden size must be a multiple
+BLOCK = 128  # gate rows per accumulator block (TILE * LANES in the kernel): the packed weight's tile width
 
 _lib: list = []  # [CDLL or None], looked up once
 
@@ -70,7 +71,7 @@ def library() -> ctypes.CDLL | None:
         if path is not None:
             try:
                 lib = ctypes.CDLL(str(path))
-                lib.gru_scan_f32.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_long] * 3
+                lib.gru_scan_f32.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_long] * 4
                 lib.gru_scan_f32.restype = None
             except (OSError, AttributeError):
                 lib = None
@@ -88,14 +89,25 @@ def scan(gx: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h0: np.ndarray) -> 
     T, B, G = gx.shape
     H = G // 3
     gx = np.ascontiguousarray(gx, np.float32)
-    wt = np.ascontiguousarray(np.asarray(w_hh, np.float32).T)  # (H, 3H): one row per hidden unit
-    b = np.ascontiguousarray(b_hh, np.float32)
+    wp, b = pack(w_hh, b_hh)
     h = np.ascontiguousarray(h0, np.float32).reshape(B, H)
     out = np.empty((T, B, H), np.float32)
-    acc = np.empty(G, np.float32)
-    library().gru_scan_f32(gx.ctypes.data, wt.ctypes.data, b.ctypes.data, h.ctypes.data, out.ctypes.data,
-                           acc.ctypes.data, T, B, H)
+    acc = np.empty(b.size, np.float32)
+    library().gru_scan_f32(gx.ctypes.data, wp.ctypes.data, b.ctypes.data, h.ctypes.data, out.ctypes.data,
+                           acc.ctypes.data, T, B, H, b.size)
     return out
+
+
+def pack(w_hh: np.ndarray, b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """W_hh (3H, H) as the kernel streams it, (Gp / BLOCK, H, BLOCK) (zero rows from 3H up to Gp, a multiple of
+    BLOCK), and b_hh padded to Gp: each block of gate rows is one contiguous run of memory."""
+    G, H = w_hh.shape
+    gp = -(-G // BLOCK) * BLOCK
+    w = np.zeros((gp, H), np.float32)
+    w[:G] = w_hh
+    b = np.zeros(gp, np.float32)
+    b[:G] = b_hh
+    return np.ascontiguousarray(w.reshape(gp // BLOCK, BLOCK, H).transpose(0, 2, 1)), b
 
 
 def main() -> int:

@@ -13,10 +13,11 @@ from mlx_audio_lab.layers import fast_math as fm
 
 
 @pytest.mark.parametrize("native", [True, False])
-@pytest.mark.parametrize("batch,hidden,layers", [(1, 128, 1), (1, 256, 2), (3, 128, 2), (2, 40, 1)])
+@pytest.mark.parametrize("batch,hidden,layers", [(1, 128, 1), (1, 256, 2), (3, 128, 2), (2, 40, 1), (2, 48, 1)])
 def test_gru_scan_equals_the_mlx_steps(monkeypatch, native, batch, hidden, layers):
     """Saturating gates from a nonzero state: the C loop (`gru_kernels.c`) and the numpy loop each equal the
-    compiled MLX cell step by step (a hidden size off the kernel's 16-float vectors takes the numpy loop)."""
+    compiled MLX cell step by step (a hidden size off the kernel's 16-float vectors takes the numpy loop; 48 pads
+    the 144 gate rows to two 128-row blocks)."""
     from mlx_audio_lab.layers.cpu import gru as cpu_gru
     from mlx_audio_lab.layers.cpu import gru_native
     from mlx_audio_lab.layers.gru import GRU
