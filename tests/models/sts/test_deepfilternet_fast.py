@@ -133,6 +133,10 @@ def test_conv_transpose_without_zero_stuffing():
     z = mx.stack([x, mx.zeros_like(x)], axis=3).reshape(1, 50, 16, 64)
     want = conv(z, w[:, :, ::-1, :])
     assert mx.array_equal(conv_transpose_f(x, w), want)
+    x = mx.random.normal((1, 300, 16, 64))  # the fast path: both outputs of a bin in one compiled loop
+    with fm.plain_math():
+        plain = conv_transpose_f(x, w)
+    assert fm.fast_math_active(2 * x.size) and mx.array_equal(conv_transpose_f(x, w), plain)
 
 
 @pytest.mark.parametrize("c_in,c_out,kt,kf,groups", [(2, 64, 3, 3, 2), (64, 10, 5, 1, 2)])  # df_conv0, df_convp

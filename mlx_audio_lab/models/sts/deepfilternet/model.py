@@ -186,8 +186,17 @@ def conv_transpose_f(x: mx.array, w: mx.array) -> mx.array:
     b, t, f, c = x.shape
     w0, w1, w2 = (w[:, 0, k, 0] for k in range(3))
     nxt = mx.concatenate([x[:, :, 1:], mx.zeros((b, t, 1, c), x.dtype)], axis=2)  # x[m + 1], zero past the end
+    if fast_math_active(2 * x.size) and x.dtype == mx.float32:
+        # both outputs of a bin in one compiled loop that writes them interleaved: [x w1 + nxt 0, x w2 + nxt w0]
+        pairs = _even_odd(x[..., None, :], nxt[..., None, :], mx.stack([w1, w2]), mx.stack([mx.zeros_like(w0), w0]))
+        return pairs.reshape(b, t, 2 * f, c)
     even, odd = x * w1, x * w2 + nxt * w0
     return mx.stack([even, odd], axis=3).reshape(b, t, 2 * f, c)
+
+
+@mx.compile
+def _even_odd(x: mx.array, nxt: mx.array, w_x: mx.array, w_nxt: mx.array) -> mx.array:
+    return x * w_x + nxt * w_nxt  # (B, T, F, 1, C) with (2, C) -> (B, T, F, 2, C)
 
 
 def tanh(x: mx.array) -> mx.array:
