@@ -59,10 +59,10 @@ def _parts(model, reference, audio: np.ndarray, bandwidth: float) -> dict[str, d
         if stack == "encoder":
             latents, latents_t = x, xt
 
-            def q_mlx():
+            def q_mlx(latents=latents):
                 mx.eval(model.quantizer.encode(latents, n_q))
 
-            def q_torch():
+            def q_torch(latents_t=latents_t):
                 with torch.inference_mode():
                     reference.quantizer.encode(latents_t, bandwidth)
 
@@ -70,10 +70,10 @@ def _parts(model, reference, audio: np.ndarray, bandwidth: float) -> dict[str, d
             codes = model.quantizer.encode(latents, n_q)
             codes_t = torch.from_numpy(np.array(codes).astype(np.int64))
 
-            def d_mlx():
+            def d_mlx(codes=codes):
                 mx.eval(model.quantizer.decode(codes))
 
-            def d_torch():
+            def d_torch(codes_t=codes_t):
                 with torch.inference_mode():
                     reference.quantizer.decode(codes_t)
 

@@ -20,7 +20,9 @@ typedef int vi __attribute__((vector_size(64), aligned(4)));
 #define W 16        /* floats per vector */
 #define TILE 8      /* vectors of gate columns accumulated at once (8 independent FMA chains) */
 #define MAX_THREADS 16
-#define SPINS 4000  /* barrier spins before yielding the core (a busy machine deschedules the partner) */
+#ifndef SPINS
+#define SPINS 4000 /* barrier spins before yielding the core (a busy machine deschedules the partner) */
+#endif
 
 static inline vf splat(float a) { return (vf){0} + a; }
 static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }

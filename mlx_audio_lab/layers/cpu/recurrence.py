@@ -242,7 +242,7 @@ def _native_stack(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx
     B, T, G = gates_x0.shape
     H = G // 4
     gx = np.array(gates_x0, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H)
-    new = []
+    new, out = [], np.empty((T, B, H), np.float32)
     for l, ((w_ih, w_hh, bias), (h0, c0)) in enumerate(zip(weights, states)):
         if l:
             gx = (out.reshape(T * B, H) @ np.asarray(w_ih, np.float32).T).reshape(T, B, G)
