@@ -26,6 +26,7 @@ OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernel (the n
 LANES = 16  # the kernel's vector width in floats: each thread's share of the hidden units is a multiple
 TILE = 8 * LANES  # gate columns per tile of the kernel's weight layout
 MAX_THREADS = 16
+SPLIT_MAX = 4  # threads one layer is split over by default: more share out less than they add in barrier time
 
 _lib: list = []  # [CDLL or None], looked up once
 
@@ -89,11 +90,11 @@ def cores() -> int:
 
 
 def threads_for(hidden: int, wanted: int | None = None) -> int:
-    """Threads to split `hidden` units over: up to `wanted` (default: the cores), each share a multiple of 16;
-    0 when the kernel is missing or no split fits."""
+    """Threads to split `hidden` units over: up to `wanted` (default: the cores, at most SPLIT_MAX), each share a
+    multiple of 16; 0 when the kernel is missing or no split fits."""
     if library() is None:
         return 0
-    for n in range(min(wanted or cores(), hidden // LANES), 0, -1):
+    for n in range(min(wanted or min(cores(), SPLIT_MAX), hidden // LANES), 0, -1):
         if hidden % (n * LANES) == 0:
             return n
     return 0
