@@ -241,7 +241,7 @@ def _native_stack(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx
     layer's input part of all steps as one product of the whole previous layer's output."""
     B, T, G = gates_x0.shape
     H = G // 4
-    gx = np.array(gates_x0, np.float32).transpose(1, 0, 2).copy()  # (T, B, 4H)
+    gx = np.ascontiguousarray(np.asarray(gates_x0, np.float32).transpose(1, 0, 2))  # (T, B, 4H); read only
     new, out = [], np.empty((T, B, H), np.float32)
     for l, ((w_ih, w_hh, bias), (h0, c0)) in enumerate(zip(weights, states)):
         if l:
