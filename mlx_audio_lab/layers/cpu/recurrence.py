@@ -6,6 +6,8 @@ that overhead is most of a small LSTM's time on the CPU. Numpy's own OpenBLAS (t
 one-row product as fast as or faster than the system OpenBLAS MLX is preloaded with, on one thread
 (`one_blas_thread`). The input part of every step (the caller's one matmul) is updated in place; the sigmoids
 come from the same tanh call as the cell input: sigmoid(x) = (1 + tanh(x / 2)) / 2, the halving exact in float32.
+Where the C kernel of `lstm_native` is built, each layer is one call to it instead (see `native_threads`); the
+numpy loop is the fallback.
 """
 
 from __future__ import annotations
