@@ -4,7 +4,8 @@
 The same real-size seeded models as `benchmarks/models/encodec.py`. Each part is one top-level layer of the
 encoder / decoder (or the quantizer), fed the input it gets in a whole run, timed alone (MLX between `mx.eval`
 barriers), the MLX port and the reference interleaved part by part and repeat by repeat; the minimum of the
-repeats is kept, and the load average printed beside it. `--plain` adds the plain MLX path (`plain_math`).
+repeats is kept, and the load average printed beside it. `--plain` adds the plain MLX path (`plain_math`),
+`--loop` the fast path with the LSTM on its numpy loop instead of the C kernel (the state before the kernel).
 Prints only; writes nothing.
 """
 
@@ -15,6 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -97,6 +99,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--bandwidth", type=float, default=6.0)
     p.add_argument("--plain", action="store_true", help="also time the plain MLX path")
+    p.add_argument("--loop", action="store_true", help="also time the LSTM on its numpy loop (no C kernel)")
     p.add_argument("--whole-only", action="store_true", help="only the whole encode / decode")
     a = p.parse_args()
 
@@ -121,31 +124,39 @@ def main() -> None:
     whole = {"encode": {"mlx": lambda: mx.eval(model.encode_batch(x, a.bandwidth)), "torch": t_encode},
              "decode": {"mlx": lambda: mx.eval(model.decode_batch(codes)), "torch": t_decode}}
     parts = {} if a.whole_only else _parts(model, reference, audio, a.bandwidth)
-    engines = ["mlx", "torch"] + (["plain"] if a.plain else [])
+    engines = ["mlx", "torch"] + (["plain"] if a.plain else []) + (["loop"] if a.loop else [])
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     loads = []
     for r in range(a.repeats + 1):
         for part, fns in {**whole, **parts}.items():
             for e in engines:
-                fn = fns["mlx" if e == "plain" else e]
-                if e == "plain":
-                    with plain_math():
-                        _best(fn, times[part, e])
-                else:
+                fn = fns["mlx" if e in ("plain", "loop") else e]
+                with plain_math() if e == "plain" else _no_kernel() if e == "loop" else nullcontext():
                     _best(fn, times[part, e])
                 if r == 0:
                     times[part, e].clear()
         loads.append(f"{os.getloadavg()[0]:.1f}")
     print(f"EnCodec 24 kHz, {a.seconds:g} s, {a.bandwidth:g} kbps, min of {a.repeats}; codes identical: {same}; "
           f"torch threads {torch.get_num_threads()}; load average per repeat: {' '.join(loads)}")
-    head = f"{'part':<44} {'mlx ms':>8} {'torch ms':>9} {'torch/mlx':>9}" + (f" {'plain ms':>9}" if a.plain else "")
-    print(head)
+    extra = [e for e in engines if e not in ("mlx", "torch")]
+    print(f"{'part':<44} {'mlx ms':>8} {'torch ms':>9} {'torch/mlx':>9}" + "".join(f" {e + ' ms':>9}" for e in extra))
     for part in {**whole, **parts}:
         m, t = min(times[part, "mlx"]), min(times[part, "torch"])
-        line = f"{part:<44} {m * 1e3:8.1f} {t * 1e3:9.1f} {t / m:8.2f}x"
-        if a.plain:
-            line += f" {min(times[part, 'plain']) * 1e3:9.1f}"
-        print(line)
+        print(f"{part:<44} {m * 1e3:8.1f} {t * 1e3:9.1f} {t / m:8.2f}x"
+              + "".join(f" {min(times[part, e]) * 1e3:9.1f}" for e in extra))
+
+
+@contextmanager
+def _no_kernel():
+    """The LSTM on its numpy loop (`recurrence.native_threads` says 0) within the block."""
+    from mlx_audio_lab.layers.cpu import recurrence
+
+    saved = recurrence.native_threads
+    recurrence.native_threads = lambda w_hh: 0
+    try:
+        yield
+    finally:
+        recurrence.native_threads = saved
 
 
 if __name__ == "__main__":
