@@ -25,7 +25,8 @@ alignment, F0, energy), `rvq.fit_residual_vq` (residual VQ fitted on a clip's ow
 `spectra.head_figure` (an ISTFT head's magnitude, wrapped phase and instantaneous frequency),
 `istft_head.head_mechanism_figure` (how an ISTFT head's Linear becomes a clipped magnitude and a wrapped phase),
 `keymap_view.keymap_coverage` / `coverage_figure` (what a key map does to a checkpoint),
-`server_paths.request_paths` / `request_path_figure` (the server's routes -> models -> writers, from its OpenAPI).
+`server_paths.request_paths` / `request_path_figure` (the server's routes -> models -> writers, from its OpenAPI),
+`module_tree.report_stages` (architecture stages from a `compare_modules` report: a port before it has taps).
 """
 
 from __future__ import annotations
