@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import mlx.nn as nn
+from mlx.utils import tree_flatten
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
 from ....layers.cpu.attention import attention as cpu_attention
@@ -17,6 +18,7 @@ from ....layers.fast_math import fast_math_active
 from ....taps import enabled as taps_enabled
 from ....taps import tap
 from .config import WhisperConfig
+from .encoder_cpu import encoder_layer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,27 +28,36 @@ if TYPE_CHECKING:
     from ....results import Transcript
 
 
+class EncoderSelfAttention(MultiHeadAttention):
+    """`MultiHeadAttention` whose long unmasked float32 self attention runs on NumPy's SIMD `exp` on the CPU
+    (`layers/cpu/attention.py`, same projections). The fast path stays inside this module's call, so a recorder
+    of module calls (`parity.compare_modules`) lists `self_attn` with the fast path on or off."""
+
+    def __call__(self, x: mx.array, context: mx.array | None = None, mask: mx.array | str | None = None,
+                 cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
+        plain_call = context is not None or mask is not None or cache is not None or return_weights
+        if not plain_call and _numpy_attention_active(self, x):
+            q = self.q_proj(x) * self.scale  # scaled before the product, as the plain path
+            return self.out_proj(cpu_attention(q, self.k_proj(x), self.v_proj(x), self.heads)), None, None
+        return super().__call__(x, context=context, mask=mask, cache=cache, return_weights=return_weights)
+
+
 class EncoderLayer(nn.Module):
     """Pre-norm transformer block: self attention, then a GELU MLP."""
 
     def __init__(self, d: int, heads: int, ffn: int):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d, heads)
+        self.self_attn = EncoderSelfAttention(d, heads)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ffn)
         self.fc2 = nn.Linear(ffn, d)
         self.final_layer_norm = nn.LayerNorm(d)
 
     def __call__(self, x: mx.array) -> mx.array:
-        h = self.self_attn_layer_norm(x)
-        x = x + (self._numpy_attention(h) if _numpy_attention_active(self.self_attn, h) else self.self_attn(h)[0])
+        if _numpy_layer_active(self, x):
+            return encoder_layer(self, x)
+        x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
         return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
-
-    def _numpy_attention(self, h: mx.array) -> mx.array:
-        """Self attention with the softmax on numpy's SIMD `exp` (`layers/cpu/attention.py`), same projections."""
-        a = self.self_attn
-        q = a.q_proj(h) * a.scale  # scaled before the product, as the plain path
-        return a.out_proj(cpu_attention(q, a.k_proj(h), a.v_proj(h), a.heads))
 
 
 def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
@@ -54,6 +65,16 @@ def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
     T = h.shape[1]
     return (h.dtype == mx.float32 and fast_math_active(attn.heads * T * T)
             and not (attn.tap_name is not None and taps_enabled()))
+
+
+def _numpy_layer_active(layer: EncoderLayer, x: mx.array) -> bool:
+    """The whole layer on NumPy (`encoder_cpu.py`): the attention fast path applies, and every submodule the
+    NumPy layer skips has its own class (none wrapped by a recorder of module calls, none quantized)."""
+    a = layer.self_attn
+    return (_numpy_attention_active(a, x) and type(a) is EncoderSelfAttention
+            and all(type(m) is nn.Linear for m in (a.q_proj, a.k_proj, a.v_proj, a.out_proj, layer.fc1, layer.fc2))
+            and all(type(m) is nn.LayerNorm for m in (layer.self_attn_layer_norm, layer.final_layer_norm))
+            and all(v.dtype == mx.float32 for _, v in tree_flatten(layer.parameters())))
 
 
 class AudioEncoder(nn.Module):
