@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import mlx.nn as nn
-from mlx.utils import tree_flatten
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
 from ....layers.cpu.attention import attention as cpu_attention
@@ -18,7 +17,6 @@ from ....layers.fast_math import fast_math_active
 from ....taps import enabled as taps_enabled
 from ....taps import tap
 from .config import WhisperConfig
-from .encoder_cpu import encoder_layer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,8 +52,6 @@ class EncoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def __call__(self, x: mx.array) -> mx.array:
-        if _numpy_layer_active(self, x):
-            return encoder_layer(self, x)
         x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
         return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
 
@@ -65,16 +61,6 @@ def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
     T = h.shape[1]
     return (h.dtype == mx.float32 and fast_math_active(attn.heads * T * T)
             and not (attn.tap_name is not None and taps_enabled()))
-
-
-def _numpy_layer_active(layer: EncoderLayer, x: mx.array) -> bool:
-    """The whole layer on NumPy (`encoder_cpu.py`): the attention fast path applies, and every submodule the
-    NumPy layer skips has its own class (none wrapped by a recorder of module calls, none quantized)."""
-    a = layer.self_attn
-    return (_numpy_attention_active(a, x) and type(a) is EncoderSelfAttention
-            and all(type(m) is nn.Linear for m in (a.q_proj, a.k_proj, a.v_proj, a.out_proj, layer.fc1, layer.fc2))
-            and all(type(m) is nn.LayerNorm for m in (layer.self_attn_layer_norm, layer.final_layer_norm))
-            and all(v.dtype == mx.float32 for _, v in tree_flatten(layer.parameters())))
 
 
 class AudioEncoder(nn.Module):
