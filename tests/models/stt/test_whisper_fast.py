@@ -156,3 +156,13 @@ def test_parity_reports_list_the_same_layers_with_fast_paths_on_or_off(whisper_f
     n_layers = len(model.encoder.layers)
     assert len(names["0"][0]) == 3 + 10 * n_layers  # conv1, conv2, layer_norm; 10 modules per layer
     assert all(f"layers.{i}.self_attn" in names["0"][0] for i in range(n_layers))
+
+
+def test_last_only_logits_equal_the_last_row(fixture_model):
+    """A prompt's prefill projects only its last position (one GEMV instead of a (T, vocab) product)."""
+    model, audio = fixture_model
+    tokens = mx.array([[50257, 50362, 400, 401, 402, 403]])
+    full = np.array(model.logits(tokens, audio))
+    last = np.array(model.logits(tokens, audio, last_only=True))
+    assert last.shape == (1, 1, full.shape[-1])
+    np.testing.assert_allclose(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-5 * np.abs(full).max())

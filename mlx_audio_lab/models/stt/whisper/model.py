@@ -142,8 +142,10 @@ class TextDecoder(nn.Module):
         self.layer_norm = nn.LayerNorm(d)
 
     def __call__(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None,
-                 return_weights: bool = False) -> tuple[mx.array, list[mx.array]]:
-        """tokens (B, T) after `state.offset` positions -> logits (B, T, vocab), cross-attention weights."""
+                 return_weights: bool = False, last_only: bool = False) -> tuple[mx.array, list[mx.array]]:
+        """tokens (B, T) after `state.offset` positions -> logits (B, T, vocab), cross-attention weights.
+        `last_only`: logits (B, 1, vocab) of the last position, all decoding needs of a prompt (its (T, vocab)
+        projection, a full pass over the 51,864-row embedding, is skipped; not while taps record)."""
         offset = state.offset if state is not None else 0
         T = tokens.shape[1]
         x = self.embed_tokens(tokens) + self.embed_positions.weight[offset : offset + T]
@@ -159,6 +161,8 @@ class TextDecoder(nn.Module):
                 state.cross_attn[i] = cross
             weights.append(w)
             x = tap(f"decoder.layers.{i}", x)
+        if last_only and not taps_enabled():
+            x = x[:, -1:]
         x = tap("decoder.layer_norm", self.layer_norm(x))
         return tap("decoder.logits", tied_logits(x, self.embed_tokens)), weights
 
@@ -176,9 +180,10 @@ class Whisper(nn.Module):
         """mel (B, frames, n_mels) -> audio features (B, n_ctx, d_model)."""
         return self.encoder(mel)
 
-    def logits(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None) -> mx.array:
-        """Next-token logits (B, T, vocab) for `tokens` given the audio features."""
-        return self.decoder(tokens, audio, state)[0]
+    def logits(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None,
+               last_only: bool = False) -> mx.array:
+        """Next-token logits (B, T, vocab) for `tokens` given the audio features ((B, 1, vocab): `last_only`)."""
+        return self.decoder(tokens, audio, state, last_only=last_only)[0]
 
     def new_state(self) -> DecoderState:
         """An empty decoder cache."""
