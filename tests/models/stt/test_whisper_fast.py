@@ -82,11 +82,12 @@ def test_fast_beam_tokens_equal_plain(fixture_model):
     assert got == want and len(set(got)) >= 3
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_numpy_attention_equals_mlx(threads):
+@pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
+def test_numpy_attention_equals_mlx(threads, size):
+    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted)."""
     rng = np.random.default_rng(1)
     B, T, S, H, D = 2, 300, 250, 4, 16
-    q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * 2) for n in (T, S, S))
+    q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * size) for n in (T, S, S))
     got = np.array(attention(q, k, v, H, threads=threads))
 
     def split(x):
