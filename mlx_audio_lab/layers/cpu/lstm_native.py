@@ -1,84 +1,31 @@
 """The LSTM recurrence of `lstm_kernels.c`, built with the system C compiler and called through ctypes.
 
-Built as `native.py` builds the conv kernels: `lstm_native.main()` (.ci/setup calls it) or the first use, where a
-compiler exists and the package folder is writable; the library's name carries a hash of the source and the
-flags (an edited source is rebuilt, never run stale); the build is atomic (temp file, then rename). Without a
-compiler, on a build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and `recurrence.py` keeps
-its numpy loop. The call releases the GIL.
+Built by `cbuild.CKernel` (`lstm_native.main()` from .ci/setup, or the first use); without a compiler, on a
+build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and `recurrence.py` keeps its numpy loop.
+The call releases the GIL.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
-SOURCE = Path(__file__).with_name("lstm_kernels.c")
-FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-pthread")
-OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernel (the numpy loop runs)
+from .cbuild import CKernel
+
+KERNEL = CKernel("lstm_kernels.c", {"lstm_layer_f32": ([ctypes.c_void_p] * 6 + [ctypes.c_long] * 4, ctypes.c_int)},
+                 ("-pthread",))
 LANES = 16  # the kernel's vector width in floats: each thread's share of the hidden units is a multiple
 TILE = 8 * LANES  # gate columns per tile of the kernel's weight layout
 MAX_THREADS = 16
 SPLIT_MAX = 4  # threads one layer is split over by default: more share out less than they add in barrier time
 
-_lib: list = []  # [CDLL or None], looked up once
-
-
-def library_path() -> Path:
-    """Where the build for this source and these flags lives (next to the source)."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:12]
-    return SOURCE.with_name(f"_lstm_kernels-{digest}.so")
-
-
-def build(quiet: bool = True) -> Path | None:
-    """Compile the kernel (temp file, then rename); the library's path, or None without a compiler."""
-    target = library_path()
-    if target.exists():
-        return target
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return None
-    try:  # a read-only install: no build
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".build-lstm-", suffix=".so")
-    except OSError:
-        return None
-    os.close(fd)
-    try:
-        subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=quiet, timeout=120)
-        os.replace(tmp, target)
-        for old in target.parent.glob("_lstm_kernels-*.so"):  # builds of earlier sources
-            if old != target:
-                old.unlink(missing_ok=True)
-    except (OSError, subprocess.SubprocessError) as e:
-        Path(tmp).unlink(missing_ok=True)
-        if not quiet:
-            print(f"lstm kernel not built: {e}", file=sys.stderr)
-        return None
-    return target
-
 
 def library() -> ctypes.CDLL | None:
-    """The loaded kernel, or None (no compiler, failed build, a 32-bit machine, or MLX_AUDIO_LAB_NO_NATIVE=1)."""
-    if not _lib:
-        lib = None
-        wanted = sys.maxsize > 2**32 and os.environ.get(OFF_ENV) != "1"
-        path = build() if wanted else None
-        if path is not None:
-            try:
-                lib = ctypes.CDLL(str(path))
-                lib.lstm_layer_f32.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_long] * 4
-                lib.lstm_layer_f32.restype = ctypes.c_int
-            except (OSError, AttributeError):
-                lib = None
-        _lib.append(lib)
-    return _lib[0]
+    """The loaded kernel, or None (no compiler, a failed build, MLX_AUDIO_LAB_NO_NATIVE=1: see `cbuild`)."""
+    return KERNEL.library()
 
 
 def cores() -> int:
@@ -129,9 +76,7 @@ def layer(gx: np.ndarray, wt: np.ndarray, h0: np.ndarray, c: np.ndarray, out: np
 
 def main() -> int:
     """Build the kernel and say where it is (0), or why not (1)."""
-    built = build(quiet=False)
-    print(f"lstm kernel: {built}" if built else "lstm kernel: not built (no C compiler); the numpy loop runs")
-    return 0 if built else 1
+    return KERNEL.main("the numpy loop runs")
 
 
 if __name__ == "__main__":

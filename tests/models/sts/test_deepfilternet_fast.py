@@ -243,29 +243,30 @@ def test_gru_kernel_switches_off_and_builds_by_source_hash(monkeypatch, tmp_path
     name hashed from the source and flags, and a missing compiler gives None."""
     import shutil
 
-    from mlx_audio_lab.layers.cpu import gru_native
+    from mlx_audio_lab.layers.cpu import cbuild, gru_native
     from mlx_audio_lab.layers.gru import GRU
 
     mx.random.seed(12)
     port, x = GRU(32, 64, 1), mx.random.normal((1, 300, 32))
     with fm.plain_math():
         plain = port(x)[0]
-    monkeypatch.setenv(gru_native.OFF_ENV, "1")
-    monkeypatch.setattr(gru_native, "_lib", [])
+    monkeypatch.setenv(cbuild.OFF_ENV, "1")
+    monkeypatch.setattr(gru_native.KERNEL, "_lib", [])
     assert gru_native.library() is None and not gru_native.usable(64)
     assert float(mx.abs(port(x)[0] - plain).max()) < 2e-6
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here")
     source = tmp_path / "gru_kernels.c"
-    source.write_bytes(gru_native.SOURCE.read_bytes())
-    monkeypatch.setattr(gru_native, "SOURCE", source)
-    built = gru_native.build()
-    assert built == gru_native.library_path() and built.exists() and built.parent == tmp_path
+    kernel = gru_native.KERNEL
+    source.write_bytes(kernel.source.read_bytes())
+    monkeypatch.setattr(kernel, "source", source)
+    built = kernel.build()
+    assert built == kernel.library_path() and built.exists() and built.parent == tmp_path
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".so"] == [built.name]  # no temp file left
     source.write_text(source.read_text() + "\n/* edited */\n")
-    assert gru_native.library_path() != built  # an edited source is a new build, never the stale one
+    assert kernel.library_path() != built  # an edited source is a new build, never the stale one
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
-    assert gru_native.build() is None
+    assert kernel.build() is None
 
 
 def test_spec_features_on_float_pairs_equal_the_complex_division():
