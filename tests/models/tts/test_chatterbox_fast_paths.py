@@ -79,3 +79,43 @@ def test_estimator_fast_paths_equal_the_plain_path_at_every_tap():
         assert scale > 0 and want.std() > 1e-3, name  # outputs vary
         assert np.abs(fast[name] - want).max() < 1e-5 * scale, name
     assert np.abs(v_fast - v_plain).max() < 1e-5 * np.abs(v_plain).max()
+
+
+def _hift_taps() -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A seeded small HiFT on a 2 s mel (fast-path sizes from the first upsampling on) -> taps and audio."""
+    from mlx_audio_lab.models.tts.chatterbox.config import HiFTConfig
+    from mlx_audio_lab.models.tts.chatterbox.hift import HiFT
+
+    mx.random.seed(1)
+    hift = HiFT(HiFTConfig(base_channels=64, f0_channels=32))
+    rng = np.random.default_rng(1)
+    mel = mx.array((0.5 * rng.standard_normal((1, 200, 80)) - 4).astype(np.float32))
+    phases = mx.array(rng.uniform(-np.pi, np.pi, (1, 9)).astype(np.float32) * (np.arange(9) > 0))
+    noise = mx.array(rng.standard_normal((1, 200 * 480, 9)).astype(np.float32))
+    with capture() as taps:
+        audio, _ = hift(mel, phases, noise)
+        mx.eval(audio)
+    return {k: np.array(a) for k, a in taps.items()}, np.array(audio)
+
+
+def test_hift_fast_paths_equal_the_plain_path_at_every_tap():
+    fast, audio_fast = _hift_taps()
+    with fm.plain_math():
+        plain, audio_plain = _hift_taps()
+    assert sorted(fast) == sorted(plain) and "hift.m_source" in fast and "hift.ups.2" in fast
+    for name, want in plain.items():
+        scale = np.abs(want).max()
+        assert scale > 0 and want.std() > 1e-6, name
+        assert np.abs(fast[name] - want).max() < 1e-5 * scale, name
+    assert np.abs(audio_fast - audio_plain).max() < 1e-5 * np.abs(audio_plain).max()
+
+
+def test_hift_leaky_relu_is_bit_exact():
+    from mlx_audio_lab.models.tts.chatterbox.hift import leaky
+
+    x = mx.array(np.random.default_rng(2).standard_normal((1, 4000, 128)).astype(np.float32))
+    assert fm.fast_math_active(x.size)
+    for slope in (0.1, 0.01):
+        with fm.plain_math():
+            plain = np.array(leaky(x, slope))
+        np.testing.assert_array_equal(np.array(leaky(x, slope)), plain)

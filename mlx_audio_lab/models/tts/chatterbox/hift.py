@@ -15,10 +15,18 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.fast_math import ELU
+from ....layers.cpu.elementwise import leaky_relu, ufunc
+from ....layers.fast_math import ELU, fast_math_active
 from ....layers.snake import Snake1d
 from ....taps import tap
 from .config import HiFTConfig
+
+
+def leaky(x: mx.array, slope: float) -> mx.array:
+    """LeakyReLU (0 <= slope <= 1); on NumPy's SIMD loops for large float32 inputs on the CPU."""
+    if x.dtype == mx.float32 and fast_math_active(x.size):
+        return leaky_relu(x, slope)
+    return nn.leaky_relu(x, slope)
 
 
 class ResBlock(nn.Module):
@@ -63,9 +71,13 @@ def sine_source(f0: mx.array, phases: mx.array, noise: mx.array, cfg: HiFTConfig
     harmonics = mx.arange(1, cfg.nb_harmonics + 2, dtype=mx.float32)
     freq = f0[..., None] * harmonics / cfg.sampling_rate  # cycles per sample (B, L, H+1)
     # torch's CPU cumsum accumulates float32 in double: so here (the phase reaches thousands of cycles)
-    cycles = mx.array(np.cumsum(np.array(freq, dtype=np.float64), axis=1).astype(np.float32))
-    theta = 2 * math.pi * mx.remainder(cycles, 1.0)
-    sines = cfg.nsf_alpha * mx.sin(theta + phases[:, None, :])
+    cycles = np.cumsum(np.array(freq, dtype=np.float64), axis=1).astype(np.float32)
+    if fast_math_active(cycles.size):  # c - floor(c) is remainder(c, 1) bit for bit; NumPy's SIMD sin
+        theta = 2 * math.pi * mx.array(cycles - np.floor(cycles))
+        sines = cfg.nsf_alpha * ufunc(np.sin, theta + phases[:, None, :])
+    else:
+        theta = 2 * math.pi * mx.remainder(mx.array(cycles), 1.0)
+        sines = cfg.nsf_alpha * mx.sin(theta + phases[:, None, :])
     uv = (f0 > cfg.nsf_voiced_threshold).astype(mx.float32)[..., None]
     noise_amp = uv * cfg.nsf_sigma + (1 - uv) * cfg.nsf_alpha / 3
     return sines * uv + noise_amp * noise
@@ -127,7 +139,7 @@ class HiFT(nn.Module):
         x = tap("hift.conv_pre", self.conv_pre(mel))
         k = len(cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
-            x = tap(f"hift.ups.{i}", up(nn.leaky_relu(x, cfg.lrelu_slope)))
+            x = tap(f"hift.ups.{i}", up(leaky(x, cfg.lrelu_slope)))
             if i == len(self.ups) - 1:
                 x = mx.concatenate([x[:, 1:2], x], axis=1)  # ReflectionPad1d((1, 0))
             si = tap(f"hift.source_downs.{i}", self.source_downs[i](s))
@@ -136,7 +148,7 @@ class HiFT(nn.Module):
             for j in range(1, k):
                 xs = xs + tap(f"hift.resblocks.{i * k + j}", self.resblocks[i * k + j](x))
             x = xs / k
-        x = tap("hift.conv_post", self.conv_post(nn.leaky_relu(x, cfg.final_slope)))
+        x = tap("hift.conv_post", self.conv_post(leaky(x, cfg.final_slope)))
         half = cfg.n_fft // 2 + 1
         magnitude = tap("hift.magnitude", mx.exp(x[..., :half]))
         phase = tap("hift.phase", mx.sin(x[..., half:]))  # sin: the reference's (redundant) squashing
