@@ -1,5 +1,5 @@
 """Where Chatterbox S3Gen's time goes, part by part, MLX (fast CPU paths and plain) next to the `chatterbox-tts`
-modules in one process: `python -m benchmarks.chatterbox_parts [--set tokens=50] [--repeats 3] [--part P]`.
+modules in one process: `python -m benchmarks.chatterbox_parts [--set tokens=50] [--set tiny=1] [--part P]`.
 
 Parts: the conformer encoder (tokens -> mu), one estimator pass (the CFG pair, batch 2: one Euler step), one
 transformer block and one resnet block of it, HiFT's source (F0 predictor + sines + merge), its upsampling decoder
@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 
-def build(tokens: int, prompt: int) -> dict:
-    """The seeded real-size S3Gen in both frameworks and one set of inputs for every part."""
+def build(tokens: int, prompt: int, tiny: bool = False) -> dict:
+    """The seeded real-size (or fixture-size) S3Gen in both frameworks and one set of inputs for every part."""
     import mlx.core as mx
     import torch
 
@@ -27,14 +27,16 @@ def build(tokens: int, prompt: int) -> dict:
     from mlx_audio_lab.models.tts.chatterbox.config import HiFTConfig
     from mlx_audio_lab.models.tts.chatterbox.convert import S3GEN_KEYMAP
     from mlx_audio_lab.models.tts.chatterbox.flow import FlowConfig
-    from mlx_audio_lab.models.tts.chatterbox.reference_s3gen import _S3Gen
+    from mlx_audio_lab.models.tts.chatterbox.reference_s3gen import SIZES, _S3Gen
     from mlx_audio_lab.models.tts.chatterbox.s3gen import S3Gen
 
     from . import harness
 
+    sizes = SIZES["tiny"] if tiny else {"hift": {}, "flow": {}}
+    hift_cfg, flow_cfg = HiFTConfig(**sizes["hift"]), FlowConfig(**sizes["flow"])
     torch.manual_seed(0)
-    ref = _S3Gen(HiFTConfig(), FlowConfig()).eval()
-    port = fill_model(S3Gen(HiFTConfig(), FlowConfig()), fold_weight_norm(harness.torch_state(ref), dim=0),
+    ref = _S3Gen(hift_cfg, flow_cfg).eval()
+    port = fill_model(S3Gen(hift_cfg, flow_cfg), fold_weight_norm(harness.torch_state(ref), dim=0),
                       S3GEN_KEYMAP, {}, "benchmark weights", mx.float32)
     rng = np.random.default_rng(0)
     frames = 2 * (tokens + prompt)
@@ -59,8 +61,9 @@ def parts(d: dict) -> dict[str, tuple]:
     mask_m = mx.ones((2, d["x"].shape[1], 1))
     mask_t = torch.ones(2, 1, d["x"].shape[1])
     frames = d["x"].shape[1]
-    h256 = mx.array(np.random.default_rng(1).standard_normal((2, frames, 256)).astype(np.float32))
-    h256_t = torch.from_numpy(np.array(h256)).transpose(1, 2).contiguous()
+    channels = port.flow.config.channels
+    hidden = mx.array(np.random.default_rng(1).standard_normal((2, frames, channels)).astype(np.float32))
+    hidden_t = torch.from_numpy(np.array(hidden)).transpose(1, 2).contiguous()
     te = est_m.time_mlp(__import__("mlx_audio_lab.models.tts.chatterbox.flow_decoder", fromlist=["x"])
                         .timestep_embedding(m["t"], 320))
     te_t = torch.from_numpy(np.array(te))
@@ -84,7 +87,8 @@ def parts(d: dict) -> dict[str, tuple]:
 
     def m_istft():
         spec = mx.minimum(mag, 1e2) * mx.cos(ph) + 1j * (mx.minimum(mag, 1e2) * mx.sin(ph))
-        return istft(spec, 16, 4, 16, window="hann")
+        cfg = hift_m.config
+        return istft(spec, cfg.n_fft, cfg.hop_len, cfg.n_fft, window="hann")
 
     resnet_m, resnet_t = est_m.mid_blocks[0][0], est_t.mid_blocks[0][0]
     block_m, block_t = est_m.mid_blocks[0][1][0], est_t.mid_blocks[0][1][0]
@@ -93,9 +97,9 @@ def parts(d: dict) -> dict[str, tuple]:
                     t_encoder),
         "estimator pass (CFG pair)": (lambda: est_m(m["x"], mask_m, m["mu"], m["t"], m["spks"], m["cond"]),
                                       lambda: est_t(tt["x"], mask_t, tt["mu"], tt["t"], tt["spks"], tt["cond"])),
-        "  resnet block": (lambda: resnet_m(h256, mask_m, te), lambda: resnet_t(h256_t, mask_t, te_t)),
-        "  transformer block": (lambda: block_m(h256, bias),
-                                lambda: block_t(h256_t.transpose(1, 2), attention_mask=torch.zeros(2, 1, frames))),
+        "  resnet block": (lambda: resnet_m(hidden, mask_m, te), lambda: resnet_t(hidden_t, mask_t, te_t)),
+        "  transformer block": (lambda: block_m(hidden, bias),
+                                lambda: block_t(hidden_t.transpose(1, 2), attention_mask=torch.zeros(2, 1, frames))),
         "hift source": (lambda: hift_m.source(m["mel"]), t_source),
         "hift decoder (to mag, phase)": (lambda: hift_m.spectrum(m["mel"], source),
                                          lambda: hift_t.decode(tt["mel"], source_t)),
@@ -110,12 +114,13 @@ def main() -> None:
     from mlx_audio_lab.layers.fast_math import plain_math
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="tokens=50, prompt=50")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="tokens=50, prompt=50, tiny=1 (the fixture's sizes: a quick check)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--part", action="append", help="a part's name (substring; repeatable)")
     a = p.parse_args()
     opts = {k: int(v) for k, v in (kv.split("=", 1) for kv in a.set)}
-    d = build(opts.get("tokens", 50), opts.get("prompt", 50))
+    d = build(opts.get("tokens", 50), opts.get("prompt", 50), bool(opts.get("tiny", 0)))
     print(f"{'part':<30} {'fast ms':>9} {'plain ms':>9} {'torch ms':>9} {'fast vs torch':>13}  load")
     for name, (fm, ft) in parts(d).items():
         if a.part and not any(s in name for s in a.part):
