@@ -15,18 +15,11 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.cpu.elementwise import leaky_relu, ufunc
+from ....layers.cpu.elementwise import ufunc
 from ....layers.fast_math import ELU, fast_math_active
 from ....layers.snake import Snake1d
 from ....taps import tap
 from .config import HiFTConfig
-
-
-def leaky(x: mx.array, slope: float) -> mx.array:
-    """LeakyReLU (0 <= slope <= 1); on NumPy's SIMD loops for large float32 inputs on the CPU."""
-    if x.dtype == mx.float32 and fast_math_active(x.size):
-        return leaky_relu(x, slope)
-    return nn.leaky_relu(x, slope)
 
 
 class ResBlock(nn.Module):
@@ -139,7 +132,7 @@ class HiFT(nn.Module):
         x = tap("hift.conv_pre", self.conv_pre(mel))
         k = len(cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):
-            x = tap(f"hift.ups.{i}", up(leaky(x, cfg.lrelu_slope)))
+            x = tap(f"hift.ups.{i}", up(nn.leaky_relu(x, cfg.lrelu_slope)))
             if i == len(self.ups) - 1:
                 x = mx.concatenate([x[:, 1:2], x], axis=1)  # ReflectionPad1d((1, 0))
             si = tap(f"hift.source_downs.{i}", self.source_downs[i](s))
@@ -148,7 +141,7 @@ class HiFT(nn.Module):
             for j in range(1, k):
                 xs = xs + tap(f"hift.resblocks.{i * k + j}", self.resblocks[i * k + j](x))
             x = xs / k
-        x = tap("hift.conv_post", self.conv_post(leaky(x, cfg.final_slope)))
+        x = tap("hift.conv_post", self.conv_post(nn.leaky_relu(x, cfg.final_slope)))
         half = cfg.n_fft // 2 + 1
         magnitude = tap("hift.magnitude", mx.exp(x[..., :half]))
         phase = tap("hift.phase", mx.sin(x[..., half:]))  # sin: the reference's (redundant) squashing
