@@ -16,7 +16,11 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("fast_math_on")  # every test starts with the fast paths on
 
 
-def test_stack_matches_torch_and_plain_steps(monkeypatch):
+@pytest.mark.parametrize("native", [True, False])
+def test_stack_matches_torch_and_plain_steps(monkeypatch, native):
+    """Through the C kernel (where built) and through the numpy pipeline it replaces."""
+    if not native:
+        monkeypatch.setattr(recurrence, "native_threads", lambda w: 0)
     torch.manual_seed(0)
     ref = torch.nn.LSTM(48, 128, num_layers=3, batch_first=True).eval()
     port = LSTM(48, 128, num_layers=3)

@@ -66,9 +66,14 @@ def run(ctx: h.Context) -> dict:
     mel_np = np.array(mlx_flow().astype(mx.float32))
     mel_m, mel_t = mx.array(mel_np).astype(ctx.mx_dtype), torch.from_numpy(mel_np).transpose(1, 2).to(dev, dt)
 
+    # HiFT's sine source builds float32 waves whatever the weights' dtype: torch's bf16 run needs autocast
+    cast = torch.autocast(dev.type if hasattr(dev, "type") else str(dev).split(":")[0], dtype=dt,
+                          enabled=dt != torch.float32)
+
     @torch.inference_mode()
     def torch_hift():
-        return ref.mel2wav.inference(mel_t)[0]
+        with cast:
+            return ref.mel2wav.inference(mel_t)[0]
 
     sync = {"mlx_audio_lab": h.mlx_sync, "torch": h.torch_sync(dev)}
     r = dict(warmup=ctx.warmup, repeats=ctx.repeats)

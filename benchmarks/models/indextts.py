@@ -67,10 +67,10 @@ def run(ctx: h.Context) -> dict:
     def torch_conditioning():
         with torch.no_grad():
             f = torch.from_numpy(features).to(ctx.torch_device, ctx.torch_dtype).transpose(1, 2)
-            return ref.get_conditioning(f, torch.tensor([f.shape[-1]]))
+            return ref.get_conditioning(f, torch.tensor([f.shape[-1]], device=ctx.torch_device))
 
     def torch_decode():
-        return reference_generate(ref, features, text, steps)[0][0].tolist() if ctx.device == "cpu" else None
+        return reference_generate(ref, features, text, steps)[0][0].tolist()
 
     sync = {"mlx_audio_lab": h.mlx_sync, "torch": h.torch_sync(ctx.torch_device)}
     r = dict(warmup=ctx.warmup, repeats=ctx.repeats)

@@ -56,15 +56,15 @@ def run(ctx: h.Context) -> dict:
 
     def torch_s2mel():
         t = {k: torch.from_numpy(v).to(ctx.torch_device, ctx.torch_dtype) for k, v in x.items()}
-        m = ref.models
+        m, dev = ref.models, ctx.torch_device
         with torch.no_grad():
             cond = m["length_regulator"](t["semantic"] + m["gpt_layer"](t["latent"]),
-                                         ylens=torch.LongTensor([target_frames(n_codes)]))[0]
-            prompt = m["length_regulator"](t["prompt_semantic"], ylens=torch.LongTensor([prompt_frames]))[0]
+                                         ylens=torch.tensor([target_frames(n_codes)], device=dev))[0]
+            prompt = m["length_regulator"](t["prompt_semantic"], ylens=torch.tensor([prompt_frames], device=dev))[0]
             mu = torch.cat([prompt, cond], dim=1)
-            return quiet_euler(m["cfm"])(t["noise"].transpose(1, 2).clone(), torch.LongTensor([frames]),
+            return quiet_euler(m["cfm"])(t["noise"].transpose(1, 2).clone(), torch.tensor([frames], device=dev),
                                          t["prompt_mel"].transpose(1, 2), mu, t["style"], None,
-                                         torch.linspace(0, 1, steps + 1), 0.7)
+                                         torch.linspace(0, 1, steps + 1, device=dev), 0.7)
 
     engines = {"mlx_audio_lab": (mlx_s2mel, h.mlx_sync), "torch": (torch_s2mel, h.torch_sync(ctx.torch_device))}
     timings = h.compare(engines, warmup=ctx.warmup, repeats=ctx.repeats)

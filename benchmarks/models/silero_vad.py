@@ -14,11 +14,11 @@ from .. import harness as h
 NAME = "silero_vad"
 
 
-def _torch_probs(model, audio, rate: int, window: int):
+def _torch_probs(model, audio, rate: int, window: int, device: str = "cpu"):
     """The reference's loop: reset, then one call per (zero-padded) window."""
     import torch
 
-    x = torch.from_numpy(audio)
+    x = torch.from_numpy(audio).to(device)
     model.reset_states()
     out = []
     with torch.inference_mode():
@@ -49,10 +49,10 @@ def run(ctx: h.Context) -> dict:
     errors: dict[str, str] = {}
 
     clip = {"mlx_audio_lab": (lambda: branch(windows, branch.initial_state())[0], h.mlx_sync),
-            "torch": (lambda: _torch_probs(ref, audio, rate, window), h.torch_sync(ctx.torch_device))}
+            "torch": (lambda: _torch_probs(ref, audio, rate, window, ctx.torch_device), h.torch_sync(ctx.torch_device))}
     one = windows[:1]
     step_state = branch.initial_state()
-    chunk = torch.from_numpy(audio[:window])
+    chunk = torch.from_numpy(audio[:window]).to(ctx.torch_device)
 
     def torch_step():
         with torch.inference_mode():  # the clip loop left inference tensors in the model's carried state
@@ -65,7 +65,7 @@ def run(ctx: h.Context) -> dict:
 
         onnx = load_silero_vad(onnx=True)
         clip["onnxruntime"] = (lambda: onnx.audio_forward(torch.from_numpy(audio), rate), lambda _o: None)
-        step["onnxruntime"] = (lambda: onnx(chunk, rate), lambda _o: None)
+        step["onnxruntime"] = (lambda: onnx(chunk.cpu(), rate), lambda _o: None)
     except Exception as e:  # noqa: BLE001  (onnxruntime is optional: record why it did not run)
         errors["onnxruntime"] = repr(e)
 

@@ -23,8 +23,10 @@ Cores (no widgets, for tests and scripts): `spectrogram_data`, `snr_db`, `differ
 `architecture.model_stages` / `trace_stages`, `parity_view.break_port`, `prosody.prosody_figure` (durations,
 alignment, F0, energy), `rvq.fit_residual_vq` (residual VQ fitted on a clip's own latents),
 `spectra.head_figure` (an ISTFT head's magnitude, wrapped phase and instantaneous frequency),
+`istft_head.head_mechanism_figure` (how an ISTFT head's Linear becomes a clipped magnitude and a wrapped phase),
 `keymap_view.keymap_coverage` / `coverage_figure` (what a key map does to a checkpoint),
-`server_paths.request_paths` / `request_path_figure` (the server's routes -> models -> writers, from its OpenAPI).
+`server_paths.request_paths` / `request_path_figure` (the server's routes -> models -> writers, from its OpenAPI),
+`module_tree.report_stages` (architecture stages from a `compare_modules` report: a port before it has taps).
 """
 
 from __future__ import annotations

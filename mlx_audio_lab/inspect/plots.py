@@ -113,12 +113,17 @@ def parity_bars(report, figsize=(10, 3), ax=None, highlight: str | None = None):
     return fig
 
 
-def png(fig, dpi: int = 72):
-    """A figure as an IPython PNG image (for figures made without pyplot, which notebooks do not auto-display)."""
+def png(fig, dpi: int = 72, colors: int | None = None):
+    """A figure as an IPython PNG image (for figures made without pyplot, which notebooks do not auto-display);
+    with `colors`, a palette PNG of that many colours (several times smaller for noise-like images)."""
     import io
 
     from IPython.display import Image
 
+    if colors is not None:
+        from ._view import png_bytes
+
+        return Image(png_bytes(fig, dpi=dpi, colors=colors))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     return Image(buf.getvalue())

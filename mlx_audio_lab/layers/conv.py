@@ -2,7 +2,8 @@
 
 Channels-last throughout: inputs are (B, T, C). Padding follows transformers' `EncodecConv1d` /
 `EncodecConvTranspose1d`, so a strided stack maps T samples to ceil(T / stride) frames exactly like it.
-`Conv1d` / `ConvTranspose1d` are MLX's, computed by the CPU rewrites of `layers/cpu/conv.py`.
+`Conv1d` / `ConvTranspose1d` are MLX's, computed by the CPU rewrites of `layers/cpu/conv.py` (and, on the GPU,
+very long inputs in time chunks: `long_conv.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import mlx.nn as nn
 from .cpu.conv import conv1d, conv_transpose1d
 from .fast_math import ELU
 from .groupnorm import TimeGroupNorm
+from .long_conv import chunked_conv1d, needs_chunks
 
 
 def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.array:
@@ -118,7 +120,8 @@ class Conv1d(nn.Conv1d):
     """`nn.Conv1d` (same parameters) computed by `conv1d`: the CPU's slow kernel cases rewritten."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        y = conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+        conv = chunked_conv1d if needs_chunks(x) else conv1d  # the GPU's very long inputs go in time chunks
+        y = conv(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
         return y + self.bias if "bias" in self else y
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from .cpu.gru import gru_scan, gru_scan_active
+from .cpu.gru import gru_scan, gru_scan_active, gru_scans
 
 
 @mx.compile
@@ -39,9 +39,8 @@ class GRU(nn.Module):
 
     def layer(self, x: mx.array, n: int, h: mx.array | None = None) -> tuple[mx.array, mx.array]:
         """Run layer `n` over (B, T, C) from state `h` (B, H) (zeros if None) -> (outputs (B, T, H), last h)."""
-        w_ih, w_hh = getattr(self, f"weight_ih_l{n}"), getattr(self, f"weight_hh_l{n}")
-        b_ih, b_hh = getattr(self, f"bias_ih_l{n}"), getattr(self, f"bias_hh_l{n}")
-        gates_x = x @ w_ih.T + b_ih  # (B, T, 3H): all input projections at once
+        w_hh, b_hh = getattr(self, f"weight_hh_l{n}"), getattr(self, f"bias_hh_l{n}")
+        gates_x = self.input_gates(x, n)
         if h is None:
             h = mx.zeros((x.shape[0], self.hidden_size), dtype=x.dtype)
         if gru_scan_active(gates_x, w_hh):  # the CPU's one-loop recurrence (layers/cpu/gru.py)
@@ -53,6 +52,10 @@ class GRU(nn.Module):
             outs.append(h)
         return mx.stack(outs, axis=1), h
 
+    def input_gates(self, x: mx.array, n: int) -> mx.array:
+        """Layer `n`'s input pre-activations (r, z, n) for every frame of (B, T, C) at once -> (B, T, 3H)."""
+        return x @ getattr(self, f"weight_ih_l{n}").T + getattr(self, f"bias_ih_l{n}")
+
     def __call__(self, x: mx.array, h0: mx.array | None = None) -> tuple[mx.array, mx.array]:
         """(B, T, C) -> (outputs (B, T, H), final states (num_layers, B, H)); `h0` is (num_layers, B, H)."""
         finals = []
@@ -60,3 +63,22 @@ class GRU(nn.Module):
             x, h = self.layer(x, n, None if h0 is None else h0[n])
             finals.append(h)
         return x, mx.stack(finals)
+
+
+def run_together(grus: list[GRU], xs: list[mx.array]) -> list[mx.array]:
+    """Independent GRUs of equal depth, each over its input (B, T, C) from zero states -> their outputs (B, T, H).
+
+    Layer by layer, so that on the CPU fast path each layer's recurrences run at once (`cpu.gru.gru_scans`);
+    otherwise the same as calling each GRU."""
+    depth = grus[0].num_layers
+    if any(g.num_layers != depth for g in grus):
+        return [g(x)[0] for g, x in zip(grus, xs)]
+    for n in range(depth):
+        gates = [g.input_gates(x, n) for g, x in zip(grus, xs)]
+        weights = [(getattr(g, f"weight_hh_l{n}"), getattr(g, f"bias_hh_l{n}")) for g in grus]
+        if not all(gru_scan_active(gx, w) for gx, (w, _) in zip(gates, weights)):
+            xs = [g.layer(x, n)[0] for g, x in zip(grus, xs)]
+            continue
+        zeros = [mx.zeros((x.shape[0], g.hidden_size), x.dtype) for g, x in zip(grus, xs)]
+        xs = [y for y, _ in gru_scans([(gx, w, b, h) for gx, (w, b), h in zip(gates, weights, zeros)])]
+    return xs

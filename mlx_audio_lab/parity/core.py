@@ -58,6 +58,12 @@ def _reference_module(model_type: str):
     return importlib.import_module(spec_for(model_type).module + ".reference")
 
 
+def _contiguous(v: Any) -> np.ndarray:
+    """A C-contiguous copy that keeps a 0-d array 0-d (`np.ascontiguousarray` makes it (1,))."""
+    a = np.asarray(v)
+    return np.ascontiguousarray(a).reshape(a.shape)
+
+
 def record(model_type: str, folder: Path, out: Path) -> Path:
     """Run the PyTorch reference on the port's parity inputs and save inputs + taps + outputs (safetensors)."""
     from safetensors.numpy import save_file
@@ -66,9 +72,9 @@ def record(model_type: str, folder: Path, out: Path) -> Path:
     ref = _reference_module(model_type)
     inputs = ref.parity_inputs(folder)
     acts, outputs = ref.run_reference(folder, inputs)
-    tensors = {f"input/{k}": np.ascontiguousarray(v) for k, v in inputs.items()}
-    tensors.update({f"tap/{k}": np.ascontiguousarray(v) for k, v in acts.items()})
-    tensors.update({f"output/{k}": np.ascontiguousarray(v) for k, v in outputs.items()})
+    tensors = {f"input/{k}": _contiguous(v) for k, v in inputs.items()}
+    tensors.update({f"tap/{k}": _contiguous(v) for k, v in acts.items()})
+    tensors.update({f"output/{k}": _contiguous(v) for k, v in outputs.items()})
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out), metadata={"model_type": model_type, "folder": folder.name})

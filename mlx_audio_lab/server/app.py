@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -166,7 +167,7 @@ def create_app(config: ServerConfig | None = None, manager: ModelManager | None 
                                "model", "parity_unavailable") from err
             app.state.parity[entry.model_type] = {"model": entry.id, "model_type": entry.model_type, "ok": report.ok,
                                                   "weights": "fixture", "checks": report.checks(),
-                                                  "table": report.table()}
+                                                  "table": report.table(), "report": json.loads(report.to_json())}
         return app.state.parity[entry.model_type]
 
     @app.get("/", response_class=HTMLResponse)

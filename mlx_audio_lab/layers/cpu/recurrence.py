@@ -6,6 +6,8 @@ that overhead is most of a small LSTM's time on the CPU. Numpy's own OpenBLAS (t
 one-row product as fast as or faster than the system OpenBLAS MLX is preloaded with, on one thread
 (`one_blas_thread`). The input part of every step (the caller's one matmul) is updated in place; the sigmoids
 come from the same tanh call as the cell input: sigmoid(x) = (1 + tanh(x / 2)) / 2, the halving exact in float32.
+Where the C kernel of `lstm_native` is built, each layer is one call to it instead (see `native_threads`); the
+numpy loop is the fallback.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+from . import lstm_native
 
 _threads: list = []  # [(get, set) of numpy's own OpenBLAS thread count, or None], looked up once
 
@@ -98,6 +101,28 @@ def _scan_all(gx: np.ndarray, wt: np.ndarray, h: np.ndarray, c: np.ndarray, out:
         return _steps(gx, wt, h, c, out, 0, gx.shape[0])
 
 
+# The C kernel (`lstm_native`, when built): one call per layer. A recurrent weight of SPLIT_BYTES or more is split
+# by hidden units over the cores, so each core's share stays in its L2 cache (a 512-unit layer: 4 MB, two 2 MB
+# halves); a smaller one runs on one thread (independent runs, a bidirectional layer's directions, side by side).
+
+SPLIT_BYTES = 1 << 21
+
+
+def native_threads(w_hh: np.ndarray | mx.array) -> int:
+    """Threads the C kernel would run this layer's recurrence on (0: no kernel, or the hidden size does not fit)."""
+    G, H = w_hh.shape
+    return lstm_native.threads_for(H, None if 4 * G * H >= SPLIT_BYTES else 1)
+
+
+def _native_layer(gx: np.ndarray, w_hh: np.ndarray | mx.array, h: np.ndarray, c: np.ndarray, out: np.ndarray,
+                  threads: int) -> np.ndarray:
+    """One layer on the C kernel: gx (T, B, 4H), state h (B, H), c (B, H) (updated in place) -> out (T, B, H);
+    returns the last h."""
+    wt = lstm_native.thread_weights(np.asarray(w_hh, np.float32), threads)
+    lstm_native.layer(gx, wt, np.ascontiguousarray(h, np.float32), c, out)
+    return out[-1] if len(out) else h
+
+
 def lstm_scans(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
                ) -> list[tuple[mx.array, mx.array, mx.array]]:
     """`lstm_scan` of independent recurrences (a bidirectional layer's two directions), each (gates_x, w_hh, h0,
@@ -110,7 +135,15 @@ def lstm_scans(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
         h = np.array(h0, np.float32).reshape(B, G // 4)
         c = np.array(c0, np.float32).reshape(B, G // 4).copy()
         prepared.append((gx, wt, h, c, np.empty((T, B, G // 4), np.float32)))
-    if len(prepared) == 1:
+    threads = [native_threads(w_hh) for _, w_hh, _, _ in runs]
+    if all(threads) and (len(runs) == 1 or max(threads) > 1):  # one after another, each split over the cores
+        last = [_native_layer(gx, w_hh, h, c, out, n) for (gx, _, h, c, out), (_, w_hh, _, _), n
+                in zip(prepared, runs, threads)]
+    elif all(threads):  # small weights: one thread each, side by side
+        jobs = [_pool().submit(_native_layer, gx, w_hh, h, c, out, 1) for (gx, _, h, c, out), (_, w_hh, _, _)
+                in zip(prepared, runs)]
+        last = [j.result() for j in jobs]
+    elif len(prepared) == 1:
         last = [_scan_all(*prepared[0])]
     else:
         jobs = [_pool().submit(_scan_all, *p) for p in prepared]
@@ -182,6 +215,8 @@ def lstm_stack_scan(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, 
     states (B, T, H), each layer's final (h, c)); the layers pipelined over threads (see above)."""
     B, T, G = gates_x0.shape
     H = G // 4
+    if native_threads(weights[0][1]):
+        return _native_stack(gates_x0, weights, states)
     gx = [np.array(gates_x0, np.float32).transpose(1, 0, 2).copy()]
     gx += [np.empty((T, B, G), np.float32) for _ in weights[1:]]
     ws = [(np.asarray(w_ih, np.float32), np.ascontiguousarray(np.asarray(w_hh, np.float32)).T,
@@ -200,3 +235,23 @@ def lstm_stack_scan(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, 
             raise
     hidden = mx.array(np.ascontiguousarray(outs[-1].transpose(1, 0, 2)))
     return hidden, [(mx.array(h.copy()), mx.array(c)) for h, c in st]
+
+
+def _native_stack(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx.array | None]],
+                  states: list[tuple[mx.array, mx.array]]) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
+    """`lstm_stack_scan` on the C kernel: the layers one after another, each split over the cores, the next
+    layer's input part of all steps as one product of the whole previous layer's output."""
+    B, T, G = gates_x0.shape
+    H = G // 4
+    gx = np.ascontiguousarray(np.asarray(gates_x0, np.float32).transpose(1, 0, 2))  # (T, B, 4H); read only
+    new, out = [], np.empty((T, B, H), np.float32)
+    for l, ((w_ih, w_hh, bias), (h0, c0)) in enumerate(zip(weights, states)):
+        if l:
+            gx = (out.reshape(T * B, H) @ np.asarray(w_ih, np.float32).T).reshape(T, B, G)
+            if bias is not None:
+                gx += np.asarray(bias, np.float32)
+        c = np.array(c0, np.float32).reshape(B, H).copy()
+        out = np.empty((T, B, H), np.float32)
+        h = _native_layer(gx, w_hh, np.array(h0, np.float32).reshape(B, H), c, out, native_threads(w_hh))
+        new.append((mx.array(h.copy()), mx.array(c)))
+    return mx.array(np.ascontiguousarray(out.transpose(1, 0, 2))), new

@@ -82,11 +82,12 @@ def test_fast_beam_tokens_equal_plain(fixture_model):
     assert got == want and len(set(got)) >= 3
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_numpy_attention_equals_mlx(threads):
+@pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
+def test_numpy_attention_equals_mlx(threads, size):
+    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted)."""
     rng = np.random.default_rng(1)
     B, T, S, H, D = 2, 300, 250, 4, 16
-    q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * 2) for n in (T, S, S))
+    q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * size) for n in (T, S, S))
     got = np.array(attention(q, k, v, H, threads=threads))
 
     def split(x):
@@ -120,3 +121,49 @@ def test_real_transcript_fast_equals_plain(espeak):
         want = model.transcribe(wav, beam_size=1)
     assert got.tokens == want.tokens and len(got.tokens) > 100
     assert [(s.start, s.end) for s in got.segments] == [(s.start, s.end) for s in want.segments]
+
+
+def _report_names(report) -> list[str]:
+    return [r.name for r in report.layers]
+
+
+def test_parity_reports_list_the_same_layers_with_fast_paths_on_or_off(whisper_fixture, fixture_model, tmp_path,
+                                                                       monkeypatch):
+    """The rule for every CPU fast path: a parity report lists the same layers under MLX_AUDIO_LAB_PLAIN_MATH=1
+    and without it. Both kinds of report: `compare_modules` (module calls, as notebooks/porting.ipynb runs it on
+    the encoder) and `parity.run` (the port's taps)."""
+    import torch
+
+    from mlx_audio_lab import parity
+    from mlx_audio_lab.layers import fast_math
+    from mlx_audio_lab.models.stt.whisper import reference
+    from mlx_audio_lab.parity.modules import compare_modules
+
+    model, _ = fixture_model
+    ref = reference.load_reference(whisper_fixture)
+    mel = reference.parity_inputs(whisper_fixture)["mel"]
+    mel_ref = torch.from_numpy(np.ascontiguousarray(mel.transpose(0, 2, 1)))
+    recording = parity.record("whisper", whisper_fixture, tmp_path / "ref.safetensors")
+    monkeypatch.setattr(fast_math, "_enabled", None)  # follow the environment variable
+    names = {}
+    for plain in ("0", "1"):
+        monkeypatch.setenv(fast_math.PLAIN_ENV, plain)
+        assert fast_math.fast_math_active() == (plain == "0")
+        modules = compare_modules(model.encoder, ref.model.encoder, (mx.array(mel),), (mel_ref,))
+        taps = parity.run("whisper", weights=whisper_fixture, recording=recording)
+        assert modules.ok and taps.ok
+        names[plain] = (_report_names(modules), _report_names(taps))
+    assert names["0"] == names["1"]
+    n_layers = len(model.encoder.layers)
+    assert len(names["0"][0]) == 3 + 10 * n_layers  # conv1, conv2, layer_norm; 10 modules per layer
+    assert all(f"layers.{i}.self_attn" in names["0"][0] for i in range(n_layers))
+
+
+def test_last_only_logits_equal_the_last_row(fixture_model):
+    """A prompt's prefill projects only its last position (one GEMV instead of a (T, vocab) product)."""
+    model, audio = fixture_model
+    tokens = mx.array([[50257, 50362, 400, 401, 402, 403]])
+    full = np.array(model.logits(tokens, audio))
+    last = np.array(model.logits(tokens, audio, last_only=True))
+    assert last.shape == (1, 1, full.shape[-1])
+    np.testing.assert_allclose(last[:, 0], full[:, -1], rtol=1e-5, atol=1e-5 * np.abs(full).max())

@@ -74,9 +74,10 @@ def _fill_codebooks(model, seed: int) -> None:
             residual = residual - layer.decode(layer.encode(residual))
 
 
-def seeded_model(**config):
+def seeded_model(lstm_scale: float = 1.0, **config):
     """A seeded random transformers EncodecModel of `config` (EncodecConfig keywords): random weights, weight-norm
-    gains near 1 and codebooks spread like the latents (so codes vary); also what Bark's fixture decodes with."""
+    gains near 1 and codebooks spread like the latents (so codes vary); also what Bark's fixture decodes with.
+    `lstm_scale` multiplies the LSTM weights (a wide LSTM with std-0.1 weights is chaotic: rounding grows)."""
     import torch
     from transformers import EncodecConfig, EncodecModel
 
@@ -90,6 +91,8 @@ def seeded_model(**config):
         for name, p in model.named_parameters():
             if name.endswith("parametrizations.weight.original0"):
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
+            elif ".lstm.weight" in name:
+                p.mul_(lstm_scale)
     _fill_codebooks(model, seed=2)
     return model
 

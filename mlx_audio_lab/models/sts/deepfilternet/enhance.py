@@ -67,9 +67,7 @@ class DeepFilterNet:
         feat_erb, feat_spec = self.features(spec)
         gains, coefs, lsnr = self.net(feat_erb, feat_spec)
         gains, coefs = gains[0, :, :, 0], coefs[0]
-        masked = ddsp.apply_erb_gains(spec, gains, c)
-        low = ddsp.deep_filter(spec, coefs, c)
-        out_spec = tap("enhanced_spec", mx.concatenate([low, masked[:, c.nb_df:]], axis=1))
+        out_spec = tap("enhanced_spec", ddsp.enhanced_spectrum(spec, gains, coefs, c))
         y = tap("audio", ddsp.synthesis(out_spec, x.shape[0], c))
         mx.eval(y, gains, coefs, lsnr)
         return Enhanced(np.array(spec), np.array(gains), np.array(coefs), np.array(lsnr[0, :, 0]),

@@ -94,21 +94,25 @@ def shift(feat: np.ndarray, frames: int) -> np.ndarray:
 # --- onnxruntime -----------------------------------------------------------------------------------------
 
 def sessions(folder: Path, extra: bool = True) -> dict:
-    """One onnxruntime session per graph; with `extra`, every tapped intermediate is exposed as an output."""
-    import onnx
+    """One onnxruntime session per graph; with `extra`, every tapped intermediate is exposed as an output (that
+    needs the `onnx` package; without `extra`, onnxruntime reads the files as they are)."""
     import onnxruntime as ort
 
     out = {}
     for g in ("enc", "erb_dec", "df_dec"):
-        model = onnx.load(str(Path(folder) / f"{g}.onnx"))
-        have = {o.name for o in model.graph.output}
-        if extra:
-            for ref in ONNX_TAPS.values():
-                graph, name = ref.split(":", 1)
-                if graph == g and name not in have:
-                    model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
+        if not extra:
+            out[g] = ort.InferenceSession(str(Path(folder) / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])
+            continue
+        import onnx
+
+        model = onnx.load(str(Path(folder) / f"{g}.onnx"))
+        have = {o.name for o in model.graph.output}
+        for ref in ONNX_TAPS.values():
+            graph, name = ref.split(":", 1)
+            if graph == g and name not in have:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
         out[g] = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return out
 

@@ -111,7 +111,7 @@ def timestamp_begin(model: Whisper) -> int:
 
 
 def _last_logits(model: Whisper, tokens: mx.array, audio: mx.array, state) -> np.ndarray:
-    return np.array(model.logits(tokens, audio, state)[:, -1].astype(mx.float32))
+    return np.array(model.logits(tokens, audio, state, last_only=True)[:, -1].astype(mx.float32))
 
 
 def _prefill(model: Whisper, prompt: list[int], audio: mx.array, rows: int) -> tuple[Stepper, np.ndarray]:

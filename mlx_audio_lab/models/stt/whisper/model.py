@@ -26,27 +26,34 @@ if TYPE_CHECKING:
     from ....results import Transcript
 
 
+class EncoderSelfAttention(MultiHeadAttention):
+    """`MultiHeadAttention` whose long unmasked float32 self attention runs on NumPy's SIMD `exp` on the CPU
+    (`layers/cpu/attention.py`, same projections). The fast path stays inside this module's call, so a recorder
+    of module calls (`parity.compare_modules`) lists `self_attn` with the fast path on or off."""
+
+    def __call__(self, x: mx.array, context: mx.array | None = None, mask: mx.array | str | None = None,
+                 cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
+        plain_call = context is not None or mask is not None or cache is not None or return_weights
+        if not plain_call and _numpy_attention_active(self, x):
+            q = self.q_proj(x) * self.scale  # scaled before the product, as the plain path
+            return self.out_proj(cpu_attention(q, self.k_proj(x), self.v_proj(x), self.heads)), None, None
+        return super().__call__(x, context=context, mask=mask, cache=cache, return_weights=return_weights)
+
+
 class EncoderLayer(nn.Module):
     """Pre-norm transformer block: self attention, then a GELU MLP."""
 
     def __init__(self, d: int, heads: int, ffn: int):
         super().__init__()
-        self.self_attn = MultiHeadAttention(d, heads)
+        self.self_attn = EncoderSelfAttention(d, heads)
         self.self_attn_layer_norm = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ffn)
         self.fc2 = nn.Linear(ffn, d)
         self.final_layer_norm = nn.LayerNorm(d)
 
     def __call__(self, x: mx.array) -> mx.array:
-        h = self.self_attn_layer_norm(x)
-        x = x + (self._numpy_attention(h) if _numpy_attention_active(self.self_attn, h) else self.self_attn(h)[0])
+        x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
         return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
-
-    def _numpy_attention(self, h: mx.array) -> mx.array:
-        """Self attention with the softmax on numpy's SIMD `exp` (`layers/cpu/attention.py`), same projections."""
-        a = self.self_attn
-        q = a.q_proj(h) * a.scale  # scaled before the product, as the plain path
-        return a.out_proj(cpu_attention(q, a.k_proj(h), a.v_proj(h), a.heads))
 
 
 def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
@@ -135,8 +142,10 @@ class TextDecoder(nn.Module):
         self.layer_norm = nn.LayerNorm(d)
 
     def __call__(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None,
-                 return_weights: bool = False) -> tuple[mx.array, list[mx.array]]:
-        """tokens (B, T) after `state.offset` positions -> logits (B, T, vocab), cross-attention weights."""
+                 return_weights: bool = False, last_only: bool = False) -> tuple[mx.array, list[mx.array]]:
+        """tokens (B, T) after `state.offset` positions -> logits (B, T, vocab), cross-attention weights.
+        `last_only`: logits (B, 1, vocab) of the last position, all decoding needs of a prompt (its (T, vocab)
+        projection, a full pass over the 51,864-row embedding, is skipped; not while taps record)."""
         offset = state.offset if state is not None else 0
         T = tokens.shape[1]
         x = self.embed_tokens(tokens) + self.embed_positions.weight[offset : offset + T]
@@ -152,6 +161,8 @@ class TextDecoder(nn.Module):
                 state.cross_attn[i] = cross
             weights.append(w)
             x = tap(f"decoder.layers.{i}", x)
+        if last_only and not taps_enabled():
+            x = x[:, -1:]
         x = tap("decoder.layer_norm", self.layer_norm(x))
         return tap("decoder.logits", tied_logits(x, self.embed_tokens)), weights
 
@@ -169,9 +180,10 @@ class Whisper(nn.Module):
         """mel (B, frames, n_mels) -> audio features (B, n_ctx, d_model)."""
         return self.encoder(mel)
 
-    def logits(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None) -> mx.array:
-        """Next-token logits (B, T, vocab) for `tokens` given the audio features."""
-        return self.decoder(tokens, audio, state)[0]
+    def logits(self, tokens: mx.array, audio: mx.array, state: DecoderState | None = None,
+               last_only: bool = False) -> mx.array:
+        """Next-token logits (B, T, vocab) for `tokens` given the audio features ((B, 1, vocab): `last_only`)."""
+        return self.decoder(tokens, audio, state, last_only=last_only)[0]
 
     def new_state(self) -> DecoderState:
         """An empty decoder cache."""

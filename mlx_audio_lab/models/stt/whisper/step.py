@@ -158,7 +158,7 @@ class Stepper:
             self._start_fast(len(prompt))
 
     def _plain(self, tokens: mx.array) -> np.ndarray:
-        return np.array(self.model.logits(tokens, self.audio, self.state)[:, -1].astype(mx.float32))
+        return np.array(self.model.logits(tokens, self.audio, self.state, last_only=True)[:, -1].astype(mx.float32))
 
     def _start_fast(self, n: int) -> None:
         self.weights = step_weights(self.model)

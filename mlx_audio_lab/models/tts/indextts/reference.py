@@ -192,13 +192,16 @@ def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps:
             procs.append(TopKLogitsWarper(config.top_k))
         if config.top_p < 1.0:
             procs.append(TopPLogitsWarper(config.top_p))
-    feats, ids = torch.from_numpy(features), torch.from_numpy(text)
+    param = next(model.parameters())  # the model's device and dtype (a benchmark runs it on the GPU)
+    dev = param.device
+    feats, ids = torch.from_numpy(features).to(dev, param.dtype), torch.from_numpy(text).to(dev)
     sampling = torch_draws(draws) if draws is not None else contextlib.nullcontext()
     with torch.no_grad(), sampling:
         chans = feats.transpose(1, 2)  # both encoders take (B, C, T) and transpose back
-        latent = model.get_conditioning(chans, torch.tensor([feats.shape[1]]))  # (B, latents, D)
-        emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, torch.tensor([feats.shape[1]]))))
-        zero, one = (model.speed_emb(torch.full((ids.shape[0],), i, dtype=torch.long)) for i in (0, 1))
+        lengths = torch.tensor([feats.shape[1]], device=dev)
+        latent = model.get_conditioning(chans, lengths)  # (B, latents, D)
+        emo = model.emo_layer(model.emovec_layer(model.get_emo_conditioning(chans, lengths)))
+        zero, one = (model.speed_emb(torch.full((ids.shape[0],), i, dtype=torch.long, device=dev)) for i in (0, 1))
         conds = torch.cat([latent + emo[:, None], one[:, None], zero[:, None]], dim=1)
         seen, embeds, mask = model.prepare_gpt_inputs(conds, ids)
         im = model.inference_model
@@ -217,7 +220,7 @@ def reference_generate(model, features: np.ndarray, text: np.ndarray, max_steps:
             mask = torch.nn.functional.pad(mask, (0, 1), value=1)
             out = im(input_ids=nxt[:, None], attention_mask=mask, past_key_values=out.past_key_values,
                      use_cache=True, return_dict=True)
-    return torch.stack(codes, 1).numpy().astype(np.int64), torch.stack(logits, 1).numpy()
+    return (torch.stack(codes, 1).cpu().numpy().astype(np.int64), torch.stack(logits, 1).cpu().numpy())
 
 
 def without_stop(model_or_config, codes: np.ndarray) -> np.ndarray:
