@@ -1,30 +1,22 @@
 """The direct conv kernels of `conv_kernels.c`, built with the system C compiler and called through ctypes.
 
-`native.main()` builds them (.ci/setup calls it; the first use builds them too where a compiler exists and the
-package folder is writable). The library's name carries a hash of the source and the flags, so an edited source
-is rebuilt, never run stale (earlier builds are removed). Without a compiler (or on a build failure) `library()`
-is None and the callers keep their MLX / BLAS paths (MLX_AUDIO_LAB_NO_NATIVE=1 asks for that too). The calls
-release the GIL, so Python threads split the time axis over the cores.
+Built by `cbuild.CKernel` (`native.main()` from .ci/setup, or the first use); without a compiler, on a build
+failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the callers keep their MLX / BLAS paths. The
+calls release the GIL, so Python threads split the time axis over the cores.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 
-SOURCE = Path(__file__).with_name("conv_kernels.c")
-FLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
-OFF_ENV = "MLX_AUDIO_LAB_NO_NATIVE"  # =1: never build or load the kernels (the BLAS / MLX paths run)
+from .cbuild import OFF_ENV, CKernel  # noqa: F401  (OFF_ENV: callers and tests name it here)
+
 DENSE_MAX_OUT = 32  # output channels up to which the direct dense kernel beats the BLAS products at any size
 DENSE_WIDE_MAX_OUT = 192  # up to these, where the reordered weight stays in L2 (DENSE_MAX_WEIGHT floats), too
 DENSE_MAX_WEIGHT = 420_000  # k * C_in * C_out (padded to 16): 192 -> 192 k7 won 1.7x, k11 1.1x (405k floats),
@@ -32,65 +24,22 @@ DENSE_MAX_WEIGHT = 420_000  # k * C_in * C_out (padded to 16): 192 -> 192 k7 won
 DOT_MAX_OUT = 4  # fewer: undilated convs as dot products along the contiguous window (no 16-wide output tile)
 MIN_THREADED = 1 << 18  # multiply-adds below which one thread does the whole call
 
-_lib: list = []  # [CDLL or None], looked up once
 _pool: list = []  # [(pid, ThreadPoolExecutor)]
 
 
-def library_path() -> Path:
-    """Where the build for this source and these flags lives (next to the source)."""
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(FLAGS).encode()).hexdigest()[:12]
-    return SOURCE.with_name(f"_conv_kernels-{digest}.so")
-
-
-def build(quiet: bool = True) -> Path | None:
-    """Compile the kernels (atomically: temp file, then rename); the library's path, or None without a compiler."""
-    target = library_path()
-    if target.exists():
-        return target
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        return None
-    try:  # a read-only install: no build
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".build-", suffix=".so")
-    except OSError:
-        return None
-    os.close(fd)
-    try:
-        subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], check=True, capture_output=quiet, timeout=120)
-        os.replace(tmp, target)
-        for old in target.parent.glob("_conv_kernels-*.so"):  # builds of earlier sources (unlinking is safe on
-            if old != target:  # Linux while another process has one loaded)
-                old.unlink(missing_ok=True)
-    except (OSError, subprocess.SubprocessError) as e:
-        Path(tmp).unlink(missing_ok=True)
-        if not quiet:
-            print(f"conv kernels not built: {e}", file=sys.stderr)
-        return None
-    return target
+_P, _N = ctypes.c_void_p, ctypes.c_long
+KERNEL = CKernel("conv_kernels.c", {
+    "depthwise_conv1d_f32": ([_P, _P, _P] + [_N] * 7, None),
+    "dense_conv1d_f32": ([_P, _P, _P] + [_N] * 12, None),
+    "window_dot_conv1d_f32": ([_P, _P, _P] + [_N] * 8, None),
+    "snake_antialias_f32": ([_P, _P, _N, _N, _P, _P, _N, _P, _N, _P, _N, _P, _P, _P, _N, _N, _N], None),
+    "snake_f32": ([_P, _P, _N, _P, _P, _N, _N], None),
+})
 
 
 def library() -> ctypes.CDLL | None:
-    """The loaded kernels, or None (no compiler, failed build, a 32-bit machine, or MLX_AUDIO_LAB_NO_NATIVE=1)."""
-    if not _lib:
-        lib = None
-        wanted = sys.maxsize > 2**32 and os.environ.get(OFF_ENV) != "1"
-        path = build() if wanted else None
-        if path is not None:
-            try:
-                lib = ctypes.CDLL(str(path))
-                p, n = ctypes.c_void_p, ctypes.c_long
-                lib.depthwise_conv1d_f32.argtypes = [p, p, p] + [n] * 7
-                lib.dense_conv1d_f32.argtypes = [p, p, p] + [n] * 12
-                lib.window_dot_conv1d_f32.argtypes = [p, p, p] + [n] * 8
-                lib.snake_antialias_f32.argtypes = [p, p, n, n, p, p, n, p, n, p, n, p, p, p, n, n, n]
-                lib.snake_f32.argtypes = [p, p, n, p, p, n, n]
-                for fn in (lib.depthwise_conv1d_f32, lib.dense_conv1d_f32, lib.window_dot_conv1d_f32,
-                           lib.snake_antialias_f32, lib.snake_f32):
-                    fn.restype = None
-            except (OSError, AttributeError):
-                lib = None
-        _lib.append(lib)
-    return _lib[0]
+    """The loaded kernels, or None (no compiler, a failed build, MLX_AUDIO_LAB_NO_NATIVE=1: see `cbuild`)."""
+    return KERNEL.library()
 
 
 def _threads() -> int:
@@ -238,9 +187,7 @@ def snake_antialias(x: mx.array, alpha: mx.array, inv_scale: mx.array, up_plan: 
 
 def main() -> int:
     """Build the kernels and say where they are (0), or why not (1)."""
-    built = build(quiet=False)
-    print(f"conv kernels: {built}" if built else "conv kernels: not built (no C compiler); the BLAS / MLX paths run")
-    return 0 if built else 1
+    return KERNEL.main("the BLAS / MLX paths run")
 
 
 if __name__ == "__main__":
