@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +145,7 @@ def plot(docs: list[dict], metric: str = "vs_torch", device: str = "cpu", ax=Non
     if metric == "vs_torch":
         engines = [e for e in engines if e != "torch"]
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.5 * max(len(groups), 1) * max(len(engines), 1) / 1.6 + 1.2))
+        _, ax = plt.subplots(figsize=(9, panel_height(docs, metric, device)))
     height = 0.8 / max(len(engines), 1)
     for j, engine in enumerate(engines):
         ys = [i + j * height for i, (*_, summary, _) in enumerate(groups) if summary.get(engine, {}).get(metric)]
@@ -172,9 +173,43 @@ def plot(docs: list[dict], metric: str = "vs_torch", device: str = "cpu", ax=Non
     short = np.log10(hi * 1.6 / lo) <= 2.5  # a short range gets 0.2, 0.5, 1, 2, 5 (else one label per decade)
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if short else (1.0,)))
     ax.set_xlabel(METRICS[metric])
-    ax.set_title(f"{METRICS[metric]}, {device}", pad=24)
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize="small", frameon=False)
+    handles = ax.get_legend_handles_labels()[0]
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=LEGEND_COLUMNS, fontsize="small", frameon=False)
+    rows = -(-len(handles) // LEGEND_COLUMNS)  # the legend sits on the axes' top edge: the title goes above it
+    ax.set_title(f"{METRICS[metric]}, {device}", pad=10 + 22 * rows)
     return ax
+
+
+LEGEND_COLUMNS = 3
+
+
+def _groups_engines(docs: list[dict], metric: str, device: str) -> tuple[int, int]:
+    """How many bar groups (model x dtype rows) and engines a `plot` of `metric` on `device` draws."""
+    payloads = [p for d in docs if d["device"] == device for p in d["dtypes"].values()
+                if any(row.get(metric) for row in p.get("summary", {}).values())
+                or (_errors(p) and metric in ("vs_torch", "rtf", "peak_mb"))]
+    engines = {e for p in payloads for e in p.get("summary", {})} - ({"torch"} if metric == "vs_torch" else set())
+    return len(payloads), len(engines)
+
+
+def panel_height(docs: list[dict], metric: str, device: str = "cpu") -> float:
+    """Inches a `plot` panel needs: ~0.3 in per bar (its value written beside it at 7 pt), plus the title, legend
+    and axis label."""
+    groups, engines = _groups_engines(docs, metric, device)
+    return 0.3 * max(groups, 1) * max(engines, 1) + 1.8
+
+
+def plot_panels(docs: list[dict], metrics: Sequence[str], device: str = "cpu", width: float = 9.0):
+    """Several `plot` metrics stacked in one figure (one panel each, full width, each as tall as its bars need:
+    side by side they would be squeezed)."""
+    import matplotlib.pyplot as plt
+
+    heights = [panel_height(docs, m, device) for m in metrics]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(width, sum(heights)), height_ratios=heights,
+                             squeeze=False, layout="constrained")
+    for ax, m in zip(axes[:, 0], metrics):
+        plot(docs, m, device, ax=ax)
+    return fig
 
 
 WHISPER_ENGINES = {"mlx_audio_lab": "this port (MLX CPU)", "mlx_audio_lab_plain": "this port, plain MLX ops",
