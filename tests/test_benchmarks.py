@@ -121,7 +121,8 @@ def test_report_plot_writes_ratios_marks_failures_and_reduced_runs():
     fig = report.plot_panels(docs, ("rtf", "vs_torch"))  # stacked, each panel as tall as its bars need
     assert [a.get_title() for a in fig.axes] == ["real-time factor (lower is faster), cpu",
                                                  "speed vs PyTorch (x, higher is faster), cpu"]
-    assert report.panel_height(docs, "rtf") == pytest.approx(0.3 * 2 * 2 + 1.8)  # 2 runs x 2 engines with numbers
+    # rtf: run 1 has two bars and the failed mlx-audio, run 2 two bars: 5 bars and 2 gaps
+    assert report.panel_height(docs, "rtf") == pytest.approx(0.17 * (5 + 2 * report.GROUP_GAP) + 1.8)
 
 
 def test_layer_profile_times_every_module_once_per_call_and_nests():
