@@ -94,7 +94,8 @@ def attention_figure(maps: AttentionMaps, kind: str = "cross", layer: int = 0, h
             for i in np.flatnonzero(np.diff(maps.positions) > 1):
                 for f in (ax.axvline, ax.axhline):
                     f(i + 0.5, color="c", ls="--", lw=1)
-                ax.annotate(f"{maps.positions[i + 1] - maps.positions[i] - 1} tokens left out", (i + 0.5, 0),
+                gap = maps.positions[i + 1] - maps.positions[i] - 1
+                ax.annotate(f"{gap} token{'s' * (gap > 1)} left out", (i + 0.5, 0),
                             xytext=(3, -3), textcoords="offset points", color="c", fontsize=8, va="top")
     return fig
 
