@@ -7,7 +7,8 @@ ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some 
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
 not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
-`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz (add one:
+`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz, chatterbox-s3gen,
+bigvgan_v2_24khz_100band_256x (add one:
 a `Subject` builder in SUBJECTS).
 """
 
@@ -342,9 +343,83 @@ def _vocos(opts: dict) -> Subject:
     return Subject(model, {"decode": lambda: model.decode_batch(feats)}, reference, {"decode": t_decode})
 
 
+def _chatterbox_s3gen(opts: dict) -> Subject:
+    """S3Gen at the benchmark's real sizes: `flow` (encoder + `steps` Euler steps, default 2) and `hift`."""
+    import mlx.core as mx
+    import numpy as np
+    import torch
+
+    from mlx_audio_lab.convert.keymap import fold_weight_norm
+    from mlx_audio_lab.convert.loading import fill_model
+    from mlx_audio_lab.models.tts.chatterbox.config import HiFTConfig
+    from mlx_audio_lab.models.tts.chatterbox.convert import S3GEN_KEYMAP
+    from mlx_audio_lab.models.tts.chatterbox.flow import FlowConfig
+    from mlx_audio_lab.models.tts.chatterbox.reference_s3gen import _S3Gen
+    from mlx_audio_lab.models.tts.chatterbox.s3gen import S3Gen
+
+    n_tokens, n_prompt, steps = (int(opts.get(k, d)) for k, d in (("tokens", 50), ("prompt", 50), ("steps", 2)))
+    torch.manual_seed(0)
+    ref = _S3Gen(HiFTConfig(), FlowConfig()).eval()
+    port = fill_model(S3Gen(HiFTConfig(), FlowConfig()), fold_weight_norm(harness.torch_state(ref), dim=0),
+                      S3GEN_KEYMAP, {}, "benchmark weights", mx.float32)
+    rng = np.random.default_rng(0)
+    tokens, prompt = (rng.integers(0, 6561, (1, n)) for n in (n_tokens, n_prompt))
+    prompt_mel = rng.standard_normal((1, 2 * n_prompt, 80)).astype(np.float32)
+    xvector = rng.standard_normal((1, 192)).astype(np.float32)
+    noise = rng.standard_normal((1, 2 * (n_prompt + n_tokens), 80)).astype(np.float32)
+    m = [mx.array(a) for a in (tokens, prompt, prompt_mel, xvector, noise)]
+    mel = np.array(port.flow(*m[:4], noise=m[4], n_timesteps=steps))
+    mel_m, mel_t = mx.array(mel), torch.from_numpy(mel).transpose(1, 2)
+
+    def t_flow():
+        with torch.inference_mode():
+            return ref.flow.inference(token=torch.from_numpy(tokens), token_len=torch.tensor([n_tokens]),
+                                      prompt_token=torch.from_numpy(prompt), prompt_token_len=torch.tensor([n_prompt]),
+                                      prompt_feat=torch.from_numpy(prompt_mel), prompt_feat_len=None,
+                                      embedding=torch.from_numpy(xvector), finalize=True, n_timesteps=steps)[0]
+
+    def t_hift():
+        with torch.inference_mode():
+            return ref.mel2wav.inference(mel_t)[0]
+
+    stages = {"flow": lambda: port.flow(*m[:4], noise=m[4], n_timesteps=steps),
+              "hift": lambda: port.mel2wav(mel_m)[0]}
+    return Subject(port, stages, ref, {"flow": t_flow, "hift": t_hift})
+
+
+def _bigvgan(opts: dict) -> Subject:
+    import json
+
+    import mlx.core as mx
+    import torch
+
+    from mlx_audio_lab.models.codecs.bigvgan.load import load_model
+    from mlx_audio_lab.models.codecs.bigvgan.reference import generator_from_config, reference_mel
+
+    from .models.codec_common import seeded_weights_, temp_folder
+
+    cfg = harness.load_config("bigvgan_v2_24khz_100band_256x")  # the benchmark's seeded real-size model
+    mel = reference_mel(cfg, harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0))
+    torch.manual_seed(0)
+    reference = generator_from_config(cfg).eval()
+    seeded_weights_(reference, seed=0, keep=("filter",))
+    folder = temp_folder("bigvgan_v2_24khz_100band_256x")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    torch.save({"generator": reference.state_dict()}, folder / "bigvgan_generator.pt")
+    model = load_model(folder)
+    x, xt = mx.array(mel.T)[None], torch.from_numpy(mel)[None]
+
+    def t_decode():
+        with torch.inference_mode():
+            return reference(xt)
+
+    return Subject(model, {"decode": lambda: model.decode_batch(x)}, reference, {"decode": t_decode})
+
+
 SUBJECTS: dict[str, Callable[[dict], Subject]] = {
     "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac,
-    "vocos_mel_24khz": _vocos}
+    "vocos_mel_24khz": _vocos, "chatterbox-s3gen": _chatterbox_s3gen,
+    "bigvgan_v2_24khz_100band_256x": _bigvgan}
 
 
 def main(argv: list[str] | None = None) -> int:

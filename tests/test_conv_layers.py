@@ -86,7 +86,7 @@ def test_pointwise_and_depthwise_convs_take_the_rewrite(monkeypatch):
     conv1d(x, mx.random.normal((8, 3, 16)), padding=2, dilation=2)  # dilated: phase-folded, then the same
     mono = mx.random.normal((1, 70_000, 1))
     conv1d(mono, mx.random.normal((8, 7, 1)), padding=3)  # one input channel, few outputs: the direct kernel
-    monkeypatch.setattr(native, "_lib", [None])  # no C compiler: MLX's own kernel is fine for one input channel
+    monkeypatch.setattr(native.KERNEL, "_lib", [None])  # no C compiler: MLX's own kernel is fine for one input channel
     with pytest.raises(AssertionError, match="plain MLX op"):
         conv1d(mono, mx.random.normal((8, 7, 1)), padding=3)
 
@@ -127,28 +127,32 @@ def test_phase_gemm_conv_equals_mlx(batch, length, c_in, c_out, k, stride, paddi
 
 
 def test_dense_convs_take_tap_products(monkeypatch):
-    """Dense convs to more than 32 outputs take the per-tap products (dilated ones after phase folding), never the
-    per-phase ones (measured no faster); all give MLX's result."""
+    """Dense convs whose weight outgrows L2 take the per-tap products (dilated ones too, taps d apart, no phase
+    folding), never the per-phase ones (measured no faster); smaller ones up to 192 outputs the direct kernel; all
+    give MLX's result."""
     from mlx_audio_lab.layers.cpu import conv as cpu_conv
 
     calls: list[str] = []
 
-    def counted(name: str):
-        fn = getattr(cpu_conv, name)
-        return lambda *a: calls.append(name) or fn(*a)
+    def counted(module, name: str):
+        fn = getattr(module, name)
+        return lambda *a, **k: calls.append(name) or fn(*a, **k)
 
-    for name in ("phase_gemm_conv1d", "tap_sum_conv1d"):
-        monkeypatch.setattr(cpu_conv, name, counted(name))
+    for name in ("phase_gemm_conv1d", "tap_sum_conv1d", "phase_folded_conv1d"):
+        monkeypatch.setattr(cpu_conv, name, counted(cpu_conv, name))
+    monkeypatch.setattr(native, "dense_conv1d", counted(native, "dense_conv1d"))
     mx.random.seed(6)
-    cases = [((1, 6000, 32), (48, 3, 32), 1, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
-             ((1, 4000, 32), (40, 7, 32), 27, 9)]  # (x, weight, padding, dilation); > 32 outputs: no direct kernel
-    for x_shape, w_shape, padding, dilation in cases:
+    cases = [((1, 600, 256), (256, 7, 256), 3, 1), ((1, 40, 512), (512, 7, 512), 3, 1),
+             ((1, 900, 208), (208, 7, 208), 9, 3)]  # (x, weight, padding, dilation): above the direct kernel's sizes
+    wide = [((1, 6000, 32), (48, 3, 32), 1, 1), ((1, 3000, 96), (96, 11, 96), 25, 5),
+            ((1, 700, 192), (192, 7, 192), 3, 1)]
+    for x_shape, w_shape, padding, dilation in cases + (wide if native.library() is not None else []):
         x, w = mx.random.normal(x_shape), mx.random.normal(w_shape) / (w_shape[1] * w_shape[2]) ** 0.5
         got = cpu_conv.conv1d(x, w, padding=padding, dilation=dilation)
         want = mx.conv1d(x, w, padding=padding, dilation=dilation)
         assert got.shape == want.shape
         assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
-    assert calls == ["tap_sum_conv1d", "tap_sum_conv1d", "tap_sum_conv1d"]
+    assert calls == ["tap_sum_conv1d"] * 3 + (["dense_conv1d"] * 3 if native.library() is not None else [])
 
 
 @pytest.mark.parametrize("batch,c_in,c_out,k,stride", [(2, 32, 16, 16, 8), (1, 24, 12, 7, 3), (3, 8, 6, 3, 3),
@@ -190,7 +194,9 @@ NATIVE = [(1, 3001, 32, 16, 3, 1, 1, 1), (2, 1001, 16, 8, 7, 1, 3, 1), (1, 999, 
           (1, 5, 8, 3, 3, 1, 9, 1), (2, 300, 16, 16, 7, 1, 27, 9), (1, 100, 16, 8, 3, 2, 5, 3),
           (1, 4000, 1, 32, 7, 1, 3, 1), (1, 4000, 96, 1, 7, 1, 3, 1), (1, 2000, 32, 33, 7, 2, 3, 2),
           (2, 1001, 16, 3, 7, 1, 3, 1), (1, 999, 32, 2, 4, 2, 1, 1), (1, 9, 8, 1, 7, 1, 6, 1),
-          (1, 601, 8, 4, 16, 8, 4, 1), (1, 700, 16, 2, 3, 1, 3, 3)]  # last five: <= 4 outputs (window dot products)
+          (1, 601, 8, 4, 16, 8, 4, 1), (1, 700, 16, 2, 3, 1, 3, 3),  # these five: <= 4 outputs (window dot products)
+          (1, 3001, 48, 48, 11, 1, 25, 5), (2, 1500, 96, 96, 7, 1, 3, 1), (1, 999, 64, 128, 4, 2, 1, 1),
+          (1, 500, 40, 72, 7, 3, 9, 3), (1, 800, 24, 176, 3, 1, 1, 1), (1, 60, 1, 64, 7, 1, 3, 1)]  # wide blocks
 
 
 @pytest.mark.parametrize("batch,length,c_in,c_out,k,stride,padding,dilation", NATIVE)
@@ -214,10 +220,26 @@ def test_native_kernels_equal_mlx(batch, length, c_in, c_out, k, stride, padding
         assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
 
 
+@pytest.mark.parametrize("block", [(1, 4), (1, 6), (1, 8), (1, 12), (1, 16), (2, 4), (2, 6), (2, 8), (2, 12), (3, 4),
+                                   (3, 6), (3, 8), (4, 4), (4, 6), (5, 8)])  # (5, 8): none built, the 2 x 8 one runs
+def test_every_register_block_equals_mlx(block):
+    """Each register block of the dense kernel (tiles of 16 outputs x frames), with a narrower last tile group,
+    partial tiles and a time axis that no block count divides, gives `mx.conv1d`'s result."""
+    if native.library() is None:
+        pytest.skip("the direct conv kernels are not built (no C compiler)")
+    mx.random.seed(11)
+    x = mx.random.normal((2, 1237, 20))
+    w = mx.random.normal((83, 5, 20)) / 10.0  # 83 outputs: 6 tiles, the last holding 3
+    want = mx.conv1d(x, w, padding=6, dilation=2)
+    got = native.dense_conv1d(x, w, 1, 6, 2, block=block)
+    assert got.shape == want.shape and float(want.std()) > 0.3
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())
+
+
 def test_native_kernels_switch_off(monkeypatch):
     """MLX_AUDIO_LAB_NO_NATIVE=1 (or no compiler) leaves the BLAS / compiled paths, with the same result."""
     monkeypatch.setenv(native.OFF_ENV, "1")
-    monkeypatch.setattr(native, "_lib", [])
+    monkeypatch.setattr(native.KERNEL, "_lib", [])
     assert native.library() is None
     mx.random.seed(10)
     x = mx.random.normal((1, 9000, 16))

@@ -18,6 +18,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .cpu import native
 from .fast_math import _snake_finish, _snake_reduce, fast_math_active
 
 
@@ -153,6 +154,11 @@ class Activation1d(nn.Module):
         if (params is None or x.dtype != mx.float32 or r != self.downsample.lowpass.stride
                 or not fast_math_active(r * x.size)):
             return self.downsample(self.act(self.upsample(x)))
+        if native.library() is not None:
+            y = native.snake_antialias(x, *params, self.upsample.phase_plan(), self.upsample.pad,
+                                       self.downsample.lowpass.phase_plan())
+            if y is not None:
+                return y
         x = mx.pad(x, [(0, 0), (self.upsample.pad, self.upsample.pad), (0, 0)], mode="edge")
         return _fused(self.upsample, self.downsample.lowpass)(x, *params)
 

@@ -245,3 +245,40 @@ def scaled_dot_product_attention(q: mx.array, k: mx.array, v: mx.array, scale: f
             with mx.stream(streams[(b * H + h) % len(streams)]):
                 heads.append(_attend(q[b, h], k[b, h], v[b, h], None if mask is None else mask[b, h]))
     return mx.stack(heads).reshape(B, H, T, D)
+
+
+# Mish: x tanh(softplus(x)). With n = e^x, tanh(log(1 + n)) = u / (u + 2), u = n (n + 2): one exp (the multiply-add
+# one) and a division instead of MLX's scalar exp, log1p and tanh. x is capped at 20 first (u / (u + 2) is 1 in
+# float32 from there on, and n^2 stays finite).
+
+
+@mx.compile
+def _mish_exp_arg(x: mx.array) -> mx.array:
+    return mx.minimum(mx.maximum(x, _EXP_LO), 20.0)
+
+
+@mx.compile
+def _mish_finish(x: mx.array, n: mx.array) -> mx.array:
+    u = n * (n + 2.0)
+    return x * (u / (u + 2.0))
+
+
+def mish(x: mx.array) -> mx.array:
+    """Mish, x tanh(softplus(x)); fast on the CPU for large float32 arrays, else `nn.mish`."""
+    if x.dtype != mx.float32 or not fast_math_active(x.size):
+        return nn.mish(x)
+    return _mish_finish(x, _exp_clamped(_mish_exp_arg(x)))
+
+
+def batched_attention(q: mx.array, k: mx.array, v: mx.array, scale: float, mask: mx.array | None = None) -> mx.array:
+    """softmax(q k^T scale + mask) v for (B, H, T, D) inputs in one graph over every head, with the fast exp on
+    the CPU (short sequences, e.g. a few hundred frames: per-head streams cost more than they share); `mask`
+    additive (float) or None. Else `mx.fast.scaled_dot_product_attention`."""
+    B, H, T, _ = q.shape
+    if q.dtype != mx.float32 or not fast_math_active(B * H * T * k.shape[2]):
+        return mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+    s = (q * scale) @ k.swapaxes(-1, -2)
+    if mask is not None:
+        s = s + mask
+    p = fast_exp(s, s.max(axis=-1, keepdims=True))
+    return (p @ v) / p.sum(axis=-1, keepdims=True)

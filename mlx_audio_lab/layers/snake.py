@@ -12,11 +12,16 @@ import mlx.nn as nn
 
 from . import fast_math
 from .conv import Conv1d
+from .cpu import native
 
 
 def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None = None) -> mx.array:
     """x + 1 / (alpha + eps) * sin^2(alpha x) (SnakeBeta: 1 / (beta + eps)), alpha broadcast over the last
-    (channel) axis (fast on the CPU)."""
+    (channel) axis (fast on the CPU: the direct kernel of `cpu/native.py` where built, else compiled MLX ops)."""
+    scale = alpha if beta is None else beta
+    if (x.dtype == mx.float32 and alpha.dtype == scale.dtype == mx.float32 and alpha.size == scale.size == x.shape[-1]
+            and fast_math.fast_math_active(x.size) and native.library() is not None):
+        return native.snake(x, alpha, mx.reciprocal(scale + eps) if eps else mx.reciprocal(scale))
     return fast_math.snake(x, alpha, eps, beta)
 
 

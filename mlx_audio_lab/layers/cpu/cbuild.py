@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,9 +31,15 @@ class CKernel:
         self.flags = BASE_FLAGS + tuple(extra_flags)
         self._lib: list = []  # [CDLL or None], looked up once
 
+    def headers(self) -> list[Path]:
+        """The project headers the source includes (`#include "name.h"`, next to it): part of the build's hash."""
+        names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', self.source.read_text(), flags=re.MULTILINE)
+        return [self.source.with_name(n) for n in names]
+
     def library_path(self) -> Path:
-        """Where the build for this source and these flags lives (next to the source)."""
-        digest = hashlib.sha256(self.source.read_bytes() + " ".join(self.flags).encode()).hexdigest()[:12]
+        """Where the build for this source, its headers and these flags lives (next to the source)."""
+        text = self.source.read_bytes() + b"".join(h.read_bytes() for h in self.headers())
+        digest = hashlib.sha256(text + " ".join(self.flags).encode()).hexdigest()[:12]
         return self.source.with_name(f"_{self.source.stem}-{digest}.so")
 
     def build(self, quiet: bool = True) -> Path | None:

@@ -1,7 +1,8 @@
 """1-D convolutions with the slow cases of MLX's CPU kernel rewritten: kernel-1 convs as one matmul, depthwise
-convs as shifted multiply-adds, dilated convs phase-folded, other dense convs as BLAS products (one per tap) on
-strided views of the unpadded input, transposed convs as BLAS products overlap-added in place. Depthwise convs and
-dense ones with few output channels run on the direct kernels of `native.py` where they are built.
+convs as shifted multiply-adds, dense convs (dilated ones too, taps d apart) as BLAS products (one per tap) on
+strided views of the unpadded input (phase folding where no BLAS or few input channels), transposed convs as BLAS
+products overlap-added in place. Depthwise convs and dense ones with few output channels or a small weight
+(`native.dense_wins`) run on the direct kernels of `native.py` where they are built.
 Channels-last: x (B, T, C), weight (C_out, k, C_in / groups), as `mx.conv1d`."""
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from ..fast_math import fast_math_active
 from . import native
 from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
+NATIVE_TRANSPOSED_MAX_OUT = 128  # s * C_out up to which a transposed conv runs on the direct kernel (BigVGAN's
+# 48 -> 24 k4 s2: 1.3 ms vs 3.7 on the BLAS; DAC's 192 -> 96 k4 s2, 192 polyphase outputs: 70 vs 59 ms)
 TAP_SUM_MIN_CHANNELS = 8  # fewer input channels: MLX's own kernel is faster (EnCodec's 1 -> 32 first conv)
 
 
@@ -164,13 +167,16 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
             if f32 and native.library() is not None:
                 return native.depthwise_conv1d(x, weight, padding, dilation)
             return depthwise_conv1d(x, weight, padding, dilation)
-        if groups == 1 and f32 and weight.shape[0] <= native.DENSE_MAX_OUT and native.library() is not None:
-            return native.dense_conv1d(x, weight, stride, padding, dilation)  # few outputs: BLAS runs slow
-        if dilation > 1 and stride == 1:  # then the undilated paths below (taps d apart measured no faster)
-            return phase_folded_conv1d(x, weight, dilation, padding, groups)
+        if (groups == 1 and f32 and native.dense_wins(x.shape[-1], weight.shape[0], weight.shape[1])
+                and native.library() is not None):  # few outputs or a small weight: BLAS runs slow
+            return native.dense_conv1d(x, weight, stride, padding, dilation)
         if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
-            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores
+            # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores; dilated
+            # ones with taps d apart, no phase folding (one core, CPU time: 256 -> 256 k7 d3 52 vs 64 ms, 512 k7 d9
+            # 27 vs 34, 768 k7 d3 157 vs 167: the folding's two transposes cost more than they save)
             return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
+        if dilation > 1 and stride == 1:  # then MLX's undilated kernel (few input channels, or no BLAS)
+            return phase_folded_conv1d(x, weight, dilation, padding, groups)
     return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
@@ -239,6 +245,27 @@ def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.arra
     return mx.array(y.reshape(B, (T + q - 1) * stride, O))
 
 
+def polyphase_weight(weight: mx.array, stride: int) -> mx.array:
+    """A transposed conv's weight (C_out, k, C_in) as an ordinary conv's (s * C_out, q, C_in), q = ceil(k / s):
+    output channel i * C_out + o, tap q - 1 - j holds the transposed conv's tap j * s + i (zero past k)."""
+    O, k, C = weight.shape
+    q = -(-k // stride)
+    if q * stride > k:
+        weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
+    return weight.reshape(O, q, stride, C)[:, ::-1].transpose(2, 0, 1, 3).reshape(stride * O, q, C)
+
+
+def native_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+    """The full transposed conv (no padding) as one ordinary conv on the direct kernel: frame m of the s * C_out
+    polyphase outputs sums x[m - j] through taps j * s + i, i.e. a conv of the (q - 1)-padded input with the
+    reversed polyphase weight; (T + q - 1, s, C_out) read as ((T + q - 1) * s, C_out). Evaluates `x`."""
+    B, T, _ = x.shape
+    O, k, _ = weight.shape
+    q = -(-k // stride)
+    y = native.dense_conv1d(x, polyphase_weight(weight, stride), 1, q - 1, 1)  # (B, T + q - 1, s * O)
+    return y.reshape(B, (T + q - 1) * stride, O)
+
+
 def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
                      output_padding: int = 0, groups: int = 1) -> mx.array:
     """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
@@ -249,7 +276,12 @@ def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: in
     if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
         return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
                                    output_padding=output_padding, groups=groups)
-    if groups == 1 and x.dtype == weight.dtype == mx.float32 and blas_gemm() is not None:
+    q = -(-k // stride)
+    f32 = x.dtype == weight.dtype == mx.float32
+    if (groups == 1 and f32 and stride * O <= NATIVE_TRANSPOSED_MAX_OUT
+            and native.dense_wins(x.shape[-1], stride * O, q) and native.library() is not None):
+        y = native_conv_transpose1d(x, weight, stride)
+    elif groups == 1 and f32 and blas_gemm() is not None:
         y = gemm_conv_transpose1d(x, weight, stride)
     else:
         y = overlap_add_conv_transpose1d(x, weight, stride, groups)

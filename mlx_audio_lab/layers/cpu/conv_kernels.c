@@ -8,7 +8,6 @@
 typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
 
 #define TILE 16 /* output channels per vector */
-#define BLOCK 8 /* output frames per register block: eight independent accumulators hide the FMA latency */
 
 /* Depthwise: y[t, c] = sum_j x[t - padding + j * dilation, c] * taps[j, c]; x (T, C), taps (k, C). */
 void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, float *restrict y, long T, long C,
@@ -56,68 +55,79 @@ static void store(float *restrict dst, v16 v, long n) {
   }
 }
 
-/* BLOCK frames from t (all windows inside x), output channels ot .. ot + 31: two tiles, so each broadcast input
- * feeds two FMAs; sixteen accumulators. */
-static void dense_block2(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
-                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
-  const float *in0 = x + (t * stride - padding) * C;
-  const float *wtile = wt + ot;
-  v16 a[BLOCK], b[BLOCK];
-  for (int i = 0; i < BLOCK; ++i) a[i] = b[i] = (v16){0};
-  for (long j = 0; j < k; ++j) {
-    const float *in = in0 + j * dilation * C;
-    const float *w = wtile + j * C * Op;
-    for (long c = 0; c < C; ++c) {
-      v16 w0 = *(const v16 *)(w + c * Op), w1 = *(const v16 *)(w + c * Op + TILE);
-      for (int i = 0; i < BLOCK; ++i) {
-        float xv = in[i * stride * C + c];
-        a[i] += w0 * xv;
-        b[i] += w1 * xv;
-      }
-    }
+/* A register block: NF output frames from t (all windows inside x) by NT tiles of 16 output channels from ot,
+ * NT * NF accumulators. Per input channel and tap: NT weight vectors loaded, NF inputs broadcast, NT * NF FMAs.
+ * The weight (k, C, Op) streams through in order; the block's input rows stay in L1. */
+#define DENSE_BLOCK(NT, NF)                                                                                         \
+  static void dense_block_##NT##x##NF(const float *restrict x, const float *restrict wt, float *restrict y,      \
+                                       long C, long O, long Op, long k, long stride, long dilation, long padding,   \
+                                       long t, long ot) {                                                          \
+    const float *in0 = x + (t * stride - padding) * C;                                                           \
+    const long step = stride * C;                                                                                 \
+    v16 acc[NT][NF];                                                                                              \
+    for (int u = 0; u < NT; ++u)                                                                                  \
+      for (int i = 0; i < NF; ++i) acc[u][i] = (v16){0};                                                         \
+    for (long j = 0; j < k; ++j) {                                                                                \
+      const float *in = in0 + j * dilation * C;                                                                   \
+      const float *w = wt + j * C * Op + ot;                                                                      \
+      for (long c = 0; c < C; ++c) {                                                                              \
+        v16 wv[NT];                                                                                               \
+        for (int u = 0; u < NT; ++u) wv[u] = *(const v16 *)(w + c * Op + u * TILE);                             \
+        for (int i = 0; i < NF; ++i) {                                                                            \
+          float xv = in[i * step + c];                                                                            \
+          for (int u = 0; u < NT; ++u) acc[u][i] += wv[u] * xv;                                                   \
+        }                                                                                                         \
+      }                                                                                                           \
+    }                                                                                                             \
+    for (int u = 0; u < NT; ++u) {                                                                                \
+      long n = O - ot - u * TILE;                                                                                 \
+      n = n > TILE ? TILE : n;                                                                                    \
+      if (n <= 0) break;                                                                                          \
+      for (int i = 0; i < NF; ++i) store(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
+    }                                                                                                             \
   }
-  long n0 = O - ot < TILE ? O - ot : TILE, n1 = O - ot - TILE < TILE ? O - ot - TILE : TILE;
-  for (int i = 0; i < BLOCK; ++i) {
-    store(y + (t + i) * O + ot, a[i], n0);
-    store(y + (t + i) * O + ot + TILE, b[i], n1);
-  }
-}
 
-/* The same for one tile of 16 output channels. */
-static void dense_block1(const float *restrict x, const float *restrict wt, float *restrict y, long C, long O,
-                         long Op, long k, long stride, long dilation, long padding, long t, long ot) {
-  const float *in0 = x + (t * stride - padding) * C;
-  const float *wtile = wt + ot;
-  v16 acc[BLOCK];
-  for (int i = 0; i < BLOCK; ++i) acc[i] = (v16){0};
-  for (long j = 0; j < k; ++j) {
-    const float *in = in0 + j * dilation * C;
-    const float *w = wtile + j * C * Op;
-    for (long c = 0; c < C; ++c) {
-      v16 wv = *(const v16 *)(w + c * Op);
-      for (int i = 0; i < BLOCK; ++i) acc[i] += wv * in[i * stride * C + c];
-    }
-  }
-  long n = O - ot < TILE ? O - ot : TILE;
-  for (int i = 0; i < BLOCK; ++i) store(y + (t + i) * O + ot, acc[i], n);
+DENSE_BLOCK(1, 4) DENSE_BLOCK(1, 6) DENSE_BLOCK(1, 8) DENSE_BLOCK(1, 12) DENSE_BLOCK(1, 16)
+DENSE_BLOCK(2, 4) DENSE_BLOCK(2, 6) DENSE_BLOCK(2, 8) DENSE_BLOCK(2, 12)
+DENSE_BLOCK(3, 4) DENSE_BLOCK(3, 6) DENSE_BLOCK(3, 8)
+DENSE_BLOCK(4, 4) DENSE_BLOCK(4, 6)
+
+typedef void (*dense_block_fn)(const float *restrict, const float *restrict, float *restrict, long, long, long, long,
+                               long, long, long, long, long);
+
+/* The block for (NT tiles, NF frames), or 0 where none is built; nf_index: 4 -> 0, 6 -> 1, 8 -> 2, 12 -> 3, 16 -> 4. */
+static dense_block_fn block_for(long nt, long nf) {
+  static const dense_block_fn table[4][5] = {
+      {dense_block_1x4, dense_block_1x6, dense_block_1x8, dense_block_1x12, dense_block_1x16},
+      {dense_block_2x4, dense_block_2x6, dense_block_2x8, dense_block_2x12, 0},
+      {dense_block_3x4, dense_block_3x6, dense_block_3x8, 0, 0},
+      {dense_block_4x4, dense_block_4x6, 0, 0, 0}};
+  int f = nf == 4 ? 0 : nf == 6 ? 1 : nf == 8 ? 2 : nf == 12 ? 3 : nf == 16 ? 4 : -1;
+  if (nt < 1 || nt > 4 || f < 0) return 0;
+  return table[nt - 1][f];
 }
 
 /* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
- * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of frames
- * outside, output tiles inside, so a block's input stays in L1 while every tile reads it. */
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of nf
+ * frames outside, groups of nt output tiles inside (the last group narrower), so a block's input stays in L1
+ * while every group reads it. nt in 1..4, nf in {4, 6, 8, 12, 16} with a block built for it (else 2 x 8). */
 void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
-                      long Op, long k, long stride, long dilation, long padding, long t0, long t1) {
+                      long Op, long k, long stride, long dilation, long padding, long nt, long nf, long t0, long t1) {
+  if (!block_for(nt, nf)) nt = 2, nf = 8;
   long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
   long hi = (T - 1 + padding - (k - 1) * dilation) / stride + 1;    /* past the last such frame */
   if (T - 1 + padding - (k - 1) * dilation < 0) hi = lo;
   if (lo < t0) lo = t0;
   if (hi > t1) hi = t1;
   if (hi < lo) hi = lo;
-  long t = lo;
-  for (; t + BLOCK <= hi; t += BLOCK) {
-    long ot = 0;
-    for (; ot + 2 * TILE <= Op; ot += 2 * TILE) dense_block2(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
-    for (; ot < Op; ot += TILE) dense_block1(x, wt, y, C, O, Op, k, stride, dilation, padding, t, ot);
+  long tiles = Op / TILE, t = lo;
+  for (; t + nf <= hi; t += nf) {
+    for (long u = 0; u < tiles; u += nt) {
+      long n = tiles - u < nt ? tiles - u : nt;
+      dense_block_fn fn = block_for(n, nf);
+      if (!fn) fn = block_for(1, nf);  /* not reached: every narrower group of a built block is built */
+      fn(x, wt, y, C, O, Op, k, stride, dilation, padding, t, u * TILE);
+    }
   }
   for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
     if (f >= lo && f < t) continue;
@@ -181,4 +191,107 @@ void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, flo
     }
     if (block) t += 3;
   }
+}
+
+/* ---- BigVGAN's anti-aliased Snake (layers/antialias.py): upsample by r (polyphase FIR, edges replicated), Snake
+ * per phase, low-pass + decimate by r reading the phases directly, in one pass over 16 channels at a time. */
+
+#define ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (y + M) - M rounds |y| < 2^22 to the nearest integer */
+#define SNAKE_TT 64             /* output frames per tile: the tile's phase values stay in L1 */
+#define SNAKE_MAX_R 4
+#define SNAKE_MAX_SPAN 64
+
+/* x + inv * sin^2(alpha x): sin by a reduction to [-pi/2, pi/2] (pi in two parts) and an odd degree-11 polynomial,
+ * the same sums as fast_math's _snake_reduce / _snake_finish. */
+static inline v16 snake16(v16 x, v16 alpha, v16 inv) {
+  const v16 magic = (v16){0} + ROUND_MAGIC;
+  v16 y = alpha * x;
+  v16 n = (y * 0.3183098861837907f + magic) - magic;
+  v16 r = (y - n * 3.140625f) - n * 9.676535897932795e-4f;
+  v16 r2 = r * r, r4 = r2 * r2;
+  v16 low = (1.0f + (-1.0f / 6) * r2) + r4 * ((1.0f / 120) + (-1.0f / 5040) * r2);
+  v16 high = (1.0f / 362880) + (-1.0f / 39916800) * r2;
+  v16 s = r * (low + (r4 * r4) * high);
+  return x + inv * (s * s);
+}
+
+static inline v16 load_n(const float *p, long n) {
+  if (n == TILE) return *(const v16 *)p;
+  float t[TILE] = {0};
+  memcpy(t, p, (size_t)n * sizeof(float));
+  v16 v;
+  memcpy(&v, t, sizeof(v));
+  return v;
+}
+
+/* Phase s of the Snake'd upsampled signal at phase frame m (0 <= m < T), channels c0 .. c0 + n - 1:
+ * snake(sum_j x[clamp(up_off[s] + m + j)] up_h[s, j]); x (T, C). */
+static inline v16 snake_phase(const float *restrict x, long T, long C, long c0, long n, const float *restrict up_h,
+                              long nu, long off, long m, v16 alpha, v16 inv) {
+  v16 acc = {0};
+  long first = off + m;
+  if (first >= 0 && first + nu <= T) {
+    const float *in = x + first * C + c0;
+    for (long j = 0; j < nu; ++j) acc += load_n(in + j * C, n) * up_h[j];
+  } else {
+    for (long j = 0; j < nu; ++j) {
+      long row = first + j;
+      row = row < 0 ? 0 : row >= T ? T - 1 : row;
+      acc += load_n(x + row * C + c0, n) * up_h[j];
+    }
+  }
+  return snake16(acc, alpha, inv);
+}
+
+/* y[t, c] for t in [t0, t1): sum over the low-pass terms (phase term_s[i], offset term_off[i], tap term_h[i]) of
+ * ext_s[t + off], ext_s = `left` copies of u[0], phase s of the Snake'd upsampled signal (T frames), `right`
+ * copies of u[r T - 1]. up_h (r, nu): each phase's taps (the upsampler's gain folded in), up_off (r,): the
+ * phase's first input frame at m = 0 relative to x (negative: into the replicated edge). x, y (T, C);
+ * alpha, inv (C,). */
+void snake_antialias_f32(const float *restrict x, float *restrict y, long T, long C, const float *restrict alpha,
+                         const float *restrict inv, long r, const float *restrict up_h, long nu,
+                         const long *restrict up_off, long n_terms, const long *restrict term_s,
+                         const long *restrict term_off, const float *restrict term_h, long left, long t0, long t1) {
+  long omin = term_off[0], omax = term_off[0];
+  for (long i = 1; i < n_terms; ++i) {
+    omin = term_off[i] < omin ? term_off[i] : omin;
+    omax = term_off[i] > omax ? term_off[i] : omax;
+  }
+  v16 buf[SNAKE_MAX_R][SNAKE_TT + SNAKE_MAX_SPAN];
+  if (r > SNAKE_MAX_R || omax - omin > SNAKE_MAX_SPAN) return; /* the caller checks these bounds */
+  for (long tt = t0; tt < t1; tt += SNAKE_TT) { /* time tiles outside: a tile's input rows stay in L2 */
+    long te = tt + SNAKE_TT < t1 ? tt + SNAKE_TT : t1;
+    long base = tt + omin - left; /* phase frame of buf[.][0] */
+    long len = te - tt + omax - omin;
+    for (long c = 0; c < C; c += TILE) {
+      long c0 = c, n = C - c < TILE ? C - c : TILE;
+      if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
+      v16 a = load_n(alpha + c0, n), iv = load_n(inv + c0, n);
+      v16 u_first = {0}, u_last = {0};
+      if (base < 0) u_first = snake_phase(x, T, C, c0, n, up_h, nu, up_off[0], 0, a, iv);
+      if (base + len > T) u_last = snake_phase(x, T, C, c0, n, up_h + (r - 1) * nu, nu, up_off[r - 1], T - 1, a, iv);
+      for (long s = 0; s < r; ++s)
+        for (long i = 0; i < len; ++i) {
+          long m = base + i;
+          buf[s][i] = m < 0 ? u_first : m >= T ? u_last
+                    : snake_phase(x, T, C, c0, n, up_h + s * nu, nu, up_off[s], m, a, iv);
+        }
+      for (long t = tt; t < te; ++t) {
+        v16 acc = {0};
+        for (long i = 0; i < n_terms; ++i) acc += buf[term_s[i]][t - tt + term_off[i] - omin] * term_h[i];
+        store(y + t * C + c0, acc, n);
+      }
+    }
+  }
+}
+
+/* Snake on its own (DAC's, SNAC's residual units): y = x + inv * sin^2(alpha x) per channel; x, y (T, C). */
+void snake_f32(const float *restrict x, float *restrict y, long C, const float *restrict alpha,
+               const float *restrict inv, long t0, long t1) {
+  for (long t = t0; t < t1; ++t)
+    for (long c = 0; c < C; c += TILE) {
+      long c0 = c, n = C - c < TILE ? C - c : TILE;
+      if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
+      store(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
+    }
 }

@@ -12,10 +12,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <string.h>
 
-typedef float vf __attribute__((vector_size(64), aligned(4))); /* 16 floats; loads need no alignment */
-typedef int vi __attribute__((vector_size(64), aligned(4)));
+#include "simd16.h"
 
 #define W 16        /* floats per vector */
 #define TILE 8      /* vectors of gate columns accumulated at once (8 independent FMA chains) */
@@ -24,39 +22,10 @@ typedef int vi __attribute__((vector_size(64), aligned(4)));
 #define SPINS 4000 /* barrier spins before yielding the core (a busy machine deschedules the partner) */
 #endif
 
-static inline vf splat(float a) { return (vf){0} + a; }
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf pick(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
-
-/* e^x, x clamped to [-87, 87]: 2^k e^r, k = round(x / ln 2), r = x - k ln 2 (two constants), e^r by Horner. */
-static inline vf vexp(vf x) {
-  x = pick(x < -87.0f, splat(-87.0f), x);
-  x = pick(x > 87.0f, splat(87.0f), x);
-  const vf shift = splat(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
-  vf k = (x * 1.4426950408889634f + shift) - shift;
-  vf r = (x - k * 0.693359375f) + k * 2.1219444005469057e-4f;
-  vf p = splat(1.0f / 5040);
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
-  return p * (vf)bits;
-}
-
-static inline vf vsigmoid(vf x) { return 1.0f / (1.0f + vexp(-x)); }
-
-/* tanh x = sign(x) (1 - e) / (1 + e), e = e^{-2|x|} in (0, 1]. */
-static inline vf vtanh(vf x) {
-  vi neg = x < 0;
-  vf a = pick(neg, -x, x);
-  vf e = vexp(-2.0f * a);
-  vf t = (1.0f - e) / (1.0f + e);
-  return pick(neg, -t, t);
+static inline void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
 
 typedef struct {
@@ -74,7 +43,7 @@ static void barrier_wait(barrier_t *b) {
   }
   for (long s = 0; atomic_load_explicit(&b->phase, memory_order_acquire) == phase; s++) {
     if (s >= SPINS) sched_yield();
-    else __builtin_ia32_pause();
+    else spin_pause();
   }
 }
 
@@ -105,19 +74,19 @@ static void run_thread(job_t *jb, long id) {
       const float *h = t ? jb->out + ((t - 1) * B + b) * H : jb->h0 + b * H;
       for (long g0 = 0; g0 < G; g0 += TILE * W) { /* rec = h @ wt, TILE vectors of columns at a time */
         long m = (G - g0) / W < TILE ? (G - g0) / W : TILE;
-        vf acc[TILE];
+        v16 acc[TILE];
         for (long v = 0; v < TILE; v++) acc[v] = splat(0.0f);
         const float *tile = wt + g0 * H; /* (H, m * W), contiguous */
         if (m == TILE) {
           for (long k = 0; k < H; k++) {
             const float *row = tile + k * TILE * W;
-            vf hk = splat(h[k]);
+            v16 hk = splat(h[k]);
             for (long v = 0; v < TILE; v++) acc[v] += hk * load(row + v * W);
           }
         } else {
           for (long k = 0; k < H; k++) {
             const float *row = tile + k * m * W;
-            vf hk = splat(h[k]);
+            v16 hk = splat(h[k]);
             for (long v = 0; v < m; v++) acc[v] += hk * load(row + v * W);
           }
         }
@@ -127,13 +96,13 @@ static void run_thread(job_t *jb, long id) {
       float *c = jb->c + b * H, *y = jb->out + (t * B + b) * H;
       for (long u = 0; u < n; u += W) {
         long j = j0 + u;
-        vf i = vsigmoid(load(gx + j) + load(rec + u));
-        vf f = vsigmoid(load(gx + H + j) + load(rec + n + u));
-        vf gg = vtanh(load(gx + 2 * H + j) + load(rec + 2 * n + u));
-        vf o = vsigmoid(load(gx + 3 * H + j) + load(rec + 3 * n + u));
-        vf cn = f * load(c + j) + i * gg;
+        v16 i = sigmoid_v(load(gx + j) + load(rec + u));
+        v16 f = sigmoid_v(load(gx + H + j) + load(rec + n + u));
+        v16 gg = tanh_v(load(gx + 2 * H + j) + load(rec + 2 * n + u));
+        v16 o = sigmoid_v(load(gx + 3 * H + j) + load(rec + 3 * n + u));
+        v16 cn = f * load(c + j) + i * gg;
         store(c + j, cn);
-        store(y + j, o * vtanh(cn));
+        store(y + j, o * tanh_v(cn));
       }
     }
     if (jb->threads > 1) barrier_wait(&jb->bar);
@@ -145,7 +114,7 @@ static void *thread_main(void *p) {
   int go;
   for (long s = 0; (go = atomic_load_explicit(&a->job->go, memory_order_acquire)) == 0; s++) {
     if (s >= SPINS) sched_yield();
-    else __builtin_ia32_pause();
+    else spin_pause();
   }
   if (go > 0) run_thread(a->job, a->id);
   return NULL;

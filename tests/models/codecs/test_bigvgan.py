@@ -145,18 +145,30 @@ def test_snake_and_snakebeta_anti_aliased_match_reference(beta, logscale):
 
 
 
-@pytest.mark.parametrize("beta, ratio", [(True, 2), (False, 2), (True, 3)])
-def test_fused_anti_aliased_snake_matches_plain_and_reference(beta, ratio):
-    """Above the fast-path size the CPU path (polyphase branches, Snake per branch, no interleaved signal, one
-    compiled function) equals the plain path and upstream's Activation1d within float32 rounding."""
+@pytest.mark.parametrize("path", ["native", "compiled"])
+@pytest.mark.parametrize("beta, ratio, channels", [(True, 2, 48), (False, 2, 24), (True, 3, 40), (True, 2, 7)])
+def test_fused_anti_aliased_snake_matches_plain_and_reference(monkeypatch, path, beta, ratio, channels):
+    """Above the fast-path size the CPU paths (polyphase branches, Snake per branch, no interleaved signal: the
+    direct C kernel, or one compiled MLX function where it is not built) equal the plain path and upstream's
+    Activation1d within float32 rounding; channel counts with a partial 16-channel tile, and fewer than 16."""
     import torch
+
+    from mlx_audio_lab.layers import antialias
+    from mlx_audio_lab.layers.cpu import native
+
+    if path == "native" and native.library() is None:
+        pytest.skip("the direct kernels are not built (no C compiler)")
+    if path == "compiled":
+        monkeypatch.setattr(native.KERNEL, "_lib", [None])
+    else:  # the compiled function must not run
+        monkeypatch.setattr(antialias, "_fused", lambda *a: pytest.fail("the compiled MLX path ran"))
     from bigvgan.activations import Snake as TorchSnake
     from bigvgan.activations import SnakeBeta as TorchSnakeBeta
     from bigvgan.alias_free_activation.torch.act import Activation1d as TorchActivation1d
 
     from mlx_audio_lab.layers.fast_math import MIN_FAST_SIZE, fast_math_active, plain_math
 
-    channels, frames = 48, 1500
+    frames = 70_000 // channels + 301
     assert ratio * channels * frames >= MIN_FAST_SIZE and fast_math_active(ratio * channels * frames)
     g = torch.Generator().manual_seed(ratio)
     ref_act = (TorchSnakeBeta if beta else TorchSnake)(channels, alpha_logscale=True)
@@ -165,7 +177,7 @@ def test_fused_anti_aliased_snake_matches_plain_and_reference(beta, ratio):
         for name, p in ref_act.named_parameters():
             p.copy_(0.5 * torch.randn(p.shape, generator=g))
             setattr(ours, name, mx.array(p.numpy()))
-    x = np.random.default_rng(ratio).standard_normal((1, channels, frames)).astype(np.float32) * 2
+    x = np.random.default_rng(ratio).standard_normal((2, channels, frames)).astype(np.float32) * 2
     kernel = int(6 * ratio // 2) * 2
     act = Activation1d(ours, ratio, ratio, kernel, kernel)
     with torch.no_grad():

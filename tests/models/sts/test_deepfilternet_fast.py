@@ -258,6 +258,8 @@ def test_gru_kernel_switches_off_and_builds_by_source_hash(monkeypatch, tmp_path
         pytest.skip("no C compiler here")
     source = tmp_path / "gru_kernels.c"
     kernel = gru_native.KERNEL
+    for header in kernel.headers():  # the shared vector math it includes
+        (tmp_path / header.name).write_bytes(header.read_bytes())
     source.write_bytes(kernel.source.read_bytes())
     monkeypatch.setattr(kernel, "source", source)
     built = kernel.build()
@@ -265,6 +267,10 @@ def test_gru_kernel_switches_off_and_builds_by_source_hash(monkeypatch, tmp_path
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".so"] == [built.name]  # no temp file left
     source.write_text(source.read_text() + "\n/* edited */\n")
     assert kernel.library_path() != built  # an edited source is a new build, never the stale one
+    edited = kernel.library_path()
+    header = tmp_path / kernel.headers()[0].name
+    header.write_text(header.read_text() + "\n/* edited */\n")
+    assert kernel.library_path() != edited  # so is an edited header
     monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
     assert kernel.build() is None
 

@@ -9,7 +9,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers.conv import Conv1d
-from ....layers.fast_math import gelu
+from ....layers.fast_math import batched_attention, gelu, mish
 from ....taps import tap
 
 
@@ -29,7 +29,7 @@ class CausalBlock(nn.Module):
         self.block = [CausalConv1d(dim, dim_out, 3), nn.Identity(), nn.LayerNorm(dim_out)]  # (transposes)
 
     def __call__(self, x: mx.array, mask: mx.array) -> mx.array:
-        return nn.mish(self.block[2](self.block[0](x * mask))) * mask
+        return mish(self.block[2](self.block[0](x * mask))) * mask
 
 
 class CausalResnetBlock(nn.Module):
@@ -43,7 +43,7 @@ class CausalResnetBlock(nn.Module):
         self.res_conv = Conv1d(dim, dim_out, 1)
 
     def __call__(self, x: mx.array, mask: mx.array, t: mx.array) -> mx.array:
-        h = self.block1(x, mask) + self.mlp[1](nn.mish(t))[:, None, :]
+        h = self.block1(x, mask) + self.mlp[1](mish(t))[:, None, :]
         return self.block2(h, mask) + self.res_conv(x * mask)
 
 
@@ -63,7 +63,7 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         q, k, v = (p(x).reshape(b, t, self.heads, self.head_dim).transpose(0, 2, 1, 3)
                    for p in (self.to_q, self.to_k, self.to_v))
-        out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.head_dim**-0.5, mask=bias)
+        out = batched_attention(q, k, v, self.head_dim**-0.5, bias)
         return self.to_out[0](out.transpose(0, 2, 1, 3).reshape(b, t, -1))
 
 

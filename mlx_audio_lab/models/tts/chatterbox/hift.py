@@ -15,7 +15,8 @@ import numpy as np
 
 from ....dsp import istft, stft
 from ....layers.conv import Conv1d, ConvTranspose1d
-from ....layers.fast_math import ELU
+from ....layers.cpu.elementwise import ufunc
+from ....layers.fast_math import ELU, fast_math_active
 from ....layers.snake import Snake1d
 from ....taps import tap
 from .config import HiFTConfig
@@ -63,9 +64,13 @@ def sine_source(f0: mx.array, phases: mx.array, noise: mx.array, cfg: HiFTConfig
     harmonics = mx.arange(1, cfg.nb_harmonics + 2, dtype=mx.float32)
     freq = f0[..., None] * harmonics / cfg.sampling_rate  # cycles per sample (B, L, H+1)
     # torch's CPU cumsum accumulates float32 in double: so here (the phase reaches thousands of cycles)
-    cycles = mx.array(np.cumsum(np.array(freq, dtype=np.float64), axis=1).astype(np.float32))
-    theta = 2 * math.pi * mx.remainder(cycles, 1.0)
-    sines = cfg.nsf_alpha * mx.sin(theta + phases[:, None, :])
+    cycles = np.cumsum(np.array(freq, dtype=np.float64), axis=1).astype(np.float32)
+    if fast_math_active(cycles.size):  # c - floor(c) is remainder(c, 1) bit for bit; NumPy's SIMD sin
+        theta = 2 * math.pi * mx.array(cycles - np.floor(cycles))
+        sines = cfg.nsf_alpha * ufunc(np.sin, theta + phases[:, None, :])
+    else:
+        theta = 2 * math.pi * mx.remainder(mx.array(cycles), 1.0)
+        sines = cfg.nsf_alpha * mx.sin(theta + phases[:, None, :])
     uv = (f0 > cfg.nsf_voiced_threshold).astype(mx.float32)[..., None]
     noise_amp = uv * cfg.nsf_sigma + (1 - uv) * cfg.nsf_alpha / 3
     return sines * uv + noise_amp * noise

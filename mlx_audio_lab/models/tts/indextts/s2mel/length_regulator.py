@@ -7,6 +7,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from .....layers import fast_math
 from .....layers.conv import Conv1d
 from .....layers.groupnorm import TimeGroupNorm
 from .config import LengthRegulatorConfig
@@ -24,7 +25,7 @@ class Mish(nn.Module):
     """x tanh(softplus(x)) (a parameter-free slot in the Sequential, as upstream's `nn.Mish`)."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        return nn.mish(x)
+        return fast_math.mish(x)
 
 
 class LengthRegulator(nn.Module):
