@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,32 +137,31 @@ def plot(docs: list[dict], metric: str = "vs_torch", device: str = "cpu", ax=Non
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    groups = [(label(d, dtype, payload), dtype, payload.get("summary", {}), payload) for d in docs
-              if d["device"] == device for dtype, payload in sorted(d["dtypes"].items())
-              if any(row.get(metric) for row in payload.get("summary", {}).values())
-              or (_errors(payload) and metric in ("vs_torch", "rtf", "peak_mb"))]  # metrics every run has
-    engines = sorted({e for *_, summary, _ in groups for e in summary}, key=_engine_order)
-    if metric == "vs_torch":
-        engines = [e for e in engines if e != "torch"]
+    groups = _groups(docs, metric, device)
+    rows = [_slots(summary, payload, metric) for *_, summary, payload in groups]
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.5 * max(len(groups), 1) * max(len(engines), 1) / 1.6 + 1.2))
-    height = 0.8 / max(len(engines), 1)
-    for j, engine in enumerate(engines):
-        ys = [i + j * height for i, (*_, summary, _) in enumerate(groups) if summary.get(engine, {}).get(metric)]
-        xs = [summary[engine][metric] for *_, summary, _ in groups if summary.get(engine, {}).get(metric)]
-        ax.barh(ys, xs, height=height, label=ENGINES.get(engine, engine), color=f"C{_engine_order(engine)}")
-        for y, x in zip(ys, xs):
-            text = f"{fmt(x)}x" if metric == "vs_torch" else fmt(x)
-            ax.text(x, y, f" {text}", va="center", ha="left", fontsize=7)
-    for i, (_, _, summary, payload) in enumerate(groups):
-        failed = [(e, w) for e, w in sorted(_errors(payload).items()) if not summary.get(e, {}).get(metric)]
-        for k, (engine, why) in enumerate(failed):
-            first = str(why).strip().splitlines()[0][:60] if str(why).strip() else "failed"
-            slot = engines.index(engine) if engine in engines else k  # its own (empty) bar slot
-            ax.text(0.01, i + slot * height, f"{ENGINES.get(engine, engine)} failed: {first}", va="center",
-                    ha="left", fontsize=6.5, color="tab:red", transform=ax.get_yaxis_transform())  # x in axes units
-    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(groups))], [g[0] for g in groups], fontsize=8)
-    ax.invert_yaxis()
+        _, ax = plt.subplots(figsize=(9, panel_height(docs, metric, device)))
+    starts = np.cumsum([0] + [len(r) + GROUP_GAP for r in rows])  # each row of bars starts below the last
+    bars: dict[str, tuple[list, list]] = {}
+    for i, row in enumerate(rows):
+        for k, (engine, value, why) in enumerate(row):
+            y = starts[i] + k
+            if value is not None:
+                bars.setdefault(engine, ([], []))[0].append(y)
+                bars[engine][1].append(value)
+                text = f"{fmt(value)}x" if metric == "vs_torch" else fmt(value)
+                ax.text(value, y, f" {text}", va="center", ha="left", fontsize=7)
+            elif why is not None:
+                first = str(why).strip().splitlines()[0][:60] if str(why).strip() else "failed"
+                ax.text(0.01, y, f"{ENGINES.get(engine, engine)} failed: {first}", va="center", ha="left",
+                        fontsize=6.5, color="tab:red", transform=ax.get_yaxis_transform())  # x in axes units
+    others = sorted(e for e in bars if e not in ENGINES)  # engines of one benchmark only: a colour each
+    for engine in sorted(bars, key=_engine_order):  # the legend in the engines' order
+        ys, xs = bars[engine]
+        colour = _engine_order(engine) + (others.index(engine) if engine in others else 0)
+        ax.barh(ys, xs, height=0.85, label=ENGINES.get(engine, engine), color=f"C{colour}")
+    ax.set_yticks([starts[i] + (len(r) - 1) / 2 for i, r in enumerate(rows)], [g[0] for g in groups], fontsize=8)
+    ax.set_ylim(starts[-1] - GROUP_GAP + 0.5, -0.5 - GROUP_GAP / 2)  # top to bottom, as the results are sorted
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -172,9 +172,57 @@ def plot(docs: list[dict], metric: str = "vs_torch", device: str = "cpu", ax=Non
     short = np.log10(hi * 1.6 / lo) <= 2.5  # a short range gets 0.2, 0.5, 1, 2, 5 (else one label per decade)
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if short else (1.0,)))
     ax.set_xlabel(METRICS[metric])
-    ax.set_title(f"{METRICS[metric]}, {device}", pad=24)
-    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize="small", frameon=False)
+    handles = ax.get_legend_handles_labels()[0]
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=LEGEND_COLUMNS, fontsize="small", frameon=False)
+    rows = -(-len(handles) // LEGEND_COLUMNS)  # the legend sits on the axes' top edge: the title goes above it
+    ax.set_title(f"{METRICS[metric]}, {device}", pad=10 + 22 * rows)
     return ax
+
+
+LEGEND_COLUMNS = 3
+
+
+GROUP_GAP = 0.8  # the space between two runs' rows of bars, in bars
+
+
+def _groups(docs: list[dict], metric: str, device: str) -> list[tuple[str, str, dict, dict]]:
+    """(label, dtype, summary, payload) of every run on `device` with `metric` (or, for the metrics every run has,
+    with a failure to show)."""
+    return [(label(d, dtype, payload), dtype, payload.get("summary", {}), payload) for d in docs
+            if d["device"] == device for dtype, payload in sorted(d["dtypes"].items())
+            if any(row.get(metric) for row in payload.get("summary", {}).values())
+            or (_errors(payload) and metric in ("vs_torch", "rtf", "peak_mb"))]
+
+
+def _slots(summary: dict, payload: dict, metric: str) -> list[tuple[str | None, float | None, str | None]]:
+    """One run's bars: (engine, value, None) for each engine with a number, then (engine, None, reason) for each
+    that failed; only the engines it has (a run of two engines takes two bar heights, not one per engine known).
+    For `vs_torch` PyTorch's own bar (1) is left out."""
+    have = [(e, row[metric], None) for e, row in sorted(summary.items(), key=lambda kv: _engine_order(kv[0]))
+            if row.get(metric) and not (metric == "vs_torch" and e == "torch")]
+    failed = [(e, None, why) for e, why in sorted(_errors(payload).items()) if not summary.get(e, {}).get(metric)]
+    return have + failed or [(None, None, None)]
+
+
+def panel_height(docs: list[dict], metric: str, device: str = "cpu") -> float:
+    """Inches a `plot` panel needs: 0.17 in per bar (its value written beside it at 7 pt) and per gap between runs,
+    plus the title, legend and axis label."""
+    bars = sum(len(_slots(summary, payload, metric)) + GROUP_GAP for *_, summary, payload in
+               _groups(docs, metric, device))
+    return 0.17 * max(bars, 1) + 1.8
+
+
+def plot_panels(docs: list[dict], metrics: Sequence[str], device: str = "cpu", width: float = 9.0):
+    """Several `plot` metrics stacked in one figure (one panel each, full width, each as tall as its bars need:
+    side by side they would be squeezed)."""
+    import matplotlib.pyplot as plt
+
+    heights = [panel_height(docs, m, device) for m in metrics]
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(width, sum(heights)), height_ratios=heights,
+                             squeeze=False, layout="constrained")
+    for ax, m in zip(axes[:, 0], metrics):
+        plot(docs, m, device, ax=ax)
+    return fig
 
 
 WHISPER_ENGINES = {"mlx_audio_lab": "this port (MLX CPU)", "mlx_audio_lab_plain": "this port, plain MLX ops",

@@ -114,6 +114,15 @@ def test_report_plot_writes_ratios_marks_failures_and_reduced_runs():
     assert " 2x" in texts and " 1.3x" in texts
     assert "mlx-audio 0.6.2 (MLX) failed: ValueError: bad weights" in texts
     assert [t.get_text() for t in ax.get_yticklabels()][1].endswith("(REDUCED: 1/32 audio + 2/30 text layers)")
+    fig = ax.figure  # the legend sits between the axes and the title, overlapping neither
+    fig.canvas.draw()
+    title, legend = ax.title.get_window_extent(), ax.get_legend().get_window_extent()
+    assert legend.y1 <= title.y0 and legend.y0 >= ax.get_window_extent().y1 - 1
+    fig = report.plot_panels(docs, ("rtf", "vs_torch"))  # stacked, each panel as tall as its bars need
+    assert [a.get_title() for a in fig.axes] == ["real-time factor (lower is faster), cpu",
+                                                 "speed vs PyTorch (x, higher is faster), cpu"]
+    # rtf: run 1 has two bars and the failed mlx-audio, run 2 two bars: 5 bars and 2 gaps
+    assert report.panel_height(docs, "rtf") == pytest.approx(0.17 * (5 + 2 * report.GROUP_GAP) + 1.8)
 
 
 def test_layer_profile_times_every_module_once_per_call_and_nests():

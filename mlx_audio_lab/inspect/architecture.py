@@ -113,27 +113,49 @@ def box_width(stages: list[Stage]) -> float:
     return max(3.6, chars * _CHAR_IN + 0.16)
 
 
+MAX_WIDTH_IN = 12.5  # what a notebook shows at its natural size (~900 px at 72 dpi): wider figures get shrunk
+ROWS = 14  # boxes per column
+_PITCH, _BAND_GAP = 0.55, 0.5  # inches between box centres in a column; between two bands of columns
+
+
+def layout(n: int, box_w: float, columns: int | None = None) -> tuple[int, int, int]:
+    """(bands, columns per band, rows per column) for `n` boxes `box_w` inches wide: columns of up to 14 boxes side
+    by side while they fit MAX_WIDTH_IN, further columns in bands below (a long model wraps down, not across)."""
+    fit = max(1, int((MAX_WIDTH_IN - 0.6) // (box_w + 0.6)))
+    columns = columns or max(1, -(-n // ROWS))
+    per_band = min(columns, fit)
+    bands = -(-columns // per_band)
+    return bands, per_band, -(-n // (bands * per_band))
+
+
+def box_position(i: int, rows: int, per_band: int, step: float) -> tuple[float, float]:
+    """(x, y) of box `i`'s left-centre, inches: down a column, then the next column, then the next band."""
+    band, k = divmod(i, rows * per_band)
+    col, row = divmod(k, rows)
+    return col * step, -(band * (rows * _PITCH + _BAND_GAP) + row * _PITCH)
+
+
 def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", columns: int | None = None):
     """Boxes top to bottom in forward order (one colour per top-level part), each labelled with its tap name,
-    the tensor shape there and the repeat count; arrows show the flow. Long models wrap into columns."""
+    the tensor shape there and the repeat count; arrows show the flow. Long models wrap into columns, and into
+    bands of columns below one another where more columns would not fit a notebook's width."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     n = len(stages)
     if n == 0:
         raise ValueError("no stages: the forward pass fired no taps")
-    columns = columns or max(1, -(-n // 14))
-    rows = -(-n // columns)
     w, h = box_width(stages), 0.38
     step = w + 0.6  # column pitch
-    width = step * columns + 0.6
+    bands, per_band, rows = layout(n, w, columns)
+    width = step * per_band + 0.6
+    height = bands * rows * _PITCH + (bands - 1) * _BAND_GAP
     heading = _wrap(title, width) + (f"\n{_wrap(subtitle, width)}" if subtitle else "")
-    fig, ax = new_figure((width, 0.55 * rows + 0.8 + 0.18 * (heading.count("\n") + 1)))
+    fig, ax = new_figure((width, height + 0.8 + 0.18 * (heading.count("\n") + 1)))
     groups = list(dict.fromkeys(s.group for s in stages))
     colours = {g: f"C{i % 10}" for i, g in enumerate(groups)}
     centres = []
     for i, s in enumerate(stages):
-        col, row = divmod(i, rows)
-        x, y = col * step, -row * 0.55
+        x, y = box_position(i, rows, per_band, step)
         centres.append((x + w / 2, y))
         ax.add_patch(FancyBboxPatch((x, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=colours[s.group],
                                     alpha=0.25, ec=colours[s.group]))
@@ -141,11 +163,13 @@ def architecture_figure(stages: list[Stage], title: str, subtitle: str = "", col
         ax.text(x + w - 0.08, y, s.shape_text, va="center", ha="right", fontsize=8, family="monospace",
                 color="0.25")
     for (x0, y0), (x1, y1) in zip(centres, centres[1:]):
-        start, end = ((x0, y0 - h / 2), (x1, y1 + h / 2)) if x0 == x1 else ((x0 + w / 2, y0), (x1 - w / 2, y1))
-        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, color="0.4", lw=0.8,
-                                     connectionstyle="arc3" if x0 == x1 else "arc3,rad=0.0"))
-    ax.set_xlim(-0.2, columns * step)
-    ax.set_ylim(-(rows - 1) * 0.55 - 0.4, 0.4)
+        if x0 == x1 or y1 < y0 - _PITCH * 1.5:  # down the column, or on to the next band: bottom to top edge
+            start, end = (x0, y0 - h / 2), (x1, y1 + h / 2)
+        else:  # to the top of the next column: side to side
+            start, end = (x0 + w / 2, y0), (x1 - w / 2, y1)
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, color="0.4", lw=0.8))
+    ax.set_xlim(-0.2, per_band * step)
+    ax.set_ylim(-height + _PITCH - 0.4, 0.4)
     ax.axis("off")
     ax.set_title(heading, fontsize=10)
     return fig

@@ -23,6 +23,8 @@ class AttentionMaps:
     self_attn: np.ndarray | None = None
     seconds_per_position: float = 0.02
     alignment_heads: list[tuple[int, int]] = field(default_factory=list)
+    positions: list[int] | None = None  # the sequence positions kept by `crop` (None: all, in order)
+    log_colour: bool = False  # colour self attention on a log scale (a long causal map: weights ~ 1 / position)
 
     def weights(self, kind: str) -> np.ndarray:
         """The (layers, heads, T, S) array of "cross" or "self" attention."""
@@ -42,6 +44,15 @@ class AttentionMaps:
     @property
     def n_heads(self) -> int:
         return self.weights(self.kinds[0]).shape[1]
+
+    def crop(self, positions: Sequence[int]) -> AttentionMaps:
+        """Only the tokens at `positions` (a long prompt cut to the part worth reading): self attention keeps those
+        queries and keys (rows then sum to the mass on the kept keys), cross attention those query rows."""
+        idx = np.asarray(positions, dtype=int)
+        selfs = None if self.self_attn is None else self.self_attn[..., idx, :][..., idx]
+        cross = None if self.cross is None else self.cross[..., idx, :]
+        return AttentionMaps([self.tokens[i] for i in idx], cross, selfs, self.seconds_per_position,
+                             self.alignment_heads, [int(i) for i in idx], self.log_colour)
 
 
 def select_map(weights: np.ndarray, layer: int, head: int | str = AVG,
@@ -67,12 +78,25 @@ def attention_figure(maps: AttentionMaps, kind: str = "cross", layer: int = 0, h
     if kind == "cross":
         plots.attention(w, maps.tokens, maps.seconds_per_position, title=f"cross attention: {what}", ax=ax)
     else:
-        im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma")
-        fig.colorbar(im, ax=ax, pad=0.01, label="attention weight")
+        norm = None
+        if maps.log_colour:
+            from matplotlib.colors import LogNorm
+
+            norm = LogNorm(vmin=max(float(w[w > 0].min()), 1e-4), vmax=float(w.max()))
+            w = np.where(w > 0, w, np.nan)  # the causal mask's zeros: no colour
+        im = ax.imshow(w, aspect="auto", interpolation="nearest", cmap="magma", norm=norm)
+        fig.colorbar(im, ax=ax, pad=0.01, label="attention weight" + (" (log scale)" if norm else ""))
         ticks = range(len(maps.tokens))
         ax.set_yticks(ticks, maps.tokens, fontsize=8)
         ax.set_xticks(ticks, maps.tokens, fontsize=8, rotation=90)
         ax.set(title=f"self attention: {what}", xlabel="attended token")
+        if maps.positions is not None:  # where the crop skips tokens: a dashed line and the count left out
+            for i in np.flatnonzero(np.diff(maps.positions) > 1):
+                for f in (ax.axvline, ax.axhline):
+                    f(i + 0.5, color="c", ls="--", lw=1)
+                gap = maps.positions[i + 1] - maps.positions[i] - 1
+                ax.annotate(f"{gap} token{'s' * (gap > 1)} left out", (i + 0.5, 0),
+                            xytext=(3, -3), textcoords="offset points", color="c", fontsize=8, va="top")
     return fig
 
 
@@ -132,14 +156,18 @@ class AttentionInspector(Inspector):
     css_class = "mal-attention-inspector"
 
     @classmethod
-    def from_llama(cls, lm, tokens: list[int], labels: list[str] | None = None) -> AttentionInspector:
-        """Self-attention of every block of an mlx-lm Llama (e.g. Orpheus's `model.lm`) over token ids."""
+    def from_llama(cls, lm, tokens: list[int], labels: list[str] | None = None, keep: Sequence[int] | None = None,
+                   log_colour: bool = False) -> AttentionInspector:
+        """Self-attention of every block of an mlx-lm Llama (e.g. Orpheus's `model.lm`) over token ids; `keep`
+        shows only those positions (the whole sequence still runs), `log_colour` a log colour scale."""
         import mlx.core as mx
 
         from ..generation.backbone import llama_self_attention
 
         w = np.array(llama_self_attention(lm, mx.array([tokens])))
-        return cls(AttentionMaps(labels or [str(t) for t in tokens], self_attn=w, seconds_per_position=1.0))
+        maps = AttentionMaps(labels or [str(t) for t in tokens], self_attn=w, seconds_per_position=1.0,
+                             log_colour=log_colour)
+        return cls(maps if keep is None else maps.crop(keep))
 
     def __init__(self, maps: AttentionMaps, kind: str | None = None, layer: int | None = None,
                  head: int | str = AVG):

@@ -23,6 +23,7 @@ class Spectrogram:
     ylabel: str
     top_hz: float | None = None  # the frequency of the last bin (linear bins span 0 .. top_hz); None for mel
     unit: str = "dB"  # what the colour means
+    mel: plots.MelAxis | None = None  # the filter bank of a mel image (its ticks in Hz)
 
 
 def spectrogram_data(audio: np.ndarray, sample_rate: int, kind: str = "log", n_fft: int = 512, hop: int = 128,
@@ -43,10 +44,11 @@ def spectrogram_data(audio: np.ndarray, sample_rate: int, kind: str = "log", n_f
     else:
         mel = power @ dsp.mel_filters(sample_rate, n_fft, n_mels)
         vals = np.array(dsp.amplitude_to_db(mel, top_db=top_db))
-        ylabel = f"mel band (0-{sample_rate / 2000:g} kHz)"
+        ylabel = "frequency (Hz, htk mel scale)"
     top = None if kind == "mel" else sample_rate / 2
+    mel = plots.MelAxis(sample_rate / 2) if kind == "mel" else None  # dsp.mel_filters' defaults: htk, 0 .. Nyquist
     return Spectrogram(vals.astype(np.float32), hop / sample_rate, kind, ylabel, top,
-                       "magnitude |X|" if kind == "linear" else "dB")
+                       "magnitude |X|" if kind == "linear" else "dB", mel)
 
 
 def snr_text(snr: float) -> str:
@@ -73,8 +75,8 @@ def difference_spectrogram(reference: np.ndarray, test: np.ndarray, sample_rate:
     a = spectrogram_data(reference, sample_rate, kind, n_fft, hop, top_db=None)
     b = spectrogram_data(test, sample_rate, kind, n_fft, hop, top_db=None)
     n = min(len(a.values), len(b.values))
-    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference (dB)", a.ylabel, a.top_hz,
-                       "difference (dB)")
+    return Spectrogram(b.values[:n] - a.values[:n], a.frame_seconds, f"{kind} difference", a.ylabel, a.top_hz,
+                       "difference (dB)", a.mel)
 
 
 def select(audio: np.ndarray, sample_rate: int, start: float, end: float) -> np.ndarray:
@@ -122,7 +124,7 @@ def audio_figure(audio: np.ndarray, sample_rate: int, kind: str = "log", n_fft: 
     ax_w.set_title(title + flat_note(audio))
     s = spectrogram_data(audio, sample_rate, kind, n_fft, hop)
     plots.spectrogram(s.values, s.frame_seconds, title=f"{kind} spectrogram (n_fft {n_fft}, hop {hop})",
-                      ylabel=s.ylabel, ax=ax_s, cmap="magma", top=s.top_hz, unit=s.unit)
+                      ylabel=s.ylabel, ax=ax_s, cmap="magma", top=s.top_hz, unit=s.unit, mel=s.mel)
     if span is not None:
         ax_w.axvspan(*span, color="tab:orange", alpha=0.15)
         ax_s.set_xlim(*span)
@@ -142,11 +144,11 @@ def compare_figure(reference: np.ndarray, test: np.ndarray, sample_rate: int, ki
     for ax, x, name in zip(axes[1:3], (reference, test), labels):
         s = spectrogram_data(x, sample_rate, kind, n_fft, hop)
         plots.spectrogram(s.values, s.frame_seconds, title=f"{name}: {kind} spectrogram", ylabel=s.ylabel, ax=ax,
-                          cmap="magma", top=s.top_hz, unit=s.unit)
+                          cmap="magma", top=s.top_hz, unit=s.unit, mel=s.mel)
     d = difference_spectrogram(reference, test, sample_rate, kind, n_fft, hop)
     lim = float(np.percentile(np.abs(d.values), 99)) or 1.0
-    plots.spectrogram(d.values, d.frame_seconds, title=f"{labels[1]} - {labels[0]} ({d.kind})", ylabel=d.ylabel,
-                      ax=axes[3], cmap="coolwarm", vmin=-lim, vmax=lim, top=d.top_hz, unit=d.unit)
+    plots.spectrogram(d.values, d.frame_seconds, title=f"{labels[1]} - {labels[0]}: {d.kind}", ylabel=d.ylabel,
+                      ax=axes[3], cmap="coolwarm", vmin=-lim, vmax=lim, top=d.top_hz, unit=d.unit, mel=d.mel)
     if span is not None:
         axes[0].set_xlim(*span)
     return fig

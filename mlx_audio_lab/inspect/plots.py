@@ -3,8 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+_ROUND_HZ = (100, 250, 500, 1000, 2000, 4000, 8000, 16000)  # octaves: even steps where mel is log
+
+
+@dataclass(frozen=True)
+class MelAxis:
+    """What the bins of a mel image are: a filter bank from `f_min` to `f_max` Hz on the `scale` ("htk", "kaldi"
+    or "slaney") mel scale, as the model's front end builds it."""
+
+    f_max: float
+    f_min: float = 0.0
+    scale: str = "htk"
+
+
+def mel_ticks(n_mels: int, axis: MelAxis, max_ticks: int = 9) -> tuple[np.ndarray, list[str]]:
+    """(positions, labels) of round-Hz ticks on a mel image whose band i spans [i, i + 1] on y: band centres sit at
+    equal mel steps between f_min and f_max (n_mels + 2 edges), so a frequency f lands at
+    (mel(f) - mel(f_min)) / step - 0.5; only values inside the bands, at least n_mels / max_ticks apart."""
+    from ..dsp import hz_to_mel
+
+    lo, hi = float(hz_to_mel(axis.f_min, axis.scale)), float(hz_to_mel(axis.f_max, axis.scale))
+    step = (hi - lo) / (n_mels + 1)
+    pos, labels = [], []
+    for f in _ROUND_HZ:
+        y = (float(hz_to_mel(f, axis.scale)) - lo) / step - 0.5
+        if 0 <= y <= n_mels and (not pos or y - pos[-1] >= n_mels / max_ticks):
+            pos.append(y)
+            labels.append(f"{f:g}")
+    return np.asarray(pos), labels
 
 
 def _fig(figsize, ax=None):
@@ -24,9 +54,10 @@ def _finish(fig, own: bool) -> None:
 
 def spectrogram(features: np.ndarray, frame_seconds: float = 0.01, title: str = "log-mel spectrogram",
                 ylabel: str = "mel bin", figsize=(10, 3), ax=None, top: float | None = None, unit: str = "",
-                **imshow_kw):
+                mel: MelAxis | None = None, **imshow_kw):
     """Plot (frames, bins) features as an image with time in seconds on x; with `top` (Hz of the last bin, linear
-    bins) the y axis is frequency in Hz; `unit` labels the colorbar."""
+    bins) the y axis is frequency in Hz, with `mel` the bands are labelled with their centre frequency in Hz;
+    `unit` labels the colorbar."""
     own = ax is None
     fig, ax = _fig(figsize, ax)
     f = np.asarray(features)
@@ -34,6 +65,10 @@ def spectrogram(features: np.ndarray, frame_seconds: float = 0.01, title: str = 
     im = ax.imshow(f.T, origin="lower", aspect="auto", interpolation="nearest",
                    extent=(0, f.shape[0] * frame_seconds, 0, y_top), **imshow_kw)
     ax.set(xlabel="time (s)", ylabel=ylabel, title=title)
+    if mel is not None:
+        pos, labels = mel_ticks(f.shape[1], mel)
+        ax.set_yticks(pos, labels)
+        ax.set_ylabel(f"frequency (Hz, {mel.scale} mel scale)" if ylabel == "mel bin" else ylabel)
     fig.colorbar(im, ax=ax, pad=0.01, label=unit or None)
     _finish(fig, own)
     return fig

@@ -88,3 +88,20 @@ def test_a_long_title_and_subtitle_wrap_inside_a_narrow_figure():
     box, figure_box = title.get_window_extent(canvas.get_renderer()), fig.bbox
     assert box.x0 >= figure_box.x0 and box.x1 <= figure_box.x1, (box, figure_box)
     assert title.get_text().replace("\n", " ").endswith(subtitle.split(", ")[-1]) and "\n" in title.get_text()
+
+
+def test_a_long_model_wraps_into_bands_that_fit_a_notebook():
+    from mlx_audio_lab.inspect.architecture import MAX_WIDTH_IN, box_position, layout
+
+    assert layout(10, 4.0) == (1, 1, 10)  # a short model: one column
+    assert layout(28, 4.0) == (1, 2, 14)  # two columns fit 12.5 in side by side
+    assert layout(54, 4.4) == (2, 2, 14)  # 4 columns of 14 would be 20 in wide: two bands of two columns
+    bands, per_band, rows = layout(54, 4.4)
+    step = 5.0
+    assert box_position(13, rows, per_band, step) == (0.0, -13 * 0.55)  # bottom of the first column
+    assert box_position(14, rows, per_band, step) == (step, 0.0)  # top of the second
+    x, y = box_position(28, rows, per_band, step)  # the first box of the second band: left, below the first band
+    assert x == 0.0 and y < box_position(13, rows, per_band, step)[1] - 0.55
+    st = stages_from_shapes({f"part{i}.stage_with_a_long_name": (1, 100 + i, 512) for i in range(54)})
+    fig = architecture_figure(st, "long model")
+    assert fig.get_size_inches()[0] <= MAX_WIDTH_IN and len(fig.axes[0].texts) == 2 * 54

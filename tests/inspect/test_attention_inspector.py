@@ -37,6 +37,19 @@ def test_inspector_on_synthetic_maps():
     assert title == "cross attention: mean of the alignment heads (layer.head 0.1, 1.3)"
 
 
+def test_crop_keeps_the_chosen_queries_and_keys_and_marks_the_cut():
+    w = np.tril(np.ones((6, 6))) / np.arange(1, 7)[:, None]  # uniform causal attention: row i is 1 / (i + 1)
+    maps = AttentionMaps(list("abcdef"), self_attn=w[None, None], log_colour=True).crop([0, 1, 4, 5])
+    assert maps.tokens == ["a", "b", "e", "f"] and maps.positions == [0, 1, 4, 5]
+    np.testing.assert_allclose(maps.self_attn[0, 0], [[1, 0, 0, 0], [.5, .5, 0, 0], [.2, .2, .2, 0],
+                                                      [1 / 6, 1 / 6, 1 / 6, 1 / 6]])
+    fig = attention_figure(maps, "self", 0, 0)
+    ax = fig.axes[0]
+    assert fig.axes[-1].get_ylabel() == "attention weight (log scale)"
+    assert [t.get_text() for t in ax.texts] == ["2 tokens left out"]  # positions 2 and 3
+    assert ax.images[0].norm.vmin == pytest.approx(1 / 6) and ax.images[0].norm.vmax == 1
+
+
 def test_picking_a_layer_leaves_the_alignment_heads_for_that_layers_mean():
     """The alignment heads span layers, so a layer picked in the widget shows that layer (mean of its heads)."""
     from mlx_audio_lab.inspect.attention import AVG

@@ -31,7 +31,7 @@ def test_spectrogram_kinds_shapes_and_peak(tone):
     log = spectrogram_data(tone, SR, "log", n_fft=512, hop=128)
     assert log.values.max() - log.values.min() <= 80.0 + 1e-3  # top_db floor
     mel = spectrogram_data(tone, SR, "mel", n_fft=512, hop=256, n_mels=40)
-    assert mel.values.shape == (SR // 256 + 1, 40) and mel.ylabel == f"mel band (0-{SR / 2000:g} kHz)"
+    assert mel.values.shape == (SR // 256 + 1, 40) and mel.ylabel == "frequency (Hz, htk mel scale)"
     assert lin.top_hz == SR / 2 and mel.top_hz is None and lin.ylabel == "frequency (Hz)"
     from mlx_audio_lab.inspect.audio import audio_figure
 
@@ -61,6 +61,7 @@ def test_figures_have_expected_axes(tone):
     fig = compare_figure(tone, 0.9 * tone, SR)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert titles[0] == "port vs reference: SNR 20.0 dB" and len(titles) == 4
+    assert titles[3] == "port - reference: log difference"  # the unit (dB) is on the colorbar, no nested brackets
     assert fig.axes[1].get_xlim() == pytest.approx(fig.axes[0].get_xlim())
 
 
@@ -89,3 +90,31 @@ def test_a_flat_signal_says_so_in_the_title():
     assert "nearly constant (0.0155" in flat_note(dc) and flat_note(0.1 * np.sin(np.arange(SR))) == ""
     assert "nearly constant" in audio_figure(dc, SR).axes[0].get_title()
     assert "nearly constant" in compare_figure(dc, dc + 1e-6, SR).axes[0].get_title()
+
+
+def test_mel_ticks_sit_on_the_band_whose_centre_is_that_frequency():
+    from mlx_audio_lab.dsp import hz_to_mel, mel_filters, mel_to_hz
+    from mlx_audio_lab.inspect.flow import mel_centers_hz
+    from mlx_audio_lab.inspect.plots import MelAxis, mel_ticks
+
+    for axis, n in [(MelAxis(8000, scale="slaney"), 80), (MelAxis(12000), 100), (MelAxis(11025, 50, "htk"), 40)]:
+        pos, labels = mel_ticks(n, axis)
+        centres = mel_centers_hz(n, axis.f_max, axis.f_min, axis.scale)
+        # band i is drawn over [i, i + 1]: a tick at y is the centre frequency interpolated at band y - 0.5
+        # (band centres are equally spaced in mel, so interpolate in mel; below the first centre it extrapolates)
+        m = hz_to_mel(centres, axis.scale)
+        mel = m[0] + (pos - 0.5) * (m[1] - m[0])
+        assert np.allclose(mel_to_hz(mel, axis.scale), [float(x) for x in labels], rtol=1e-6)
+        assert 4 <= len(pos) <= 9 and np.all(np.diff(pos) >= n / 9) and 0 <= pos[0] and pos[-1] <= n
+    # the same centres as the filter bank itself: each band's peak frequency (htk, no norm: triangle apex)
+    fb = np.array(mel_filters(16000, 2048, 40, 0.0, 8000.0, "htk"))  # (freqs, 40)
+    peaks = fb.argmax(0) * 16000 / 2048
+    assert np.allclose(peaks, mel_centers_hz(40, 8000.0, 0.0, "htk"), atol=16000 / 2048)
+    pos, labels = mel_ticks(80, MelAxis(8000, scale="slaney"))  # 1 kHz is mel 15 on the slaney scale (by hand)
+    assert pos[labels.index("1000")] == pytest.approx(15.0 / ((15.0 + 27.0 * np.log(8.0) / np.log(6.4)) / 81) - 0.5)
+
+
+def test_mel_image_has_hz_ticks(tone):
+    ax = audio_figure(tone, SR, "mel").axes[1]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "1000" in labels and ax.get_ylabel() == "frequency (Hz, htk mel scale)"

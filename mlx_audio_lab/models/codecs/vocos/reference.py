@@ -235,5 +235,6 @@ def outputs_match(mlx_out: dict[str, np.ndarray], ref_out: dict[str, np.ndarray]
     err = float(np.abs(a - b).max())
     rms_a, rms_b = float(np.sqrt(np.mean(a.astype(np.float64) ** 2))), float(np.sqrt(np.mean(b ** 2.0)))
     note = (f"{codes_note}features max_abs {sig1(f_err)}; audio {a.shape[0]} samples, max_abs {sig1(err)}, "
-            f"RMS {rms_a:.4f} vs {rms_b:.4f}")
+            f"RMS {sig1(rms_b)}, " + ("the same within 1e-4" if abs(rms_a - rms_b) <= 1e-4 else
+                                    f"differs by {sig1(abs(rms_a - rms_b))}"))
     return codes_ok and f_err <= 1e-4 and err <= 1e-4 and abs(rms_a - rms_b) <= 1e-4 and b.std() > 1e-3, note

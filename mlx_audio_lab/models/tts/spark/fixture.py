@@ -13,6 +13,9 @@ from .config import BICODEC_FOLDER, LLM_FOLDER, WAV2VEC2_FOLDER
 from .prompt import END_GLOBAL, END_STYLE, EOS, GENDERS, LEVELS
 
 LATENT_GAIN = (6.0, 6.0)  # perceiver latents, FSQ input projection: spread so the global tokens vary
+# The wave generator's weight-norm magnitudes |g| (the norm of each output channel's kernel): random ones of ~0.08
+# shrink each conv ~10x, so the audio came out a constant level (std 5e-5); ~0.5 keeps it moving (std ~1e-2)
+WAVE_GAIN = 0.5
 SLOT = 64  # codes per designed slot: semantic tokens 0..63 (the fixture's codebook) and global tokens 0..63
 SIZES = {
     "tiny": {
@@ -172,6 +175,10 @@ def _build_bicodec(folder: Path, size: str, features) -> None:
             if isinstance(p, torch.nn.BatchNorm1d):
                 p.running_var.abs_().add_(0.5)
         _codebook_from_frames(model, features)
+        g = torch.Generator().manual_seed(4)
+        for name, p in model.decoder.named_parameters():  # weight norm's g (original0), v (original1) stays
+            if name.endswith("parametrizations.weight.original0"):
+                p.copy_(WAVE_GAIN * (1 + 0.1 * torch.randn(p.shape, generator=g)) * torch.sign(p))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
 
 
