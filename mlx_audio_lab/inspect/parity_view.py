@@ -66,8 +66,13 @@ def parity_view_figure(report: ParityReport, weights: str | None = None):
     from . import plots
     from ._view import new_figure
 
-    fig, ax = new_figure((10, 3.6))
+    n = len(report.layers)
+    longest = max((len(r.name) for r in report.layers), default=0)
+    # wider with many layers (0.2 in per rotated name), taller for long names, so the labels never overlap
+    fig, ax = new_figure((min(20.0, max(10.0, 0.2 * n)), 2.6 + 0.055 * longest))
     plots.parity_bars(report, ax=ax)
+    if n > 40:
+        ax.tick_params(axis="x", labelsize=7)
     first = report.first_divergence
     weights = weights or report.extras.get("weights", "")
     state = f"first divergence: {first}" if first else "every layer within tolerance"

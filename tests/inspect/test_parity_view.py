@@ -75,3 +75,25 @@ def test_layers_whose_shapes_differ_get_a_labelled_bar():
     assert ax.get_title() == "parity of toy on toy-weights weights - first divergence: b"
     assert ax.patches[1].get_hatch() == "//" and ax.patches[1].get_height() == ax.get_ylim()[1]
     assert [t.get_text() for t in ax.texts] == ["shape differs"]
+
+
+def test_many_layers_get_room_for_their_names():
+    """65 layers (Chatterbox's report): the figure widens so no two rotated layer names overlap."""
+    from mlx_audio_lab.parity import TapPoint
+    from mlx_audio_lab.parity.core import compare
+
+    names = [f"flow.decoder.estimator.mid_blocks.{i}.transformer" for i in range(65)]
+    ref = {n: np.ones((1, 4)) for n in names}
+    rep = compare("long", [TapPoint(n, n) for n in names], ref, ref, outputs_match=True)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = parity_view_figure(rep)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels()]
+    assert fig.get_size_inches()[0] > 10
+    assert all(a.x0 < b.x0 for a, b in zip(boxes, boxes[1:]))
+    # rotated labels overlap when a label's baseline start lies left of its neighbour's end at the same height
+    assert all(b.x1 - a.x1 >= 0.9 * (boxes[1].x1 - boxes[0].x1) for a, b in zip(boxes, boxes[1:]))
+    assert (boxes[1].x1 - boxes[0].x1) >= fig.axes[0].get_xticklabels()[0].get_fontsize() * fig.dpi / 72 * 1.1
