@@ -162,7 +162,10 @@ def test_streaming_equals_whole_clip(model, clips, rate):
     got.append(stream.flush())
     got = np.concatenate(got)
     assert got.shape == whole.shape
-    assert np.abs(got - whole).max() < 1e-5
+    # one window at a time (batch 1) against all windows at once: the products round differently and the LSTM
+    # state carries it through ~300 windows: 1.7e-5 on the plain MLX path as on the fast paths, a sixth of the
+    # tolerance against the reference (1e-4), which the whole clip meets
+    assert np.abs(got - whole).max() < 3e-5
     assert np.array_equal(np.asarray(stream.probabilities, np.float32), got)
 
 
