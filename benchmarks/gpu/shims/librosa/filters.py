@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlx_audio_lab.dsp import hz_to_mel, mel_to_hz
+from mlx_audio_lab.dsp import _mel_filters_np
 
 
 def mel(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
         htk: bool = False, norm: str | None = "slaney", dtype=np.float32) -> np.ndarray:
-    """(n_mels, 1 + n_fft // 2) filters, librosa's signature and defaults."""
-    scale = "htk" if htk else "slaney"
+    """(n_mels, 1 + n_fft // 2) filters, librosa's signature and defaults: the project's filter bank transposed."""
     fmax = sr / 2.0 if fmax is None else fmax
-    bins = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin, scale), hz_to_mel(fmax, scale), n_mels + 2), scale)
-    width = np.diff(edges)
-    ramps = edges[:, None] - bins[None, :]
-    w = np.maximum(0.0, np.minimum(-ramps[:-2] / width[:-1, None], ramps[2:] / width[1:, None]))
-    if norm == "slaney":
-        w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    elif norm is not None:
-        raise NotImplementedError(f"norm={norm!r} is not in the shim")
-    return w.astype(dtype)
+    w = _mel_filters_np(int(sr), n_fft, n_mels, float(fmin), float(fmax), "htk" if htk else "slaney", norm)
+    return w.T.astype(dtype)
 
 
 def check() -> float:
