@@ -6,8 +6,9 @@ by their path (the ports keep the reference's names), so each row shows MLX ms, 
 ms and the speed ratio (PyTorch / MLX, >= 1 is at or ahead). Barriers cost some fusion, so the totals run above an
 unprofiled run, but on a shared machine the fractions are what to read. The same real-size seeded models as
 `benchmarks/models/` (their builders are reused). Options: `--stage`, `--depth` (name levels shown, list indices
-not counted), `--top`, `--repeats`, `--device` (gpu: the MLX side only), `--no-torch`, `--set seconds=...`,
-`--json FILE`. Models: encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, vocos_mel_24khz, chatterbox-s3gen,
+not counted), `--top`, `--repeats`, `--device` (gpu: MLX on the GPU, the
+reference on CUDA, synchronised at every hook), `--no-torch`, `--set seconds=...`, `--json FILE`. Models:
+encodec_24khz, kokoro_82m, wav2vec2-base, dac_44khz, snac_24khz, vocos_mel_24khz, chatterbox-s3gen,
 bigvgan_v2_24khz_100band_256x (add one:
 a `Subject` builder in SUBJECTS).
 """
@@ -25,6 +26,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import harness
+
+_TORCH = {"device": "cpu"}  # where the reference runs: "cuda" under --device gpu (set by main)
+
+
+def _t(obj):
+    """A torch module or tensor on the reference's device (torch on CUDA next to MLX on the GPU)."""
+    return obj.to(_TORCH["device"])
+
+
+def _torch_sync() -> None:
+    if _TORCH["device"] != "cpu":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 @dataclass
@@ -123,7 +138,7 @@ def profile_mlx(root, stage: Callable[[], Any], repeats: int, max_depth: int) ->
 
 
 def profile_torch(root, stage: Callable[[], Any], repeats: int, max_depth: int) -> LayerTimes:
-    """The same for a torch module tree, with forward pre-hooks and hooks (CPU ops are synchronous)."""
+    """The same for a torch module tree, with forward pre-hooks and hooks (CUDA synchronised at each)."""
     times, stack, starts = LayerTimes(), [], {}
     handles = []
     state = {"recording": False}
@@ -131,6 +146,7 @@ def profile_torch(root, stage: Callable[[], Any], repeats: int, max_depth: int) 
     def pre(path):
         def hook(_m, _args):
             if state["recording"]:
+                _torch_sync()
                 stack.append(0.0)
                 starts.setdefault(path, []).append(time.perf_counter())
         return hook
@@ -139,6 +155,7 @@ def profile_torch(root, stage: Callable[[], Any], repeats: int, max_depth: int) 
         def hook(_m, _args, _out):
             if not state["recording"] or not starts.get(path):
                 return
+            _torch_sync()
             dt = time.perf_counter() - starts[path].pop()
             children = stack.pop()
             times.add(path, dt, children, stack)
@@ -151,8 +168,10 @@ def profile_torch(root, stage: Callable[[], Any], repeats: int, max_depth: int) 
         stage()
         state["recording"] = True
         for _ in range(repeats):
+            _torch_sync()
             t0 = time.perf_counter()
             stage()
+            _torch_sync()
             times.total += time.perf_counter() - t0
             times.runs += 1
     finally:
@@ -209,10 +228,10 @@ def _encodec(opts: dict) -> Subject:
     cfg = harness.load_config("encodec_24khz")
     audio = harness.synthetic_audio(seconds, cfg["sampling_rate"], seed=0)
     reference, folder = hf_reference(EncodecModel, EncodecConfig, cfg, "encodec_24khz")
-    model = load_model(folder)
+    model, reference = load_model(folder), _t(reference)
     x = mx.array(audio)[None, :, None]
     codes = model.encode_batch(x, bandwidth)
-    xt = torch.from_numpy(audio)[None, None]
+    xt = _t(torch.from_numpy(audio)[None, None])
     with torch.inference_mode():
         enc = reference.encode(xt, bandwidth=bandwidth)
 
@@ -247,9 +266,9 @@ def _kokoro(opts: dict) -> Subject:
     voices = Voices.from_folder(folder)
     voice = VOICE if VOICE in voices.names else voices.names[0]
     ref_s = voices.style(voice, len(ids)).astype(np.float32).reshape(1, -1)
-    model, reference = load_model(folder), load_reference(folder)
+    model, reference = load_model(folder), _t(load_reference(folder))
     x, s = mx.array([[0, *ids, 0]]), mx.array(ref_s)
-    xt, st = torch.tensor([[0, *ids, 0]]), torch.from_numpy(ref_s)
+    xt, st = _t(torch.tensor([[0, *ids, 0]])), _t(torch.from_numpy(ref_s))
 
     def t_generate():
         with torch.inference_mode():
@@ -269,7 +288,8 @@ def _wav2vec2(opts: dict) -> Subject:
     model = _mlx_port(harness.torch_state(reference), config, mx.float32)
     audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), 16000, seed=0)
     audio = (audio - audio.mean()) / (audio.std() + 1e-7)
-    x, xt = mx.array(audio[None]), torch.from_numpy(audio[None])
+    reference = _t(reference)
+    x, xt = mx.array(audio[None]), _t(torch.from_numpy(audio[None]))
 
     def t_forward():
         with torch.inference_mode():
@@ -293,8 +313,8 @@ def _dac(opts: dict) -> Subject:
     audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0)
     audio = np.pad(audio, (0, -len(audio) % hop))
     reference, folder = hf_reference(DacModel, DacConfig, cfg, "dac_44khz")
-    model = load_model(folder)
-    x, xt = mx.array(audio)[None, :, None], torch.from_numpy(audio)[None, None]
+    model, reference = load_model(folder), _t(reference)
+    x, xt = mx.array(audio)[None, :, None], _t(torch.from_numpy(audio)[None, None])
     codes = model.encode_batch(x)
     with torch.inference_mode():
         t_codes = reference.encode(xt).audio_codes
@@ -331,10 +351,10 @@ def _vocos(opts: dict) -> Subject:
     seeded_weights_(reference.backbone, seed=0)
     seeded_weights_(reference.head.out, seed=1)
     torch.save(reference.state_dict(), folder / "pytorch_model.bin")
-    model = load_model(folder)
+    model, reference = load_model(folder), _t(reference)
     feats = model.feature_extractor(mx.array(audio)[None])
     with torch.inference_mode():
-        t_feats = reference.feature_extractor(torch.from_numpy(audio)[None])
+        t_feats = reference.feature_extractor(_t(torch.from_numpy(audio)[None]))
 
     def t_decode():
         with torch.inference_mode():
@@ -369,14 +389,16 @@ def _chatterbox_s3gen(opts: dict) -> Subject:
     noise = rng.standard_normal((1, 2 * (n_prompt + n_tokens), 80)).astype(np.float32)
     m = [mx.array(a) for a in (tokens, prompt, prompt_mel, xvector, noise)]
     mel = np.array(port.flow(*m[:4], noise=m[4], n_timesteps=steps))
-    mel_m, mel_t = mx.array(mel), torch.from_numpy(mel).transpose(1, 2)
+    ref = _t(ref)
+    mel_m, mel_t = mx.array(mel), _t(torch.from_numpy(mel).transpose(1, 2))
 
     def t_flow():
         with torch.inference_mode():
-            return ref.flow.inference(token=torch.from_numpy(tokens), token_len=torch.tensor([n_tokens]),
-                                      prompt_token=torch.from_numpy(prompt), prompt_token_len=torch.tensor([n_prompt]),
-                                      prompt_feat=torch.from_numpy(prompt_mel), prompt_feat_len=None,
-                                      embedding=torch.from_numpy(xvector), finalize=True, n_timesteps=steps)[0]
+            return ref.flow.inference(token=_t(torch.from_numpy(tokens)), token_len=_t(torch.tensor([n_tokens])),
+                                      prompt_token=_t(torch.from_numpy(prompt)),
+                                      prompt_token_len=_t(torch.tensor([n_prompt])),
+                                      prompt_feat=_t(torch.from_numpy(prompt_mel)), prompt_feat_len=None,
+                                      embedding=_t(torch.from_numpy(xvector)), finalize=True, n_timesteps=steps)[0]
 
     def t_hift():
         with torch.inference_mode():
@@ -406,8 +428,8 @@ def _bigvgan(opts: dict) -> Subject:
     folder = temp_folder("bigvgan_v2_24khz_100band_256x")
     (folder / "config.json").write_text(json.dumps(cfg))
     torch.save({"generator": reference.state_dict()}, folder / "bigvgan_generator.pt")
-    model = load_model(folder)
-    x, xt = mx.array(mel.T)[None], torch.from_numpy(mel)[None]
+    model, reference = load_model(folder), _t(reference)
+    x, xt = mx.array(mel.T)[None], _t(torch.from_numpy(mel)[None])
 
     def t_decode():
         with torch.inference_mode():
@@ -416,9 +438,48 @@ def _bigvgan(opts: dict) -> Subject:
     return Subject(model, {"decode": lambda: model.decode_batch(x)}, reference, {"decode": t_decode})
 
 
+def _snac(opts: dict) -> Subject:
+    import mlx.core as mx
+    import numpy as np
+    import torch
+    from snac import SNAC
+
+    from mlx_audio_lab.models.codecs.snac.config import SnacConfig
+    from mlx_audio_lab.models.codecs.snac.load import load_model
+
+    from .models.codec_common import seeded_weights_, temp_folder
+
+    cfg = harness.load_config("snac_24khz")  # the benchmark's seeded real-size model, as it builds it
+    pad = SnacConfig.from_dict(cfg).pad_multiple
+    audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0)
+    audio = np.pad(audio, (0, -len(audio) % pad))
+    torch.manual_seed(0)
+    reference = SNAC(**cfg).eval()
+    seeded_weights_(reference, seed=0, keep=("inv_freq",))
+    folder = temp_folder("snac_24khz")
+    (folder / "config.json").write_text(json.dumps(cfg))
+    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    model, reference = load_model(folder), _t(reference)
+    x, xt = mx.array(audio)[None, :, None], _t(torch.from_numpy(audio)[None, None])
+    codes = model.encode_batch(x)
+    with torch.inference_mode():
+        t_codes = reference.encode(xt)
+
+    def t_encode():
+        with torch.inference_mode():
+            return reference.encode(xt)
+
+    def t_decode():
+        with torch.inference_mode():
+            return reference.decode(t_codes)
+
+    stages = {"encode": lambda: model.encode_batch(x), "decode": lambda: model.decode_batch(codes)}
+    return Subject(model, stages, reference, {"encode": t_encode, "decode": t_decode})
+
+
 SUBJECTS: dict[str, Callable[[dict], Subject]] = {
     "encodec_24khz": _encodec, "kokoro_82m": _kokoro, "wav2vec2-base": _wav2vec2, "dac_44khz": _dac,
-    "vocos_mel_24khz": _vocos, "chatterbox-s3gen": _chatterbox_s3gen,
+    "vocos_mel_24khz": _vocos, "snac_24khz": _snac, "chatterbox-s3gen": _chatterbox_s3gen,
     "bigvgan_v2_24khz_100band_256x": _bigvgan}
 
 
@@ -435,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write the rows to this file")
     a = p.parse_args(argv)
     harness.select_device(a.device)
+    _TORCH["device"] = "cuda" if a.device == "gpu" else "cpu"
     opts = dict(kv.split("=", 1) for kv in a.set if "=" in kv)
     subject = SUBJECTS[a.model](opts)
     out = {}
@@ -443,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown stage {stage!r} for {a.model}; known: {sorted(subject.mlx_stages)}")
         mlx = profile_mlx(subject.mlx_root, subject.mlx_stages[stage], a.repeats, a.depth)
         ref = None
-        if not a.no_torch and a.device == "cpu" and stage in subject.torch_stages:  # the reference runs on CPU
+        if not a.no_torch and stage in subject.torch_stages:  # the reference on the CPU or on CUDA
             ref = profile_torch(subject.torch_root, subject.torch_stages[stage], a.repeats, a.depth)
         rows = table(mlx, ref, a.depth, a.top)
         print(render(a.model, stage, mlx, ref, rows), flush=True)

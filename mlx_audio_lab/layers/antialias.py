@@ -20,6 +20,7 @@ import numpy as np
 
 from .cpu import native
 from .fast_math import _snake_finish, _snake_reduce, fast_math_active
+from .gpu.antialias import gpu_antialias_active, snake_antialias_gpu
 
 
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> np.ndarray:
@@ -151,6 +152,10 @@ class Activation1d(nn.Module):
         """(B, T, C) -> (B, T, C) (for equal ratios)."""
         params = _snake_params(self.act)
         r = self.upsample.ratio
+        low = self.downsample.lowpass
+        if params is not None and gpu_antialias_active(x, self.upsample.phase_plan(), r, low.stride):
+            return snake_antialias_gpu(x, *params, self.upsample.phase_plan(), self.upsample.pad, low.taps,
+                                       low.pad_left)  # one CUDA kernel (layers/gpu/antialias.py)
         if (params is None or x.dtype != mx.float32 or r != self.downsample.lowpass.stride
                 or not fast_math_active(r * x.size)):
             return self.downsample(self.act(self.upsample(x)))

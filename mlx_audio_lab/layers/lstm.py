@@ -10,6 +10,7 @@ import mlx.nn as nn
 
 from .cpu.gemv import project
 from .cpu.recurrence import lstm_scan, lstm_scan_active, lstm_scans, lstm_stack_active, lstm_stack_scan
+from .gpu.lstm import gpu_lstm_active, lstm_scan_gpu, lstm_scans_gpu
 
 
 @mx.compile
@@ -57,6 +58,9 @@ class LSTM(nn.Module):
             gates_x = gates_x + (self[f"bias_ih_l{n}{sfx}"] + self[f"bias_hh_l{n}{sfx}"])
         B, T, _ = x.shape
         h, c = init if init is not None else (mx.zeros((B, self.hidden_size), x.dtype),) * 2
+        if gpu_lstm_active(gates_x, w_hh):  # the whole recurrence in one CUDA launch (layers/gpu/lstm.py)
+            y, h, c = lstm_scan_gpu(gates_x, w_hh, h, c)
+            return (y[:, ::-1] if sfx else y), h, c
         if lstm_scan_active(gates_x, w_hh):  # the CPU's one-loop recurrence (layers/cpu/recurrence.py)
             y, h, c = lstm_scan(gates_x, w_hh, h, c)
             return (y[:, ::-1] if sfx else y), h, c
@@ -77,9 +81,12 @@ class LSTM(nn.Module):
         side on two threads (`lstm_scans`)."""
         gates = [self._gates(x, n, ""), self._gates(x[:, ::-1], n, "_reverse")]
         w_hh = [self[f"weight_hh_l{n}"], self[f"weight_hh_l{n}_reverse"]]
+        zeros = mx.zeros((x.shape[0], self.hidden_size), x.dtype)
+        if gpu_lstm_active(gates[0], w_hh[0]):  # both directions in one CUDA launch
+            (fwd, _, _), (bwd, _, _) = lstm_scans_gpu([(g, w, zeros, zeros) for g, w in zip(gates, w_hh)])
+            return [fwd, bwd[:, ::-1]]
         if not all(lstm_scan_active(g, w) for g, w in zip(gates, w_hh)):
             return [self._layer(x, n), self._layer(x, n, "_reverse")]
-        zeros = mx.zeros((x.shape[0], self.hidden_size), x.dtype)
         (fwd, _, _), (bwd, _, _) = lstm_scans([(g, w, zeros, zeros) for g, w in zip(gates, w_hh)])
         return [fwd, bwd[:, ::-1]]
 
@@ -162,6 +169,8 @@ class LSTMCell(nn.Module):
     def scan(self, x: mx.array, h: mx.array, c: mx.array) -> tuple[mx.array, mx.array, mx.array]:
         """Steps over (B, T, input_size) from state (h, c) -> (hidden states (B, T, H), last h, last c)."""
         gates_x = self.input_gates(x)
+        if gpu_lstm_active(gates_x, self.weight_hh):
+            return lstm_scan_gpu(gates_x, self.weight_hh, h, c)
         if lstm_scan_active(gates_x, self.weight_hh):
             return lstm_scan(gates_x, self.weight_hh, h, c)
         out = []

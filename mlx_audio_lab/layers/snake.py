@@ -13,6 +13,8 @@ import mlx.nn as nn
 from . import fast_math
 from .conv import Conv1d
 from .cpu import native
+from .gpu import elementwise as gpu_elementwise
+from .gpu import gpu_kernels_active
 
 
 def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None = None) -> mx.array:
@@ -22,6 +24,8 @@ def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None
     if (x.dtype == mx.float32 and alpha.dtype == scale.dtype == mx.float32 and alpha.size == scale.size == x.shape[-1]
             and fast_math.fast_math_active(x.size) and native.library() is not None):
         return native.snake(x, alpha, mx.reciprocal(scale + eps) if eps else mx.reciprocal(scale))
+    if gpu_kernels_active():  # one fused kernel on the GPU
+        return gpu_elementwise.snake(x, alpha, mx.reciprocal(scale + eps) if eps else mx.reciprocal(scale))
     return fast_math.snake(x, alpha, eps, beta)
 
 

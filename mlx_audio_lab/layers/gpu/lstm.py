@@ -1,0 +1,150 @@
+"""A whole LSTM recurrence in one CUDA launch: a persistent kernel, hidden units split over up to 64 blocks.
+
+Stepped from Python, each frame is a GEMV and a fused cell kernel: on an H100 ~30 us per step, nearly all launch
+and graph overhead (EnCodec's LSTMs were 84-88 % of its GPU time). Here block k owns hidden units
+[k U, (k + 1) U): per step it reads the previous h of the whole layer (L2, double-buffered), computes its 4U gate rows
+(one warp per row, W_hh read through L1 / L2), updates its units' cell and writes its part of the new h; the blocks
+of a direction then meet at a grid barrier (a monotonic counter). Both directions of a bidirectional layer run in
+the same launch. All blocks are co-resident (<= 64 per direction, 256 threads, < 20 KB shared), so the barrier
+cannot deadlock. Gate order and math are torch's (i, f, g, o); the state stays float32 in every dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+
+from . import gpu_kernels_active
+
+MAX_BLOCKS = 64  # blocks per direction
+WARPS = 8
+
+_SOURCE = """
+    const int tid = threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    constexpr int NT = NW * 32;
+    constexpr int NB = H / U;            // blocks per direction
+    const int d = blockIdx.x / NB;       // direction
+    const int k = blockIdx.x % NB;       // this block's slice of hidden units
+    const int steps = gx_shape[2];
+    const DT* gxd = gx + (size_t)d * B * steps * 4 * H;
+    const DT* wd = w_hh + (size_t)d * 4 * H * H;
+    float* hb = hbuf + (size_t)d * 2 * B * H;
+    int* ctr = sync + d;
+    __shared__ float hs[B * H];
+    __shared__ float gs[B * 4 * U];
+    __shared__ float cs[B * U];
+    for (int i = tid; i < B * U; i += NT) {
+        cs[i] = (float)c0[(size_t)(d * B + i / U) * H + k * U + i % U];
+    }
+    for (int t = 0; t < steps; ++t) {
+        if (t == 0) {
+            for (int i = tid; i < B * H; i += NT) hs[i] = (float)h0[(size_t)d * B * H + i];
+        } else {
+            const float* src = hb + (size_t)(t & 1) * B * H;
+            for (int i = tid; i < B * H; i += NT) hs[i] = __ldcg(src + i);
+        }
+        __syncthreads();
+        for (int rr = 0; rr < RW; ++rr) {
+            const int r = warp * RW + rr;      // gate row within the block: gate r / U, unit r % U
+            if (r < 4 * U) {
+                const int row = (r / U) * H + k * U + r % U;
+                const DT* wr = wd + (size_t)row * H;
+                float acc[B];
+                for (int b = 0; b < B; ++b) acc[b] = 0.0f;
+                for (int m = lane; m < H; m += 32) {
+                    const float wv = (float)wr[m];
+                    for (int b = 0; b < B; ++b) acc[b] += wv * hs[b * H + m];
+                }
+                for (int b = 0; b < B; ++b) {
+                    float v = acc[b];
+                    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffff, v, off);
+                    if (lane == 0) gs[b * 4 * U + r] = v + (float)gxd[((size_t)b * steps + t) * 4 * H + row];
+                }
+            }
+        }
+        __syncthreads();
+        for (int i = tid; i < B * U; i += NT) {
+            const int b = i / U, u = i % U, j = k * U + u;
+            const float* g = gs + b * 4 * U;
+            const float ig = 1.0f / (1.0f + expf(-g[u]));
+            const float fg = 1.0f / (1.0f + expf(-g[U + u]));
+            const float cg = tanhf(g[2 * U + u]);
+            const float og = 1.0f / (1.0f + expf(-g[3 * U + u]));
+            const float c = fg * cs[i] + ig * cg;
+            const float h = og * tanhf(c);
+            cs[i] = c;
+            y[((size_t)(d * B + b) * steps + t) * H + j] = (DT)h;
+            __stcg(hb + (size_t)((t + 1) & 1) * B * H + b * H + j, h);
+            if (t == steps - 1) {
+                h_last[(size_t)(d * B + b) * H + j] = (DT)h;
+                c_last[(size_t)(d * B + b) * H + j] = (DT)c;
+            }
+        }
+        __syncthreads();
+        if (tid == 0) {  // grid barrier of this direction's blocks
+            __threadfence();
+            atomicAdd(ctr, 1);
+            const int target = (t + 1) * NB;
+            while (*((volatile int*)ctr) < target) {}
+            __threadfence();
+        }
+        __syncthreads();
+    }
+"""
+
+_kernel: list = []
+
+
+def _units_per_block(hidden: int) -> int | None:
+    """Hidden units per block: the smallest divisor of `hidden` that keeps the blocks <= MAX_BLOCKS."""
+    for u in range(max(1, math.ceil(hidden / MAX_BLOCKS)), hidden + 1):
+        if hidden % u == 0 and hidden // u <= MAX_BLOCKS:
+            return u
+    return None
+
+
+def gpu_lstm_active(gates_x: mx.array, w_hh: mx.array) -> bool:
+    """True when this kernel should run the recurrence of (B, T, 4H) input gates with W_hh (4H, H)."""
+    if not gpu_kernels_active() or gates_x.dtype not in (mx.float32, mx.bfloat16, mx.float16):
+        return False
+    B, T, hidden = gates_x.shape[0], gates_x.shape[1], w_hh.shape[1]
+    return T > 0 and B <= 8 and B * hidden <= 8192 and _units_per_block(hidden) is not None
+
+
+def lstm_scans_gpu(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
+                   ) -> list[tuple[mx.array, mx.array, mx.array]]:
+    """Recurrences of the same shape side by side in one launch (a bidirectional layer's two directions).
+
+    Each run is (gates_x (B, T, 4H) with both biases in, W_hh (4H, H), h0 (B, H), c0 (B, H)), all running
+    forward in time -> [(hidden states (B, T, H), last h, last c)].
+    """
+    if not _kernel:
+        _kernel.append(mx.fast.cuda_kernel(
+            name="mal_lstm_recurrence", input_names=["gx", "w_hh", "h0", "c0"],
+            output_names=["y", "h_last", "c_last", "hbuf", "sync"], source=_SOURCE))
+    D = len(runs)
+    B, T, _ = runs[0][0].shape
+    hidden = runs[0][1].shape[1]
+    dtype = runs[0][0].dtype
+    units = _units_per_block(hidden)
+    gx = mx.stack([r[0] for r in runs])
+    w_hh = mx.stack([r[1] for r in runs]).astype(dtype)
+    h0 = mx.stack([r[2] for r in runs]).astype(dtype)
+    c0 = mx.stack([r[3] for r in runs]).astype(dtype)
+    y, h, c, _, _ = _kernel[0](
+        inputs=[gx, w_hh, h0, c0],
+        template=[("DT", dtype), ("H", hidden), ("U", units), ("B", B), ("NW", WARPS),
+                  ("RW", math.ceil(4 * units / WARPS))],
+        grid=(D * (hidden // units) * WARPS * 32, 1, 1), threadgroup=(WARPS * 32, 1, 1),
+        output_shapes=[(D, B, T, hidden), (D, B, hidden), (D, B, hidden), (D, 2, B, hidden), (D,)],
+        output_dtypes=[dtype, dtype, dtype, mx.float32, mx.int32], init_value=0)
+    return [(y[i], h[i], c[i]) for i in range(D)]
+
+
+def lstm_scan_gpu(gates_x: mx.array, w_hh: mx.array, h0: mx.array, c0: mx.array
+                  ) -> tuple[mx.array, mx.array, mx.array]:
+    """One forward recurrence: (B, T, 4H) input gates, W_hh (4H, H), state (B, H) x 2 -> (B, T, H), h, c."""
+    return lstm_scans_gpu([(gates_x, w_hh, h0, c0)])[0]

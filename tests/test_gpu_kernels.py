@@ -1,0 +1,83 @@
+"""The CUDA kernels of `layers/gpu/` against the plain MLX ops they replace (run where MLX has a CUDA device;
+on the CPU only the dispatch rules run: the kernels must never be picked there)."""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+import pytest
+
+from mlx_audio_lab.layers import gpu
+from mlx_audio_lab.layers.antialias import Activation1d
+from mlx_audio_lab.layers.gpu.lstm import MAX_BLOCKS, _units_per_block, gpu_lstm_active
+from mlx_audio_lab.layers.lstm import LSTM
+from mlx_audio_lab.layers.snake import SnakeBeta, snake
+
+cuda = pytest.mark.skipif(not mx.cuda.is_available(), reason="needs MLX's CUDA back end")
+
+
+@pytest.mark.parametrize("hidden", [1, 7, 64, 100, 256, 512, 1024, 4096])
+def test_units_per_block_divides_and_bounds(hidden):
+    u = _units_per_block(hidden)
+    assert u is not None and hidden % u == 0 and hidden // u <= MAX_BLOCKS
+    assert u == 1 or hidden // (u - 1) > MAX_BLOCKS or hidden % (u - 1)  # the smallest such divisor
+
+
+def test_never_active_on_the_cpu():
+    with mx.stream(mx.cpu):
+        assert not gpu.gpu_kernels_active()
+        assert not gpu_lstm_active(mx.zeros((1, 5, 8)), mx.zeros((8, 2)))
+
+
+def _plain(monkeypatch, fn):
+    monkeypatch.setenv(gpu.GPU_KERNELS_ENV, "0")
+    out = fn()
+    mx.eval(out)
+    monkeypatch.delenv(gpu.GPU_KERNELS_ENV)
+    return out
+
+
+@cuda
+@pytest.mark.parametrize("hidden,batch,layers,bidirectional,dtype,tol", [
+    (64, 1, 1, False, mx.float32, 2e-6), (512, 1, 2, False, mx.float32, 5e-6), (256, 1, 1, True, mx.float32, 5e-6),
+    (100, 3, 1, True, mx.float32, 5e-6), (512, 2, 2, False, mx.bfloat16, 3e-2)])
+def test_lstm_kernel_equals_stepped_ops(monkeypatch, hidden, batch, layers, bidirectional, dtype, tol):
+    mx.random.seed(0)
+    lstm = LSTM(48, hidden, layers, bidirectional=bidirectional)
+    lstm.update({k: v + 0.1 * mx.random.normal(v.shape) for k, v in lstm.parameters().items()})
+    lstm.set_dtype(dtype)
+    x = mx.random.normal((batch, 300, 48)).astype(dtype)
+    assert gpu_lstm_active(mx.zeros((batch, 300, 4 * hidden), dtype), lstm.weight_hh_l0)
+    want = _plain(monkeypatch, lambda: lstm(x))
+    got = lstm(x)
+    err = float(mx.abs(got.astype(mx.float32) - want.astype(mx.float32)).max())
+    assert err <= tol, err
+    y, state = lstm.run(x[:, :120]) if not bidirectional else (None, None)
+    if state is not None:  # chunks continue from the kernel's last (h, c)
+        y2, _ = lstm.run(x[:, 120:], state)
+        err = float(mx.abs(mx.concatenate([y, y2], 1).astype(mx.float32) - want.astype(mx.float32)).max())
+        assert err <= tol, err
+
+
+@cuda
+@pytest.mark.parametrize("shape,dtype,tol", [((1, 1000, 32), mx.float32, 2e-6), ((2, 257, 48), mx.float32, 2e-6),
+                                             ((1, 513, 24), mx.bfloat16, 3e-2)])
+def test_antialiased_snake_kernel_equals_ops(monkeypatch, shape, dtype, tol):
+    mx.random.seed(1)
+    act = Activation1d(SnakeBeta(shape[-1], logscale=True))
+    act.act.alpha = 0.5 * mx.random.normal((shape[-1],))
+    act.act.beta = 0.5 * mx.random.normal((shape[-1],))
+    x = (2 * mx.random.normal(shape)).astype(dtype)
+    want = _plain(monkeypatch, lambda: act(x))
+    got = act(x)
+    err = float(mx.abs(got.astype(mx.float32) - want.astype(mx.float32)).max())
+    assert got.shape == want.shape and err <= tol, err
+
+
+@cuda
+def test_fused_snake_equals_ops(monkeypatch):
+    x = mx.random.normal((1, 4000, 64))
+    alpha = mx.exp(mx.random.normal((64,)))
+    want = _plain(monkeypatch, lambda: snake(x, alpha))
+    assert float(mx.abs(snake(x, alpha) - want).max()) <= 1e-5
+    assert np.isfinite(np.array(want)).all()
