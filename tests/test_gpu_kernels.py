@@ -60,18 +60,22 @@ def test_lstm_kernel_equals_stepped_ops(monkeypatch, hidden, batch, layers, bidi
 
 
 @cuda
-@pytest.mark.parametrize("shape,dtype,tol", [((1, 1000, 32), mx.float32, 2e-6), ((2, 257, 48), mx.float32, 2e-6),
-                                             ((1, 513, 24), mx.bfloat16, 3e-2)])
-def test_antialiased_snake_kernel_equals_ops(monkeypatch, shape, dtype, tol):
+@pytest.mark.parametrize("shape,dtype", [((1, 1000, 32), mx.float32), ((2, 257, 48), mx.float32),
+                                         ((1, 513, 24), mx.bfloat16)])
+def test_antialiased_snake_kernel_equals_ops(monkeypatch, shape, dtype):
     mx.random.seed(1)
     act = Activation1d(SnakeBeta(shape[-1], logscale=True))
     act.act.alpha = 0.5 * mx.random.normal((shape[-1],))
     act.act.beta = 0.5 * mx.random.normal((shape[-1],))
     x = (2 * mx.random.normal(shape)).astype(dtype)
-    want = _plain(monkeypatch, lambda: act(x))
-    got = act(x)
-    err = float(mx.abs(got.astype(mx.float32) - want.astype(mx.float32)).max())
-    assert got.shape == want.shape and err <= tol, err
+    exact = _plain(monkeypatch, lambda: act(x.astype(mx.float32)))  # the ops in float32
+    got = act(x).astype(mx.float32)
+    err = float(mx.abs(got - exact).max())
+    if dtype == mx.float32:
+        assert err <= 2e-6, err
+    else:  # the kernel rounds once to bfloat16; the ops round at every step: it must be no further off than they are
+        ops = _plain(monkeypatch, lambda: act(x)).astype(mx.float32)
+        assert err <= float(mx.abs(ops - exact).max()) and err <= 2 ** -7 * float(mx.abs(exact).max()), err
 
 
 @cuda

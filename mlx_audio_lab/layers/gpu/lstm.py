@@ -11,6 +11,7 @@ cannot deadlock. Gate order and math are torch's (i, f, g, o); the state stays f
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import mlx.core as mx
@@ -18,7 +19,32 @@ import mlx.core as mx
 from . import gpu_kernels_active
 
 MAX_BLOCKS = 64  # blocks per direction
-WARPS = 8
+WARPS = 8  # per block where the weights fit registers at 8 warps; 16 otherwise
+BARRIER = 1  # 1: arrive with atomicAdd, poll a volatile load; 2: poll with atomicAdd; 3: red.release / ld.acquire
+SPIN_WAIT = ""  # e.g. "__nanosleep(32);" between polls
+COMPUTE = True  # False only in the probe: time the barriers alone
+
+_HEADER = """
+__device__ __forceinline__ void mal_grid_arrive_wait(int* ctr, int target) {
+    __threadfence();
+#if MAL_BARRIER == 3
+    asm volatile("red.release.gpu.global.add.s32 [%0], 1;" :: "l"(ctr) : "memory");
+    int seen;
+    do {
+        asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(seen) : "l"(ctr) : "memory");
+        if (seen >= target) break;
+        MAL_SPIN_WAIT
+    } while (true);
+#elif MAL_BARRIER == 2
+    atomicAdd(ctr, 1);
+    while (atomicAdd(ctr, 0) < target) { MAL_SPIN_WAIT }
+#else
+    atomicAdd(ctr, 1);
+    while (*((volatile int*)ctr) < target) { MAL_SPIN_WAIT }
+#endif
+    __threadfence();
+}
+"""
 
 _SOURCE = """
     const int tid = threadIdx.x;
@@ -26,6 +52,7 @@ _SOURCE = """
     const int warp = tid >> 5;
     constexpr int NT = NW * 32;
     constexpr int NB = H / U;            // blocks per direction
+    constexpr int HL = (H + 31) / 32;    // elements of a row per lane
     const int d = blockIdx.x / NB;       // direction
     const int k = blockIdx.x % NB;       // this block's slice of hidden units
     const int steps = gx_shape[2];
@@ -36,6 +63,20 @@ _SOURCE = """
     __shared__ float hs[B * H];
     __shared__ float gs[B * 4 * U];
     __shared__ float cs[B * U];
+    // this lane's part of its warp's gate rows, in registers for the whole sequence (WREG), else read per step
+    float wreg[WREG ? RW : 1][WREG ? HL : 1];
+    if constexpr (WREG) {
+        #pragma unroll
+        for (int rr = 0; rr < RW; ++rr) {
+            const int r = warp * RW + rr;
+            const int row = (r / U) * H + k * U + r % U;
+            #pragma unroll
+            for (int i = 0; i < HL; ++i) {
+                const int m = lane + 32 * i;
+                wreg[rr][i] = (r < 4 * U && m < H) ? (float)wd[(size_t)row * H + m] : 0.0f;
+            }
+        }
+    }
     for (int i = tid; i < B * U; i += NT) {
         cs[i] = (float)c0[(size_t)(d * B + i / U) * H + k * U + i % U];
     }
@@ -47,17 +88,24 @@ _SOURCE = """
             for (int i = tid; i < B * H; i += NT) hs[i] = __ldcg(src + i);
         }
         __syncthreads();
+        #pragma unroll
         for (int rr = 0; rr < RW; ++rr) {
             const int r = warp * RW + rr;      // gate row within the block: gate r / U, unit r % U
-            if (r < 4 * U) {
+            if (COMPUTE && r < 4 * U) {
                 const int row = (r / U) * H + k * U + r % U;
-                const DT* wr = wd + (size_t)row * H;
                 float acc[B];
+                #pragma unroll
                 for (int b = 0; b < B; ++b) acc[b] = 0.0f;
-                for (int m = lane; m < H; m += 32) {
-                    const float wv = (float)wr[m];
-                    for (int b = 0; b < B; ++b) acc[b] += wv * hs[b * H + m];
+                #pragma unroll
+                for (int i = 0; i < HL; ++i) {
+                    const int m = lane + 32 * i;
+                    if (m < H) {
+                        const float wv = WREG ? wreg[WREG ? rr : 0][WREG ? i : 0] : (float)wd[(size_t)row * H + m];
+                        #pragma unroll
+                        for (int b = 0; b < B; ++b) acc[b] += wv * hs[b * H + m];
+                    }
                 }
+                #pragma unroll
                 for (int b = 0; b < B; ++b) {
                     float v = acc[b];
                     for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffff, v, off);
@@ -84,18 +132,33 @@ _SOURCE = """
             }
         }
         __syncthreads();
-        if (tid == 0) {  // grid barrier of this direction's blocks
-            __threadfence();
-            atomicAdd(ctr, 1);
-            const int target = (t + 1) * NB;
-            while (*((volatile int*)ctr) < target) {}
-            __threadfence();
-        }
+        if (BARRIER && tid == 0) mal_grid_arrive_wait(ctr, (t + 1) * NB);  // all blocks of this direction
         __syncthreads();
     }
 """
 
-_kernel: list = []
+_kernels: dict[str, object] = {}
+
+
+def _kernel():
+    """The kernel for the current settings, compiled once per variant (named by a hash of its source)."""
+    header = f"#define MAL_BARRIER {BARRIER}\n#define MAL_SPIN_WAIT {SPIN_WAIT}\n" + _HEADER
+    key = hashlib.sha1((header + _SOURCE).encode()).hexdigest()[:10]
+    if key not in _kernels:
+        _kernels[key] = mx.fast.cuda_kernel(
+            name=f"mal_lstm_recurrence_{key}", input_names=["gx", "w_hh", "h0", "c0"],
+            output_names=["y", "h_last", "c_last", "hbuf", "sync"], source=_SOURCE, header=header)
+    return _kernels[key]
+
+
+def _layout(hidden: int, units: int) -> tuple[int, int, bool]:
+    """(warps per block, gate rows per warp, weights in registers): registers when a lane's share of its rows
+    is <= 64 floats with 8 or 16 warps (H <= ~700), else 8 warps reading W_hh from L1 / L2 each step."""
+    for warps in (WARPS, 16):
+        rows = math.ceil(4 * units / warps)
+        if rows * math.ceil(hidden / 32) <= 64:
+            return warps, rows, True
+    return WARPS, math.ceil(4 * units / WARPS), False
 
 
 def _units_per_block(hidden: int) -> int | None:
@@ -121,24 +184,21 @@ def lstm_scans_gpu(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
     Each run is (gates_x (B, T, 4H) with both biases in, W_hh (4H, H), h0 (B, H), c0 (B, H)), all running
     forward in time -> [(hidden states (B, T, H), last h, last c)].
     """
-    if not _kernel:
-        _kernel.append(mx.fast.cuda_kernel(
-            name="mal_lstm_recurrence", input_names=["gx", "w_hh", "h0", "c0"],
-            output_names=["y", "h_last", "c_last", "hbuf", "sync"], source=_SOURCE))
     D = len(runs)
     B, T, _ = runs[0][0].shape
     hidden = runs[0][1].shape[1]
     dtype = runs[0][0].dtype
     units = _units_per_block(hidden)
+    warps, rows, wreg = _layout(hidden, units)
     gx = mx.stack([r[0] for r in runs])
     w_hh = mx.stack([r[1] for r in runs]).astype(dtype)
     h0 = mx.stack([r[2] for r in runs]).astype(dtype)
     c0 = mx.stack([r[3] for r in runs]).astype(dtype)
-    y, h, c, _, _ = _kernel[0](
+    y, h, c, _, _ = _kernel()(
         inputs=[gx, w_hh, h0, c0],
-        template=[("DT", dtype), ("H", hidden), ("U", units), ("B", B), ("NW", WARPS),
-                  ("RW", math.ceil(4 * units / WARPS))],
-        grid=(D * (hidden // units) * WARPS * 32, 1, 1), threadgroup=(WARPS * 32, 1, 1),
+        template=[("DT", dtype), ("H", hidden), ("U", units), ("B", B), ("NW", warps), ("RW", rows),
+                  ("WREG", wreg), ("COMPUTE", COMPUTE), ("BARRIER", BARRIER > 0)],
+        grid=(D * (hidden // units) * warps * 32, 1, 1), threadgroup=(warps * 32, 1, 1),
         output_shapes=[(D, B, T, hidden), (D, B, hidden), (D, B, hidden), (D, 2, B, hidden), (D,)],
         output_dtypes=[dtype, dtype, dtype, mx.float32, mx.int32], init_value=0)
     return [(y[i], h[i], c[i]) for i in range(D)]
