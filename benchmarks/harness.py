@@ -116,6 +116,13 @@ def select_device(device: str) -> None:
         if not mx.is_available(mx.gpu):
             raise RuntimeError("--device gpu asked for, but MLX has no GPU back end here")
         mx.set_default_device(mx.gpu)
+        try:  # float32 means float32 on both sides: torch's cuDNN convs default to TF32 (MLX's are off, see
+            import torch  # mlx_audio_lab/__init__.py); before this, torch's fp32 conv rows ran on TF32 tensor cores
+
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
+        except ImportError:
+            pass
     else:
         mx.set_default_device(mx.cpu)
 
@@ -400,7 +407,8 @@ def machine(ctx: Context, load_start: tuple[float, ...] | None = None) -> dict:
         if ctx.torch_device == "cuda":
             info["gpu"] = torch.cuda.get_device_name(0)
             info["tf32"] = {"MLX_ENABLE_TF32": os.environ.get("MLX_ENABLE_TF32"),
-                            "torch_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32}
+                            "torch_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                            "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32}
             info["gpu_memory_gb"] = round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1)
         info.update(measure_bandwidth(ctx.torch_device))
     except Exception as e:  # noqa: BLE001  (a description, not a measurement: say what failed)

@@ -72,7 +72,7 @@ def main() -> None:
         except Exception as e:  # noqa: BLE001
             row = {"variant": name, "error": str(e)[:600]}
         print(json.dumps(row), flush=True)
-    kernel.MAX_BLOCKS, kernel.BARRIER, kernel.SPIN_WAIT, kernel.COMPUTE, kernel._layout = 64, 1, "", True, layout
+    kernel.MAX_BLOCKS, kernel.BARRIER, kernel.SPIN_WAIT, kernel.COMPUTE, kernel._layout = 64, 3, "", True, layout
 
 
 if __name__ == "__main__":

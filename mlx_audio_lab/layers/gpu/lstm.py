@@ -20,7 +20,10 @@ from . import gpu_kernels_active
 
 MAX_BLOCKS = 64  # blocks per direction
 WARPS = 8  # per block where the weights fit registers at 8 warps; 16 otherwise
-BARRIER = 1  # 1: arrive with atomicAdd, poll a volatile load; 2: poll with atomicAdd; 3: red.release / ld.acquire
+BARRIER = 2  # 1: arrive with atomicAdd, poll a volatile load; 2: poll with atomicAdd; 3: red.release / ld.acquire
+SCRATCH = 1 << 16  # words per direction for the barrier counter and the h exchange: large enough that MLX
+# places them in device memory (a 4-byte counter went to its small-buffer pool: every atomic cost ~3 us);
+# the h exchange needs 2 B H <= 16384 (gpu_lstm_active asks B H <= 8192)
 SPIN_WAIT = ""  # e.g. "__nanosleep(32);" between polls
 COMPUTE = True  # False only in the probe: time the barriers alone
 
@@ -58,8 +61,8 @@ _SOURCE = """
     const int steps = gx_shape[2];
     const DT* gxd = gx + (size_t)d * B * steps * 4 * H;
     const DT* wd = w_hh + (size_t)d * 4 * H * H;
-    float* hb = hbuf + (size_t)d * 2 * B * H;
-    int* ctr = sync + d;
+    float* hb = hbuf + (size_t)d * SCR;
+    int* ctr = sync + (size_t)d * SCR;
     __shared__ float hs[B * H];
     __shared__ float gs[B * 4 * U];
     __shared__ float cs[B * U];
@@ -197,9 +200,10 @@ def lstm_scans_gpu(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
     y, h, c, _, _ = _kernel()(
         inputs=[gx, w_hh, h0, c0],
         template=[("DT", dtype), ("H", hidden), ("U", units), ("B", B), ("NW", warps), ("RW", rows),
-                  ("WREG", wreg), ("COMPUTE", COMPUTE), ("BARRIER", BARRIER > 0)],
+                  ("WREG", wreg), ("COMPUTE", COMPUTE), ("BARRIER", BARRIER > 0),
+                  ("SCR", SCRATCH)],
         grid=(D * (hidden // units) * warps * 32, 1, 1), threadgroup=(warps * 32, 1, 1),
-        output_shapes=[(D, B, T, hidden), (D, B, hidden), (D, B, hidden), (D, 2, B, hidden), (D,)],
+        output_shapes=[(D, B, T, hidden), (D, B, hidden), (D, B, hidden), (D, SCRATCH), (D, SCRATCH)],
         output_dtypes=[dtype, dtype, dtype, mx.float32, mx.int32], init_value=0)
     return [(y[i], h[i], c[i]) for i in range(D)]
 
