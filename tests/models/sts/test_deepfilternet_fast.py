@@ -306,3 +306,28 @@ def test_taps_fire_in_the_same_order_with_the_fast_paths():
     assert list(fast) == list(plain) and len(plain) == 25
     for name, want in plain.items():
         assert float(mx.abs(fast[name] - want).max()) <= 1e-5 * max(1.0, float(mx.abs(want).max())), name
+
+
+def test_networks_on_one_blas_thread_equal_two(monkeypatch):
+    """The networks run their matmuls on one OpenBLAS thread (`blas_threads`): the same numbers as on two (OpenBLAS
+    never splits a sum between threads), and the thread count is restored afterwards."""
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.cpu import blas_threads
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet.model import DfNet
+
+    fns = blas_threads._openblas_threads()
+    if fns is None:
+        pytest.skip("MLX does not run on OpenBLAS here")
+    net = load_model(resolve("deepfilternet3")).net
+    mx.random.seed(15)
+    feats = (0.5 * mx.random.normal((1, 300, 32, 1)), mx.random.normal((1, 300, 96, 2)))
+    seen, before = [], fns[0]()
+    monkeypatch.setattr(DfNet, "_networks", lambda self, *a, f=DfNet._networks: seen.append(fns[0]()) or f(self, *a))
+    one = net(*feats)
+    with blas_threads.mlx_blas_threads(2):
+        two = net._networks(*feats)
+        mx.eval(two)
+    assert seen == [1, 2] and fns[0]() == before
+    for a, b in zip(one, two):
+        assert mx.array_equal(a, b) and float(a.std()) > 0.01

@@ -11,6 +11,7 @@ import mlx.nn as nn
 import numpy as np
 
 from ....layers.cpu import elementwise
+from ....layers.cpu.blas_threads import mlx_blas_threads
 from ....layers.fast_math import fast_math_active
 from ....layers.gru import GRU, run_together
 from ....taps import tap
@@ -382,7 +383,19 @@ class DfNet(nn.Module):
         self.df_dec = DfDecoder(config)
 
     def __call__(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, mx.array, mx.array]:
-        """Features (already shifted by the conv lookahead) -> (ERB gains, DF coefficients, local SNR)."""
+        """Features (already shifted by the conv lookahead) -> (ERB gains, DF coefficients, local SNR).
+
+        On the CPU fast path MLX's matmuls run on one OpenBLAS thread and the outputs are evaluated here: the
+        second BLAS thread spins between the many medium products and takes the core the GRUs' second thread
+        (and any other process) needs (`layers/cpu/blas_threads.py`)."""
+        fast = fast_math_active() and feat_spec.dtype == mx.float32
+        with mlx_blas_threads(1, fast):
+            out = self._networks(feat_erb, feat_spec)
+            if fast:
+                mx.eval(*out)
+        return out
+
+    def _networks(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, mx.array, mx.array]:
         e0, e1, e2, e3, emb, c0, lsnr = self.enc(feat_erb, feat_spec)
         # the two decoders' GRUs are independent: layer by layer together (on the CPU, one core each)
         squeezed = (self.erb_dec.emb_gru, self.df_dec.df_gru)
