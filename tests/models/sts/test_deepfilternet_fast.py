@@ -75,7 +75,7 @@ def test_grouped_linear_one_product_per_group(d_in, d_out, groups):
     (16, 4, 2, 5, 4, 1),  # ... a wider frequency kernel, grouped
 ])
 def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
-    from mlx_audio_lab.models.sts.deepfilternet.model import conv
+    from mlx_audio_lab.models.sts.deepfilternet.convs import conv
 
     mx.random.seed(2)
     w = mx.random.normal((c_out, kt, kf, c_in // groups))
@@ -97,17 +97,17 @@ def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
 def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins):
     """The compiled depthwise multiply-add over zero-filled shifts (even / odd bins of a reshape for stride 2, strided
     slices for odd widths) sums the same products in the same order as the plain path: equal to the bit."""
-    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet import convs
 
     mx.random.seed(3)
     w, b = mx.random.normal((64, kt, kf, 1)), mx.random.normal((64,))
     x = mx.random.normal((1, 400, bins, 64))
     with fm.plain_math():
-        plain = mdl.conv(x, w, b, stride_f=stride)
+        plain = convs.conv(x, w, b, stride_f=stride)
     calls = []
-    original = mdl._depthwise_fused
-    monkeypatch.setattr(mdl, "_depthwise_fused", lambda *a: calls.append(1) or original(*a))
-    fast = mdl.conv(x, w, b, stride_f=stride)
+    original = convs._depthwise_fused
+    monkeypatch.setattr(convs, "_depthwise_fused", lambda *a: calls.append(1) or original(*a))
+    fast = convs.conv(x, w, b, stride_f=stride)
     assert calls and fast.shape == plain.shape == (1, 400, (bins - 1) // stride + 1, 64)
     assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)
 
@@ -115,18 +115,18 @@ def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins
 @pytest.mark.parametrize("frames,bins", [(3, 32), (300, 4), (1, 1)])
 def test_projected_taps_on_tiny_inputs(frames, bins):
     """Fewer frames than the time kernel or fewer bins than the frequency kernel: all border, still the conv."""
-    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet import convs
 
     mx.random.seed(7)
     w, x = mx.random.normal((8, 5, 5, 64)), mx.random.normal((1, frames, bins, 64))
     want = mx.conv2d(mx.pad(x, [(0, 0), (4, 0), (0, 0), (0, 0)]), w, padding=(0, 2))
-    got = mdl._projected_taps(x, w)
+    got = convs._projected_taps(x, w)
     assert got.shape == want.shape and float(mx.abs(got - want).max()) < 2e-6 * float(mx.abs(want).max())
 
 
 def test_conv_transpose_without_zero_stuffing():
     """The even / odd form equals the definition: the zero-stuffed input correlated with the flipped kernel."""
-    from mlx_audio_lab.models.sts.deepfilternet.model import conv, conv_transpose_f
+    from mlx_audio_lab.models.sts.deepfilternet.convs import conv, conv_transpose_f
 
     mx.random.seed(4)
     x, w = mx.random.normal((1, 50, 8, 64)), mx.random.normal((64, 1, 3, 1))
@@ -180,7 +180,7 @@ def test_enhanced_spectrum_on_float_pairs_equals_the_complex_ops(frames):
 def test_tanh_on_numpy_simd_loop(monkeypatch):
     """The DF coefficients' tanh on NumPy's SIMD loop: within an ulp or two of MLX's, saturating at +-1."""
     from mlx_audio_lab.layers.cpu import elementwise
-    from mlx_audio_lab.models.sts.deepfilternet.model import tanh
+    from mlx_audio_lab.models.sts.deepfilternet.convs import tanh
 
     mx.random.seed(9)
     x = 4.0 * mx.random.normal((1, 300, 960))
