@@ -331,3 +331,27 @@ def test_networks_on_one_blas_thread_equal_two(monkeypatch):
     assert seen == [1, 2] and fns[0]() == before
     for a, b in zip(one, two):
         assert mx.array_equal(a, b) and float(a.std()) > 0.01
+
+
+def test_second_stream_gives_the_same_networks(monkeypatch):
+    """The branches that do not wait on a GRU on a second CPU stream (`model.side_stream`): every tap, in the same
+    order, equal to the bit to the one-stream fast path."""
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.taps import capture
+
+    net = load_model(resolve("deepfilternet3")).net
+    mx.random.seed(16)
+    feats = (0.5 * mx.random.normal((1, 300, 32, 1)), mx.random.normal((1, 300, 96, 2)))
+    used = []
+    monkeypatch.setattr(mdl, "side_stream", lambda fast, f=mdl.side_stream: used.append(f(fast)) or used[-1])
+    with capture() as two:
+        net(*feats)
+    monkeypatch.setattr(mdl, "side_stream", lambda fast: None)
+    with capture() as one:
+        net(*feats)
+    assert used and used[0] is not None and used[0] != mx.default_stream(mx.cpu)
+    assert list(two) == list(one) and len(one) == 25
+    for name, want in one.items():
+        assert mx.array_equal(two[name], want), name

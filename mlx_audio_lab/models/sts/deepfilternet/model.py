@@ -6,17 +6,35 @@ Channels-last throughout: feature maps are (B, T, F, C). Time convolutions are c
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers.cpu.blas_threads import mlx_blas_threads
-from ....layers.fast_math import fast_math_active
+from ....layers.fast_math import cpu_streams, fast_math_active
 from ....layers.gru import GRU, run_together
 from ....taps import tap
 from .config import DeepFilterNetConfig
 from .convs import conv, conv_transpose_f, dense, tanh
 
 DF_GRU_GROUPS = 8  # groups of the DF decoder GRU's input projection (upstream's default, not in config.ini)
+
+
+def side_stream(fast: bool) -> mx.Stream | None:
+    """On the CPU fast path a second CPU stream (its own thread) for the branches that do not wait on a GRU."""
+    return cpu_streams()[0] if fast else None
+
+
+def on(stream: mx.Stream | None):
+    """`mx.stream(stream)`, or nothing when None."""
+    return nullcontext() if stream is None else mx.stream(stream)
+
+
+def start(stream: mx.Stream | None, *xs: mx.array) -> None:
+    """Begin evaluating `xs` (built under `on(stream)`) on that stream's thread, without waiting."""
+    if stream is not None:
+        mx.async_eval(*xs)
 
 
 class Conv(nn.Module):
@@ -121,18 +139,29 @@ class Encoder(nn.Module):
 
     def __call__(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, ...]:
         """feat_erb (B, T, E, 1), feat_spec (B, T, Fdf, 2) -> e0..e3 (B, T, F', C), emb (B, T, 512), c0, lsnr."""
-        e0 = tap("enc.e0", nn.relu(self.erb_conv0(feat_erb)))  # (B, T, 32, 64)
-        e1 = tap("enc.e1", self.erb_conv1(e0))  # (B, T, 16, 64)
-        e2 = tap("enc.e2", self.erb_conv2(e1))  # (B, T, 8, 64)
-        e3 = tap("enc.e3", self.erb_conv3(e2))  # (B, T, 8, 64)
+        e0, e1, e2, e3, c0, combined = self.convs(feat_erb, feat_spec)
+        emb, lsnr = self.embed(combined)
+        return e0, e1, e2, e3, emb, c0, lsnr
+
+    def convs(self, feat_erb: mx.array, feat_spec: mx.array, side: mx.Stream | None = None) -> tuple[mx.array, ...]:
+        """The two conv paths -> e0..e3, c0 and their summed embedding (B, T, 512); with `side`, the ERB path runs
+        on that stream while this one runs the complex path."""
+        with on(side):
+            e0 = tap("enc.e0", nn.relu(self.erb_conv0(feat_erb)))  # (B, T, 32, 64)
+            e1 = tap("enc.e1", self.erb_conv1(e0))  # (B, T, 16, 64)
+            e2 = tap("enc.e2", self.erb_conv2(e1))  # (B, T, 8, 64)
+            e3 = tap("enc.e3", self.erb_conv3(e2))  # (B, T, 8, 64)
+        start(side, e0, e1, e2, e3)
         c0 = tap("enc.c0", self.df_conv0(feat_spec))  # (B, T, 96, 64)
         c1 = tap("enc.c1", self.df_conv1(c0))  # (B, T, 48, 64)
         b, t = c1.shape[:2]
         cemb = tap("enc.df_fc_emb", nn.relu(self.df_fc_emb(c1.reshape(b, t, -1))))  # (B, T, 512)
-        emb = tap("enc.combine", e3.reshape(b, t, -1) + cemb)
-        emb = tap("enc.emb", self.emb_gru(emb, "enc.emb_gru"))
-        lsnr = tap("enc.lsnr", mx.sigmoid(self.lsnr_fc(emb)) * self.lsnr_scale + self.lsnr_offset)  # (B, T, 1)
-        return e0, e1, e2, e3, emb, c0, lsnr
+        return e0, e1, e2, e3, c0, tap("enc.combine", e3.reshape(b, t, -1) + cemb)
+
+    def embed(self, combined: mx.array) -> tuple[mx.array, mx.array]:
+        """The summed embedding through the GRU -> (emb (B, T, 512), lsnr (B, T, 1))."""
+        emb = tap("enc.emb", self.emb_gru(combined, "enc.emb_gru"))
+        return emb, tap("enc.lsnr", mx.sigmoid(self.lsnr_fc(emb)) * self.lsnr_scale + self.lsnr_offset)
 
 
 class ErbDecoder(nn.Module):
@@ -149,15 +178,20 @@ class ErbDecoder(nn.Module):
         self.convt1 = SeparableConv(ch, ch, 1, 3, ch, transposed=True)
         self.conv0_out = Conv(ch, 1, 1, 3)
 
+    def skips(self, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array) -> list[mx.array]:
+        """The encoder skips through their 1x1 convs (ReLU), deepest first: they need no GRU output."""
+        return [nn.relu(getattr(self, f"conv{i}p")(e)) for i, e in zip((3, 2, 1, 0), (e3, e2, e1, e0))]
+
     def __call__(self, emb: mx.array, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array,
-                 inner: tuple[mx.array, mx.array] | None = None) -> mx.array:
-        """-> gains (B, T, E, 1); `inner` as `SqueezedGRU`'s."""
+                 inner: tuple[mx.array, mx.array] | None = None, skips: list[mx.array] | None = None) -> mx.array:
+        """-> gains (B, T, E, 1); `inner` as `SqueezedGRU`'s, `skips` as `skips` when already computed."""
         b, t, f, ch = e3.shape
+        s3, s2, s1, s0 = skips if skips is not None else self.skips(e3, e2, e1, e0)
         x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru", inner)).reshape(b, t, f, ch)  # (B, T, 8, 64)
-        x = tap("erb_dec.d3", self.convt3(nn.relu(self.conv3p(e3)) + x))  # (B, T, 8, 64)
-        x = tap("erb_dec.d2", self.convt2(nn.relu(self.conv2p(e2)) + x))  # (B, T, 16, 64)
-        x = tap("erb_dec.d1", self.convt1(nn.relu(self.conv1p(e1)) + x))  # (B, T, 32, 64)
-        return tap("erb_dec.m", mx.sigmoid(self.conv0_out(nn.relu(self.conv0p(e0)) + x)))
+        x = tap("erb_dec.d3", self.convt3(s3 + x))  # (B, T, 8, 64)
+        x = tap("erb_dec.d2", self.convt2(s2 + x))  # (B, T, 16, 64)
+        x = tap("erb_dec.d1", self.convt1(s1 + x))  # (B, T, 32, 64)
+        return tap("erb_dec.m", mx.sigmoid(self.conv0_out(s0 + x)))
 
 
 class DfDecoder(nn.Module):
@@ -173,13 +207,13 @@ class DfDecoder(nn.Module):
         self.df_out = GroupedLinear(c.df_hidden_dim, c.nb_df * out, c.linear_groups)
         self.df_fc_a = Linear(c.df_hidden_dim, 1)
 
-    def __call__(self, emb: mx.array, c0: mx.array,
-                 inner: tuple[mx.array, mx.array] | None = None) -> tuple[mx.array, mx.array]:
+    def __call__(self, emb: mx.array, c0: mx.array, inner: tuple[mx.array, mx.array] | None = None,
+                 pathway: mx.array | None = None) -> tuple[mx.array, mx.array]:
         """-> coefficients (B, T, Fdf, order * 2) as (re, im) pairs per tap, alpha (B, T, 1); `inner` as
-        `SqueezedGRU`'s."""
+        `SqueezedGRU`'s, `pathway` df_convp(c0) when already computed."""
         b, t, f = c0.shape[0], c0.shape[1], c0.shape[2]
         c = tap("df_dec.gru", self.df_gru(emb, "df_dec.df_gru", inner) + self.df_skip(emb))  # (B, T, 256)
-        pathway = tap("df_dec.convp", self.df_convp(c0))  # (B, T, 96, 10)
+        pathway = tap("df_dec.convp", self.df_convp(c0) if pathway is None else pathway)  # (B, T, 96, 10)
         coefs = tanh(self.df_out(c)).reshape(b, t, f, -1) + pathway
         return tap("df_dec.coefs", coefs), tap("df_dec.alpha", mx.sigmoid(self.df_fc_a(c)))
 
@@ -202,17 +236,28 @@ class DfNet(nn.Module):
         (and any other process) needs (`layers/cpu/blas_threads.py`)."""
         fast = fast_math_active() and feat_spec.dtype == mx.float32
         with mlx_blas_threads(1, fast):
-            out = self._networks(feat_erb, feat_spec)
+            out = self._networks(feat_erb, feat_spec, side_stream(fast))
             if fast:
                 mx.eval(*out)
         return out
 
-    def _networks(self, feat_erb: mx.array, feat_spec: mx.array) -> tuple[mx.array, mx.array, mx.array]:
-        e0, e1, e2, e3, emb, c0, lsnr = self.enc(feat_erb, feat_spec)
+    def _networks(self, feat_erb: mx.array, feat_spec: mx.array,
+                  side: mx.Stream | None = None) -> tuple[mx.array, mx.array, mx.array]:
+        """The networks; with `side` (a second CPU stream) what does not wait on a GRU runs there, beside this
+        thread's GRU and convs: the ERB convs beside the complex ones, the skips and the DF pathway beside the
+        encoder's GRU, the ERB decoder beside the DF decoder's head. The same ops either way."""
+        e0, e1, e2, e3, c0, combined = self.enc.convs(feat_erb, feat_spec, side)
+        with on(side):
+            skips = self.erb_dec.skips(e3, e2, e1, e0)
+            pathway = self.df_dec.df_convp(c0)
+        start(side, *skips, pathway)
+        emb, lsnr = self.enc.embed(combined)
         # the two decoders' GRUs are independent: layer by layer together (on the CPU, one core each)
         squeezed = (self.erb_dec.emb_gru, self.df_dec.df_gru)
         ins = [nn.relu(s.linear_in(emb)) for s in squeezed]
         outs = run_together([s.gru for s in squeezed], ins)
-        m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]))
-        coefs, _ = self.df_dec(emb, c0, inner=(ins[1], outs[1]))
+        with on(side):
+            m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips)
+        start(side, m)
+        coefs, _ = self.df_dec(emb, c0, inner=(ins[1], outs[1]), pathway=pathway)
         return m, coefs, lsnr
