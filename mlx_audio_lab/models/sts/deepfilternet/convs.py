@@ -158,9 +158,14 @@ def _conv_as_matmul(x: mx.array, w: mx.array, t: int, f: int, stride_f: int) -> 
     taps' shifted inputs side by side (im2col); many project every tap at once, then add the shifted projections."""
     out, kt, kf, cin = w.shape
     if cin * kt * kf <= 64:
-        x = mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)])
-        cols = [x[:, i:i + t, j:j + f:stride_f, :] for i in range(kt) for j in range(kf)]
-        return mx.concatenate(cols, axis=-1) @ mx.contiguous(w.reshape(out, -1).T)  # (.., kT kF C) @ (kT kF C, out)
+        x = mx.contiguous(mx.pad(x, [(0, 0), (0, 0), (kf // 2, kf // 2), (0, 0)]))
+        b, tp, fp, _ = x.shape
+        # the taps' shifted inputs side by side (kT, kF, C) per output as one strided view, copied once
+        # (MLX's concatenate of the kT kF slices: a slow copy per slice)
+        cols = mx.as_strided(x, (b, t, (f - 1) // stride_f + 1, kt, kf, cin),
+                             (tp * fp * cin, fp * cin, stride_f * cin, fp * cin, cin, 1))
+        cols = mx.contiguous(cols).reshape(b, t, -1, kt * kf * cin)
+        return cols @ mx.contiguous(w.reshape(out, -1).T)  # (.., kT kF C) @ (kT kF C, out)
     # the weight made row-contiguous whatever its layout, so the product (and its rounding) is the same
     proj = x @ mx.contiguous(w.transpose(3, 1, 2, 0).reshape(cin, -1))  # (B, t + kT - 1, F, kT kF out)
     if kf > 1:
