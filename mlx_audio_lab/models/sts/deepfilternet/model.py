@@ -254,7 +254,9 @@ class DfNet(nn.Module):
         emb, lsnr = self.enc.embed(combined)
         # the two decoders' GRUs are independent: layer by layer together (on the CPU, one core each)
         squeezed = (self.erb_dec.emb_gru, self.df_dec.df_gru)
-        ins = [nn.relu(s.linear_in(emb)) for s in squeezed]
+        ins = [nn.relu(squeezed[0].linear_in(emb))]
+        with on(side):
+            ins.append(nn.relu(squeezed[1].linear_in(emb)))
         outs = run_together([s.gru for s in squeezed], ins)
         with on(side):
             m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips)
