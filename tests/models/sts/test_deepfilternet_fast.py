@@ -314,6 +314,7 @@ def test_networks_on_one_blas_thread_equal_two(monkeypatch):
     from mlx_audio_lab.hub import resolve
     from mlx_audio_lab.layers.cpu import blas_threads
     from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
     from mlx_audio_lab.models.sts.deepfilternet.model import DfNet
 
     fns = blas_threads._openblas_threads()
@@ -326,7 +327,7 @@ def test_networks_on_one_blas_thread_equal_two(monkeypatch):
     monkeypatch.setattr(DfNet, "_networks", lambda self, *a, f=DfNet._networks: seen.append(fns[0]()) or f(self, *a))
     one = net(*feats)
     with blas_threads.mlx_blas_threads(2):
-        two = net._networks(*feats)
+        two = net._networks(*feats, mdl.side_stream(True))
         mx.eval(two)
     assert seen == [1, 2] and fns[0]() == before
     for a, b in zip(one, two):
@@ -335,8 +336,10 @@ def test_networks_on_one_blas_thread_equal_two(monkeypatch):
 
 def test_second_stream_gives_the_same_networks(monkeypatch):
     """The branches that do not wait on a GRU on a second CPU stream (`model.side_stream`): every tap, in the same
-    order, equal to the bit to the one-stream fast path."""
+    order, equal to the bit to the one-stream fast path (the C conv kernels off: on one stream they also take the
+    convs that the second stream leaves to MLX)."""
     from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.cpu import tf_conv_native
     from mlx_audio_lab.models.sts.deepfilternet import load_model
     from mlx_audio_lab.models.sts.deepfilternet import model as mdl
     from mlx_audio_lab.taps import capture
@@ -344,6 +347,7 @@ def test_second_stream_gives_the_same_networks(monkeypatch):
     net = load_model(resolve("deepfilternet3")).net
     mx.random.seed(16)
     feats = (0.5 * mx.random.normal((1, 300, 32, 1)), mx.random.normal((1, 300, 96, 2)))
+    monkeypatch.setattr(tf_conv_native, "library", lambda: None)
     used = []
     monkeypatch.setattr(mdl, "side_stream", lambda fast, f=mdl.side_stream: used.append(f(fast)) or used[-1])
     with capture() as two:
@@ -355,3 +359,45 @@ def test_second_stream_gives_the_same_networks(monkeypatch):
     assert list(two) == list(one) and len(one) == 25
     for name, want in one.items():
         assert mx.array_equal(two[name], want), name
+
+
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups,stride,bins,frames", [
+    (2, 64, 3, 3, 2, 1, 96, 400),  # df_conv0 (grouped, folded with its 1x1 into one dense conv)
+    (2, 64, 3, 3, 2, 1, 2, 4000),  # ... fewer bins than the kernel: borders everywhere
+    (64, 64, 1, 3, 64, 2, 96, 400),  # df_conv1: depthwise, stride 2, then the 1x1
+    (64, 64, 1, 3, 64, 2, 33, 400),  # ... an odd width
+    (64, 64, 1, 3, 64, 1, 8, 400),  # erb_conv3 / convt3
+    (8, 32, 2, 3, 2, 2, 17, 400),  # a strided grouped conv, odd width
+])
+def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, groups, stride, bins, frames):
+    """`SeparableConv` through the C kernels (tf_conv_kernels.c: bias and ReLU in the same pass) against the same
+    module on MLX's fast path (kernels off) and on the plain path."""
+    from mlx_audio_lab.layers.cpu import tf_conv_native
+    from mlx_audio_lab.models.sts.deepfilternet.model import SeparableConv
+
+    if tf_conv_native.library() is None:
+        pytest.skip("no C compiler here: the tf conv kernels are not built")
+    mx.random.seed(17)
+    m = SeparableConv(c_in, c_out, kt, kf, groups, stride_f=stride)
+    m.depthwise["weight"] = 0.3 * mx.random.normal(m.depthwise["weight"].shape)
+    m.pointwise["weight"] = 0.2 * mx.random.normal(m.pointwise["weight"].shape)
+    m.pointwise["bias"] = 0.1 * mx.random.normal(m.pointwise["bias"].shape)
+    x = mx.random.normal((1, frames, bins, c_in))
+    calls = []
+
+    def counted(f):
+        return lambda *a, **k: calls.append(1) or f(*a, **k)
+
+    monkeypatch.setattr(tf_conv_native, "dense_conv", counted(tf_conv_native.dense_conv))
+    monkeypatch.setattr(tf_conv_native, "separable_conv", counted(tf_conv_native.separable_conv))
+    native = m(x)
+    assert calls
+    with fm.plain_math():
+        plain = m(x)
+    monkeypatch.setattr(tf_conv_native, "library", lambda: None)
+    fast = m(x)
+    scale = float(mx.abs(plain).max())
+    assert native.shape == plain.shape == (1, frames, (bins - 1) // stride + 1, c_out) and float(plain.std()) > 0.1
+    assert float(mx.abs(native - fast).max()) < 2e-6 * scale and float(mx.abs(native - plain).max()) < 2e-6 * scale
+    assert float(native.min()) == 0.0  # the ReLU
+    assert m(x, native=False).shape == native.shape and mx.array_equal(m(x, native=False), fast)

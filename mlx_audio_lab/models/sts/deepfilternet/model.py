@@ -11,6 +11,7 @@ from contextlib import nullcontext
 import mlx.core as mx
 import mlx.nn as nn
 
+from ....layers.cpu import tf_conv_native
 from ....layers.cpu.blas_threads import mlx_blas_threads
 from ....layers.fast_math import cpu_streams, fast_math_active
 from ....layers.gru import GRU, run_together
@@ -60,15 +61,25 @@ class SeparableConv(nn.Module):
         self.pointwise = {"weight": mx.zeros((c_out, 1, 1, c_out)), "bias": mx.zeros((c_out,))}
         self.groups, self.stride_f, self.transposed = groups, stride_f, transposed
 
-    def __call__(self, x: mx.array) -> mx.array:
+    def __call__(self, x: mx.array, native: bool = True) -> mx.array:
+        """`native`: the C kernels may run (they compute at once on this thread: not for work meant for a second
+        stream)."""
         w = self.depthwise["weight"]
         out, kt, kf, per = w.shape
-        if not self.transposed and not (per == 1 and x.shape[-1] == out) and fast_math_active(x.size * kt * kf) \
-                and x.dtype == mx.float32:
+        fast = not self.transposed and fast_math_active(x.size * kt * kf) and x.dtype == mx.float32
+        depthwise = per == 1 and x.shape[-1] == out
+        if fast and depthwise and native:  # depthwise, 1x1, bias and ReLU in one pass (tf_conv_kernels.c)
+            y = tf_conv_native.separable_conv(x, w, self.pointwise["weight"], self.pointwise["bias"], self.stride_f)
+            if y is not None:
+                return y
+        if fast and not depthwise:
             # no nonlinearity between the two convs: on the CPU they fold into one dense conv (out, kT, kF, in)
             wp = self.pointwise["weight"][:, 0, 0, :]  # (out, mid)
             w = (wp @ dense(w, self.groups).reshape(w.shape[0], -1)).reshape(wp.shape[0], kt, kf, -1)
-            return nn.relu(conv(x, w, self.pointwise["bias"], stride_f=self.stride_f))
+            few = x.shape[-1] * kt * kf <= 64  # few input taps: the direct kernel, else the BLAS product
+            y = tf_conv_native.dense_conv(x, w, self.pointwise["bias"], self.stride_f, relu=True) \
+                if native and few else None
+            return y if y is not None else nn.relu(conv(x, w, self.pointwise["bias"], stride_f=self.stride_f))
         x = conv_transpose_f(x, w) if self.transposed else conv(x, w, stride_f=self.stride_f, groups=self.groups)
         return nn.relu(conv(x, self.pointwise["weight"], self.pointwise["bias"]))
 
@@ -146,11 +157,12 @@ class Encoder(nn.Module):
     def convs(self, feat_erb: mx.array, feat_spec: mx.array, side: mx.Stream | None = None) -> tuple[mx.array, ...]:
         """The two conv paths -> e0..e3, c0 and their summed embedding (B, T, 512); with `side`, the ERB path runs
         on that stream while this one runs the complex path."""
+        native = side is None  # (the C kernels would run the ERB path here, not on the side stream)
         with on(side):
             e0 = tap("enc.e0", nn.relu(self.erb_conv0(feat_erb)))  # (B, T, 32, 64)
-            e1 = tap("enc.e1", self.erb_conv1(e0))  # (B, T, 16, 64)
-            e2 = tap("enc.e2", self.erb_conv2(e1))  # (B, T, 8, 64)
-            e3 = tap("enc.e3", self.erb_conv3(e2))  # (B, T, 8, 64)
+            e1 = tap("enc.e1", self.erb_conv1(e0, native))  # (B, T, 16, 64)
+            e2 = tap("enc.e2", self.erb_conv2(e1, native))  # (B, T, 8, 64)
+            e3 = tap("enc.e3", self.erb_conv3(e2, native))  # (B, T, 8, 64)
         start(side, e0, e1, e2, e3)
         c0 = tap("enc.c0", self.df_conv0(feat_spec))  # (B, T, 96, 64)
         c1 = tap("enc.c1", self.df_conv1(c0))  # (B, T, 48, 64)
@@ -183,12 +195,14 @@ class ErbDecoder(nn.Module):
         return [nn.relu(getattr(self, f"conv{i}p")(e)) for i, e in zip((3, 2, 1, 0), (e3, e2, e1, e0))]
 
     def __call__(self, emb: mx.array, e3: mx.array, e2: mx.array, e1: mx.array, e0: mx.array,
-                 inner: tuple[mx.array, mx.array] | None = None, skips: list[mx.array] | None = None) -> mx.array:
-        """-> gains (B, T, E, 1); `inner` as `SqueezedGRU`'s, `skips` as `skips` when already computed."""
+                 inner: tuple[mx.array, mx.array] | None = None, skips: list[mx.array] | None = None,
+                 native: bool = True) -> mx.array:
+        """-> gains (B, T, E, 1); `inner` as `SqueezedGRU`'s, `skips` as `skips` when already computed, `native`
+        as `SeparableConv`'s."""
         b, t, f, ch = e3.shape
         s3, s2, s1, s0 = skips if skips is not None else self.skips(e3, e2, e1, e0)
         x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru", inner)).reshape(b, t, f, ch)  # (B, T, 8, 64)
-        x = tap("erb_dec.d3", self.convt3(s3 + x))  # (B, T, 8, 64)
+        x = tap("erb_dec.d3", self.convt3(s3 + x, native))  # (B, T, 8, 64)
         x = tap("erb_dec.d2", self.convt2(s2 + x))  # (B, T, 16, 64)
         x = tap("erb_dec.d1", self.convt1(s1 + x))  # (B, T, 32, 64)
         return tap("erb_dec.m", mx.sigmoid(self.conv0_out(s0 + x)))
@@ -259,7 +273,7 @@ class DfNet(nn.Module):
             ins.append(nn.relu(squeezed[1].linear_in(emb)))
         outs = run_together([s.gru for s in squeezed], ins)
         with on(side):
-            m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips)
+            m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips, native=side is None)
         start(side, m)
         coefs, _ = self.df_dec(emb, c0, inner=(ins[1], outs[1]), pathway=pathway)
         return m, coefs, lsnr
