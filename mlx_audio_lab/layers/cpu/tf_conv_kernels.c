@@ -67,11 +67,14 @@ void tf_dense_conv_f32(const float *restrict x, const float *restrict w, const f
 
 /* Depthwise conv along frequency (kT = 1) then a 1x1 conv, bias, ReLU: x (B, T, F, C), wd (kF, C) the depthwise
  * taps, wp (C, O) the pointwise weight transposed, b (O) -> y (B, T, Fo, O). The depthwise sum runs over the taps
- * in order (C a multiple of 16, at most 128). */
+ * in order (C a multiple of 16, at most 128). With `up` the depthwise conv is instead the transposed one of stride
+ * 2, kernel 3, padding 1, output padding 1 (Fo = 2F): output 2m is x[m] w[1], output 2m + 1 is
+ * x[m] w[2] + x[m + 1] w[0] (x[F] = 0). */
 static inline __attribute__((always_inline)) void separable(const float *restrict x, const float *restrict wd,
                                                             const float *restrict wp, const float *restrict b,
                                                             float *restrict y, long B, long T, long F, long C,
-                                                            long O, long kf, long stride, long Fo, const long nv) {
+                                                            long O, long kf, long stride, long Fo, long up,
+                                                            const long nv) {
   const long nc = C / LANES;
   float d[MAX_VECS * LANES];
   for (long n = 0; n < B; ++n) {
@@ -80,10 +83,20 @@ static inline __attribute__((always_inline)) void separable(const float *restric
       for (long m = 0; m < Fo; ++m) {
         for (long u = 0; u < nc; ++u) {
           v16 s = splat(0.0f);
-          for (long j = 0; j < kf; ++j) {
-            long fi = m * stride + j - kf / 2;
-            if (fi < 0 || fi >= F) continue;
-            s += load(row + fi * C + u * LANES) * load(wd + j * C + u * LANES);
+          if (up) {
+            const float *xm = row + (m >> 1) * C + u * LANES;
+            if ((m & 1) == 0) {
+              s = load(xm) * load(wd + C + u * LANES);
+            } else {
+              s = load(xm) * load(wd + 2 * C + u * LANES);
+              if ((m >> 1) + 1 < F) s += load(xm + C) * load(wd + u * LANES);
+            }
+          } else {
+            for (long j = 0; j < kf; ++j) {
+              long fi = m * stride + j - kf / 2;
+              if (fi < 0 || fi >= F) continue;
+              s += load(row + fi * C + u * LANES) * load(wd + j * C + u * LANES);
+            }
           }
           store(d + u * LANES, s);
         }
@@ -102,7 +115,7 @@ static inline __attribute__((always_inline)) void separable(const float *restric
 
 void tf_separable_conv_f32(const float *restrict x, const float *restrict wd, const float *restrict wp,
                            const float *restrict b, float *restrict y, long B, long T, long F, long C, long O,
-                           long kf, long stride, long Fo) {
-#define SEPARABLE(nv) separable(x, wd, wp, b, y, B, T, F, C, O, kf, stride, Fo, nv)
+                           long kf, long stride, long Fo, long up) {
+#define SEPARABLE(nv) separable(x, wd, wp, b, y, B, T, F, C, O, kf, stride, Fo, up, nv)
   BY_VECTORS(SEPARABLE, O / LANES)
 }

@@ -19,7 +19,7 @@ from .cbuild import CKernel
 _P, _N = ctypes.c_void_p, ctypes.c_long
 KERNEL = CKernel("tf_conv_kernels.c", {
     "tf_dense_conv_f32": ([_P] * 4 + [_N] * 10, None),
-    "tf_separable_conv_f32": ([_P] * 5 + [_N] * 8, None),
+    "tf_separable_conv_f32": ([_P] * 5 + [_N] * 9, None),
 })
 LANES, MAX_CHANNELS = 16, 128  # output (and the separable kernel's input) channels: multiples of 16, at most 128
 
@@ -64,22 +64,24 @@ def dense_conv(x: mx.array, w: mx.array, b: mx.array, stride_f: int = 1, relu: b
     return mx.array(view) if y is None else y
 
 
-def separable_conv(x: mx.array, w_depth: mx.array, w_point: mx.array, b: mx.array,
-                   stride_f: int = 1) -> mx.array | None:
+def separable_conv(x: mx.array, w_depth: mx.array, w_point: mx.array, b: mx.array, stride_f: int = 1,
+                   transposed: bool = False) -> mx.array | None:
     """ReLU(1x1 conv (w_point (out, 1, 1, C), b) of the depthwise frequency conv (w_depth (C, 1, kF, 1)) of x
-    (B, T, F, C)) -> (B, T, Fo, out); None where the kernel is missing or the channels do not fit."""
+    (B, T, F, C)) -> (B, T, Fo, out); `transposed`: the depthwise conv is the transposed one of stride 2 (kF 3,
+    padding 1, output padding 1: Fo = 2F). None where the kernel is missing or the channels do not fit."""
     c, kt, kf, per = w_depth.shape
     out = w_point.shape[0]
     lib = library()
-    if lib is None or kt != 1 or per != 1 or not (_fits(c) and _fits(out)) or x.shape[-1] != c:
+    if lib is None or kt != 1 or per != 1 or not (_fits(c) and _fits(out)) or x.shape[-1] != c \
+            or (transposed and (kf != 3 or stride_f != 1)):
         return None
     B, T, F, _ = x.shape
-    fo = (F - 1) // stride_f + 1
+    fo = 2 * F if transposed else (F - 1) // stride_f + 1
     xs, wd = _host(x), _host(w_depth[:, 0, :, 0].T)  # (kF, C)
     wp, bs = _host(w_point[:, 0, 0, :].T), _host(b)  # (C, out)
     y, view = _output((B, T, fo, out))
     lib.tf_separable_conv_f32(xs.ctypes.data, wd.ctypes.data, wp.ctypes.data, bs.ctypes.data, view.ctypes.data, B,
-                              T, F, c, out, kf, stride_f, fo)
+                              T, F, c, out, kf, stride_f, fo, int(transposed))
     return mx.array(view) if y is None else y
 
 

@@ -361,15 +361,18 @@ def test_second_stream_gives_the_same_networks(monkeypatch):
         assert mx.array_equal(two[name], want), name
 
 
-@pytest.mark.parametrize("c_in,c_out,kt,kf,groups,stride,bins,frames", [
-    (2, 64, 3, 3, 2, 1, 96, 400),  # df_conv0 (grouped, folded with its 1x1 into one dense conv)
-    (2, 64, 3, 3, 2, 1, 2, 4000),  # ... fewer bins than the kernel: borders everywhere
-    (64, 64, 1, 3, 64, 2, 96, 400),  # df_conv1: depthwise, stride 2, then the 1x1
-    (64, 64, 1, 3, 64, 2, 33, 400),  # ... an odd width
-    (64, 64, 1, 3, 64, 1, 8, 400),  # erb_conv3 / convt3
-    (8, 32, 2, 3, 2, 2, 17, 400),  # a strided grouped conv, odd width
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups,stride,bins,frames,transposed", [
+    (2, 64, 3, 3, 2, 1, 96, 400, False),  # df_conv0 (grouped, folded with its 1x1 into one dense conv)
+    (2, 64, 3, 3, 2, 1, 2, 4000, False),  # ... fewer bins than the kernel: borders everywhere
+    (64, 64, 1, 3, 64, 2, 96, 400, False),  # df_conv1: depthwise, stride 2, then the 1x1
+    (64, 64, 1, 3, 64, 2, 33, 400, False),  # ... an odd width
+    (64, 64, 1, 3, 64, 1, 8, 400, False),  # erb_conv3 / convt3
+    (8, 32, 2, 3, 2, 2, 17, 400, False),  # a strided grouped conv, odd width
+    (64, 64, 1, 3, 64, 1, 16, 400, True),  # convt1: transposed depthwise (16 -> 32 bins), then the 1x1
+    (32, 32, 1, 3, 32, 1, 7, 400, True),  # ... an odd width, fewer channels
 ])
-def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, groups, stride, bins, frames):
+def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, groups, stride, bins, frames,
+                                             transposed):
     """`SeparableConv` through the C kernels (tf_conv_kernels.c: bias and ReLU in the same pass) against the same
     module on MLX's fast path (kernels off) and on the plain path."""
     from mlx_audio_lab.layers.cpu import tf_conv_native
@@ -378,7 +381,7 @@ def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, g
     if tf_conv_native.library() is None:
         pytest.skip("no C compiler here: the tf conv kernels are not built")
     mx.random.seed(17)
-    m = SeparableConv(c_in, c_out, kt, kf, groups, stride_f=stride)
+    m = SeparableConv(c_in, c_out, kt, kf, groups, stride_f=stride, transposed=transposed)
     m.depthwise["weight"] = 0.3 * mx.random.normal(m.depthwise["weight"].shape)
     m.pointwise["weight"] = 0.2 * mx.random.normal(m.pointwise["weight"].shape)
     m.pointwise["bias"] = 0.1 * mx.random.normal(m.pointwise["bias"].shape)
@@ -397,7 +400,8 @@ def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, g
     monkeypatch.setattr(tf_conv_native, "library", lambda: None)
     fast = m(x)
     scale = float(mx.abs(plain).max())
-    assert native.shape == plain.shape == (1, frames, (bins - 1) // stride + 1, c_out) and float(plain.std()) > 0.1
+    width = 2 * bins if transposed else (bins - 1) // stride + 1
+    assert native.shape == plain.shape == (1, frames, width, c_out) and float(plain.std()) > 0.1
     assert float(mx.abs(native - fast).max()) < 2e-6 * scale and float(mx.abs(native - plain).max()) < 2e-6 * scale
     assert float(native.min()) == 0.0  # the ReLU
     assert m(x, native=False).shape == native.shape and mx.array_equal(m(x, native=False), fast)

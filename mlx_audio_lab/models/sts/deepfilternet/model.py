@@ -66,13 +66,14 @@ class SeparableConv(nn.Module):
         stream)."""
         w = self.depthwise["weight"]
         out, kt, kf, per = w.shape
-        fast = not self.transposed and fast_math_active(x.size * kt * kf) and x.dtype == mx.float32
+        fast = fast_math_active(x.size * kt * kf) and x.dtype == mx.float32
         depthwise = per == 1 and x.shape[-1] == out
         if fast and depthwise and native:  # depthwise, 1x1, bias and ReLU in one pass (tf_conv_kernels.c)
-            y = tf_conv_native.separable_conv(x, w, self.pointwise["weight"], self.pointwise["bias"], self.stride_f)
+            y = tf_conv_native.separable_conv(x, w, self.pointwise["weight"], self.pointwise["bias"], self.stride_f,
+                                              self.transposed)
             if y is not None:
                 return y
-        if fast and not depthwise:
+        if fast and not depthwise and not self.transposed:
             # no nonlinearity between the two convs: on the CPU they fold into one dense conv (out, kT, kF, in)
             wp = self.pointwise["weight"][:, 0, 0, :]  # (out, mid)
             w = (wp @ dense(w, self.groups).reshape(w.shape[0], -1)).reshape(wp.shape[0], kt, kf, -1)
@@ -203,8 +204,8 @@ class ErbDecoder(nn.Module):
         s3, s2, s1, s0 = skips if skips is not None else self.skips(e3, e2, e1, e0)
         x = tap("erb_dec.emb", self.emb_gru(emb, "erb_dec.emb_gru", inner)).reshape(b, t, f, ch)  # (B, T, 8, 64)
         x = tap("erb_dec.d3", self.convt3(s3 + x, native))  # (B, T, 8, 64)
-        x = tap("erb_dec.d2", self.convt2(s2 + x))  # (B, T, 16, 64)
-        x = tap("erb_dec.d1", self.convt1(s1 + x))  # (B, T, 32, 64)
+        x = tap("erb_dec.d2", self.convt2(s2 + x, native))  # (B, T, 16, 64)
+        x = tap("erb_dec.d1", self.convt1(s1 + x, native))  # (B, T, 32, 64)
         return tap("erb_dec.m", mx.sigmoid(self.conv0_out(s0 + x)))
 
 
@@ -259,7 +260,8 @@ class DfNet(nn.Module):
                   side: mx.Stream | None = None) -> tuple[mx.array, mx.array, mx.array]:
         """The networks; with `side` (a second CPU stream) what does not wait on a GRU runs there, beside this
         thread's GRU and convs: the ERB convs beside the complex ones, the skips and the DF pathway beside the
-        encoder's GRU, the ERB decoder beside the DF decoder's head. The same ops either way."""
+        encoder's GRU. The same ops either way, but for the C conv kernels (`SeparableConv`): they compute at once
+        on this thread, so the ERB convs left to the second stream stay on MLX."""
         e0, e1, e2, e3, c0, combined = self.enc.convs(feat_erb, feat_spec, side)
         with on(side):
             skips = self.erb_dec.skips(e3, e2, e1, e0)
@@ -272,8 +274,6 @@ class DfNet(nn.Module):
         with on(side):
             ins.append(nn.relu(squeezed[1].linear_in(emb)))
         outs = run_together([s.gru for s in squeezed], ins)
-        with on(side):
-            m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips, native=side is None)
-        start(side, m)
+        m = self.erb_dec(emb, e3, e2, e1, e0, inner=(ins[0], outs[0]), skips=skips)  # (its convs in C)
         coefs, _ = self.df_dec(emb, c0, inner=(ins[1], outs[1]), pathway=pathway)
         return m, coefs, lsnr
