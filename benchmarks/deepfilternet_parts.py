@@ -4,7 +4,8 @@
 Each part is the time from one tap of the port to the next, with an `mx.eval` barrier at every tap (so the parts
 sum to a little more than an unprofiled run), as wall time and as the process's CPU time. The parts are timed on
 one stream (`model.side_stream` off: the branches it runs beside the GRUs would land in whichever tap waits
-first); the two decoders' GRUs run together before either decoder's first tap, so both land in
+first; on one stream the C conv kernels also take the ERB encoder's convs, which stay MLX beside the second
+stream); the two decoders' GRUs run together before either decoder's first tap, so both land in
 `erb_dec.emb_gru.linear_in`, and the encoder's GRU part holds the DF pathway (`df_dec.convp` is computed before
 it). The fast CPU paths (with and without the second stream) and the plain MLX path (`plain_math`) are timed
 interleaved with onnxruntime's networks and full enhance, so the ratios hold on a shared machine; the load
