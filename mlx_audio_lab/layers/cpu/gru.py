@@ -84,10 +84,12 @@ def _native_result(out: np.ndarray) -> tuple[mx.array, mx.array]:
 
 def gru_scans(jobs: list[tuple[mx.array, mx.array, mx.array, mx.array]]) -> list[tuple[mx.array, mx.array]]:
     """Independent recurrences, each `gru_scan`'s (gates_x, w_hh, b_hh, h0): with the C kernel, all at once, one
-    thread each (the call releases the GIL; each core streams its own recurrent weight from its own cache)."""
+    thread each (the call releases the GIL; each core streams its own recurrent weight from its own cache). The
+    input pre-activations are evaluated together first (at once where the caller built them on two streams)."""
     if len(jobs) < 2 or not all(gru_native.usable(w.shape[1]) for _, w, _, _ in jobs):
         return [gru_scan(*job) for job in jobs]
-    args = [_native_args(*job) for job in jobs]  # MLX evaluates on this thread
+    mx.eval(*(gates_x for gates_x, *_ in jobs))  # at once where they were built on different streams
+    args = [_native_args(*job) for job in jobs]
     if not _pool or _pool[0][0] != os.getpid():  # a forked child inherits the pool without its threads
         _pool[:] = [(os.getpid(), ThreadPoolExecutor(2, thread_name_prefix="gru"))]
     return [_native_result(out) for out in _pool[0][1].map(lambda a: gru_native.scan(*a), args)]

@@ -75,7 +75,7 @@ def test_grouped_linear_one_product_per_group(d_in, d_out, groups):
     (16, 4, 2, 5, 4, 1),  # ... a wider frequency kernel, grouped
 ])
 def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
-    from mlx_audio_lab.models.sts.deepfilternet.model import conv
+    from mlx_audio_lab.models.sts.deepfilternet.convs import conv
 
     mx.random.seed(2)
     w = mx.random.normal((c_out, kt, kf, c_in // groups))
@@ -97,17 +97,17 @@ def test_conv_im2col_equals_mlx_conv2d(c_in, c_out, kt, kf, groups, stride):
 def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins):
     """The compiled depthwise multiply-add over zero-filled shifts (even / odd bins of a reshape for stride 2, strided
     slices for odd widths) sums the same products in the same order as the plain path: equal to the bit."""
-    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet import convs
 
     mx.random.seed(3)
     w, b = mx.random.normal((64, kt, kf, 1)), mx.random.normal((64,))
     x = mx.random.normal((1, 400, bins, 64))
     with fm.plain_math():
-        plain = mdl.conv(x, w, b, stride_f=stride)
+        plain = convs.conv(x, w, b, stride_f=stride)
     calls = []
-    original = mdl._depthwise_fused
-    monkeypatch.setattr(mdl, "_depthwise_fused", lambda *a: calls.append(1) or original(*a))
-    fast = mdl.conv(x, w, b, stride_f=stride)
+    original = convs._depthwise_fused
+    monkeypatch.setattr(convs, "_depthwise_fused", lambda *a: calls.append(1) or original(*a))
+    fast = convs.conv(x, w, b, stride_f=stride)
     assert calls and fast.shape == plain.shape == (1, 400, (bins - 1) // stride + 1, 64)
     assert float(plain.std()) > 1.0 and mx.array_equal(fast, plain)
 
@@ -115,18 +115,18 @@ def test_depthwise_fused_equals_the_plain_taps(monkeypatch, kt, kf, stride, bins
 @pytest.mark.parametrize("frames,bins", [(3, 32), (300, 4), (1, 1)])
 def test_projected_taps_on_tiny_inputs(frames, bins):
     """Fewer frames than the time kernel or fewer bins than the frequency kernel: all border, still the conv."""
-    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet import convs
 
     mx.random.seed(7)
     w, x = mx.random.normal((8, 5, 5, 64)), mx.random.normal((1, frames, bins, 64))
     want = mx.conv2d(mx.pad(x, [(0, 0), (4, 0), (0, 0), (0, 0)]), w, padding=(0, 2))
-    got = mdl._projected_taps(x, w)
+    got = convs._projected_taps(x, w)
     assert got.shape == want.shape and float(mx.abs(got - want).max()) < 2e-6 * float(mx.abs(want).max())
 
 
 def test_conv_transpose_without_zero_stuffing():
     """The even / odd form equals the definition: the zero-stuffed input correlated with the flipped kernel."""
-    from mlx_audio_lab.models.sts.deepfilternet.model import conv, conv_transpose_f
+    from mlx_audio_lab.models.sts.deepfilternet.convs import conv, conv_transpose_f
 
     mx.random.seed(4)
     x, w = mx.random.normal((1, 50, 8, 64)), mx.random.normal((64, 1, 3, 1))
@@ -180,7 +180,7 @@ def test_enhanced_spectrum_on_float_pairs_equals_the_complex_ops(frames):
 def test_tanh_on_numpy_simd_loop(monkeypatch):
     """The DF coefficients' tanh on NumPy's SIMD loop: within an ulp or two of MLX's, saturating at +-1."""
     from mlx_audio_lab.layers.cpu import elementwise
-    from mlx_audio_lab.models.sts.deepfilternet.model import tanh
+    from mlx_audio_lab.models.sts.deepfilternet.convs import tanh
 
     mx.random.seed(9)
     x = 4.0 * mx.random.normal((1, 300, 960))
@@ -306,3 +306,102 @@ def test_taps_fire_in_the_same_order_with_the_fast_paths():
     assert list(fast) == list(plain) and len(plain) == 25
     for name, want in plain.items():
         assert float(mx.abs(fast[name] - want).max()) <= 1e-5 * max(1.0, float(mx.abs(want).max())), name
+
+
+def test_networks_on_one_blas_thread_equal_two(monkeypatch):
+    """The networks run their matmuls on one OpenBLAS thread (`blas_threads`): the same numbers as on two (OpenBLAS
+    never splits a sum between threads), and the thread count is restored afterwards."""
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.cpu import blas_threads
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.models.sts.deepfilternet.model import DfNet
+
+    fns = blas_threads._openblas_threads()
+    if fns is None:
+        pytest.skip("MLX does not run on OpenBLAS here")
+    net = load_model(resolve("deepfilternet3")).net
+    mx.random.seed(15)
+    feats = (0.5 * mx.random.normal((1, 300, 32, 1)), mx.random.normal((1, 300, 96, 2)))
+    seen, before = [], fns[0]()
+    monkeypatch.setattr(DfNet, "_networks", lambda self, *a, f=DfNet._networks: seen.append(fns[0]()) or f(self, *a))
+    one = net(*feats)
+    with blas_threads.mlx_blas_threads(2):
+        two = net._networks(*feats, mdl.side_stream(True))
+        mx.eval(two)
+    assert seen == [1, 2] and fns[0]() == before
+    for a, b in zip(one, two):
+        assert mx.array_equal(a, b) and float(a.std()) > 0.01
+
+
+def test_second_stream_gives_the_same_networks(monkeypatch):
+    """The branches that do not wait on a GRU on a second CPU stream (`model.side_stream`): every tap, in the same
+    order, equal to the bit to the one-stream fast path (the C conv kernels off: on one stream they also take the
+    convs that the second stream leaves to MLX)."""
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.cpu import tf_conv_native
+    from mlx_audio_lab.models.sts.deepfilternet import load_model
+    from mlx_audio_lab.models.sts.deepfilternet import model as mdl
+    from mlx_audio_lab.taps import capture
+
+    net = load_model(resolve("deepfilternet3")).net
+    mx.random.seed(16)
+    feats = (0.5 * mx.random.normal((1, 300, 32, 1)), mx.random.normal((1, 300, 96, 2)))
+    monkeypatch.setattr(tf_conv_native, "library", lambda: None)
+    used = []
+    monkeypatch.setattr(mdl, "side_stream", lambda fast, f=mdl.side_stream: used.append(f(fast)) or used[-1])
+    with capture() as two:
+        net(*feats)
+    monkeypatch.setattr(mdl, "side_stream", lambda fast: None)
+    with capture() as one:
+        net(*feats)
+    assert used and used[0] is not None and used[0] != mx.default_stream(mx.cpu)
+    assert list(two) == list(one) and len(one) == 25
+    for name, want in one.items():
+        assert mx.array_equal(two[name], want), name
+
+
+@pytest.mark.parametrize("c_in,c_out,kt,kf,groups,stride,bins,frames,transposed", [
+    (2, 64, 3, 3, 2, 1, 96, 400, False),  # df_conv0 (grouped, folded with its 1x1 into one dense conv)
+    (2, 64, 3, 3, 2, 1, 2, 4000, False),  # ... fewer bins than the kernel: borders everywhere
+    (64, 64, 1, 3, 64, 2, 96, 400, False),  # df_conv1: depthwise, stride 2, then the 1x1
+    (64, 64, 1, 3, 64, 2, 33, 400, False),  # ... an odd width
+    (64, 64, 1, 3, 64, 1, 8, 400, False),  # erb_conv3 / convt3
+    (8, 32, 2, 3, 2, 2, 17, 400, False),  # a strided grouped conv, odd width
+    (64, 64, 1, 3, 64, 1, 16, 400, True),  # convt1: transposed depthwise (16 -> 32 bins), then the 1x1
+    (32, 32, 1, 3, 32, 1, 7, 400, True),  # ... an odd width, fewer channels
+])
+def test_tf_conv_kernels_equal_the_mlx_paths(monkeypatch, c_in, c_out, kt, kf, groups, stride, bins, frames,
+                                             transposed):
+    """`SeparableConv` through the C kernels (tf_conv_kernels.c: bias and ReLU in the same pass) against the same
+    module on MLX's fast path (kernels off) and on the plain path."""
+    from mlx_audio_lab.layers.cpu import tf_conv_native
+    from mlx_audio_lab.models.sts.deepfilternet.model import SeparableConv
+
+    if tf_conv_native.library() is None:
+        pytest.skip("no C compiler here: the tf conv kernels are not built")
+    mx.random.seed(17)
+    m = SeparableConv(c_in, c_out, kt, kf, groups, stride_f=stride, transposed=transposed)
+    m.depthwise["weight"] = 0.3 * mx.random.normal(m.depthwise["weight"].shape)
+    m.pointwise["weight"] = 0.2 * mx.random.normal(m.pointwise["weight"].shape)
+    m.pointwise["bias"] = 0.1 * mx.random.normal(m.pointwise["bias"].shape)
+    x = mx.random.normal((1, frames, bins, c_in))
+    calls = []
+
+    def counted(f):
+        return lambda *a, **k: calls.append(1) or f(*a, **k)
+
+    monkeypatch.setattr(tf_conv_native, "dense_conv", counted(tf_conv_native.dense_conv))
+    monkeypatch.setattr(tf_conv_native, "separable_conv", counted(tf_conv_native.separable_conv))
+    native = m(x)
+    assert calls
+    with fm.plain_math():
+        plain = m(x)
+    monkeypatch.setattr(tf_conv_native, "library", lambda: None)
+    fast = m(x)
+    scale = float(mx.abs(plain).max())
+    width = 2 * bins if transposed else (bins - 1) // stride + 1
+    assert native.shape == plain.shape == (1, frames, width, c_out) and float(plain.std()) > 0.1
+    assert float(mx.abs(native - fast).max()) < 2e-6 * scale and float(mx.abs(native - plain).max()) < 2e-6 * scale
+    assert float(native.min()) == 0.0  # the ReLU
+    assert m(x, native=False).shape == native.shape and mx.array_equal(m(x, native=False), fast)

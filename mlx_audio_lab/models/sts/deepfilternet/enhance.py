@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
+from ....layers.cpu.blas_threads import mlx_blas_threads
+from ....layers.fast_math import fast_math_active
 from ....results import AudioResult, RunStats, measure
 from ....taps import tap
 from . import dsp as ddsp
@@ -63,13 +65,14 @@ class DeepFilterNet:
         """All stages for one 48 kHz mono clip (N,)."""
         c = self.config
         x = mx.array(np.asarray(audio, np.float32))
-        spec = tap("stft", ddsp.analysis(ddsp.pad_input(x, c), c))  # (T, F)
-        feat_erb, feat_spec = self.features(spec)
-        gains, coefs, lsnr = self.net(feat_erb, feat_spec)
-        gains, coefs = gains[0, :, :, 0], coefs[0]
-        out_spec = tap("enhanced_spec", ddsp.enhanced_spectrum(spec, gains, coefs, c))
-        y = tap("audio", ddsp.synthesis(out_spec, x.shape[0], c))
-        mx.eval(y, gains, coefs, lsnr)
+        with mlx_blas_threads(1, fast_math_active()):  # (as `DfNet` does: the DSP's products too)
+            spec = tap("stft", ddsp.analysis(ddsp.pad_input(x, c), c))  # (T, F)
+            feat_erb, feat_spec = self.features(spec)
+            gains, coefs, lsnr = self.net(feat_erb, feat_spec)
+            gains, coefs = gains[0, :, :, 0], coefs[0]
+            out_spec = tap("enhanced_spec", ddsp.enhanced_spectrum(spec, gains, coefs, c))
+            y = tap("audio", ddsp.synthesis(out_spec, x.shape[0], c))
+            mx.eval(y, gains, coefs, lsnr)
         return Enhanced(np.array(spec), np.array(gains), np.array(coefs), np.array(lsnr[0, :, 0]),
                         np.array(out_spec), np.array(y))
 
