@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
+#include "simd16.h" /* v16 (16 floats, loads need no alignment), load / store, exp_v */
 
 #define TILE 16 /* output channels per vector */
 
@@ -45,7 +45,7 @@ static v16 dense_frame(const float *restrict x, const float *restrict wt, long T
   return acc;
 }
 
-static void store(float *restrict dst, v16 v, long n) {
+static void store_n(float *restrict dst, v16 v, long n) {
   if (n == TILE) {
     memcpy(dst, &v, sizeof(v));
   } else {
@@ -83,7 +83,7 @@ static void store(float *restrict dst, v16 v, long n) {
       long n = O - ot - u * TILE;                                                                                 \
       n = n > TILE ? TILE : n;                                                                                    \
       if (n <= 0) break;                                                                                          \
-      for (int i = 0; i < NF; ++i) store(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
+      for (int i = 0; i < NF; ++i) store_n(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
     }                                                                                                             \
   }
 
@@ -133,7 +133,7 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *
     if (f >= lo && f < t) continue;
     for (long ot = 0; ot < Op; ot += TILE) {
       long n = O - ot < TILE ? O - ot : TILE;
-      store(y + f * O + ot, dense_frame(x, wt + ot, T, C, Op, k, f * stride - padding, dilation), n);
+      store_n(y + f * O + ot, dense_frame(x, wt + ot, T, C, Op, k, f * stride - padding, dilation), n);
     }
   }
 }
@@ -279,7 +279,7 @@ void snake_antialias_f32(const float *restrict x, float *restrict y, long T, lon
       for (long t = tt; t < te; ++t) {
         v16 acc = {0};
         for (long i = 0; i < n_terms; ++i) acc += buf[term_s[i]][t - tt + term_off[i] - omin] * term_h[i];
-        store(y + t * C + c0, acc, n);
+        store_n(y + t * C + c0, acc, n);
       }
     }
   }
@@ -292,6 +292,40 @@ void snake_f32(const float *restrict x, float *restrict y, long C, const float *
     for (long c = 0; c < C; c += TILE) {
       long c0 = c, n = C - c < TILE ? C - c : TILE;
       if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
-      store(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
+      store_n(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
     }
+}
+
+/* ---- ELU and time padding in one pass (SEANet's ELU before each padded conv). Rows [r0, r1) of y ((left + T +
+ * right) rows of C floats): y[r] = act(x[src(r)]), src(r) = r - left inside x, and outside by `mode`: 0 zeros,
+ * 1 reflect (about the first / last row, T > left and T > right), 2 replicate. act: 0 none (a copy), 1 ELU
+ * (alpha 1): x for x > 0, e^x - 1 below (exp_v: about 1e-7 relative). */
+
+static inline v16 elu_v(v16 x) { return select(x > 0.0f, x, exp_v(x) - 1.0f); }
+
+static void act_run(const float *restrict in, float *restrict out, long n, long act) {
+  if (!act) {
+    memcpy(out, in, (size_t)n * sizeof(float));
+    return;
+  }
+  long i = 0;
+  for (; i + TILE <= n; i += TILE) store(out + i, elu_v(load(in + i)));
+  if (i < n) store_n(out + i, elu_v(load_n(in + i, n - i)), n - i);
+}
+
+void pad_act_f32(const float *restrict x, float *restrict y, long T, long C, long left, long mode, long act,
+                 long r0, long r1) {
+  long in0 = r0 > left ? r0 : left, in1 = r1 < left + T ? r1 : left + T; /* rows read straight from x */
+  if (in1 > in0) act_run(x + (in0 - left) * C, y + in0 * C, (in1 - in0) * C, act);
+  for (long r = r0; r < r1; ++r) {
+    if (r >= in0 && r < in1) continue;
+    long s = r - left;
+    if (mode == 0) {
+      memset(y + r * C, 0, (size_t)C * sizeof(float));
+      continue;
+    }
+    if (mode == 1) s = s < 0 ? -s : 2 * (T - 1) - s;
+    else s = s < 0 ? 0 : T - 1;
+    act_run(x + s * C, y + r * C, C, act);
+  }
 }

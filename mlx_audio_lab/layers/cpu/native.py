@@ -34,6 +34,7 @@ KERNEL = CKernel("conv_kernels.c", {
     "window_dot_conv1d_f32": ([_P, _P, _P] + [_N] * 8, None),
     "snake_antialias_f32": ([_P, _P, _N, _N, _P, _P, _N, _P, _N, _P, _N, _P, _P, _P, _N, _N, _N], None),
     "snake_f32": ([_P, _P, _N, _P, _P, _N, _N], None),
+    "pad_act_f32": ([_P, _P] + [_N] * 7, None),
 })
 
 
@@ -182,6 +183,25 @@ def snake_antialias(x: mx.array, alpha: mx.array, inv_scale: mx.array, up_plan: 
         _split(lambda t0, t1, xb=xb, yb=yb: lib.snake_antialias_f32(
             xb, yb, T, C, a.ctypes.data, inv.ctypes.data, r, up_h.ctypes.data, nu, up_off.ctypes.data, len(terms),
             t_s.ctypes.data, t_off.ctypes.data, t_h.ctypes.data, left, t0, t1), T, T * C * 64)
+    return _result(out, y)
+
+
+PAD_MODES = {"constant": 0, "reflect": 1, "replicate": 2}
+
+
+def pad_act(x: mx.array, left: int = 0, right: int = 0, mode: str = "constant", elu: bool = False) -> mx.array:
+    """x (B, T, C) float32 padded in time by (left, right) rows (`mode`: constant zeros, reflect, replicate), with
+    ELU (alpha 1) applied first if `elu`, in one pass on the direct kernel (reflect needs T > left and T > right:
+    the caller checks). Evaluates `x`."""
+    lib = library()
+    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    B, T, C = xs.shape
+    rows = left + T + right
+    out, y = _output((B, rows, C))
+    for b in range(B):
+        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+        _split(lambda r0, r1, xb=xb, yb=yb: lib.pad_act_f32(xb, yb, T, C, left, PAD_MODES[mode], int(elu), r0, r1),
+               rows, rows * C * (16 if elu else 1))
     return _result(out, y)
 
 
