@@ -61,8 +61,8 @@ def elu(x: mx.array) -> mx.array:
     kernel where it is built (`native.pad_act`: into an MLX buffer, no copy out), else numpy's SIMD exp."""
     from . import native
 
-    if native.library() is not None:
-        return native.pad_act(x.reshape(1, -1, 1), elu=True).reshape(x.shape)
+    if native.library() is not None:  # flattened as NumPy: a view of a time slice (MLX's reshape would copy it)
+        return native.pad_act_array(np.asarray(x).reshape(1, -1, 1), elu=True).reshape(x.shape)
     flat = np.asarray(x).reshape(-1)
     out = _output(flat.shape)
     if flat.size < SPLIT_SIZE:

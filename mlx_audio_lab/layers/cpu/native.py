@@ -193,8 +193,14 @@ def pad_act(x: mx.array, left: int = 0, right: int = 0, mode: str = "constant", 
     """x (B, T, C) float32 padded in time by (left, right) rows (`mode`: constant zeros, reflect, replicate), with
     ELU (alpha 1) applied first if `elu`, in one pass on the direct kernel (reflect needs T > left and T > right:
     the caller checks). Evaluates `x`."""
+    return pad_act_array(np.asarray(x, dtype=np.float32), left, right, mode, elu)
+
+
+def pad_act_array(xs: np.ndarray, left: int = 0, right: int = 0, mode: str = "constant", elu: bool = False
+                  ) -> mx.array:
+    """`pad_act` of a float32 NumPy array (B, T, C) (a view of an MLX array: no copy when C-contiguous)."""
     lib = library()
-    xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
     B, T, C = xs.shape
     rows = left + T + right
     out, y = _output((B, rows, C))
