@@ -158,9 +158,11 @@ class Conv1d(nn.Conv1d):
     """`nn.Conv1d` (same parameters) computed by `conv1d`: the CPU's slow kernel cases rewritten."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        conv = chunked_conv1d if needs_chunks(x) else conv1d  # the GPU's very long inputs go in time chunks
-        y = conv(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
-        return y + self.bias if "bias" in self else y
+        if needs_chunks(x):  # the GPU's very long inputs go in time chunks
+            y = chunked_conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+            return y + self.bias if "bias" in self else y
+        return conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups,
+                      self.bias if "bias" in self else None)
 
 
 class ConvTranspose1d(nn.Module):

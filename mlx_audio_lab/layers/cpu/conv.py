@@ -155,29 +155,36 @@ def phase_gemm_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: i
 
 
 def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-           groups: int = 1) -> mx.array:
-    """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
+           groups: int = 1, bias: mx.array | None = None) -> mx.array:
+    """`mx.conv1d` (same arguments and result), plus `bias` (C_out,) if given, with the slow cases of MLX's CPU
+    kernel rewritten on the CPU (the direct dense kernel adds the bias as it writes: no pass of its own)."""
     # gate on the input or the weight: a short input through a large dilated kernel is slow too (BigVGAN's first
     # stage, 64 frames x 768 channels, k 11, dilation 5: 3.4 s in MLX's kernel, 0.15 s phase-folded)
     if fast_math_active(max(x.size, weight.size)):
         if weight.shape[1] == 1 and groups == 1:
-            return pointwise_conv1d(x, weight, stride, padding)
+            return _biased(pointwise_conv1d(x, weight, stride, padding), bias)
         f32 = x.dtype == mx.float32 and weight.dtype == mx.float32
         if groups > 1 and groups == x.shape[-1] == weight.shape[0] and stride == 1:
             if f32 and native.library() is not None:
-                return native.depthwise_conv1d(x, weight, padding, dilation)
-            return depthwise_conv1d(x, weight, padding, dilation)
+                return _biased(native.depthwise_conv1d(x, weight, padding, dilation), bias)
+            return _biased(depthwise_conv1d(x, weight, padding, dilation), bias)
         if (groups == 1 and f32 and native.dense_wins(x.shape[-1], weight.shape[0], weight.shape[1])
-                and native.library() is not None):  # few outputs or a small weight: BLAS runs slow
-            return native.dense_conv1d(x, weight, stride, padding, dilation)
+                and native.library() is not None and (bias is None or bias.dtype == mx.float32)):
+            # few outputs or a small weight: BLAS runs slow
+            return native.dense_conv1d(x, weight, stride, padding, dilation, bias=bias)
         if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
             # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores; dilated
             # ones with taps d apart, no phase folding (one core, CPU time: 256 -> 256 k7 d3 52 vs 64 ms, 512 k7 d9
             # 27 vs 34, 768 k7 d3 157 vs 167: the folding's two transposes cost more than they save)
-            return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
+            return _biased(tap_sum_conv1d(x, weight, stride, padding, groups, dilation), bias)
         if dilation > 1 and stride == 1:  # then MLX's undilated kernel (few input channels, or no BLAS)
-            return phase_folded_conv1d(x, weight, dilation, padding, groups)
-    return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+            return _biased(phase_folded_conv1d(x, weight, dilation, padding, groups), bias)
+    y = mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return _biased(y, bias)
+
+
+def _biased(y: mx.array, bias: mx.array | None) -> mx.array:
+    return y if bias is None else y + bias
 
 
 def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, groups: int = 1) -> mx.array:

@@ -30,8 +30,8 @@ _pool: list = []  # [(pid, ThreadPoolExecutor)]
 _P, _N = ctypes.c_void_p, ctypes.c_long
 KERNEL = CKernel("conv_kernels.c", {
     "depthwise_conv1d_f32": ([_P, _P, _P] + [_N] * 7, None),
-    "dense_conv1d_f32": ([_P, _P, _P] + [_N] * 12, None),
-    "window_dot_conv1d_f32": ([_P, _P, _P] + [_N] * 8, None),
+    "dense_conv1d_f32": ([_P, _P, _P, _P] + [_N] * 12, None),
+    "window_dot_conv1d_f32": ([_P, _P, _P, _P] + [_N] * 8, None),
     "snake_antialias_f32": ([_P, _P, _N, _N, _P, _P, _N, _P, _N, _P, _N, _P, _P, _P, _N, _N, _N], None),
     "snake_f32": ([_P, _P, _N, _P, _P, _N, _N], None),
     "pad_act_f32": ([_P, _P] + [_N] * 7, None),
@@ -108,33 +108,58 @@ def register_block(padded_out: int) -> tuple[int, int]:
     return (1, 16) if tiles == 1 else (4, 6) if tiles % 4 == 0 else (3, 8)
 
 
+WEIGHT_CACHE = 64  # reordered conv weights kept (one model's convs)
+_weights: dict[tuple[int, int, bool], tuple[mx.array, np.ndarray]] = {}
+
+
+def _reordered(weight: mx.array, op: int, dot: bool) -> np.ndarray:
+    """The weight as the kernels read it: (O, k * C) for the window dot products, else (k, C, op) with the outputs
+    zero-padded to op; reordered once per MLX array object (a parameter; its id is not reused while cached)."""
+    key = (id(weight), op, dot)
+    hit = _weights.get(key)
+    if hit is not None and hit[0] is weight:
+        return hit[1]
+    w = np.asarray(weight, dtype=np.float32)
+    O, k, C = w.shape
+    if dot:
+        wt = np.ascontiguousarray(w.reshape(O, k * C))
+    else:
+        wt = np.zeros((k, C, op), np.float32)
+        wt[:, :, :O] = w.transpose(1, 2, 0)
+    if len(_weights) >= WEIGHT_CACHE:
+        _weights.pop(next(iter(_weights)))  # the oldest entry
+    _weights[key] = (weight, wt)
+    return wt
+
+
 def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 block: tuple[int, int] | None = None) -> mx.array:
+                 block: tuple[int, int] | None = None, bias: mx.array | None = None) -> mx.array:
     """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
-    (N = C_out) runs far below its peak. Evaluates `x`."""
+    (N = C_out) runs far below its peak; `bias` (C_out,) added in the kernel (no pass of its own). Evaluates `x`."""
     lib = library()
     xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-    w = np.asarray(weight, dtype=np.float32)
     B, T, C = xs.shape
-    O, k, _ = w.shape
+    O, k, _ = weight.shape
     out_len = (T + 2 * padding - dilation * (k - 1) - 1) // stride + 1
     out, y = _output((B, out_len, O))
-    if O <= DOT_MAX_OUT and dilation == 1:
-        wd = np.ascontiguousarray(w.reshape(O, k * C))
-        for b in range(B):
-            xb, yb = xs[b].ctypes.data, y[b].ctypes.data
-            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wd.ctypes.data, yb, T, C, O, k, stride,
-                                                                          padding, t0, t1),
+    dot = O <= DOT_MAX_OUT and dilation == 1
+    op = O if dot else -(-O // 16) * 16
+    wt = _reordered(weight, op, dot)
+    b = np.zeros(op, np.float32)
+    if bias is not None:
+        b[:O] = np.asarray(bias, dtype=np.float32).reshape(-1)
+    if dot:
+        for i in range(B):
+            xb, yb = xs[i].ctypes.data, y[i].ctypes.data
+            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wt.ctypes.data, b.ctypes.data, yb, T, C,
+                                                                          O, k, stride, padding, t0, t1),
                    out_len, out_len * O * k * C)
         return _result(out, y)
-    op = -(-O // 16) * 16
     nt, nf = block or register_block(op)
-    wt = np.zeros((k, C, op), np.float32)
-    wt[:, :, :O] = w.transpose(1, 2, 0)
-    for b in range(B):
-        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
-        _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
-                                                                 dilation, padding, nt, nf, t0, t1),
+    for i in range(B):
+        xb, yb = xs[i].ctypes.data, y[i].ctypes.data
+        _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, b.ctypes.data, yb, T, C, O, op,
+                                                                 k, stride, dilation, padding, nt, nf, t0, t1),
                out_len, out_len * op * k * C)
     return _result(out, y)
 
