@@ -123,3 +123,25 @@ def test_input_gates_on_mlx_blas_equal_numpy():
     b = mx.array(rng.standard_normal(128).astype(np.float32))
     np.testing.assert_allclose(recurrence._input_gates(x, w, b), x @ np.array(w).T + np.array(b), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(recurrence._input_gates(x, w, None), x @ np.array(w).T, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("true_skip", [False, True])
+def test_resnet_block_fused_tail_equals_plain(monkeypatch, true_skip):
+    """A SEANet resnet block's last ELU, kernel-1 conv, shortcut (a kernel-1 conv, or the identity) and sum as
+    BLAS products accumulated into one biased output (`pointwise_sum`) equal the plain MLX path."""
+    from mlx_audio_lab.layers.cpu import conv as cpu_conv
+
+    mx.random.seed(7)
+    block = SEANetResnetBlock(32, (3, 1), (1, 1), compress=2, true_skip=true_skip)
+    for conv in [block.block[1], block.block[3]] + ([] if true_skip else [block.shortcut]):
+        conv.conv.bias = mx.random.normal(conv.conv.bias.shape)
+    x = mx.random.normal((2, 3001, 32))
+    fm.set_fast_math(False)
+    want = block(x)
+    fm.set_fast_math(True)
+    calls = []
+    original = cpu_conv.pointwise_sum
+    monkeypatch.setattr("mlx_audio_lab.layers.conv.pointwise_sum", lambda *a: calls.append(len(a[0])) or original(*a))
+    got = block(x)
+    assert calls == [1 if true_skip else 2] and got.shape == want.shape and float(want.std()) > 0.5
+    assert float(mx.abs(got - want).max()) <= 2e-5 * float(mx.abs(want).max())

@@ -15,8 +15,9 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from .cpu import native
-from .cpu.conv import conv1d, conv_transpose1d
-from .fast_math import ELU, fast_math_active
+from .cpu.conv import conv1d, conv_transpose1d, pointwise_sum
+from .cpu.gemv import blas_gemm
+from .fast_math import ELU, elu, fast_math_active
 from .groupnorm import TimeGroupNorm
 from .long_conv import chunked_conv1d, needs_chunks
 
@@ -150,8 +151,30 @@ class SEANetResnetBlock(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, dim) -> (B, T, dim)."""
+        if self._fused_tail(x):  # CPU: the last ELU, the last kernel-1 conv, the shortcut and the sum in 2 passes
+            h = elu(run_layers(self.block[:-2], x))
+            last = self.block[-1].conv
+            terms = [(h, last.weight)]
+            if "shortcut" in self:
+                terms.append((x, self.shortcut.conv.weight))
+            biases = [c.bias for c in (last, self.shortcut.conv if "shortcut" in self else None)
+                      if c is not None and "bias" in c]
+            return pointwise_sum(terms, sum(biases[1:], biases[0]) if biases else None,
+                                 None if "shortcut" in self else x)
         h = run_layers(self.block, x)
         return (self.shortcut(x) if "shortcut" in self else x) + h
+
+    def _fused_tail(self, x: mx.array) -> bool:
+        """Whether the block ends ELU (alpha 1), a plain kernel-1 conv, with a plain kernel-1 shortcut or none,
+        float32 on the CPU with the fast paths, the BLAS and the direct kernels (`cpu/conv.pointwise_sum`)."""
+        def plain_k1(m: nn.Module) -> bool:
+            return (isinstance(m, StreamableConv1d) and "norm" not in m and m.conv.weight.shape[1] == 1
+                    and m.conv.stride == 1 and m.conv.groups == 1 and m.conv.weight.dtype == mx.float32)
+
+        return (len(self.block) >= 2 and isinstance(self.block[-2], nn.ELU) and self.block[-2]._alpha == 1.0
+                and plain_k1(self.block[-1]) and ("shortcut" not in self or plain_k1(self.shortcut))
+                and x.dtype == mx.float32 and fast_math_active(x.size) and native.library() is not None
+                and blas_gemm() is not None)
 
 
 class Conv1d(nn.Conv1d):

@@ -183,6 +183,31 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
     return _biased(y, bias)
 
 
+def pointwise_sum(terms: list[tuple[mx.array, mx.array]], bias: mx.array | None = None,
+                  residual: mx.array | None = None) -> mx.array:
+    """residual + sum_i x_i @ w_i^T + bias for kernel-1 convs x_i (B, T, C_i), w_i (O, 1, C_i) of one output
+    (a SEANet resnet block's last conv and its shortcut): the output filled once with the bias (and residual),
+    every product accumulated into it on MLX's BLAS (beta 1), so no pass of its own per bias or sum. float32;
+    needs `blas_gemm()` and the direct kernels' output buffers (`native`). Evaluates the inputs."""
+    gemm = blas_gemm()
+    B, T, _ = terms[0][0].shape
+    O = terms[0][1].shape[0]
+    out, y = native._output((B, T, O))
+    rows = y.reshape(B * T, O)
+    if residual is not None:
+        np.add(np.asarray(residual, dtype=np.float32).reshape(B * T, O),
+               0.0 if bias is None else np.asarray(bias, dtype=np.float32), out=rows)
+    else:
+        rows[:] = 0.0 if bias is None else np.asarray(bias, dtype=np.float32)
+    for x, w in terms:
+        xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32)).reshape(B * T, -1)
+        ws = np.ascontiguousarray(np.asarray(w, dtype=np.float32)).reshape(O, -1)
+        C = xs.shape[1]
+        gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, B * T, O, C, 1.0, xs.ctypes.data, C, ws.ctypes.data, C, 1.0,
+             rows.ctypes.data, O)
+    return native._result(out, y)
+
+
 def _biased(y: mx.array, bias: mx.array | None) -> mx.array:
     return y if bias is None else y + bias
 
