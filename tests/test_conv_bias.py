@@ -55,3 +55,25 @@ def test_conv_layer_passes_its_bias_and_the_plain_path_matches():
     layer.weight = 2.0 * layer.weight
     again = layer(x)
     assert float(mx.abs((again - layer.bias) - 2.0 * (want - layer.bias)).max()) <= 4e-6 * float(mx.abs(want).max())
+
+
+@pytest.mark.parametrize("batch, length, c_in, c_out, k, stride, padding, output_padding", [
+    (1, 3000, 64, 32, 4, 2, 1, 0),  # the direct kernel (polyphase, s * C_out <= 128)
+    (1, 2001, 128, 64, 8, 4, 2, 1),  # BLAS, one product per block of s taps (small weight)
+    (1, 150, 512, 256, 16, 8, 4, 0),  # BLAS, one product per tap (large weight)
+    (1, 1000, 70, 10, 3, 4, 0, 3),  # k < stride, output_padding past the last tap: zero rows, bias added after
+    (2, 999, 48, 24, 5, 2, 2, 1)])
+def test_transposed_conv_with_bias_equals_mlx(batch, length, c_in, c_out, k, stride, padding, output_padding):
+    """Transposed convs with a bias on each CPU path (the bias as the products' starting value, or added after
+    where zero rows are appended) equal `mx.conv_transpose1d` + bias."""
+    from mlx_audio_lab.layers.cpu.conv import conv_transpose1d
+
+    mx.random.seed(length + k)
+    x = mx.random.normal((batch, length, c_in))
+    w = mx.random.normal((c_out, k, c_in)) / (k * c_in) ** 0.5
+    bias = 5.0 * mx.random.normal((c_out,))
+    want = mx.conv_transpose1d(x, w, stride=stride, padding=padding, output_padding=output_padding) + bias
+    assert fm.fast_math_active()
+    got = conv_transpose1d(x, w, stride, padding, 1, output_padding, 1, bias)
+    assert got.shape == want.shape
+    assert float(mx.abs(got - want).max()) <= 2e-6 * float(mx.abs(want).max())

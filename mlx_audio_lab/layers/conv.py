@@ -203,6 +203,5 @@ class ConvTranspose1d(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C_in) -> (B, (T - 1) * stride - 2 * padding + dilation * (k - 1) + 1 + output_padding, C_out)."""
-        y = conv_transpose1d(x, self.weight, self.stride, self.padding, self.dilation, self.output_padding,
-                             self.groups)
-        return y + self.bias if "bias" in self else y
+        return conv_transpose1d(x, self.weight, self.stride, self.padding, self.dilation, self.output_padding,
+                                self.groups, self.bias if "bias" in self else None)

@@ -112,7 +112,7 @@ WEIGHT_CACHE = 64  # reordered conv weights kept (one model's convs)
 _weights: dict[tuple[int, int, bool], tuple[mx.array, np.ndarray]] = {}
 
 
-def _reordered(weight: mx.array, op: int, dot: bool) -> np.ndarray:
+def _reordered(weight: mx.array, op: int, dot: bool, cache: bool = True) -> np.ndarray:
     """The weight as the kernels read it: (O, k * C) for the window dot products, else (k, C, op) with the outputs
     zero-padded to op; reordered once per MLX array object (a parameter; its id is not reused while cached)."""
     key = (id(weight), op, dot)
@@ -126,6 +126,8 @@ def _reordered(weight: mx.array, op: int, dot: bool) -> np.ndarray:
     else:
         wt = np.zeros((k, C, op), np.float32)
         wt[:, :, :O] = w.transpose(1, 2, 0)
+    if not cache:
+        return wt
     if len(_weights) >= WEIGHT_CACHE:
         _weights.pop(next(iter(_weights)))  # the oldest entry
     _weights[key] = (weight, wt)
@@ -133,9 +135,11 @@ def _reordered(weight: mx.array, op: int, dot: bool) -> np.ndarray:
 
 
 def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 block: tuple[int, int] | None = None, bias: mx.array | None = None) -> mx.array:
+                 block: tuple[int, int] | None = None, bias: mx.array | None = None, cache: bool = True) -> mx.array:
     """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
-    (N = C_out) runs far below its peak; `bias` (C_out,) added in the kernel (no pass of its own). Evaluates `x`."""
+    (N = C_out) runs far below its peak; `bias` (C_out,) added in the kernel (no pass of its own); `cache`: keep
+    the reordered weight for the next call with this weight array (False for a weight made per call). Evaluates
+    `x`."""
     lib = library()
     xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     B, T, C = xs.shape
@@ -144,7 +148,7 @@ def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 
     out, y = _output((B, out_len, O))
     dot = O <= DOT_MAX_OUT and dilation == 1
     op = O if dot else -(-O // 16) * 16
-    wt = _reordered(weight, op, dot)
+    wt = _reordered(weight, op, dot, cache)
     b = np.zeros(op, np.float32)
     if bias is not None:
         b[:O] = np.asarray(bias, dtype=np.float32).reshape(-1)
