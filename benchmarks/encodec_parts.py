@@ -4,8 +4,9 @@
 The same real-size seeded models as `benchmarks/models/encodec.py`. Each part is one top-level layer of the
 encoder / decoder (an ELU and the conv after it together: the run fuses them), or the quantizer, fed the input it
 gets in a whole run, timed alone (MLX between `mx.eval` barriers), the MLX port and the reference interleaved part
-by part and repeat by repeat; the minimum of the repeats is kept, and the load average printed beside it. `--plain` adds the plain MLX path (`plain_math`),
-`--loop` the fast path with the LSTM on its numpy loop instead of the C kernel (the state before the kernel).
+by part and repeat by repeat; the minimum of the repeats is kept, and the load average printed beside it.
+`--plain` adds the plain MLX path (`plain_math`), `--loop` the fast path with the LSTM on its numpy loop instead
+of the C kernel (the state before the kernel).
 Prints only; writes nothing.
 """
 
