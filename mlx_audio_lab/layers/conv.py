@@ -9,12 +9,15 @@ very long inputs in time chunks: `long_conv.py`).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import mlx.core as mx
 import mlx.nn as nn
 
-from .cpu.conv import conv1d, conv_transpose1d
-from .fast_math import ELU
+from .cpu import native
+from .cpu.conv import conv1d, conv_transpose1d, pointwise_sum
+from .cpu.gemv import blas_gemm
+from .fast_math import ELU, elu, fast_math_active
 from .groupnorm import TimeGroupNorm
 from .long_conv import chunked_conv1d, needs_chunks
 
@@ -23,6 +26,8 @@ def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.arra
     """Pad the time axis of (B, T, C); reflect on a signal shorter than the pad zero-extends it first."""
     if left == 0 and right == 0:
         return x
+    if padded_on_cpu(x, left, right, mode):
+        return native.pad_act(x, left, right, mode)
     if mode != "reflect":
         return mx.pad(x, [(0, 0), (left, right), (0, 0)], mode="edge" if mode == "replicate" else "constant")
     length = x.shape[1]
@@ -31,6 +36,13 @@ def pad1d(x: mx.array, left: int, right: int, mode: str = "constant") -> mx.arra
         x = mx.pad(x, [(0, 0), (0, extra), (0, 0)])
     x = mx.pad(x, [(0, 0), (left, right), (0, 0)], mode="reflect")
     return x[:, : x.shape[1] - extra] if extra else x
+
+
+def padded_on_cpu(x: mx.array, left: int, right: int, mode: str) -> bool:
+    """Whether `pad1d` pads on the direct kernel (`cpu/native.pad_act`, one pass): float32 on the CPU with the fast
+    paths and kernels on, a reflect pad shorter than the signal (MLX's reflect pad: ~3x slower)."""
+    return (x.ndim == 3 and x.dtype == mx.float32 and fast_math_active(x.size) and native.library() is not None
+            and (mode != "reflect" or x.shape[1] > max(left, right)))
 
 
 def extra_padding(length: int, kernel: int, stride: int, padding_total: int) -> int:
@@ -55,15 +67,25 @@ class StreamableConv1d(nn.Module):
         self.kernel = (kernel_size - 1) * dilation + 1  # effective kernel with dilation
         self.padding_total = self.kernel - stride
 
+    def pads(self, length: int) -> tuple[int, int]:
+        """(left, right) time padding for an input of `length` frames."""
+        extra = extra_padding(length, self.kernel, self.stride, self.padding_total)
+        if self.causal:
+            return self.padding_total, extra
+        right = self.padding_total // 2
+        return self.padding_total - right, right + extra
+
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C_in) -> (B, ceil(T / stride), C_out)."""
-        extra = extra_padding(x.shape[1], self.kernel, self.stride, self.padding_total)
-        if self.causal:
-            left, right = self.padding_total, extra
-        else:
-            right = self.padding_total // 2
-            left, right = self.padding_total - right, right + extra
-        x = self.conv(pad1d(x, left, right, self.pad_mode))
+        x = self.conv(pad1d(x, *self.pads(x.shape[1]), self.pad_mode))
+        return self.norm(x) if "norm" in self else x
+
+    def after_elu(self, x: mx.array) -> mx.array:
+        """`self(elu(x))` (ELU alpha 1); on the CPU the ELU and the padding are one pass (`cpu/native.pad_act`)."""
+        left, right = self.pads(x.shape[1])
+        if not padded_on_cpu(x, left, right, self.pad_mode):
+            return self(ELU()(x))
+        x = self.conv(native.pad_act(x, left, right, self.pad_mode, elu=True))
         return self.norm(x) if "norm" in self else x
 
 
@@ -89,6 +111,25 @@ class StreamableConvTranspose1d(nn.Module):
         return x[:, self.left : x.shape[1] - self.right]
 
 
+def run_layers(layers: list[nn.Module], x: mx.array, tapped: Callable[[int, mx.array], mx.array] | None = None
+               ) -> mx.array:
+    """x through the layers in order, `tapped(i, output)` after each but the ELUs; an ELU (alpha 1) followed by
+    a `StreamableConv1d` runs as the conv's `after_elu` (the ELU fused into its padding pass on the CPU)."""
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if (isinstance(layer, nn.ELU) and layer._alpha == 1.0 and i + 1 < len(layers)
+                and isinstance(layers[i + 1], StreamableConv1d)):
+            i += 1
+            x = layers[i].after_elu(x)
+        else:
+            x = layer(x)
+        if tapped is not None and not isinstance(layers[i], nn.ELU):
+            x = tapped(i, x)
+        i += 1
+    return x
+
+
 class SEANetResnetBlock(nn.Module):
     """ELU -> conv(k, dilation) -> ELU -> conv(1), plus a shortcut (1x1 conv or identity).
 
@@ -110,19 +151,41 @@ class SEANetResnetBlock(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, dim) -> (B, T, dim)."""
-        h = x
-        for layer in self.block:
-            h = layer(h)
+        if self._fused_tail(x):  # CPU: the last ELU, the last kernel-1 conv, the shortcut and the sum in 2 passes
+            h = elu(run_layers(self.block[:-2], x))
+            last = self.block[-1].conv
+            terms = [(h, last.weight)]
+            if "shortcut" in self:
+                terms.append((x, self.shortcut.conv.weight))
+            biases = [c.bias for c in (last, self.shortcut.conv if "shortcut" in self else None)
+                      if c is not None and "bias" in c]
+            return pointwise_sum(terms, sum(biases[1:], biases[0]) if biases else None,
+                                 None if "shortcut" in self else x)
+        h = run_layers(self.block, x)
         return (self.shortcut(x) if "shortcut" in self else x) + h
+
+    def _fused_tail(self, x: mx.array) -> bool:
+        """Whether the block ends ELU (alpha 1), a plain kernel-1 conv, with a plain kernel-1 shortcut or none,
+        float32 on the CPU with the fast paths, the BLAS and the direct kernels (`cpu/conv.pointwise_sum`)."""
+        def plain_k1(m: nn.Module) -> bool:
+            return (isinstance(m, StreamableConv1d) and "norm" not in m and m.conv.weight.shape[1] == 1
+                    and m.conv.stride == 1 and m.conv.groups == 1 and m.conv.weight.dtype == mx.float32)
+
+        return (len(self.block) >= 2 and isinstance(self.block[-2], nn.ELU) and self.block[-2]._alpha == 1.0
+                and plain_k1(self.block[-1]) and ("shortcut" not in self or plain_k1(self.shortcut))
+                and x.dtype == mx.float32 and fast_math_active(x.size) and native.library() is not None
+                and blas_gemm() is not None)
 
 
 class Conv1d(nn.Conv1d):
     """`nn.Conv1d` (same parameters) computed by `conv1d`: the CPU's slow kernel cases rewritten."""
 
     def __call__(self, x: mx.array) -> mx.array:
-        conv = chunked_conv1d if needs_chunks(x) else conv1d  # the GPU's very long inputs go in time chunks
-        y = conv(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
-        return y + self.bias if "bias" in self else y
+        if needs_chunks(x):  # the GPU's very long inputs go in time chunks
+            y = chunked_conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups)
+            return y + self.bias if "bias" in self else y
+        return conv1d(x, self.weight, self.stride, self.padding, self.dilation, self.groups,
+                      self.bias if "bias" in self else None)
 
 
 class ConvTranspose1d(nn.Module):
@@ -140,6 +203,5 @@ class ConvTranspose1d(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C_in) -> (B, (T - 1) * stride - 2 * padding + dilation * (k - 1) + 1 + output_padding, C_out)."""
-        y = conv_transpose1d(x, self.weight, self.stride, self.padding, self.dilation, self.output_padding,
-                             self.groups)
-        return y + self.bias if "bias" in self else y
+        return conv_transpose1d(x, self.weight, self.stride, self.padding, self.dilation, self.output_padding,
+                                self.groups, self.bias if "bias" in self else None)

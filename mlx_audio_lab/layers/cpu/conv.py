@@ -155,29 +155,61 @@ def phase_gemm_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: i
 
 
 def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-           groups: int = 1) -> mx.array:
-    """`mx.conv1d` (same arguments and result), with the slow cases of MLX's CPU kernel rewritten on the CPU."""
+           groups: int = 1, bias: mx.array | None = None) -> mx.array:
+    """`mx.conv1d` (same arguments and result), plus `bias` (C_out,) if given, with the slow cases of MLX's CPU
+    kernel rewritten on the CPU (the direct dense kernel adds the bias as it writes: no pass of its own)."""
     # gate on the input or the weight: a short input through a large dilated kernel is slow too (BigVGAN's first
     # stage, 64 frames x 768 channels, k 11, dilation 5: 3.4 s in MLX's kernel, 0.15 s phase-folded)
     if fast_math_active(max(x.size, weight.size)):
         if weight.shape[1] == 1 and groups == 1:
-            return pointwise_conv1d(x, weight, stride, padding)
+            return _biased(pointwise_conv1d(x, weight, stride, padding), bias)
         f32 = x.dtype == mx.float32 and weight.dtype == mx.float32
         if groups > 1 and groups == x.shape[-1] == weight.shape[0] and stride == 1:
             if f32 and native.library() is not None:
-                return native.depthwise_conv1d(x, weight, padding, dilation)
-            return depthwise_conv1d(x, weight, padding, dilation)
+                return _biased(native.depthwise_conv1d(x, weight, padding, dilation), bias)
+            return _biased(depthwise_conv1d(x, weight, padding, dilation), bias)
         if (groups == 1 and f32 and native.dense_wins(x.shape[-1], weight.shape[0], weight.shape[1])
-                and native.library() is not None):  # few outputs or a small weight: BLAS runs slow
-            return native.dense_conv1d(x, weight, stride, padding, dilation)
+                and native.library() is not None and (bias is None or bias.dtype == mx.float32)):
+            # few outputs or a small weight: BLAS runs slow
+            return native.dense_conv1d(x, weight, stride, padding, dilation, bias=bias)
         if x.shape[-1] // groups >= TAP_SUM_MIN_CHANNELS and f32 and blas_gemm() is not None:
             # per-tap products: the per-phase ones (`phase_gemm_conv1d`) measured no faster on 2 cores; dilated
             # ones with taps d apart, no phase folding (one core, CPU time: 256 -> 256 k7 d3 52 vs 64 ms, 512 k7 d9
             # 27 vs 34, 768 k7 d3 157 vs 167: the folding's two transposes cost more than they save)
-            return tap_sum_conv1d(x, weight, stride, padding, groups, dilation)
+            return _biased(tap_sum_conv1d(x, weight, stride, padding, groups, dilation), bias)
         if dilation > 1 and stride == 1:  # then MLX's undilated kernel (few input channels, or no BLAS)
-            return phase_folded_conv1d(x, weight, dilation, padding, groups)
-    return mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+            return _biased(phase_folded_conv1d(x, weight, dilation, padding, groups), bias)
+    y = mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return _biased(y, bias)
+
+
+def pointwise_sum(terms: list[tuple[mx.array, mx.array]], bias: mx.array | None = None,
+                  residual: mx.array | None = None) -> mx.array:
+    """residual + sum_i x_i @ w_i^T + bias for kernel-1 convs x_i (B, T, C_i), w_i (O, 1, C_i) of one output
+    (a SEANet resnet block's last conv and its shortcut): the output filled once with the bias (and residual),
+    every product accumulated into it on MLX's BLAS (beta 1), so no pass of its own per bias or sum. float32;
+    needs `blas_gemm()` and the direct kernels' output buffers (`native`). Evaluates the inputs."""
+    gemm = blas_gemm()
+    B, T, _ = terms[0][0].shape
+    O = terms[0][1].shape[0]
+    out, y = native._output((B, T, O))
+    rows = y.reshape(B * T, O)
+    if residual is not None:
+        np.add(np.asarray(residual, dtype=np.float32).reshape(B * T, O),
+               0.0 if bias is None else np.asarray(bias, dtype=np.float32), out=rows)
+    else:
+        rows[:] = 0.0 if bias is None else np.asarray(bias, dtype=np.float32)
+    for x, w in terms:
+        xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32)).reshape(B * T, -1)
+        ws = np.ascontiguousarray(np.asarray(w, dtype=np.float32)).reshape(O, -1)
+        C = xs.shape[1]
+        gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, B * T, O, C, 1.0, xs.ctypes.data, C, ws.ctypes.data, C, 1.0,
+             rows.ctypes.data, O)
+    return native._result(out, y)
+
+
+def _biased(y: mx.array, bias: mx.array | None) -> mx.array:
+    return y if bias is None else y + bias
 
 
 def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, groups: int = 1) -> mx.array:
@@ -208,14 +240,14 @@ def overlap_add_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, gro
     return y.reshape(B, (T + q - 1) * stride, O)
 
 
-def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, bias: mx.array | None = None) -> mx.array:
     """`overlap_add_conv_transpose1d` for a dense float32 conv on the BLAS, overlap-added in place.
 
     Tap j*s + i sends input frame t to output sample (t + j) * s + i. A long input through a small weight: one
     product per block of s taps, X (T, C) @ W_j^T (s * C_out, C) accumulated into the output viewed as
     (T + q - 1, s * C_out) from row j (the weight reordered once). A large weight: one product per tap on a view
     of the weight as it is (row step k * C), into every s-th output row. No (T, q, s, C_out) intermediate and no
-    shifted copies. Evaluates `x`.
+    shifted copies. `bias` (C_out,): the output starts from it (every product accumulates). Evaluates `x`.
     """
     gemm = blas_gemm()
     B, T, C = x.shape
@@ -224,7 +256,11 @@ def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.arra
     n = stride * O
     xs = np.ascontiguousarray(np.asarray(x))
     y = np.empty((B, T + q - 1, n), np.float32)
-    y[:, T:] = 0.0
+    if bias is not None:
+        y[:] = np.tile(np.asarray(bias, dtype=np.float32).reshape(-1), stride)  # sample i * O + o: bias[o]
+    else:
+        y[:, T:] = 0.0
+    first = 0.0 if bias is None else 1.0  # beta of the products that write rows first
     if weight.size <= T * C:  # reorder the weight to (q, s, O, C): one product per block of s taps
         if q * stride > k:
             weight = mx.pad(weight, [(0, 0), (0, q * stride - k), (0, 0)])
@@ -232,16 +268,16 @@ def gemm_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.arra
         for b in range(B):
             for j in range(q):  # rows j .. j + T - 1 (+)= (T, C) @ (s*O, C)^T
                 gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, n, C, 1.0, xs[b].ctypes.data, C, ws[j].ctypes.data, C,
-                     1.0 if j else 0.0, y[b].ctypes.data + 4 * j * n, n)
+                     1.0 if j else first, y[b].ctypes.data + 4 * j * n, n)
     else:
         ws = np.ascontiguousarray(np.asarray(weight))
-        if k < stride:  # no tap writes samples t * s + i for i >= k: zeros
+        if k < stride and bias is None:  # no tap writes samples t * s + i for i >= k: zeros
             y.reshape(B, T, stride, O)[:, :, k:] = 0.0
         for b in range(B):
             for tap in range(k):  # samples (t + j) * s + i (+)= (T, C) @ W[:, tap, :]^T, row step s * O
                 j, i = divmod(tap, stride)
                 gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, T, O, C, 1.0, xs[b].ctypes.data, C, ws.ctypes.data + 4 * tap * C,
-                     k * C, 1.0 if j else 0.0, y[b].ctypes.data + 4 * (j * n + i * O), n)
+                     k * C, 1.0 if j else first, y[b].ctypes.data + 4 * (j * n + i * O), n)
     return mx.array(y.reshape(B, (T + q - 1) * stride, O))
 
 
@@ -255,37 +291,45 @@ def polyphase_weight(weight: mx.array, stride: int) -> mx.array:
     return weight.reshape(O, q, stride, C)[:, ::-1].transpose(2, 0, 1, 3).reshape(stride * O, q, C)
 
 
-def native_conv_transpose1d(x: mx.array, weight: mx.array, stride: int) -> mx.array:
+def native_conv_transpose1d(x: mx.array, weight: mx.array, stride: int, bias: mx.array | None = None) -> mx.array:
     """The full transposed conv (no padding) as one ordinary conv on the direct kernel: frame m of the s * C_out
     polyphase outputs sums x[m - j] through taps j * s + i, i.e. a conv of the (q - 1)-padded input with the
-    reversed polyphase weight; (T + q - 1, s, C_out) read as ((T + q - 1) * s, C_out). Evaluates `x`."""
+    reversed polyphase weight; (T + q - 1, s, C_out) read as ((T + q - 1) * s, C_out); `bias` (C_out,) added in
+    the kernel (each phase's copy). Evaluates `x`."""
     B, T, _ = x.shape
     O, k, _ = weight.shape
     q = -(-k // stride)
-    y = native.dense_conv1d(x, polyphase_weight(weight, stride), 1, q - 1, 1)  # (B, T + q - 1, s * O)
+    tiled = None if bias is None else mx.tile(bias.reshape(-1), stride)  # polyphase output i * O + o: bias[o]
+    y = native.dense_conv1d(x, polyphase_weight(weight, stride), 1, q - 1, 1, bias=tiled, cache=False)
+    # y: (B, T + q - 1, s * O)
     return y.reshape(B, (T + q - 1) * stride, O)
 
 
 def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-                     output_padding: int = 0, groups: int = 1) -> mx.array:
-    """`mx.conv_transpose1d` (same arguments and result); on the CPU computed by `overlap_add_conv_transpose1d`."""
+                     output_padding: int = 0, groups: int = 1, bias: mx.array | None = None) -> mx.array:
+    """`mx.conv_transpose1d` (same arguments and result), plus `bias` (C_out,) if given; on the CPU computed by
+    `overlap_add_conv_transpose1d` or its BLAS / direct-kernel forms (these two start from the bias)."""
     O, k, c_per_group = weight.shape
     depthwise = groups == x.shape[-1] == O and c_per_group == 1
     # any size: MLX's CPU kernel is slow even for a short input when the weight is large (Mimi's, SNAC's first
     # upsampler: 50 frames x 1024 channels, 0.87 s vs 2 ms)
     if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
-        return mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
-                                   output_padding=output_padding, groups=groups)
+        return _biased(mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
+                                           output_padding=output_padding, groups=groups), bias)
     q = -(-k // stride)
     f32 = x.dtype == weight.dtype == mx.float32
+    length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
+    # the bias inside the products where no zero rows are appended below and it is float32, else added after
+    inner = bias if (bias is not None and bias.dtype == mx.float32 and f32 and groups == 1
+                     and padding + length <= (x.shape[1] + q - 1) * stride) else None
     if (groups == 1 and f32 and stride * O <= NATIVE_TRANSPOSED_MAX_OUT
             and native.dense_wins(x.shape[-1], stride * O, q) and native.library() is not None):
-        y = native_conv_transpose1d(x, weight, stride)
+        y = native_conv_transpose1d(x, weight, stride, inner)
     elif groups == 1 and f32 and blas_gemm() is not None:
-        y = gemm_conv_transpose1d(x, weight, stride)
+        y = gemm_conv_transpose1d(x, weight, stride, inner)
     else:
-        y = overlap_add_conv_transpose1d(x, weight, stride, groups)
-    length = (x.shape[1] - 1) * stride - 2 * padding + k + output_padding
+        y, inner = overlap_add_conv_transpose1d(x, weight, stride, groups), None
     if padding + length > y.shape[1]:  # output_padding reaches past the last tap: zeros
         y = mx.pad(y, [(0, 0), (0, padding + length - y.shape[1]), (0, 0)])
-    return y[:, padding : padding + length]
+    y = y[:, padding : padding + length]
+    return y if inner is not None else _biased(y, bias)

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));  /* 16 floats, loads need no alignment */
+#include "simd16.h" /* v16 (16 floats, loads need no alignment), load / store, exp_v */
 
 #define TILE 16 /* output channels per vector */
 
@@ -31,10 +31,10 @@ void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, f
   }
 }
 
-/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding). */
-static v16 dense_frame(const float *restrict x, const float *restrict wt, long T, long C, long Op, long k,
+/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding), from the
+ * tile's bias. */
+static v16 dense_frame(const float *restrict x, const float *restrict wt, v16 acc, long T, long C, long Op, long k,
                        long first, long dilation) {
-  v16 acc = {0};
   for (long j = 0; j < k; ++j) {
     long row = first + j * dilation;
     if (row < 0 || row >= T) continue;
@@ -45,7 +45,7 @@ static v16 dense_frame(const float *restrict x, const float *restrict wt, long T
   return acc;
 }
 
-static void store(float *restrict dst, v16 v, long n) {
+static void store_n(float *restrict dst, v16 v, long n) {
   if (n == TILE) {
     memcpy(dst, &v, sizeof(v));
   } else {
@@ -59,14 +59,14 @@ static void store(float *restrict dst, v16 v, long n) {
  * NT * NF accumulators. Per input channel and tap: NT weight vectors loaded, NF inputs broadcast, NT * NF FMAs.
  * The weight (k, C, Op) streams through in order; the block's input rows stay in L1. */
 #define DENSE_BLOCK(NT, NF)                                                                                         \
-  static void dense_block_##NT##x##NF(const float *restrict x, const float *restrict wt, float *restrict y,      \
-                                       long C, long O, long Op, long k, long stride, long dilation, long padding,   \
-                                       long t, long ot) {                                                          \
+  static void dense_block_##NT##x##NF(const float *restrict x, const float *restrict wt, const float *restrict b, \
+                                       float *restrict y, long C, long O, long Op, long k, long stride,             \
+                                       long dilation, long padding, long t, long ot) {                              \
     const float *in0 = x + (t * stride - padding) * C;                                                           \
     const long step = stride * C;                                                                                 \
     v16 acc[NT][NF];                                                                                              \
     for (int u = 0; u < NT; ++u)                                                                                  \
-      for (int i = 0; i < NF; ++i) acc[u][i] = (v16){0};                                                         \
+      for (int i = 0; i < NF; ++i) acc[u][i] = *(const v16 *)(b + ot + u * TILE);                               \
     for (long j = 0; j < k; ++j) {                                                                                \
       const float *in = in0 + j * dilation * C;                                                                   \
       const float *w = wt + j * C * Op + ot;                                                                      \
@@ -83,7 +83,7 @@ static void store(float *restrict dst, v16 v, long n) {
       long n = O - ot - u * TILE;                                                                                 \
       n = n > TILE ? TILE : n;                                                                                    \
       if (n <= 0) break;                                                                                          \
-      for (int i = 0; i < NF; ++i) store(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
+      for (int i = 0; i < NF; ++i) store_n(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
     }                                                                                                             \
   }
 
@@ -92,8 +92,8 @@ DENSE_BLOCK(2, 4) DENSE_BLOCK(2, 6) DENSE_BLOCK(2, 8) DENSE_BLOCK(2, 12)
 DENSE_BLOCK(3, 4) DENSE_BLOCK(3, 6) DENSE_BLOCK(3, 8)
 DENSE_BLOCK(4, 4) DENSE_BLOCK(4, 6)
 
-typedef void (*dense_block_fn)(const float *restrict, const float *restrict, float *restrict, long, long, long, long,
-                               long, long, long, long, long);
+typedef void (*dense_block_fn)(const float *restrict, const float *restrict, const float *restrict, float *restrict,
+                               long, long, long, long, long, long, long, long, long);
 
 /* The block for (NT tiles, NF frames), or 0 where none is built; nf_index: 4 -> 0, 6 -> 1, 8 -> 2, 12 -> 3, 16 -> 4. */
 static dense_block_fn block_for(long nt, long nf) {
@@ -107,12 +107,13 @@ static dense_block_fn block_for(long nt, long nf) {
   return table[nt - 1][f];
 }
 
-/* Dense: y[t, o] = sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
- * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16. Blocks of nf
+/* Dense: y[t, o] = b[o] + sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
+ * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16; b (Op) the bias
+ * (zeros for none). Blocks of nf
  * frames outside, groups of nt output tiles inside (the last group narrower), so a block's input stays in L1
  * while every group reads it. nt in 1..4, nf in {4, 6, 8, 12, 16} with a block built for it (else 2 x 8). */
-void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *restrict y, long T, long C, long O,
-                      long Op, long k, long stride, long dilation, long padding, long nt, long nf, long t0, long t1) {
+void dense_conv1d_f32(const float *restrict x, const float *restrict wt, const float *restrict b, float *restrict y,
+                      long T, long C, long O, long Op, long k, long stride, long dilation, long padding, long nt, long nf, long t0, long t1) {
   if (!block_for(nt, nf)) nt = 2, nf = 8;
   long lo = (padding + stride - 1) / stride;                        /* first frame whose window is inside x */
   long hi = (T - 1 + padding - (k - 1) * dilation) / stride + 1;    /* past the last such frame */
@@ -126,14 +127,15 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, float *
       long n = tiles - u < nt ? tiles - u : nt;
       dense_block_fn fn = block_for(n, nf);
       if (!fn) fn = block_for(1, nf);  /* not reached: every narrower group of a built block is built */
-      fn(x, wt, y, C, O, Op, k, stride, dilation, padding, t, u * TILE);
+      fn(x, wt, b, y, C, O, Op, k, stride, dilation, padding, t, u * TILE);
     }
   }
   for (long f = t0; f < t1; ++f) {  /* frames near the padding and the last partial block, one at a time */
     if (f >= lo && f < t) continue;
     for (long ot = 0; ot < Op; ot += TILE) {
       long n = O - ot < TILE ? O - ot : TILE;
-      store(y + f * O + ot, dense_frame(x, wt + ot, T, C, Op, k, f * stride - padding, dilation), n);
+      store_n(y + f * O + ot, dense_frame(x, wt + ot, *(const v16 *)(b + ot), T, C, Op, k, f * stride - padding,
+                                          dilation), n);
     }
   }
 }
@@ -145,11 +147,11 @@ static float hsum(v16 v) {
   return s;
 }
 
-/* Undilated dense conv with very few outputs (a vocoder's last conv to one channel): output t is the dot product
- * of the k * C contiguous floats from row t * stride - padding with each w[o] (O, k * C); vectorised along that
+/* Undilated dense conv with very few outputs (a vocoder's last conv to one channel): output t is b[o] plus the dot
+ * product of the k * C contiguous floats from row t * stride - padding with each w[o] (O, k * C); vectorised along that
  * window, four frames at once. Windows reaching into the padding: the rows inside x only. */
-void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, float *restrict y, long T, long C,
-                           long O, long k, long stride, long padding, long t0, long t1) {
+void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, const float *restrict b, float *restrict y,
+                           long T, long C, long O, long k, long stride, long padding, long t0, long t1) {
   const long K = k * C;
   for (long t = t0; t < t1; ++t) {
     long first = t * stride - padding;
@@ -175,10 +177,10 @@ void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, flo
           s2 += wo[i] * in[2 * step + i];
           s3 += wo[i] * in[3 * step + i];
         }
-        y[t * O + o] = s0;
-        y[(t + 1) * O + o] = s1;
-        y[(t + 2) * O + o] = s2;
-        y[(t + 3) * O + o] = s3;
+        y[t * O + o] = s0 + b[o];
+        y[(t + 1) * O + o] = s1 + b[o];
+        y[(t + 2) * O + o] = s2 + b[o];
+        y[(t + 3) * O + o] = s3 + b[o];
       } else {
         float s = 0.f;
         for (long j = 0; j < k; ++j) {
@@ -186,7 +188,7 @@ void window_dot_conv1d_f32(const float *restrict x, const float *restrict w, flo
           if (row < 0 || row >= T) continue;
           for (long c = 0; c < C; ++c) s += wo[j * C + c] * x[row * C + c];
         }
-        y[t * O + o] = s;
+        y[t * O + o] = s + b[o];
       }
     }
     if (block) t += 3;
@@ -279,7 +281,7 @@ void snake_antialias_f32(const float *restrict x, float *restrict y, long T, lon
       for (long t = tt; t < te; ++t) {
         v16 acc = {0};
         for (long i = 0; i < n_terms; ++i) acc += buf[term_s[i]][t - tt + term_off[i] - omin] * term_h[i];
-        store(y + t * C + c0, acc, n);
+        store_n(y + t * C + c0, acc, n);
       }
     }
   }
@@ -292,6 +294,40 @@ void snake_f32(const float *restrict x, float *restrict y, long C, const float *
     for (long c = 0; c < C; c += TILE) {
       long c0 = c, n = C - c < TILE ? C - c : TILE;
       if (n < TILE && C >= TILE) c0 = C - TILE, n = TILE; /* a last partial tile: the last 16 channels, again */
-      store(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
+      store_n(y + t * C + c0, snake16(load_n(x + t * C + c0, n), load_n(alpha + c0, n), load_n(inv + c0, n)), n);
     }
+}
+
+/* ---- ELU and time padding in one pass (SEANet's ELU before each padded conv). Rows [r0, r1) of y ((left + T +
+ * right) rows of C floats): y[r] = act(x[src(r)]), src(r) = r - left inside x, and outside by `mode`: 0 zeros,
+ * 1 reflect (about the first / last row, T > left and T > right), 2 replicate. act: 0 none (a copy), 1 ELU
+ * (alpha 1): x for x > 0, e^x - 1 below (exp_v: about 1e-7 relative). */
+
+static inline v16 elu_v(v16 x) { return select(x > 0.0f, x, exp_v(x) - 1.0f); }
+
+static void act_run(const float *restrict in, float *restrict out, long n, long act) {
+  if (!act) {
+    memcpy(out, in, (size_t)n * sizeof(float));
+    return;
+  }
+  long i = 0;
+  for (; i + TILE <= n; i += TILE) store(out + i, elu_v(load(in + i)));
+  if (i < n) store_n(out + i, elu_v(load_n(in + i, n - i)), n - i);
+}
+
+void pad_act_f32(const float *restrict x, float *restrict y, long T, long C, long left, long mode, long act,
+                 long r0, long r1) {
+  long in0 = r0 > left ? r0 : left, in1 = r1 < left + T ? r1 : left + T; /* rows read straight from x */
+  if (in1 > in0) act_run(x + (in0 - left) * C, y + in0 * C, (in1 - in0) * C, act);
+  for (long r = r0; r < r1; ++r) {
+    if (r >= in0 && r < in1) continue;
+    long s = r - left;
+    if (mode == 0) {
+      memset(y + r * C, 0, (size_t)C * sizeof(float));
+      continue;
+    }
+    if (mode == 1) s = s < 0 ? -s : 2 * (T - 1) - s;
+    else s = s < 0 ? 0 : T - 1;
+    act_run(x + s * C, y + r * C, C, act);
+  }
 }

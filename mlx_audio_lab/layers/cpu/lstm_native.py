@@ -11,6 +11,7 @@ import ctypes
 import os
 import sys
 
+import mlx.core as mx
 import numpy as np
 
 from .cbuild import CKernel
@@ -56,6 +57,27 @@ def thread_weights(w_hh: np.ndarray, threads: int) -> np.ndarray:
     cols = per_gate.transpose(1, 3, 0, 2).reshape(threads, H, 4 * n)  # (thread, k, column)
     tiles = [cols[:, :, g : g + TILE].reshape(threads, -1) for g in range(0, 4 * n, TILE)]
     return np.ascontiguousarray(np.concatenate(tiles, axis=1))
+
+
+PACKED_CACHE = 16  # packed recurrent weights kept (a few LSTMs' layers and directions)
+_packed: dict[tuple[int, int], tuple[object, np.ndarray]] = {}  # (id(weight), threads) -> (weight, packed)
+
+
+def packed_weights(w_hh, threads: int) -> np.ndarray:
+    """`thread_weights` of a recurrent weight, an MLX parameter array packed once per array object:
+    a model's parameter is repacked only when it is replaced by another array (a reload, `update`); the entry
+    holds the array, so its id cannot be reused while cached."""
+    if not isinstance(w_hh, mx.array):  # a NumPy array can change in place: packed every time
+        return thread_weights(np.asarray(w_hh, np.float32), threads)
+    key = (id(w_hh), threads)
+    hit = _packed.get(key)
+    if hit is not None and hit[0] is w_hh:
+        return hit[1]
+    wt = thread_weights(np.asarray(w_hh, np.float32), threads)
+    if len(_packed) >= PACKED_CACHE:
+        _packed.pop(next(iter(_packed)))  # the oldest entry
+    _packed[key] = (w_hh, wt)
+    return wt
 
 
 def layer(gx: np.ndarray, wt: np.ndarray, h0: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:

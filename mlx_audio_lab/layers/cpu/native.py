@@ -30,10 +30,11 @@ _pool: list = []  # [(pid, ThreadPoolExecutor)]
 _P, _N = ctypes.c_void_p, ctypes.c_long
 KERNEL = CKernel("conv_kernels.c", {
     "depthwise_conv1d_f32": ([_P, _P, _P] + [_N] * 7, None),
-    "dense_conv1d_f32": ([_P, _P, _P] + [_N] * 12, None),
-    "window_dot_conv1d_f32": ([_P, _P, _P] + [_N] * 8, None),
+    "dense_conv1d_f32": ([_P, _P, _P, _P] + [_N] * 12, None),
+    "window_dot_conv1d_f32": ([_P, _P, _P, _P] + [_N] * 8, None),
     "snake_antialias_f32": ([_P, _P, _N, _N, _P, _P, _N, _P, _N, _P, _N, _P, _P, _P, _N, _N, _N], None),
     "snake_f32": ([_P, _P, _N, _P, _P, _N, _N], None),
+    "pad_act_f32": ([_P, _P] + [_N] * 7, None),
 })
 
 
@@ -107,33 +108,62 @@ def register_block(padded_out: int) -> tuple[int, int]:
     return (1, 16) if tiles == 1 else (4, 6) if tiles % 4 == 0 else (3, 8)
 
 
+WEIGHT_CACHE = 64  # reordered conv weights kept (one model's convs)
+_weights: dict[tuple[int, int, bool], tuple[mx.array, np.ndarray]] = {}
+
+
+def _reordered(weight: mx.array, op: int, dot: bool, cache: bool = True) -> np.ndarray:
+    """The weight as the kernels read it: (O, k * C) for the window dot products, else (k, C, op) with the outputs
+    zero-padded to op; reordered once per MLX array object (a parameter; its id is not reused while cached)."""
+    key = (id(weight), op, dot)
+    hit = _weights.get(key)
+    if hit is not None and hit[0] is weight:
+        return hit[1]
+    w = np.asarray(weight, dtype=np.float32)
+    O, k, C = w.shape
+    if dot:
+        wt = np.ascontiguousarray(w.reshape(O, k * C))
+    else:
+        wt = np.zeros((k, C, op), np.float32)
+        wt[:, :, :O] = w.transpose(1, 2, 0)
+    if not cache:
+        return wt
+    if len(_weights) >= WEIGHT_CACHE:
+        _weights.pop(next(iter(_weights)))  # the oldest entry
+    _weights[key] = (weight, wt)
+    return wt
+
+
 def dense_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-                 block: tuple[int, int] | None = None) -> mx.array:
+                 block: tuple[int, int] | None = None, bias: mx.array | None = None, cache: bool = True) -> mx.array:
     """A dense conv1d (groups 1), float32, on the direct kernels: for few output channels, where a BLAS product
-    (N = C_out) runs far below its peak. Evaluates `x`."""
+    (N = C_out) runs far below its peak; `bias` (C_out,) added in the kernel (no pass of its own); `cache`: keep
+    the reordered weight for the next call with this weight array (False for a weight made per call). Evaluates
+    `x`."""
     lib = library()
     xs = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-    w = np.asarray(weight, dtype=np.float32)
     B, T, C = xs.shape
-    O, k, _ = w.shape
+    O, k, _ = weight.shape
     out_len = (T + 2 * padding - dilation * (k - 1) - 1) // stride + 1
     out, y = _output((B, out_len, O))
-    if O <= DOT_MAX_OUT and dilation == 1:
-        wd = np.ascontiguousarray(w.reshape(O, k * C))
-        for b in range(B):
-            xb, yb = xs[b].ctypes.data, y[b].ctypes.data
-            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wd.ctypes.data, yb, T, C, O, k, stride,
-                                                                          padding, t0, t1),
+    dot = O <= DOT_MAX_OUT and dilation == 1
+    op = O if dot else -(-O // 16) * 16
+    wt = _reordered(weight, op, dot, cache)
+    b = np.zeros(op, np.float32)
+    if bias is not None:
+        b[:O] = np.asarray(bias, dtype=np.float32).reshape(-1)
+    if dot:
+        for i in range(B):
+            xb, yb = xs[i].ctypes.data, y[i].ctypes.data
+            _split(lambda t0, t1, xb=xb, yb=yb: lib.window_dot_conv1d_f32(xb, wt.ctypes.data, b.ctypes.data, yb, T, C,
+                                                                          O, k, stride, padding, t0, t1),
                    out_len, out_len * O * k * C)
         return _result(out, y)
-    op = -(-O // 16) * 16
     nt, nf = block or register_block(op)
-    wt = np.zeros((k, C, op), np.float32)
-    wt[:, :, :O] = w.transpose(1, 2, 0)
-    for b in range(B):
-        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
-        _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, yb, T, C, O, op, k, stride,
-                                                                 dilation, padding, nt, nf, t0, t1),
+    for i in range(B):
+        xb, yb = xs[i].ctypes.data, y[i].ctypes.data
+        _split(lambda t0, t1, xb=xb, yb=yb: lib.dense_conv1d_f32(xb, wt.ctypes.data, b.ctypes.data, yb, T, C, O, op,
+                                                                 k, stride, dilation, padding, nt, nf, t0, t1),
                out_len, out_len * op * k * C)
     return _result(out, y)
 
@@ -182,6 +212,31 @@ def snake_antialias(x: mx.array, alpha: mx.array, inv_scale: mx.array, up_plan: 
         _split(lambda t0, t1, xb=xb, yb=yb: lib.snake_antialias_f32(
             xb, yb, T, C, a.ctypes.data, inv.ctypes.data, r, up_h.ctypes.data, nu, up_off.ctypes.data, len(terms),
             t_s.ctypes.data, t_off.ctypes.data, t_h.ctypes.data, left, t0, t1), T, T * C * 64)
+    return _result(out, y)
+
+
+PAD_MODES = {"constant": 0, "reflect": 1, "replicate": 2}
+
+
+def pad_act(x: mx.array, left: int = 0, right: int = 0, mode: str = "constant", elu: bool = False) -> mx.array:
+    """x (B, T, C) float32 padded in time by (left, right) rows (`mode`: constant zeros, reflect, replicate), with
+    ELU (alpha 1) applied first if `elu`, in one pass on the direct kernel (reflect needs T > left and T > right:
+    the caller checks). Evaluates `x`."""
+    return pad_act_array(np.asarray(x, dtype=np.float32), left, right, mode, elu)
+
+
+def pad_act_array(xs: np.ndarray, left: int = 0, right: int = 0, mode: str = "constant", elu: bool = False
+                  ) -> mx.array:
+    """`pad_act` of a float32 NumPy array (B, T, C) (a view of an MLX array: no copy when C-contiguous)."""
+    lib = library()
+    xs = np.ascontiguousarray(xs, dtype=np.float32)
+    B, T, C = xs.shape
+    rows = left + T + right
+    out, y = _output((B, rows, C))
+    for b in range(B):
+        xb, yb = xs[b].ctypes.data, y[b].ctypes.data
+        _split(lambda r0, r1, xb=xb, yb=yb: lib.pad_act_f32(xb, yb, T, C, left, PAD_MODES[mode], int(elu), r0, r1),
+               rows, rows * C * (16 if elu else 1))
     return _result(out, y)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..fast_math import fast_math_active
 from . import lstm_native
+from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
 _threads: list = []  # [(get, set) of numpy's own OpenBLAS thread count, or None], looked up once
 
@@ -118,7 +119,7 @@ def _native_layer(gx: np.ndarray, w_hh: np.ndarray | mx.array, h: np.ndarray, c:
                   threads: int) -> np.ndarray:
     """One layer on the C kernel: gx (T, B, 4H), state h (B, H), c (B, H) (updated in place) -> out (T, B, H);
     returns the last h."""
-    wt = lstm_native.thread_weights(np.asarray(w_hh, np.float32), threads)
+    wt = lstm_native.packed_weights(w_hh, threads)
     lstm_native.layer(gx, wt, np.ascontiguousarray(h, np.float32), c, out)
     return out[-1] if len(out) else h
 
@@ -237,6 +238,24 @@ def lstm_stack_scan(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, 
     return hidden, [(mx.array(h.copy()), mx.array(c)) for h, c in st]
 
 
+def _input_gates(x: np.ndarray, w_ih: mx.array, bias: mx.array | None) -> np.ndarray:
+    """x (N, C) @ w_ih (4H, C)^T + bias on the BLAS that MLX's matmuls use (`blas_gemm`), not numpy's own: a
+    second BLAS thread pool would spin beside the recurrence's threads on the same cores."""
+    w = np.asarray(w_ih, np.float32)
+    gemm = blas_gemm()
+    if gemm is None or not (w.flags.c_contiguous and x.flags.c_contiguous and x.dtype == np.float32):
+        y = x @ w.T
+        return y + np.asarray(bias, np.float32) if bias is not None else y
+    N, C = x.shape
+    G = w.shape[0]
+    y = np.empty((N, G), np.float32)
+    if bias is not None:
+        y[:] = np.asarray(bias, np.float32)
+    gemm(_ROW_MAJOR, _NO_TRANS, _TRANS, N, G, C, 1.0, x.ctypes.data, C, w.ctypes.data, C,
+         1.0 if bias is not None else 0.0, y.ctypes.data, G)
+    return y
+
+
 def _native_stack(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx.array | None]],
                   states: list[tuple[mx.array, mx.array]]) -> tuple[mx.array, list[tuple[mx.array, mx.array]]]:
     """`lstm_stack_scan` on the C kernel: the layers one after another, each split over the cores, the next
@@ -247,9 +266,7 @@ def _native_stack(gates_x0: mx.array, weights: list[tuple[mx.array, mx.array, mx
     new, out = [], np.empty((T, B, H), np.float32)
     for l, ((w_ih, w_hh, bias), (h0, c0)) in enumerate(zip(weights, states)):
         if l:
-            gx = (out.reshape(T * B, H) @ np.asarray(w_ih, np.float32).T).reshape(T, B, G)
-            if bias is not None:
-                gx += np.asarray(bias, np.float32)
+            gx = _input_gates(out.reshape(T * B, H), w_ih, bias).reshape(T, B, G)
         c = np.array(c0, np.float32).reshape(B, H).copy()
         out = np.empty((T, B, H), np.float32)
         h = _native_layer(gx, w_hh, np.array(h0, np.float32).reshape(B, H), c, out, native_threads(w_hh))

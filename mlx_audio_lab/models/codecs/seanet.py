@@ -8,6 +8,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ...layers import ResidualLSTM, SEANetResnetBlock, StreamableConv1d, StreamableConvTranspose1d
+from ...layers.conv import run_layers
 from ...layers.fast_math import ELU
 from ...taps import tap
 from .seanet_config import SEANetConfig
@@ -20,11 +21,7 @@ def _resnet(cfg: SEANetConfig, dim: int, j: int, conv_kw: dict) -> SEANetResnetB
 
 def _tapped(name: str, layers: list[nn.Module], x: mx.array) -> mx.array:
     """Run the layers in order, tapping each output but the ELUs' as `{name}.layers.N`."""
-    for i, layer in enumerate(layers):
-        x = layer(x)
-        if not isinstance(layer, nn.ELU):
-            x = tap(f"{name}.layers.{i}", x)
-    return x
+    return run_layers(layers, x, lambda i, y: tap(f"{name}.layers.{i}", y))
 
 
 class SEANetEncoder(nn.Module):
