@@ -1,5 +1,6 @@
-"""Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`) and the encoder's
-NumPy attention (`layers/cpu/attention.py`) give the same tokens and logits within float32 rounding."""
+"""Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`), its C kernel for one
+row (`layers/cpu/decoder_native.py`) and the encoder's NumPy attention (`layers/cpu/attention.py`) give the same
+tokens and logits within float32 rounding."""
 
 from __future__ import annotations
 
@@ -79,6 +80,47 @@ def test_fast_beam_tokens_equal_plain(fixture_model):
     got = beam_search(model, audio, [50257], 3, max_new_tokens=40, timestamps=True)
     with plain_math():
         want = beam_search(model, audio, [50257], 3, max_new_tokens=40, timestamps=True)
+    assert got == want and len(set(got)) >= 3
+
+
+def test_native_step_equals_numpy_step(fixture_model):
+    """One row: the C kernel (`layers/cpu/decoder_native.py`) steps the whole stack; 30 teacher-forced steps give
+    the NumPy step's logits within float32 rounding and the same caches."""
+    from mlx_audio_lab.layers.cpu import decoder_native
+
+    if decoder_native.library() is None:
+        pytest.skip("no C compiler: the NumPy step runs")
+    model, audio = fixture_model
+    native, numpy = Stepper(model, audio, [50257], fast=True), Stepper(model, audio, [50257], fast=True)
+    numpy.native = None
+    assert native.native is not None
+    for token in np.random.default_rng(2).integers(0, 50000, 30):
+        want, got = numpy([int(token)]), native([int(token)])
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
+        assert got.argmax() == want.argmax()
+    for a, b in zip(native.keys + native.values, numpy.keys + numpy.values):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * np.abs(b).max())
+
+
+def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):
+    from mlx_audio_lab.models.stt.whisper.step import step_weights
+
+    model, audio = fixture_model
+    monkeypatch.setattr(step_weights(model), "_kernel", [None])
+    assert Stepper(model, audio, [50257], fast=True).native is None
+    got = greedy(model, audio, [50257], max_new_tokens=40, timestamps=True)
+    with plain_math():
+        want = greedy(model, audio, [50257], max_new_tokens=40, timestamps=True)
+    assert got == want and len(set(got)) >= 3
+
+
+def test_one_beam_tokens_equal_plain(fixture_model):
+    """Beam search of one beam: the kernel's caches are re-pointed after every reorder."""
+    model, audio = fixture_model
+    got = beam_search(model, audio, [50257], 1, max_new_tokens=40, timestamps=True)
+    with plain_math():
+        want = beam_search(model, audio, [50257], 1, max_new_tokens=40, timestamps=True)
     assert got == want and len(set(got)) >= 3
 
 

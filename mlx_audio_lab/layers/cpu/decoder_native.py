@@ -1,0 +1,114 @@
+"""A pre-norm transformer decoder's one-token step with cross attention (`decoder_kernels.c`), through ctypes.
+
+A NumPy step spends most of a small decoder's token in Python: ~30 tiny ops per layer at a few microseconds
+each. This kernel runs the whole stack (every layer, the final norm) in one call that releases the GIL.
+Built by `cbuild.CKernel` (`decoder_native.main()` from .ci/setup, or the first use); without a compiler, on a
+build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the callers keep their NumPy step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+import numpy as np
+
+from .cbuild import CKernel
+
+_P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
+KERNEL = CKernel("decoder_kernels.c", {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2, None)}, ("-lm",))
+LANES = 16  # the kernel's vector width in floats: head size must be a multiple
+TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
+# the kernel's pointer order per layer: (norm, projection) pairs as (weight, bias)
+LAYER_WEIGHTS = ("ln1_w", "ln1_b", "qkv", "qkv_b", "o", "o_b", "ln2_w", "ln2_b", "cq", "cq_b", "co", "co_b",
+                 "ln3_w", "ln3_b", "fc1", "fc1_b", "fc2", "fc2_b")
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel, or None (no compiler, a failed build, MLX_AUDIO_LAB_NO_NATIVE=1: see `cbuild`)."""
+    return KERNEL.library()
+
+
+def fits(d: int, heads: int) -> bool:
+    """True when the kernel takes these sizes (and is loaded): head size a multiple of LANES, at most 16 LANES."""
+    D = d // heads
+    return D * heads == d and D % LANES == 0 and D <= 16 * LANES and library() is not None
+
+
+def padded(n: int) -> int:
+    """n rounded up to whole tiles (the kernel's projection outputs and biases)."""
+    return -(-n // TILE) * TILE
+
+
+def pack(w_t: np.ndarray) -> np.ndarray:
+    """A projection's (n_in, n_out) weight as the kernel streams it: (tiles, n_in, TILE), each tile of outputs one
+    contiguous run, zero columns from n_out up to whole tiles."""
+    n_in, n_out = w_t.shape
+    w = np.zeros((n_in, padded(n_out)), np.float32)
+    w[:, :n_out] = w_t
+    return np.ascontiguousarray(w.reshape(n_in, -1, TILE).transpose(1, 0, 2))
+
+
+def pad_bias(b: np.ndarray) -> np.ndarray:
+    """A projection's bias, zero up to whole tiles."""
+    out = np.zeros(padded(b.size), np.float32)
+    out[: b.size] = b
+    return out
+
+
+class DecoderKernel:
+    """Packed weights and pointer tables of one decoder for `step` (built once per model)."""
+
+    def __init__(self, layers: list[dict[str, np.ndarray]], final_norm: tuple[np.ndarray, np.ndarray], d: int,
+                 heads: int, ffn: int, eps: float, scale: float):
+        """`layers`: per layer the NumPy step's arrays, projections as (n_in, n_out), norms as weight, bias."""
+        self.d, self.heads, self.ffn, self.eps, self.scale = d, heads, ffn, eps, scale
+        self.arrays = []  # keeps every packed array alive while its pointer is in the table
+        for lw in layers:
+            for name in LAYER_WEIGHTS:
+                a = lw[name]
+                if a.ndim == 2:
+                    a = pack(a)
+                elif name.endswith("_b") and not name.startswith("ln"):
+                    a = pad_bias(a)
+                self.arrays.append(np.ascontiguousarray(a, np.float32))
+        self.arrays.extend(np.ascontiguousarray(a, np.float32) for a in final_norm)
+        self.n_layers = len(layers)
+        self.table = (ctypes.c_void_p * len(self.arrays))(*(a.ctypes.data for a in self.arrays))
+
+    def scratch(self, L: int, S: int) -> np.ndarray:
+        """Scratch floats for a step over L cached positions and S cross positions."""
+        return np.empty(3 * padded(self.d) + padded(3 * self.d) + padded(self.ffn) + max(L, S), np.float32)
+
+
+class DecoderRun:
+    """One decoding run's caches as the kernel reads them: self keys/values (H, L, D) per layer (written at each
+    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window)."""
+
+    def __init__(self, kernel: DecoderKernel, keys: list[np.ndarray], values: list[np.ndarray],
+                 cross_keys_t: list[np.ndarray], cross_values: list[np.ndarray]):
+        self.kernel = kernel
+        self.L, self.S = keys[0].shape[-2], cross_values[0].shape[-2]
+        for a in (*keys, *values, *cross_keys_t, *cross_values):
+            assert a.dtype == np.float32 and a.flags.c_contiguous
+        self.arrays = [*keys, *values, *cross_keys_t, *cross_values]
+        self.kv = (ctypes.c_void_p * (2 * len(keys)))(*(a.ctypes.data for pair in zip(keys, values) for a in pair))
+        self.cross = (ctypes.c_void_p * (2 * len(keys)))(
+            *(a.ctypes.data for pair in zip(cross_keys_t, cross_values) for a in pair))
+        self.work = kernel.scratch(self.L, self.S)
+
+    def step(self, x: np.ndarray, pos: int) -> np.ndarray:
+        """x (d,) float32, the token's embedding plus position -> the final hidden state (d,), in place."""
+        k = self.kernel
+        library().decoder_step_f32(k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers,
+                                   k.d, k.heads, k.ffn, self.L, self.S, pos, k.scale, k.eps)
+        return x
+
+
+def main() -> int:
+    """Build the kernel and say where it is (0), or why not (1)."""
+    return KERNEL.main("the NumPy decoder step runs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
