@@ -5,6 +5,12 @@ attention, output projection, fc1, GELU, fc2), each evaluated on its own (so the
 than the whole layer). Decoder: the prefill of a prompt, the NumPy step of the four layers, the projection
 onto the 51,864-token vocabulary, the logit rules. Minimum wall time and CPU time (all threads) over the
 repeats, the load average beside them. Prints only; writes nothing.
+
+`--versus`: this port against faster-whisper (CTranslate2, float32, 2 threads, beam 1) in this one process,
+the clips of `benchmarks/whisper.py` transcribed engine after engine in each round (greedy, timestamps), the
+minimum over the rounds: real-time factor, encoder time per 30 s window and ms per token by the same formula
+as `benchmarks/whisper.py` ((total - windows x encoder) / tokens). `mlx_audio_lab (NumPy step)` is this port
+with the decoder's C kernel off, the step it replaced.
 """
 
 from __future__ import annotations
@@ -99,10 +105,76 @@ def decoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
     return {name: _timed(fn, repeats) for name, fn in parts.items()}
 
 
+def versus(repeats: int) -> None:
+    """This port (C step, NumPy step) and faster-whisper on the same clips, interleaved, in this process."""
+    import ctranslate2
+    import mlx.core as mx
+    from faster_whisper import WhisperModel
+
+    import mlx_audio_lab
+    from mlx_audio_lab.dsp import log_mel_spectrogram
+    from mlx_audio_lab.fixtures.speech import speech
+    from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.models.stt.whisper.step import step_weights
+
+    from .whisper import CLIPS
+
+    clips = {name: speech(name, 16000) for name in CLIPS}
+    model = mlx_audio_lab.load("whisper-tiny.en")
+    weights = step_weights(model)
+    kernel = weights.kernel()
+    fw = WhisperModel(str(resolve("whisper-tiny.en")), device="cpu", compute_type="float32", cpu_threads=2)
+    fox = np.pad(clips["fox"], (0, 480000 - len(clips["fox"])))
+    mel = mx.array(np.array(log_mel_spectrogram(fox, n_mels=80)))[None, :3000]
+    sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(fw.feature_extractor(fox)[None, :, :3000],
+                                                                  dtype=np.float32))
+
+    def ours(native: bool):
+        def run(audio):
+            weights._kernel[:] = [kernel if native else None]
+            return len(model.transcribe(audio, beam_size=1).tokens)
+        return run, lambda: mx.eval(model.embed_audio(mel))
+
+    def faster(audio):
+        segs, _ = fw.transcribe(audio, beam_size=1, temperature=0.0, vad_filter=False,
+                                condition_on_previous_text=False, language="en")
+        return sum(len(s.tokens) for s in segs)
+
+    engines = {"mlx_audio_lab": ours(True), "mlx_audio_lab (NumPy step)": ours(False),
+               "faster-whisper": (faster, lambda: fw.model.encode(sv, to_cpu=True))}
+    windows = sum(max(1, -(-len(a) // 480000)) for a in clips.values())
+    audio_s = sum(len(a) / 16000 for a in clips.values())
+    best = {name: {"total": np.inf, "encoder": np.inf, "tokens": 0} for name in engines}
+    loads = []
+    for _ in range(repeats + 1):  # the first round warms up and counts like the others (minimum)
+        loads.append(os.getloadavg()[0])
+        for name, (run, encode) in engines.items():
+            t = time.perf_counter()
+            encode()
+            best[name]["encoder"] = min(best[name]["encoder"], time.perf_counter() - t)
+            t, tokens = time.perf_counter(), 0
+            for audio in clips.values():
+                tokens += run(audio)
+            best[name]["total"] = min(best[name]["total"], time.perf_counter() - t)
+            best[name]["tokens"] = tokens
+    weights._kernel[:] = [kernel]
+    print(f"{len(clips)} clips, {audio_s:.1f} s of audio, {windows} windows; minimum of {repeats + 1} rounds; "
+          f"load average (1 min) at each round's start: {', '.join(f'{x:.2f}' for x in loads)}")
+    print(f"  {'engine':<28} {'RTF':>7} {'total s':>8} {'encoder s':>10} {'ms/token':>9} {'tokens':>7}")
+    for name, b in best.items():
+        per_token = 1e3 * max(b["total"] - windows * b["encoder"], 0) / max(b["tokens"], 1)
+        print(f"  {name:<28} {b['total'] / audio_s:7.4f} {b['total']:8.3f} {b['encoder']:10.3f} {per_token:9.2f} "
+              f"{b['tokens']:7d}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--versus", action="store_true", help="this port against faster-whisper, one process")
     a = p.parse_args()
+    if a.versus:
+        versus(a.repeats)
+        return
     import mlx_audio_lab
 
     model = mlx_audio_lab.load("whisper-tiny.en")
