@@ -1,7 +1,9 @@
 """A pre-norm transformer decoder's one-token step with cross attention (`decoder_kernels.c`), through ctypes.
 
 A NumPy step spends most of a small decoder's token in Python: ~30 tiny ops per layer at a few microseconds
-each. This kernel runs the whole stack (every layer, the final norm) in one call that releases the GIL.
+each. This kernel runs the whole stack (every layer, the final norm, the tied vocabulary projection) in one
+call that releases the GIL, its projections, attention heads and vocabulary rows shared by the calling thread
+and one helper thread (the caller does every chunk the helper has not taken, so a busy core never stalls it).
 Built by `cbuild.CKernel` (`decoder_native.main()` from .ci/setup, or the first use); without a compiler, on a
 build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the callers keep their NumPy step.
 """
@@ -9,6 +11,7 @@ build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the cal
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 import numpy as np
@@ -16,12 +19,22 @@ import numpy as np
 from .cbuild import CKernel
 
 _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
-KERNEL = CKernel("decoder_kernels.c", {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2, None)}, ("-lm",))
+KERNEL = CKernel("decoder_kernels.c",
+                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None)},
+                 ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
 # the kernel's pointer order per layer: (norm, projection) pairs as (weight, bias)
 LAYER_WEIGHTS = ("ln1_w", "ln1_b", "qkv", "qkv_b", "o", "o_b", "ln2_w", "ln2_b", "cq", "cq_b", "co", "co_b",
                  "ln3_w", "ln3_b", "fc1", "fc1_b", "fc2", "fc2_b")
+
+
+def default_threads() -> int:
+    """2 where this process may run on two or more cores, else 1."""
+    try:
+        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    except AttributeError:
+        return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def library() -> ctypes.CDLL | None:
@@ -78,7 +91,8 @@ class DecoderKernel:
 
     def scratch(self, L: int, S: int) -> np.ndarray:
         """Scratch floats for a step over L cached positions and S cross positions."""
-        return np.empty(3 * padded(self.d) + padded(3 * self.d) + padded(self.ffn) + max(L, S), np.float32)
+        rest = 3 * padded(self.d) + padded(3 * self.d) + padded(self.ffn)
+        return np.empty(rest + self.heads * max(L, S), np.float32)
 
 
 class DecoderRun:
@@ -97,12 +111,22 @@ class DecoderRun:
             *(a.ctypes.data for pair in zip(cross_keys_t, cross_values) for a in pair))
         self.work = kernel.scratch(self.L, self.S)
 
-    def step(self, x: np.ndarray, pos: int) -> np.ndarray:
-        """x (d,) float32, the token's embedding plus position -> the final hidden state (d,), in place."""
+    def step(self, x: np.ndarray, pos: int, embedding: np.ndarray | None = None,
+             threads: int | None = None) -> np.ndarray:
+        """x (d,) float32, the token's embedding plus position -> the final hidden state (d,), in place; with
+        `embedding` (vocab, d) the logits (vocab,) of the tied projection instead. `threads`: 1 or 2 (default:
+        2 where the process may use two cores)."""
         k = self.kernel
-        library().decoder_step_f32(k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers,
-                                   k.d, k.heads, k.ffn, self.L, self.S, pos, k.scale, k.eps)
-        return x
+        logits = None
+        if embedding is not None:
+            assert embedding.dtype == np.float32 and embedding.flags.c_contiguous and embedding.shape[1] == k.d
+            logits = np.empty(embedding.shape[0], np.float32)
+        library().decoder_step_f32(
+            k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers, k.d, k.heads, k.ffn,
+            self.L, self.S, pos, k.scale, k.eps, None if embedding is None else embedding.ctypes.data,
+            None if logits is None else logits.ctypes.data, 0 if embedding is None else embedding.shape[0],
+            threads or default_threads())
+        return x if logits is None else logits
 
 
 def main() -> int:

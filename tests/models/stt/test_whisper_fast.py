@@ -103,6 +103,22 @@ def test_native_step_equals_numpy_step(fixture_model):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * np.abs(b).max())
 
 
+def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
+    """The helper thread takes whole chunks (projection tiles, heads, vocabulary rows): the same sums either way."""
+    from mlx_audio_lab.layers.cpu import decoder_native
+
+    if decoder_native.library() is None:
+        pytest.skip("no C compiler: the NumPy step runs")
+    model, audio = fixture_model
+    stepper = Stepper(model, audio, [50257], fast=True)
+    w = stepper.weights
+    for pos, token in enumerate([220, 400, 1000, 50300], start=1):
+        x = w.embed[token] + w.positions[pos]
+        one = stepper.native.step(x.copy(), pos, w.embed, threads=1)
+        for _ in range(5):
+            np.testing.assert_array_equal(stepper.native.step(x.copy(), pos, w.embed, threads=2), one)
+
+
 def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):
     from mlx_audio_lab.models.stt.whisper.step import step_weights
 

@@ -208,10 +208,11 @@ class Stepper:
         if not self.fast:
             return self._plain(mx.array([[t] for t in tokens]))
         w = self.weights
-        if self.native is not None:
-            x = self.native.step(w.embed[tokens[0]] + w.positions[self.pos], self.pos)[None]
-        else:
-            x = numpy_step(w, np.asarray(tokens, np.int64), self.pos, self.keys, self.values, self.cross)
+        if self.native is not None:  # the C step, the vocabulary projection included
+            logits = self.native.step(w.embed[tokens[0]] + w.positions[self.pos], self.pos, w.embed)
+            self.pos += 1
+            return logits[None]
+        x = numpy_step(w, np.asarray(tokens, np.int64), self.pos, self.keys, self.values, self.cross)
         self.pos += 1
         if len(tokens) == 1:
             return np.asarray(project(mx.array(x), w.embed_mx), dtype=np.float32)
