@@ -1,5 +1,5 @@
 """Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`), its C kernel for one
-row (`layers/cpu/decoder_native.py`) and the encoder's NumPy attention (`layers/cpu/attention.py`) give the same
+row (`layers/cpu/transformer_native.py`) and the encoder's NumPy attention (`layers/cpu/attention.py`) give the same
 tokens and logits within float32 rounding."""
 
 from __future__ import annotations
@@ -84,11 +84,11 @@ def test_fast_beam_tokens_equal_plain(fixture_model):
 
 
 def test_native_step_equals_numpy_step(fixture_model):
-    """One row: the C kernel (`layers/cpu/decoder_native.py`) steps the whole stack; 30 teacher-forced steps give
+    """One row: the C kernel (`layers/cpu/transformer_native.py`) steps the whole stack; 30 teacher-forced steps give
     the NumPy step's logits within float32 rounding and the same caches."""
-    from mlx_audio_lab.layers.cpu import decoder_native
+    from mlx_audio_lab.layers.cpu import transformer_native
 
-    if decoder_native.library() is None:
+    if transformer_native.library() is None:
         pytest.skip("no C compiler: the NumPy step runs")
     model, audio = fixture_model
     native, numpy = Stepper(model, audio, [50257], fast=True), Stepper(model, audio, [50257], fast=True)
@@ -105,9 +105,9 @@ def test_native_step_equals_numpy_step(fixture_model):
 
 def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
     """The helper thread takes whole chunks (projection tiles, heads, vocabulary rows): the same sums either way."""
-    from mlx_audio_lab.layers.cpu import decoder_native
+    from mlx_audio_lab.layers.cpu import transformer_native
 
-    if decoder_native.library() is None:
+    if transformer_native.library() is None:
         pytest.skip("no C compiler: the NumPy step runs")
     model, audio = fixture_model
     stepper = Stepper(model, audio, [50257], fast=True)
@@ -117,6 +117,40 @@ def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
         one = stepper.native.step(x.copy(), pos, w.embed, threads=1)
         for _ in range(5):
             np.testing.assert_array_equal(stepper.native.step(x.copy(), pos, w.embed, threads=2), one)
+
+
+def test_encoder_mlp_kernel_equals_plain(fixture_model):
+    """The encoder MLP through the BLAS and the C bias + GELU against fc2(gelu(fc1(h))) with the plain ops; one
+    or two threads give the same bits; a wrapped (recorded) Linear keeps the plain MLP."""
+    from mlx_audio_lab.layers import gelu
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("no C compiler: the MLX MLP runs")
+    model, _ = fixture_model
+    layer = model.encoder.layers[0]
+    h = mx.array(np.random.default_rng(3).standard_normal((1, 1500, layer.fc1.weight.shape[1]), np.float32) * 3)
+    assert tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+    with plain_math():
+        assert not tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+        want = np.array(layer.fc2(gelu(layer.fc1(h))))
+    got = np.array(tn.gelu_mlp(h, layer.fc1, layer.fc2))
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    x = np.random.default_rng(4).standard_normal((37, 1000), np.float32) * 4
+    b = np.random.default_rng(5).standard_normal(1000, np.float32)
+    one = tn.bias_gelu_(x.copy(), b, threads=1)
+    np.testing.assert_array_equal(tn.bias_gelu_(x.copy(), b, threads=2), one)
+    with plain_math():
+        np.testing.assert_allclose(one, np.array(gelu(mx.array(x + b))), rtol=0, atol=1e-6)
+
+    class Recorded(type(layer.fc1)):
+        pass
+
+    layer.fc1.__class__ = Recorded
+    try:
+        assert not tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+    finally:
+        layer.fc1.__class__ = Recorded.__bases__[0]
 
 
 def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):

@@ -20,8 +20,8 @@ import numpy as np
 from scipy.special import erf
 
 from ....layers import project
-from ....layers.cpu import decoder_native
-from ....layers.cpu.decoder_native import DecoderKernel, DecoderRun
+from ....layers.cpu import transformer_native
+from ....layers.cpu.transformer_native import DecoderKernel, DecoderRun
 from ....layers.fast_math import fast_math_active
 from ....taps import enabled as taps_enabled
 
@@ -75,8 +75,8 @@ class StepWeights:
         """The whole-stack C step's packed weights, or None (no C kernel, or sizes it does not take)."""
         if not self._kernel:
             d, ffn = self.embed.shape[1], self.layers[0]["fc1"].shape[1]
-            ok = decoder_native.fits(d, self.heads)
-            self._kernel.append(decoder_native.DecoderKernel(
+            ok = transformer_native.fits(d, self.heads)
+            self._kernel.append(transformer_native.DecoderKernel(
                 [_kernel_layer(lw) for lw in self.layers], self.ln[:2], d, self.heads, ffn, self.ln[2],
                 float(self.scale)) if ok else None)
         return self._kernel[0]

@@ -1,10 +1,11 @@
-"""A pre-norm transformer decoder's one-token step with cross attention (`decoder_kernels.c`), through ctypes.
+"""A pre-norm transformer decoder's one-token step with cross attention, and bias + GELU over large arrays
+(`transformer_kernels.c`), through ctypes.
 
 A NumPy step spends most of a small decoder's token in Python: ~30 tiny ops per layer at a few microseconds
 each. This kernel runs the whole stack (every layer, the final norm, the tied vocabulary projection) in one
 call that releases the GIL, its projections, attention heads and vocabulary rows shared by the calling thread
 and one helper thread (the caller does every chunk the helper has not taken, so a busy core never stalls it).
-Built by `cbuild.CKernel` (`decoder_native.main()` from .ci/setup, or the first use); without a compiler, on a
+Built by `cbuild.CKernel` (`transformer_native.main()` from .ci/setup, or the first use); without a compiler, on a
 build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the callers keep their NumPy step.
 """
 
@@ -14,13 +15,17 @@ import ctypes
 import os
 import sys
 
+import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 
+from ..fast_math import fast_math_active
 from .cbuild import CKernel
 
 _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
-KERNEL = CKernel("decoder_kernels.c",
-                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None)},
+KERNEL = CKernel("transformer_kernels.c",
+                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None),
+                  "bias_gelu_f32": ([_P, _P, _L, _L, _L], None)},
                  ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
@@ -127,6 +132,38 @@ class DecoderRun:
             None if logits is None else logits.ctypes.data, 0 if embedding is None else embedding.shape[0],
             threads or default_threads())
         return x if logits is None else logits
+
+
+def bias_gelu_(x: np.ndarray, bias: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """x (..., n) = GELU(x + bias) in place (erf form, erf by Abramowitz & Stegun 7.1.26 as `fast_math.gelu`),
+    x C-contiguous float32, on two threads where the process may use two cores. Needs `library()`."""
+    assert x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+    b = np.ascontiguousarray(bias, np.float32)
+    assert b.shape == (x.shape[-1],)
+    library().bias_gelu_f32(x.ctypes.data, b.ctypes.data, x.size // b.size, b.size, threads or default_threads())
+    return x
+
+
+def gelu_mlp_fits(h: mx.array, fc1: nn.Module, fc2: nn.Module) -> bool:
+    """True when `gelu_mlp` takes this MLP: float32 `nn.Linear`s with biases (not quantized, not wrapped by a
+    recorder of module calls, which then sees them called), a large input on the CPU with fast math on, the
+    kernel loaded."""
+    linears = type(fc1) is nn.Linear and type(fc2) is nn.Linear and "bias" in fc1 and "bias" in fc2
+    return (linears and h.dtype == fc1.weight.dtype == fc2.weight.dtype == mx.float32
+            and fast_math_active(h.size * fc1.weight.shape[0] // h.shape[-1]) and library() is not None)
+
+
+def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
+    """fc2(GELU(fc1(h))) for h (..., d) (evaluated here): the two products on the BLAS, the bias and GELU in one
+    pass of the C kernel over the (..., ffn) hidden array in place, no copy of it between MLX and NumPy."""
+    mx.eval(h)
+    x = np.asarray(h).reshape(-1, h.shape[-1])
+    w1, w2 = np.asarray(fc1.weight), np.asarray(fc2.weight)  # (ffn, d), (d, ffn): zero-copy views
+    hidden = np.matmul(x, w1.T)  # (rows, ffn)
+    bias_gelu_(hidden, np.asarray(fc1.bias))
+    out = np.matmul(hidden, w2.T)
+    out += np.asarray(fc2.bias)
+    return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
 
 
 def main() -> int:

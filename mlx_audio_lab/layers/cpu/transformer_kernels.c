@@ -1,8 +1,10 @@
-/* One token through a pre-norm transformer decoder with cross attention (Whisper's text decoder), float32, one C
+/* Transformer pieces for MLX's CPU back end, float32: a whole decoder step and the encoder's GELU.
+ *
+ * One token through a pre-norm transformer decoder with cross attention (Whisper's text decoder), one C
  * call per token for MLX's CPU back end: layer norm, fused q/k/v projection, causal self attention over a fixed
  * (H, L, D) key/value cache, cross attention over keys stored transposed (H, D, S) and values (H, S, D), a GELU
  * (erf) MLP, the final layer norm and, optionally, the tied vocabulary projection. Called through ctypes by
- * mlx_audio_lab/layers/cpu/decoder_native.py, which packs the weights and builds this file with the system C
+ * mlx_audio_lab/layers/cpu/transformer_native.py, which packs the weights and builds this file with the system C
  * compiler. GCC vector extensions, no intrinsics.
  *
  * A token reads ~130 MB (Whisper tiny: 28 MB of layer weights, 18 MB of cross keys/values, 80 MB of vocabulary),
@@ -20,7 +22,7 @@
 
 #define LANES 16
 #define TILE 8 /* vectors of outputs per accumulator block: 128 outputs, eight independent FMA chains */
-#define PER_LAYER 18 /* weight pointers per layer, in the order decoder_native.LAYER_WEIGHTS names them */
+#define PER_LAYER 18 /* weight pointers per layer, in the order transformer_native.LAYER_WEIGHTS names them */
 #define VOCAB_ROWS 2048 /* vocabulary rows per chunk */
 #define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
 #define SPINS 4000 /* pauses between phases before the helper sleeps (about 0.2 ms) or the caller yields its core */
@@ -306,7 +308,7 @@ static void project(step_t *s, const float *x, const float *w, const float *b, f
 
 /* One decoder step. w: PER_LAYER pointers per layer then the final norm's weight and bias; kv: per layer K then V,
  * each (H, L, D), written at `pos`; cross: per layer keys (H, D, S) then values (H, S, D); x (d) the token's
- * embedding plus position, replaced by the final hidden state; scratch: decoder_native's scratch floats;
+ * embedding plus position, replaced by the final hidden state; scratch: transformer_native's scratch floats;
  * E (vocab, d) and logits (vocab): the tied projection, skipped when E is null; threads: 1 or 2. */
 void decoder_step_f32(const float *const *w, float *const *kv, float *const *cross, float *restrict x,
                       float *restrict scratch, long n_layers, long d, long H, long ffn, long L, long S, long pos,
@@ -362,4 +364,48 @@ void decoder_step_f32(const float *const *w, float *const *kv, float *const *cro
     s.d = d;
     parallel(vocab_chunk, &s, (vocab + VOCAB_ROWS - 1) / VOCAB_ROWS, threads);
   }
+}
+
+/* ---- bias + GELU (erf form) over a large (rows, cols) array, in place, for the encoder's MLP ---- */
+
+#define GELU_ROWS 16 /* rows per chunk */
+
+typedef struct {
+  float *x;
+  const float *b;
+  long rows, cols;
+} gelu_t;
+
+/* erf by Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7, the formula of fast_math.gelu): erf(y) =
+ * 1 - t poly(t) e^{-y^2}, t = 1 / (1 + p y) for y >= 0, odd in y. */
+static inline v16 erf_v(v16 y) {
+  vi16 neg = y < 0;
+  v16 a = select(neg, -y, y);
+  v16 t = 1.0f / (1.0f + 0.3275911f * a);
+  v16 poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  v16 e = 1.0f - poly * exp_v(-a * a);
+  return select(neg, -e, e);
+}
+
+static void gelu_chunk(const void *arg, long c) {
+  const gelu_t *g = arg;
+  const long r1 = (c + 1) * GELU_ROWS < g->rows ? (c + 1) * GELU_ROWS : g->rows, full = g->cols / LANES * LANES;
+  for (long r = c * GELU_ROWS; r < r1; ++r) {
+    float *x = g->x + r * g->cols;
+    long i = 0;
+    for (; i < full; i += LANES) {
+      v16 v = load(x + i) + load(g->b + i);
+      store(x + i, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
+    }
+    for (; i < g->cols; ++i) {
+      float v = x[i] + g->b[i];
+      x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+  }
+}
+
+/* x (rows, cols) = gelu(x + b) in place, b (cols), on `threads` (1 or 2) threads. */
+void bias_gelu_f32(float *x, const float *b, long rows, long cols, long threads) {
+  gelu_t g = {x, b, rows, cols};
+  parallel(gelu_chunk, &g, (rows + GELU_ROWS - 1) / GELU_ROWS, threads);
 }
