@@ -1,4 +1,5 @@
-/* Transformer pieces for MLX's CPU back end, float32: a whole decoder step and the encoder's GELU.
+/* Transformer pieces for MLX's CPU back end, float32: a whole decoder step, the encoder's bias + GELU and its
+ * long unmasked attention.
  *
  * One token through a pre-norm transformer decoder with cross attention (Whisper's text decoder), one C
  * call per token for MLX's CPU back end: layer norm, fused q/k/v projection, causal self attention over a fixed
@@ -15,10 +16,14 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdatomic.h>
 
 #include "simd16.h"
+
+void *malloc(size_t size); /* <stdlib.h> would bring select(2), whose name simd16.h uses */
+void free(void *ptr);
 
 #define LANES 16
 #define TILE 8 /* vectors of outputs per accumulator block: 128 outputs, eight independent FMA chains */
@@ -165,9 +170,15 @@ static void layer_norm(const float *restrict x, const float *restrict w, const f
 
 /* p[0 .. n) = exp(p - max p), returns their sum. */
 static float softmax_unnormalised(float *restrict p, long n) {
-  float top = -INFINITY;
-  for (long j = 0; j < n; ++j) top = p[j] > top ? p[j] : top;
   long full = n / LANES * LANES;
+  v16 mv = splat(-INFINITY);
+  for (long j = 0; j < full; j += LANES) {
+    v16 x = load(p + j);
+    mv = select(x > mv, x, mv);
+  }
+  float top = -INFINITY;
+  for (int i = 0; i < LANES; ++i) top = mv[i] > top ? mv[i] : top;
+  for (long j = full; j < n; ++j) top = p[j] > top ? p[j] : top;
   v16 acc = splat(0.0f);
   for (long j = 0; j < full; j += LANES) {
     v16 e = exp_v(load(p + j) - top);
@@ -408,4 +419,62 @@ static void gelu_chunk(const void *arg, long c) {
 void bias_gelu_f32(float *x, const float *b, long rows, long cols, long threads) {
   gelu_t g = {x, b, rows, cols};
   parallel(gelu_chunk, &g, (rows + GELU_ROWS - 1) / GELU_ROWS, threads);
+}
+
+/* ---- unmasked softmax attention over long sequences (an encoder's self attention) ---- */
+
+#define ATT_ROWS 128 /* query rows per chunk: their (rows, S) scores stay in the core's cache */
+
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+typedef struct {
+  const float *q, *k, *v;
+  float *out;
+  long T, S, H, D, C; /* C: row length of q, k, v and out (heads side by side) */
+  long blocks;        /* row blocks per (batch, head) */
+  sgemm_fn sgemm;
+} attention_t;
+
+static __thread float *att_scratch;
+static __thread long att_scratch_size;
+static atomic_int att_failed; /* a scratch buffer could not be allocated */
+
+/* softmax(q k^T) v of one (batch, head, row block): the BLAS for both products (one thread each), one pass of
+ * max, exp and row sums over the block's scores in between, the rows divided by their sums at the end. */
+static void attention_chunk(const void *arg, long c) {
+  const attention_t *a = arg;
+  const long b = c / (a->H * a->blocks), h = c / a->blocks % a->H, r0 = c % a->blocks * ATT_ROWS;
+  const long rows = r0 + ATT_ROWS < a->T ? ATT_ROWS : a->T - r0, S = a->S, D = a->D, C = a->C;
+  if (att_scratch_size < ATT_ROWS * S) {
+    free(att_scratch);
+    att_scratch = malloc(ATT_ROWS * S * sizeof(float));
+    att_scratch_size = att_scratch ? ATT_ROWS * S : 0;
+    if (!att_scratch) {
+      atomic_store(&att_failed, 1);
+      return;
+    }
+  }
+  float *s = att_scratch;
+  const float *q = a->q + (b * a->T + r0) * C + h * D, *k = a->k + b * S * C + h * D, *v = a->v + b * S * C + h * D;
+  float *out = a->out + (b * a->T + r0) * C + h * D;
+  a->sgemm(101, 111, 112, (int)rows, (int)S, (int)D, 1.0f, q, (int)C, k, (int)C, 0.0f, s, (int)S); /* q k^T */
+  float sums[ATT_ROWS];
+  for (long r = 0; r < rows; ++r) sums[r] = softmax_unnormalised(s + r * S, S);
+  a->sgemm(101, 111, 111, (int)rows, (int)D, (int)S, 1.0f, s, (int)S, v, (int)C, 0.0f, out, (int)C); /* p v */
+  for (long r = 0; r < rows; ++r) {
+    float inv = 1.0f / sums[r];
+    for (long i = 0; i < D; ++i) out[r * C + i] *= inv;
+  }
+}
+
+/* out (B, T, H * D) = softmax(q k^T) v per head, q (B, T, H * D) already scaled, k and v (B, S, H * D); sgemm: the
+ * BLAS's cblas_sgemm, on one thread per caller (the chunks spread over `threads`). Returns 0, or -1 when a scratch
+ * buffer could not be allocated (out is then incomplete). */
+int attention_f32(const float *q, const float *k, const float *v, float *out, long B, long T, long S, long H,
+                  long D, void *sgemm, long threads) {
+  attention_t a = {q, k, v, out, T, S, H, D, H * D, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
+  atomic_store(&att_failed, 0);
+  parallel(attention_chunk, &a, B * H * a.blocks, threads);
+  return atomic_load(&att_failed) ? -1 : 0;
 }

@@ -25,7 +25,8 @@ from .cbuild import CKernel
 _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
 KERNEL = CKernel("transformer_kernels.c",
                  {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None),
-                  "bias_gelu_f32": ([_P, _P, _L, _L, _L], None)},
+                  "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
+                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L], ctypes.c_int)},
                  ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
@@ -164,6 +165,28 @@ def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
     out = np.matmul(hidden, w2.T)
     out += np.asarray(fc2.bias)
     return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
+
+
+def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out: np.ndarray,
+                   threads: int | None = None) -> bool:
+    """softmax(q k^T) v per head into `out` (B, T, H * D) for C-contiguous float32 q (B, T, H * D) (already scaled),
+    k, v (B, S, H * D): row blocks of 128 queries shared by two threads, each on a one-thread BLAS sgemm for the
+    products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
+    from .gemv import blas_gemm, one_thread_of_blas_gemm
+
+    sgemm = blas_gemm()
+    if library() is None or sgemm is None:
+        return False
+    arrays = (q, k, v, out)
+    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays) and out.flags.writeable
+    B, T, C = q.shape
+    with one_thread_of_blas_gemm():
+        failed = library().attention_f32(q.ctypes.data, k.ctypes.data, v.ctypes.data, out.ctypes.data, B, T,
+                                         k.shape[1], heads, C // heads, ctypes.cast(sgemm, ctypes.c_void_p).value,
+                                         threads or default_threads())
+    if failed:
+        raise MemoryError("attention_f32: no scratch memory for a block of scores")
+    return True
 
 
 def main() -> int:

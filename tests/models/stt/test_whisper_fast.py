@@ -174,13 +174,19 @@ def test_one_beam_tokens_equal_plain(fixture_model):
     assert got == want and len(set(got)) >= 3
 
 
+@pytest.mark.parametrize("native", [False, True])
 @pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
-def test_numpy_attention_equals_mlx(threads, size):
-    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted)."""
+def test_numpy_attention_equals_mlx(threads, size, native):
+    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted); the
+    NumPy blocks and the C kernel (`transformer_native.attention_into`, where it is built)."""
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if native and transformer_native.library() is None:
+        pytest.skip("no C compiler: the NumPy blocks run")
     rng = np.random.default_rng(1)
     B, T, S, H, D = 2, 300, 250, 4, 16
     q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * size) for n in (T, S, S))
-    got = np.array(attention(q, k, v, H, threads=threads))
+    got = np.array(attention(q, k, v, H, threads=threads, native=native))
 
     def split(x):
         return x.reshape(B, -1, H, D).transpose(0, 2, 1, 3)

@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 
 class EncoderSelfAttention(MultiHeadAttention):
-    """`MultiHeadAttention` whose long unmasked float32 self attention runs on NumPy's SIMD `exp` on the CPU
-    (`layers/cpu/attention.py`, same projections). The fast path stays inside this module's call, so a recorder
-    of module calls (`parity.compare_modules`) lists `self_attn` with the fast path on or off."""
+    """`MultiHeadAttention` whose long unmasked float32 self attention runs on the CPU's BLAS with a vectorised
+    softmax (`layers/cpu/attention.py`: the C kernel of `transformer_native`, else NumPy; same projections). The
+    fast path stays inside this module's call, so a recorder of module calls (`parity.compare_modules`) lists
+    `self_attn` with the fast path on or off."""
 
     def __call__(self, x: mx.array, context: mx.array | None = None, mask: mx.array | str | None = None,
                  cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
