@@ -12,7 +12,8 @@
  * more than one core's memory bandwidth serves quickly, so each projection's output tiles, each attention's heads
  * and the vocabulary's row blocks are chunks that the calling thread and one helper thread claim from a shared
  * counter. The caller never waits for a chunk the helper has not claimed: on a busy machine where the helper is
- * not running, the caller does every chunk itself. The helper spins briefly between phases, then sleeps. */
+ * not running, the caller does every chunk itself. The helper spins briefly between phases, then sleeps. One
+ * caller at a time uses the helper; a second, concurrent caller runs its chunks alone. */
 
 #include <math.h>
 #include <pthread.h>
@@ -55,7 +56,8 @@ static struct {
   int state;  /* 0: no helper yet, 1: running, -1: could not start one */
   pthread_mutex_t mu;
   pthread_cond_t cv;
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  pthread_mutex_t caller; /* held by the one caller using the pool; another runs its chunks alone */
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
 
 /* Claim the next chunk of `phase`; 0 when the phase is over or has no chunk left. */
 static int claim(long phase, long *chunk) {
@@ -106,15 +108,18 @@ static void *helper(void *unused) {
 
 /* fn(arg, c) for c in [0, n), spread over the caller and the helper when `threads` > 1. */
 static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
+  static pthread_mutex_t start = PTHREAD_MUTEX_INITIALIZER;
   if (threads > 1 && pool.state == 0) {
+    pthread_mutex_lock(&start);
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pool.state = pthread_create(&t, &attr, helper, 0) == 0 ? 1 : -1;
+    if (pool.state == 0) pool.state = pthread_create(&t, &attr, helper, 0) == 0 ? 1 : -1;
     pthread_attr_destroy(&attr);
+    pthread_mutex_unlock(&start);
   }
-  if (threads < 2 || pool.state != 1 || n < 2) {
+  if (threads < 2 || pool.state != 1 || n < 2 || pthread_mutex_trylock(&pool.caller) != 0) {
     for (long c = 0; c < n; ++c) fn(arg, c);
     return;
   }
@@ -134,6 +139,7 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
     if (spins < SPINS) spin_pause();
     else sched_yield(); /* a busy machine descheduled the helper: let it run, here if need be */
   }
+  pthread_mutex_unlock(&pool.caller);
 }
 
 /* ---- the pieces ---- */

@@ -153,6 +153,34 @@ def test_encoder_mlp_kernel_equals_plain(fixture_model):
         layer.fc1.__class__ = Recorded.__bases__[0]
 
 
+def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
+    """Two Python threads stepping their own decodings at once (the GIL is released in the call): one holds the
+    kernel's helper thread, the other runs alone; both get the serial logits."""
+    import threading
+
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if transformer_native.library() is None:
+        pytest.skip("no C compiler: the NumPy step runs")
+    model, audio = fixture_model
+    feed = np.random.default_rng(6).integers(0, 50000, 40).tolist()
+
+    def decode(out: list) -> None:
+        stepper = Stepper(model, audio, [50257], fast=True)
+        out.extend(stepper([t]) for t in feed)
+
+    want: list = []
+    decode(want)
+    got: list[list] = [[], []]
+    threads = [threading.Thread(target=decode, args=(g,)) for g in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g in got:
+        np.testing.assert_array_equal(np.stack(g), np.stack(want))
+
+
 def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):
     from mlx_audio_lab.models.stt.whisper.step import step_weights
 
