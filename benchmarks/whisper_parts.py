@@ -9,8 +9,9 @@ repeats, the load average beside them. Prints only; writes nothing.
 `--versus`: this port against faster-whisper (CTranslate2, float32, 2 threads, beam 1) in this one process,
 the clips of `benchmarks/whisper.py` transcribed engine after engine in each round (greedy, timestamps), the
 minimum over the rounds: real-time factor, encoder time per 30 s window and ms per token by the same formula
-as `benchmarks/whisper.py` ((total - windows x encoder) / tokens). `mlx_audio_lab (NumPy step)` is this port
-with the decoder's C kernel off, the step it replaced.
+as `benchmarks/whisper.py` ((total - windows x encoder) / tokens). `mlx_audio_lab, C kernels off` is this port
+without `layers/cpu/transformer_native` (NumPy decoder step, NumPy attention blocks, MLX MLP): the paths the
+kernels replaced.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def encoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
         "one layer": lambda: layer(x),
         "  layer norm": lambda: layer.self_attn_layer_norm(x),
         "  q, k, v projections": lambda: [a.q_proj(h) * a.scale, a.k_proj(h), a.v_proj(h)],
-        "  attention (NumPy)": lambda: attention(q, k, v, a.heads),
+        "  attention (C kernel)": lambda: attention(q, k, v, a.heads),
+        "  attention (NumPy blocks)": lambda: attention(q, k, v, a.heads, native=False),
         "  output projection": lambda: a.out_proj(att),
         "  fc1": lambda: layer.fc1(h),
         "  gelu": lambda: gelu(f),
@@ -115,6 +117,7 @@ def versus(repeats: int) -> None:
     from mlx_audio_lab.dsp import log_mel_spectrogram
     from mlx_audio_lab.fixtures.speech import speech
     from mlx_audio_lab.hub import resolve
+    from mlx_audio_lab.layers.cpu import transformer_native
     from mlx_audio_lab.models.stt.whisper.step import step_weights
 
     from .whisper import CLIPS
@@ -129,18 +132,28 @@ def versus(repeats: int) -> None:
     sv = ctranslate2.StorageView.from_array(np.ascontiguousarray(fw.feature_extractor(fox)[None, :, :3000],
                                                                   dtype=np.float32))
 
+    library = transformer_native.library()
+
     def ours(native: bool):
-        def run(audio):
+        def switch() -> None:  # off: every transformer_native kernel (decoder step, encoder attention and MLP)
             weights._kernel[:] = [kernel if native else None]
+            transformer_native.KERNEL._lib[:] = [library if native else None]
+
+        def run(audio):
+            switch()
             return len(model.transcribe(audio, beam_size=1).tokens)
-        return run, lambda: mx.eval(model.embed_audio(mel))
+
+        def encode():
+            switch()
+            mx.eval(model.embed_audio(mel))
+        return run, encode
 
     def faster(audio):
         segs, _ = fw.transcribe(audio, beam_size=1, temperature=0.0, vad_filter=False,
                                 condition_on_previous_text=False, language="en")
         return sum(len(s.tokens) for s in segs)
 
-    engines = {"mlx_audio_lab": ours(True), "mlx_audio_lab (NumPy step)": ours(False),
+    engines = {"mlx_audio_lab": ours(True), "mlx_audio_lab, C kernels off": ours(False),
                "faster-whisper": (faster, lambda: fw.model.encode(sv, to_cpu=True))}
     windows = sum(max(1, -(-len(a) // 480000)) for a in clips.values())
     audio_s = sum(len(a) / 16000 for a in clips.values())
@@ -158,6 +171,7 @@ def versus(repeats: int) -> None:
             best[name]["total"] = min(best[name]["total"], time.perf_counter() - t)
             best[name]["tokens"] = tokens
     weights._kernel[:] = [kernel]
+    transformer_native.KERNEL._lib[:] = [library]
     print(f"{len(clips)} clips, {audio_s:.1f} s of audio, {windows} windows; minimum of {repeats + 1} rounds; "
           f"load average (1 min) at each round's start: {', '.join(f'{x:.2f}' for x in loads)}")
     print(f"  {'engine':<28} {'RTF':>7} {'total s':>8} {'encoder s':>10} {'ms/token':>9} {'tokens':>7}")

@@ -12,7 +12,8 @@
  * more than one core's memory bandwidth serves quickly, so each projection's output tiles, each attention's heads
  * and the vocabulary's row blocks are chunks that the calling thread and one helper thread claim from a shared
  * counter. The caller never waits for a chunk the helper has not claimed: on a busy machine where the helper is
- * not running, the caller does every chunk itself. The helper spins briefly between phases, then sleeps. One
+ * not running, the caller does every chunk itself, and after waiting long for a chunk the helper took it runs
+ * alone for a while (the core is busy elsewhere). The helper spins briefly between phases, then sleeps. One
  * caller at a time uses the helper; a second, concurrent caller runs its chunks alone. */
 
 #include <math.h>
@@ -31,7 +32,8 @@ void free(void *ptr);
 #define PER_LAYER 18 /* weight pointers per layer, in the order transformer_native.LAYER_WEIGHTS names them */
 #define VOCAB_ROWS 2048 /* vocabulary rows per chunk */
 #define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
-#define SPINS 4000 /* pauses between phases before the helper sleeps (about 0.2 ms) or the caller yields its core */
+#define SPINS 1000 /* pauses between phases before the helper sleeps or the caller yields its core (~0.1 ms) */
+#define COOLDOWN 2000 /* phases run alone after the caller had to yield for the helper (a busy machine) */
 
 static long padded(long n) { return (n + TILE * LANES - 1) / (TILE * LANES) * (TILE * LANES); }
 
@@ -53,6 +55,7 @@ static struct {
   _Atomic(const void *) arg;
   atomic_long n;
   long phase; /* the caller's phase counter */
+  long alone; /* phases left that the caller runs alone (the helper was slow to finish lately) */
   int state;  /* 0: no helper yet, 1: running, -1: could not start one */
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -123,6 +126,12 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
     for (long c = 0; c < n; ++c) fn(arg, c);
     return;
   }
+  if (pool.alone > 0) {
+    pool.alone--;
+    pthread_mutex_unlock(&pool.caller);
+    for (long c = 0; c < n; ++c) fn(arg, c);
+    return;
+  }
   atomic_store(&pool.fn, fn);
   atomic_store(&pool.arg, arg);
   atomic_store(&pool.n, n);
@@ -136,8 +145,12 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
   }
   work(phase);
   for (long spins = 0; atomic_load(&pool.finished) < n; ++spins) { /* only chunks the helper is inside */
-    if (spins < SPINS) spin_pause();
-    else sched_yield(); /* a busy machine descheduled the helper: let it run, here if need be */
+    if (spins < SPINS) {
+      spin_pause();
+    } else { /* a busy machine descheduled the helper: let it run, here if need be, and go alone for a while */
+      sched_yield();
+      pool.alone = COOLDOWN;
+    }
   }
   pthread_mutex_unlock(&pool.caller);
 }

@@ -158,13 +158,27 @@ def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
     """fc2(GELU(fc1(h))) for h (..., d) (evaluated here): the two products on the BLAS, the bias and GELU in one
     pass of the C kernel over the (..., ffn) hidden array in place, no copy of it between MLX and NumPy."""
     mx.eval(h)
-    x = np.asarray(h).reshape(-1, h.shape[-1])
+    x = np.ascontiguousarray(h).reshape(-1, h.shape[-1])
     w1, w2 = np.asarray(fc1.weight), np.asarray(fc2.weight)  # (ffn, d), (d, ffn): zero-copy views
-    hidden = np.matmul(x, w1.T)  # (rows, ffn)
+    hidden = _matmul_t(x, w1)  # (rows, ffn)
     bias_gelu_(hidden, np.asarray(fc1.bias))
-    out = np.matmul(hidden, w2.T)
+    out = _matmul_t(hidden, w2)
     out += np.asarray(fc2.bias)
     return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
+
+
+def _matmul_t(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """a (m, k) @ w (n, k)^T on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread pool, not
+    also numpy's bundled one, serves the encoder; else numpy's matmul."""
+    from .gemv import blas_gemm
+
+    sgemm = blas_gemm()
+    if sgemm is None or not (w.flags.c_contiguous and w.dtype == np.float32):
+        return np.matmul(a, w.T)
+    (m, k), n = a.shape, w.shape[0]
+    out = np.empty((m, n), np.float32)
+    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0, out.ctypes.data, n)
+    return out
 
 
 def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out: np.ndarray,
