@@ -89,7 +89,7 @@ def test_native_step_equals_numpy_step(fixture_model):
     from mlx_audio_lab.layers.cpu import transformer_native
 
     if transformer_native.library() is None:
-        pytest.skip("no C compiler: the NumPy step runs")
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
     model, audio = fixture_model
     native, numpy = Stepper(model, audio, [50257], fast=True), Stepper(model, audio, [50257], fast=True)
     numpy.native = None
@@ -108,7 +108,7 @@ def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
     from mlx_audio_lab.layers.cpu import transformer_native
 
     if transformer_native.library() is None:
-        pytest.skip("no C compiler: the NumPy step runs")
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
     model, audio = fixture_model
     stepper = Stepper(model, audio, [50257], fast=True)
     w = stepper.weights
@@ -126,7 +126,7 @@ def test_encoder_mlp_kernel_equals_plain(fixture_model):
     from mlx_audio_lab.layers.cpu import transformer_native as tn
 
     if tn.library() is None:
-        pytest.skip("no C compiler: the MLX MLP runs")
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the MLX MLP runs")
     model, _ = fixture_model
     layer = model.encoder.layers[0]
     h = mx.array(np.random.default_rng(3).standard_normal((1, 1500, layer.fc1.weight.shape[1]), np.float32) * 3)
@@ -161,7 +161,7 @@ def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
     from mlx_audio_lab.layers.cpu import transformer_native
 
     if transformer_native.library() is None:
-        pytest.skip("no C compiler: the NumPy step runs")
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
     model, audio = fixture_model
     feed = np.random.default_rng(6).integers(0, 50000, 40).tolist()
 
@@ -179,6 +179,22 @@ def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
         t.join()
     for g in got:
         np.testing.assert_array_equal(np.stack(g), np.stack(want))
+
+
+def test_kernels_switch_off(fixture_model, monkeypatch):
+    """MLX_AUDIO_LAB_NO_NATIVE=1: no transformer kernel; the encoder (NumPy attention blocks, MLX MLP) still equals
+    the plain path."""
+    from mlx_audio_lab.layers.cpu import cbuild, transformer_native
+    from mlx_audio_lab.models.stt.whisper import reference
+
+    monkeypatch.setenv(cbuild.OFF_ENV, "1")
+    monkeypatch.setattr(transformer_native.KERNEL, "_lib", [])
+    assert transformer_native.library() is None
+    model, want = fixture_model
+    layer = model.encoder.layers[0]
+    assert not transformer_native.gelu_mlp_fits(mx.zeros((1, 1500, layer.fc1.weight.shape[1])), layer.fc1, layer.fc2)
+    got = model.embed_audio(mx.array(reference.parity_inputs(model.source)["mel"]))
+    assert float(mx.abs(got - want).max()) <= 1e-4 * float(mx.abs(want).max())
 
 
 def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):
@@ -210,7 +226,7 @@ def test_numpy_attention_equals_mlx(threads, size, native):
     from mlx_audio_lab.layers.cpu import transformer_native
 
     if native and transformer_native.library() is None:
-        pytest.skip("no C compiler: the NumPy blocks run")
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy blocks run")
     rng = np.random.default_rng(1)
     B, T, S, H, D = 2, 300, 250, 4, 16
     q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * size) for n in (T, S, S))
