@@ -1,10 +1,11 @@
 """Where Whisper tiny.en's CPU time goes, part by part: `python -m benchmarks.whisper_parts [--repeats 5]`.
 
-Encoder: the conv front end and each part of one encoder layer (layer norm, q/k/v projections, the NumPy
-attention, output projection, fc1, GELU, fc2), each evaluated on its own (so the parts sum to a little more
-than the whole layer). Decoder: the prefill of a prompt, the NumPy step of the four layers, the projection
-onto the 51,864-token vocabulary, the logit rules. Minimum wall time and CPU time (all threads) over the
-repeats, the load average beside them. Prints only; writes nothing.
+Encoder: the conv front end and each part of one encoder layer (layer norm, q/k/v projections, the attention
+(C kernel and NumPy blocks), output projection, fc1, GELU, fc2, the MLP through the C bias + GELU), each
+evaluated on its own (so the parts sum to a little more than the whole layer). Decoder: the prefill of a
+prompt, the whole token step, the C kernel's step (two threads, one thread, without the logits), the NumPy
+step of the four layers, the projection onto the 51,864-token vocabulary, the logit rules. Minimum wall time
+and CPU time (all threads) over the repeats, the load average beside them. Prints only; writes nothing.
 
 `--versus`: this port against faster-whisper (CTranslate2, float32, 2 threads, beam 1) in this one process,
 the clips of `benchmarks/whisper.py` transcribed engine after engine in each round (greedy, timestamps), the
@@ -45,6 +46,7 @@ def encoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
 
     from mlx_audio_lab.layers import gelu
     from mlx_audio_lab.layers.cpu.attention import attention
+    from mlx_audio_lab.layers.cpu.transformer_native import gelu_mlp
 
     enc = model.encoder
     mel = mx.array(np.random.default_rng(0).standard_normal((1, 3000, 80)).astype(np.float32))
@@ -71,6 +73,7 @@ def encoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
         "  fc1": lambda: layer.fc1(h),
         "  gelu": lambda: gelu(f),
         "  fc2": lambda: layer.fc2(g),
+        "  MLP with the C bias + GELU": lambda: gelu_mlp(h, layer.fc1, layer.fc2),
     }
     return {name: _timed(fn, repeats) for name, fn in parts.items()}
 
@@ -96,9 +99,13 @@ def decoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
         stepper.pos = pos
         stepper([383])
 
+    x0 = w.embed[383] + w.positions[pos]
     parts = {
         "prefill (1-token prompt, cross keys/values)": lambda: Stepper(model, audio, prompt).logits,
         "token: whole step": token,
+        "  C kernel: layers + logits, 2 threads": lambda: stepper.native.step(x0.copy(), pos, w.embed, threads=2),
+        "  C kernel: layers + logits, 1 thread": lambda: stepper.native.step(x0.copy(), pos, w.embed, threads=1),
+        "  C kernel: layers only, 1 thread": lambda: stepper.native.step(x0.copy(), pos, None, threads=1),
         "  decoder layers (NumPy step)": lambda: numpy_step(w, np.array([383]), pos, stepper.keys,
                                                             stepper.values, stepper.cross),
         "  logits (51,864 x 384 GEMV)": lambda: np.asarray(project(mx.array(x), w.embed_mx)),
