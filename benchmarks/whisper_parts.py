@@ -9,8 +9,9 @@ and CPU time (all threads) over the repeats, the load average beside them. Print
 
 `--versus`: this port against faster-whisper (CTranslate2, float32, 2 threads, beam 1) in this one process,
 the clips of `benchmarks/whisper.py` transcribed engine after engine in each round (greedy, timestamps), the
-minimum over the rounds: real-time factor, encoder time per 30 s window and ms per token by the same formula
-as `benchmarks/whisper.py` ((total - windows x encoder) / tokens). `mlx_audio_lab, C kernels off` is this port
+minimum over the rounds: real-time factor, CPU seconds of the process (all threads, spinning included), encoder
+time per 30 s window and ms per token by the same formula as `benchmarks/whisper.py` ((total - windows x
+encoder) / tokens). `mlx_audio_lab, C kernels off` is this port
 without `layers/cpu/transformer_native` (NumPy decoder step, NumPy attention blocks, MLX MLP): the paths the
 kernels replaced.
 """
@@ -164,7 +165,7 @@ def versus(repeats: int) -> None:
                "faster-whisper": (faster, lambda: fw.model.encode(sv, to_cpu=True))}
     windows = sum(max(1, -(-len(a) // 480000)) for a in clips.values())
     audio_s = sum(len(a) / 16000 for a in clips.values())
-    best = {name: {"total": np.inf, "encoder": np.inf, "tokens": 0} for name in engines}
+    best = {name: {"total": np.inf, "cpu": np.inf, "encoder": np.inf, "tokens": 0} for name in engines}
     loads = []
     for _ in range(repeats + 1):  # the first round warms up and counts like the others (minimum)
         loads.append(os.getloadavg()[0])
@@ -172,19 +173,21 @@ def versus(repeats: int) -> None:
             t = time.perf_counter()
             encode()
             best[name]["encoder"] = min(best[name]["encoder"], time.perf_counter() - t)
-            t, tokens = time.perf_counter(), 0
+            t, c, tokens = time.perf_counter(), time.process_time(), 0
             for audio in clips.values():
                 tokens += run(audio)
             best[name]["total"] = min(best[name]["total"], time.perf_counter() - t)
+            best[name]["cpu"] = min(best[name]["cpu"], time.process_time() - c)
             best[name]["tokens"] = tokens
     weights._kernel[:] = [kernel]
     transformer_native.KERNEL._lib[:] = [library]
     print(f"{len(clips)} clips, {audio_s:.1f} s of audio, {windows} windows; minimum of {repeats + 1} rounds; "
           f"load average (1 min) at each round's start: {', '.join(f'{x:.2f}' for x in loads)}")
-    print(f"  {'engine':<28} {'RTF':>7} {'total s':>8} {'encoder s':>10} {'ms/token':>9} {'tokens':>7}")
+    print(f"  {'engine':<28} {'RTF':>7} {'total s':>8} {'CPU s':>6} {'encoder s':>10} {'ms/token':>9} {'tokens':>7}")
     for name, b in best.items():
         per_token = 1e3 * max(b["total"] - windows * b["encoder"], 0) / max(b["tokens"], 1)
-        print(f"  {name:<28} {b['total'] / audio_s:7.4f} {b['total']:8.3f} {b['encoder']:10.3f} {per_token:9.2f} "
+        print(f"  {name:<28} {b['total'] / audio_s:7.4f} {b['total']:8.3f} {b['cpu']:6.2f} {b['encoder']:10.3f} "
+              f"{per_token:9.2f} "
               f"{b['tokens']:7d}")
 
 
