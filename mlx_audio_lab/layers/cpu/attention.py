@@ -7,7 +7,8 @@ the values), so the (T, S) probabilities are never divided. Inputs stay in the p
 layout: the BLAS reads each head as a strided matrix, no transposes are copied. The scores are made
 `ROW_BLOCK` query rows at a time (128 x 1500 floats, 0.8 MB), so that the max, the subtraction, the `exp`
 and the value product read them from the core's cache instead of memory; the blocks are the work items
-of two worker threads, each on a one-thread BLAS.
+of two worker threads, each on a one-thread BLAS. Where `transformer_native`'s C kernel is built, `attention`
+runs the same blocks there instead (the max, exp and row sums in one pass, no Python between the products).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import mlx.core as mx
 import numpy as np
 
+from . import transformer_native
 from .recurrence import one_blas_thread
 
 ROW_BLOCK = 128  # query rows per work item
@@ -84,11 +86,13 @@ def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out:
                 _block(*job)
 
 
-def attention(q: mx.array, k: mx.array, v: mx.array, heads: int, threads: int = 2) -> mx.array:
+def attention(q: mx.array, k: mx.array, v: mx.array, heads: int, threads: int = 2, native: bool = True) -> mx.array:
     """softmax(q k^T) v per head for q (B, T, H * D) (already scaled), k, v (B, S, H * D) -> (B, T, H * D),
-    float32 (evaluates the inputs). `threads` > 1 spreads the row blocks over the two worker threads."""
+    float32 (evaluates the inputs). `threads` > 1 spreads the row blocks over two threads. `native`: the C
+    kernel of `transformer_native` where it is built (its max, exp and sums in one pass), else the NumPy blocks."""
     mx.eval(q, k, v)
-    qn, kn, vn = (np.asarray(a, dtype=np.float32) for a in (q, k, v))
+    qn, kn, vn = (np.ascontiguousarray(a, dtype=np.float32) for a in (q, k, v))
     out = np.empty(qn.shape, np.float32)
-    attention_into(qn, kn, vn, heads, out, threads)
+    if not (native and transformer_native.attention_into(qn, kn, vn, heads, out, min(threads, 2))):
+        attention_into(qn, kn, vn, heads, out, threads)
     return mx.array(out)

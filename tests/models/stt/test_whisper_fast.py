@@ -1,5 +1,6 @@
-"""Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`) and the encoder's
-NumPy attention (`layers/cpu/attention.py`) give the same tokens and logits within float32 rounding."""
+"""Whisper's CPU fast paths against its plain MLX path: the NumPy decoder step (`step.py`), its C kernel for one
+row (`layers/cpu/transformer_native.py`) and the encoder's NumPy attention (`layers/cpu/attention.py`) give the same
+tokens and logits within float32 rounding."""
 
 from __future__ import annotations
 
@@ -82,13 +83,154 @@ def test_fast_beam_tokens_equal_plain(fixture_model):
     assert got == want and len(set(got)) >= 3
 
 
+def test_native_step_equals_numpy_step(fixture_model):
+    """One row: the C kernel (`layers/cpu/transformer_native.py`) steps the whole stack; 30 teacher-forced steps give
+    the NumPy step's logits within float32 rounding and the same caches."""
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if transformer_native.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
+    model, audio = fixture_model
+    native, numpy = Stepper(model, audio, [50257], fast=True), Stepper(model, audio, [50257], fast=True)
+    numpy.native = None
+    assert native.native is not None
+    for token in np.random.default_rng(2).integers(0, 50000, 30):
+        want, got = numpy([int(token)]), native([int(token)])
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
+        assert got.argmax() == want.argmax()
+    for a, b in zip(native.keys + native.values, numpy.keys + numpy.values):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * np.abs(b).max())
+
+
+def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
+    """The helper thread takes whole chunks (projection tiles, heads, vocabulary rows): the same sums either way."""
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if transformer_native.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
+    model, audio = fixture_model
+    stepper = Stepper(model, audio, [50257], fast=True)
+    w = stepper.weights
+    for pos, token in enumerate([220, 400, 1000, 50300], start=1):
+        x = w.embed[token] + w.positions[pos]
+        one = stepper.native.step(x.copy(), pos, w.embed, threads=1)
+        for _ in range(5):
+            np.testing.assert_array_equal(stepper.native.step(x.copy(), pos, w.embed, threads=2), one)
+
+
+def test_encoder_mlp_kernel_equals_plain(fixture_model):
+    """The encoder MLP through the BLAS and the C bias + GELU against fc2(gelu(fc1(h))) with the plain ops; one
+    or two threads give the same bits; a wrapped (recorded) Linear keeps the plain MLP."""
+    from mlx_audio_lab.layers import gelu
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the MLX MLP runs")
+    model, _ = fixture_model
+    layer = model.encoder.layers[0]
+    h = mx.array(np.random.default_rng(3).standard_normal((1, 1500, layer.fc1.weight.shape[1]), np.float32) * 3)
+    assert tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+    with plain_math():
+        assert not tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+        want = np.array(layer.fc2(gelu(layer.fc1(h))))
+    got = np.array(tn.gelu_mlp(h, layer.fc1, layer.fc2))
+    assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+    x = np.random.default_rng(4).standard_normal((37, 1000), np.float32) * 4
+    b = np.random.default_rng(5).standard_normal(1000, np.float32)
+    one = tn.bias_gelu_(x.copy(), b, threads=1)
+    np.testing.assert_array_equal(tn.bias_gelu_(x.copy(), b, threads=2), one)
+    with plain_math():
+        np.testing.assert_allclose(one, np.array(gelu(mx.array(x + b))), rtol=0, atol=1e-6)
+
+    class Recorded(type(layer.fc1)):
+        pass
+
+    layer.fc1.__class__ = Recorded
+    try:
+        assert not tn.gelu_mlp_fits(h, layer.fc1, layer.fc2)
+    finally:
+        layer.fc1.__class__ = Recorded.__bases__[0]
+
+
+def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
+    """Two Python threads stepping their own decodings at once (the GIL is released in the call): one holds the
+    kernel's helper thread, the other runs alone; both get the serial logits."""
+    import threading
+
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if transformer_native.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
+    model, audio = fixture_model
+    feed = np.random.default_rng(6).integers(0, 50000, 40).tolist()
+
+    def decode(out: list) -> None:
+        stepper = Stepper(model, audio, [50257], fast=True)
+        out.extend(stepper([t]) for t in feed)
+
+    want: list = []
+    decode(want)
+    got: list[list] = [[], []]
+    threads = [threading.Thread(target=decode, args=(g,)) for g in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g in got:
+        np.testing.assert_array_equal(np.stack(g), np.stack(want))
+
+
+def test_kernels_switch_off(fixture_model, monkeypatch):
+    """MLX_AUDIO_LAB_NO_NATIVE=1: no transformer kernel; the encoder (NumPy attention blocks, MLX MLP) still equals
+    the plain path."""
+    from mlx_audio_lab.layers.cpu import cbuild, transformer_native
+    from mlx_audio_lab.models.stt.whisper import reference
+
+    monkeypatch.setenv(cbuild.OFF_ENV, "1")
+    monkeypatch.setattr(transformer_native.KERNEL, "_lib", [])
+    assert transformer_native.library() is None
+    model, want = fixture_model
+    layer = model.encoder.layers[0]
+    assert not transformer_native.gelu_mlp_fits(mx.zeros((1, 1500, layer.fc1.weight.shape[1])), layer.fc1, layer.fc2)
+    got = model.embed_audio(mx.array(reference.parity_inputs(model.source)["mel"]))
+    assert float(mx.abs(got - want).max()) <= 1e-4 * float(mx.abs(want).max())
+
+
+def test_without_the_kernel_the_numpy_step_runs(fixture_model, monkeypatch):
+    from mlx_audio_lab.models.stt.whisper.step import step_weights
+
+    model, audio = fixture_model
+    monkeypatch.setattr(step_weights(model), "_kernel", [None])
+    assert Stepper(model, audio, [50257], fast=True).native is None
+    got = greedy(model, audio, [50257], max_new_tokens=40, timestamps=True)
+    with plain_math():
+        want = greedy(model, audio, [50257], max_new_tokens=40, timestamps=True)
+    assert got == want and len(set(got)) >= 3
+
+
+def test_one_beam_tokens_equal_plain(fixture_model):
+    """Beam search of one beam: the kernel's caches are re-pointed after every reorder."""
+    model, audio = fixture_model
+    got = beam_search(model, audio, [50257], 1, max_new_tokens=40, timestamps=True)
+    with plain_math():
+        want = beam_search(model, audio, [50257], 1, max_new_tokens=40, timestamps=True)
+    assert got == want and len(set(got)) >= 3
+
+
+@pytest.mark.parametrize("native", [False, True])
 @pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
-def test_numpy_attention_equals_mlx(threads, size):
-    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted)."""
+def test_numpy_attention_equals_mlx(threads, size, native):
+    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted); the
+    NumPy blocks and the C kernel (`transformer_native.attention_into`, where it is built)."""
+    from mlx_audio_lab.layers.cpu import transformer_native
+
+    if native and transformer_native.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy blocks run")
     rng = np.random.default_rng(1)
     B, T, S, H, D = 2, 300, 250, 4, 16
     q, k, v = (mx.array(rng.standard_normal((B, n, H * D)).astype(np.float32) * size) for n in (T, S, S))
-    got = np.array(attention(q, k, v, H, threads=threads))
+    got = np.array(attention(q, k, v, H, threads=threads, native=native))
 
     def split(x):
         return x.reshape(B, -1, H, D).transpose(0, 2, 1, 3)

@@ -13,6 +13,7 @@ import mlx.nn as nn
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
 from ....layers.cpu.attention import attention as cpu_attention
+from ....layers.cpu.transformer_native import gelu_mlp, gelu_mlp_fits
 from ....layers.fast_math import fast_math_active
 from ....taps import enabled as taps_enabled
 from ....taps import tap
@@ -27,9 +28,10 @@ if TYPE_CHECKING:
 
 
 class EncoderSelfAttention(MultiHeadAttention):
-    """`MultiHeadAttention` whose long unmasked float32 self attention runs on NumPy's SIMD `exp` on the CPU
-    (`layers/cpu/attention.py`, same projections). The fast path stays inside this module's call, so a recorder
-    of module calls (`parity.compare_modules`) lists `self_attn` with the fast path on or off."""
+    """`MultiHeadAttention` whose long unmasked float32 self attention runs on the CPU's BLAS with a vectorised
+    softmax (`layers/cpu/attention.py`: the C kernel of `transformer_native`, else NumPy; same projections). The
+    fast path stays inside this module's call, so a recorder of module calls (`parity.compare_modules`) lists
+    `self_attn` with the fast path on or off."""
 
     def __call__(self, x: mx.array, context: mx.array | None = None, mask: mx.array | str | None = None,
                  cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
@@ -53,7 +55,10 @@ class EncoderLayer(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
-        return x + self.fc2(gelu(self.fc1(self.final_layer_norm(x))))
+        h = self.final_layer_norm(x)
+        if gelu_mlp_fits(h, self.fc1, self.fc2):  # the CPU fast path: BLAS products, C bias + GELU
+            return x + gelu_mlp(h, self.fc1, self.fc2)
+        return x + self.fc2(gelu(self.fc1(h)))
 
 
 def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:

@@ -20,6 +20,8 @@ import numpy as np
 from scipy.special import erf
 
 from ....layers import project
+from ....layers.cpu import transformer_native
+from ....layers.cpu.transformer_native import DecoderKernel, DecoderRun
 from ....layers.fast_math import fast_math_active
 from ....taps import enabled as taps_enabled
 
@@ -67,6 +69,25 @@ class StepWeights:
         self.heads = dec.layers[0].self_attn.heads
         self.scale = np.float32(dec.layers[0].self_attn.scale)
         self.source = _source(model)
+        self._kernel: list = []  # [DecoderKernel or None], packed on first use
+
+    def kernel(self) -> DecoderKernel | None:
+        """The whole-stack C step's packed weights, or None (no C kernel, or sizes it does not take)."""
+        if not self._kernel:
+            d, ffn = self.embed.shape[1], self.layers[0]["fc1"].shape[1]
+            ok = transformer_native.fits(d, self.heads)
+            self._kernel.append(transformer_native.DecoderKernel(
+                [_kernel_layer(lw) for lw in self.layers], self.ln[:2], d, self.heads, ffn, self.ln[2],
+                float(self.scale)) if ok else None)
+        return self._kernel[0]
+
+
+def _kernel_layer(lw: dict) -> dict[str, np.ndarray]:
+    """One layer's NumPy-step arrays under the C kernel's names (norms split into weight and bias)."""
+    out = {k: v for k, v in lw.items() if not k.startswith("ln")}
+    for i in (1, 2, 3):
+        out[f"ln{i}_w"], out[f"ln{i}_b"] = lw[f"ln{i}"][:2]
+    return out
 
 
 def _source(model: Whisper) -> list[int]:
@@ -173,12 +194,24 @@ class Stepper:
         self.cross = [(np.ascontiguousarray(np.asarray(k.astype(mx.float32)).transpose(0, 1, 3, 2)),
                        np.ascontiguousarray(np.asarray(v.astype(mx.float32)))) for k, v in self.state.cross_attn]
         self.pos = n
+        self._start_native()
+
+    def _start_native(self) -> None:
+        """One row: the C kernel steps the whole stack over the same caches (row 0 of each), when it is built."""
+        kernel = self.weights.kernel() if len(self.keys[0]) == 1 else None
+        self.native = None if kernel is None else DecoderRun(
+            kernel, [k[0] for k in self.keys], [v[0] for v in self.values], [c[0][0] for c in self.cross],
+            [c[1][0] for c in self.cross])
 
     def __call__(self, tokens: list[int]) -> np.ndarray:
         """Logits (B, V) after feeding one token per row."""
         if not self.fast:
             return self._plain(mx.array([[t] for t in tokens]))
         w = self.weights
+        if self.native is not None:  # the C step, the vocabulary projection included
+            logits = self.native.step(w.embed[tokens[0]] + w.positions[self.pos], self.pos, w.embed)
+            self.pos += 1
+            return logits[None]
         x = numpy_step(w, np.asarray(tokens, np.int64), self.pos, self.keys, self.values, self.cross)
         self.pos += 1
         if len(tokens) == 1:
@@ -191,5 +224,6 @@ class Stepper:
         if self.fast:
             self.keys = [k[index] for k in self.keys]
             self.values = [v[index] for v in self.values]  # the cross keys stay: beams share one window
+            self._start_native()  # the new caches' pointers
         else:
             self.state.reorder(mx.array(index.astype(np.int32)))

@@ -1,0 +1,499 @@
+/* Transformer pieces for MLX's CPU back end, float32: a whole decoder step, the encoder's bias + GELU and its
+ * long unmasked attention.
+ *
+ * One token through a pre-norm transformer decoder with cross attention (Whisper's text decoder), one C
+ * call per token for MLX's CPU back end: layer norm, fused q/k/v projection, causal self attention over a fixed
+ * (H, L, D) key/value cache, cross attention over keys stored transposed (H, D, S) and values (H, S, D), a GELU
+ * (erf) MLP, the final layer norm and, optionally, the tied vocabulary projection. Called through ctypes by
+ * mlx_audio_lab/layers/cpu/transformer_native.py, which packs the weights and builds this file with the system C
+ * compiler. GCC vector extensions, no intrinsics.
+ *
+ * A token reads ~130 MB (Whisper tiny: 28 MB of layer weights, 18 MB of cross keys/values, 80 MB of vocabulary),
+ * more than one core's memory bandwidth serves quickly, so each projection's output tiles, each attention's heads
+ * and the vocabulary's row blocks are chunks that the calling thread and one helper thread claim from a shared
+ * counter. The caller never waits for a chunk the helper has not claimed: on a busy machine where the helper is
+ * not running, the caller does every chunk itself, and after waiting long for a chunk the helper took it runs
+ * alone for a while (the core is busy elsewhere). The helper spins briefly between phases, then sleeps. One
+ * caller at a time uses the helper; a second, concurrent caller runs its chunks alone. */
+
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "simd16.h"
+
+void *malloc(size_t size); /* <stdlib.h> would bring select(2), whose name simd16.h uses */
+void free(void *ptr);
+
+#define LANES 16
+#define TILE 8 /* vectors of outputs per accumulator block: 128 outputs, eight independent FMA chains */
+#define PER_LAYER 18 /* weight pointers per layer, in the order transformer_native.LAYER_WEIGHTS names them */
+#define VOCAB_ROWS 2048 /* vocabulary rows per chunk */
+#define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
+#define SPINS 1000 /* pauses between phases before the helper sleeps or the caller yields its core (~0.1 ms) */
+#define COOLDOWN 2000 /* phases run alone after the caller had to yield for the helper (a busy machine) */
+
+static long padded(long n) { return (n + TILE * LANES - 1) / (TILE * LANES) * (TILE * LANES); }
+
+static inline void spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* ---- the chunk pool: the caller and one helper thread ---- */
+
+typedef void (*chunk_fn)(const void *arg, long chunk);
+
+static struct {
+  atomic_long ticket;   /* phase << PHASE_SHIFT | the next unclaimed chunk */
+  atomic_long finished; /* chunks of the current phase done */
+  atomic_int sleeping;  /* the helper waits on cv */
+  _Atomic(chunk_fn) fn;
+  _Atomic(const void *) arg;
+  atomic_long n;
+  long phase; /* the caller's phase counter */
+  long alone; /* phases left that the caller runs alone (the helper was slow to finish lately) */
+  int state;  /* 0: no helper yet, 1: running, -1: could not start one */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_mutex_t caller; /* held by the one caller using the pool; another runs its chunks alone */
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
+
+/* Claim the next chunk of `phase`; 0 when the phase is over or has no chunk left. */
+static int claim(long phase, long *chunk) {
+  long t = atomic_load(&pool.ticket);
+  for (;;) {
+    if (t >> PHASE_SHIFT != phase) return 0;
+    long i = t & ((1L << PHASE_SHIFT) - 1);
+    if (i >= atomic_load(&pool.n)) return 0;
+    if (atomic_compare_exchange_weak(&pool.ticket, &t, t + 1)) {
+      *chunk = i;
+      return 1;
+    }
+  }
+}
+
+static void work(long phase) {
+  chunk_fn fn = atomic_load(&pool.fn);
+  const void *arg = atomic_load(&pool.arg);
+  long c;
+  while (claim(phase, &c)) { /* a successful claim means fn and arg are this phase's */
+    fn(arg, c);
+    atomic_fetch_add(&pool.finished, 1);
+  }
+}
+
+static void *helper(void *unused) {
+  (void)unused;
+  long seen = 0;
+  for (long spins = 0;;) {
+    long phase = atomic_load(&pool.ticket) >> PHASE_SHIFT;
+    if (phase != seen) {
+      work(phase);
+      seen = phase;
+      spins = 0;
+    } else if (++spins < SPINS) {
+      spin_pause();
+    } else {
+      atomic_store(&pool.sleeping, 1);
+      pthread_mutex_lock(&pool.mu);
+      while (atomic_load(&pool.ticket) >> PHASE_SHIFT == seen) pthread_cond_wait(&pool.cv, &pool.mu);
+      pthread_mutex_unlock(&pool.mu);
+      atomic_store(&pool.sleeping, 0);
+      spins = 0;
+    }
+  }
+  return 0;
+}
+
+/* fn(arg, c) for c in [0, n), spread over the caller and the helper when `threads` > 1. */
+static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
+  static pthread_mutex_t start = PTHREAD_MUTEX_INITIALIZER;
+  if (threads > 1 && pool.state == 0) {
+    pthread_mutex_lock(&start);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pool.state == 0) pool.state = pthread_create(&t, &attr, helper, 0) == 0 ? 1 : -1;
+    pthread_attr_destroy(&attr);
+    pthread_mutex_unlock(&start);
+  }
+  if (threads < 2 || pool.state != 1 || n < 2 || pthread_mutex_trylock(&pool.caller) != 0) {
+    for (long c = 0; c < n; ++c) fn(arg, c);
+    return;
+  }
+  if (pool.alone > 0) {
+    pool.alone--;
+    pthread_mutex_unlock(&pool.caller);
+    for (long c = 0; c < n; ++c) fn(arg, c);
+    return;
+  }
+  atomic_store(&pool.fn, fn);
+  atomic_store(&pool.arg, arg);
+  atomic_store(&pool.n, n);
+  atomic_store(&pool.finished, 0);
+  long phase = ++pool.phase;
+  atomic_store(&pool.ticket, phase << PHASE_SHIFT);
+  if (atomic_load(&pool.sleeping)) {
+    pthread_mutex_lock(&pool.mu);
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+  }
+  work(phase);
+  for (long spins = 0; atomic_load(&pool.finished) < n; ++spins) { /* only chunks the helper is inside */
+    if (spins < SPINS) {
+      spin_pause();
+    } else { /* a busy machine descheduled the helper: let it run, here if need be, and go alone for a while */
+      sched_yield();
+      pool.alone = COOLDOWN;
+    }
+  }
+  pthread_mutex_unlock(&pool.caller);
+}
+
+/* ---- the pieces ---- */
+
+/* y[o] = b[o] + sum_k x[k] W[k, o] for the outputs of tile `t`: W packed tile by tile, wp[tile][k][0 .. TILE * LANES),
+ * so each tile's weights stream contiguously; W and b zero past the real outputs (y has room for the padding). */
+static void gemv_tile(const float *restrict x, const float *restrict wp, const float *restrict b, float *restrict y,
+                      long n_in, long t) {
+  const long o0 = t * TILE * LANES;
+  const float *w = wp + o0 * n_in;
+  v16 s[TILE];
+  for (int i = 0; i < TILE; ++i) s[i] = load(b + o0 + i * LANES);
+  for (long k = 0; k < n_in; ++k) {
+    const float *row = w + k * TILE * LANES;
+    float xk = x[k];
+    for (int i = 0; i < TILE; ++i) s[i] += load(row + i * LANES) * xk;
+  }
+  for (int i = 0; i < TILE; ++i) store(y + o0 + i * LANES, s[i]);
+}
+
+/* y = (x - mean) / sqrt(var + eps) * w + b over n floats (two passes, as the NumPy step). */
+static void layer_norm(const float *restrict x, const float *restrict w, const float *restrict b,
+                       float *restrict y, long n, float eps) {
+  float mean = 0.0f, var = 0.0f;
+  for (long i = 0; i < n; ++i) mean += x[i];
+  mean /= (float)n;
+  for (long i = 0; i < n; ++i) {
+    float c = x[i] - mean;
+    var += c * c;
+  }
+  float inv = 1.0f / sqrtf(var / (float)n + eps);
+  for (long i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+}
+
+/* p[0 .. n) = exp(p - max p), returns their sum. */
+static float softmax_unnormalised(float *restrict p, long n) {
+  long full = n / LANES * LANES;
+  v16 mv = splat(-INFINITY);
+  for (long j = 0; j < full; j += LANES) {
+    v16 x = load(p + j);
+    mv = select(x > mv, x, mv);
+  }
+  float top = -INFINITY;
+  for (int i = 0; i < LANES; ++i) top = mv[i] > top ? mv[i] : top;
+  for (long j = full; j < n; ++j) top = p[j] > top ? p[j] : top;
+  v16 acc = splat(0.0f);
+  for (long j = 0; j < full; j += LANES) {
+    v16 e = exp_v(load(p + j) - top);
+    store(p + j, e);
+    acc += e;
+  }
+  float sum = 0.0f;
+  for (int i = 0; i < LANES; ++i) sum += acc[i];
+  for (long j = full; j < n; ++j) {
+    p[j] = expf(p[j] - top);
+    sum += p[j];
+  }
+  return sum;
+}
+
+/* out[0 .. D) = sum_j p[j] V[j, :] / sum, V (n, D) rows contiguous, D a multiple of LANES (at most 256). */
+static void weighted_rows(const float *restrict p, const float *restrict V, long n, long D, float sum,
+                          float *restrict out) {
+  v16 acc[16];
+  long nv = D / LANES;
+  for (long i = 0; i < nv; ++i) acc[i] = splat(0.0f);
+  for (long j = 0; j < n; ++j) {
+    const float *row = V + j * D;
+    float pj = p[j];
+    for (long i = 0; i < nv; ++i) acc[i] += load(row + i * LANES) * pj;
+  }
+  float inv = 1.0f / sum;
+  for (long i = 0; i < nv; ++i) store(out + i * LANES, acc[i] * inv);
+}
+
+/* ---- one step: the chunk functions read this ---- */
+
+typedef struct {
+  const float *x, *w, *b; /* gemv: input, packed weight, bias */
+  float *y;               /* gemv output */
+  long n_in;
+  int gelu;               /* apply GELU (erf) to the tile's outputs */
+  const float *q;         /* attention: (H * D) queries */
+  float *K, *V;           /* self: (H, L, D) caches; cross: keys (H, D, S), values (H, S, D) */
+  float *a;               /* attention output (H * D) */
+  float *scores;          /* per head: max(L, S) floats */
+  long H, D, L, S, pos;
+  float scale;
+  const float *E;         /* vocabulary (V, d) */
+  float *logits;
+  long vocab, d;
+} step_t;
+
+static void gemv_chunk(const void *arg, long t) {
+  const step_t *s = arg;
+  gemv_tile(s->x, s->w, s->b, s->y, s->n_in, t);
+  if (s->gelu) {
+    float *y = s->y + t * TILE * LANES;
+    for (long i = 0; i < TILE * LANES; ++i) y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
+  }
+}
+
+/* causal self attention of head h over positions 0 .. pos (the token's keys and values already in the cache) */
+static void self_head(const void *arg, long h) {
+  const step_t *s = arg;
+  const long D = s->D, n = s->pos + 1;
+  const float *q = s->q + h * D, *Kh = s->K + h * s->L * D;
+  float *p = s->scores + h * (s->L > s->S ? s->L : s->S);
+  for (long j = 0; j < n; ++j) {
+    const float *kr = Kh + j * D;
+    v16 acc = splat(0.0f);
+    for (long i = 0; i < D; i += LANES) acc += load(q + i) * s->scale * load(kr + i);
+    float t = 0.0f;
+    for (int i = 0; i < LANES; ++i) t += acc[i];
+    p[j] = t;
+  }
+  float sum = softmax_unnormalised(p, n);
+  weighted_rows(p, s->V + h * s->L * D, n, D, sum, s->a + h * D);
+}
+
+/* cross attention of head h: all S scores at once from the transposed keys */
+static void cross_head(const void *arg, long h) {
+  const step_t *s = arg;
+  const long D = s->D, S = s->S, full = S / LANES * LANES;
+  const float *q = s->q + h * D, *Kt = s->K + h * D * S;
+  float *p = s->scores + h * (s->L > s->S ? s->L : s->S);
+  for (long j = 0; j < S; ++j) p[j] = 0.0f;
+  for (long i = 0; i < D; ++i) {
+    const float *kr = Kt + i * S;
+    float qi = q[i] * s->scale;
+    for (long j = 0; j < full; j += LANES) store(p + j, load(p + j) + load(kr + j) * qi);
+    for (long j = full; j < S; ++j) p[j] += kr[j] * qi;
+  }
+  float sum = softmax_unnormalised(p, S);
+  weighted_rows(p, s->V + h * S * D, S, D, sum, s->a + h * D);
+}
+
+/* logits of VOCAB_ROWS vocabulary rows: dot products with the final hidden state, four rows at a time */
+static void vocab_chunk(const void *arg, long c) {
+  const step_t *s = arg;
+  const long d = s->d, r1 = (c + 1) * VOCAB_ROWS < s->vocab ? (c + 1) * VOCAB_ROWS : s->vocab;
+  const float *x = s->x;
+  long r = c * VOCAB_ROWS;
+  for (; r + 4 <= r1; r += 4) {
+    const float *e0 = s->E + r * d, *e1 = e0 + d, *e2 = e1 + d, *e3 = e2 + d;
+    v16 s0 = splat(0.0f), s1 = splat(0.0f), s2 = splat(0.0f), s3 = splat(0.0f);
+    for (long k = 0; k < d; k += LANES) {
+      v16 xv = load(x + k);
+      s0 += load(e0 + k) * xv;
+      s1 += load(e1 + k) * xv;
+      s2 += load(e2 + k) * xv;
+      s3 += load(e3 + k) * xv;
+    }
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+    for (int i = 0; i < LANES; ++i) {
+      t0 += s0[i];
+      t1 += s1[i];
+      t2 += s2[i];
+      t3 += s3[i];
+    }
+    s->logits[r] = t0;
+    s->logits[r + 1] = t1;
+    s->logits[r + 2] = t2;
+    s->logits[r + 3] = t3;
+  }
+  for (; r < r1; ++r) {
+    float t = 0.0f;
+    for (long k = 0; k < d; ++k) t += s->E[r * d + k] * x[k];
+    s->logits[r] = t;
+  }
+}
+
+static void project(step_t *s, const float *x, const float *w, const float *b, float *y, long n_in, long n_out,
+                    int gelu, long threads) {
+  s->x = x;
+  s->w = w;
+  s->b = b;
+  s->y = y;
+  s->n_in = n_in;
+  s->gelu = gelu;
+  parallel(gemv_chunk, s, padded(n_out) / (TILE * LANES), threads);
+}
+
+/* One decoder step. w: PER_LAYER pointers per layer then the final norm's weight and bias; kv: per layer K then V,
+ * each (H, L, D), written at `pos`; cross: per layer keys (H, D, S) then values (H, S, D); x (d) the token's
+ * embedding plus position, replaced by the final hidden state; scratch: transformer_native's scratch floats;
+ * E (vocab, d) and logits (vocab): the tied projection, skipped when E is null; threads: 1 or 2. */
+void decoder_step_f32(const float *const *w, float *const *kv, float *const *cross, float *restrict x,
+                      float *restrict scratch, long n_layers, long d, long H, long ffn, long L, long S, long pos,
+                      float scale, float eps, const float *E, float *logits, long vocab, long threads) {
+  const long D = d / H;
+  float *h = scratch;           /* d (padded): normed input, projection outputs */
+  float *y = h + padded(d);     /* 3d (padded): q, k, v */
+  float *a = y + padded(3 * d); /* d: attention output */
+  float *m = a + padded(d);     /* ffn (padded): MLP hidden */
+  float *p = m + padded(ffn);   /* H * max(L, S): scores */
+  step_t s = {.H = H, .D = D, .L = L, .S = S, .pos = pos, .scale = scale, .a = a, .scores = p};
+  for (long l = 0; l < n_layers; ++l) {
+    const float *const *lw = w + l * PER_LAYER;
+    float *K = kv[2 * l], *V = kv[2 * l + 1];
+
+    /* causal self attention: the token's keys and values go into the cache at pos */
+    layer_norm(x, lw[0], lw[1], h, d, eps);
+    project(&s, h, lw[2], lw[3], y, d, 3 * d, 0, threads);
+    for (long hd = 0; hd < H; ++hd) {
+      memcpy(K + (hd * L + pos) * D, y + d + hd * D, D * sizeof(float));
+      memcpy(V + (hd * L + pos) * D, y + 2 * d + hd * D, D * sizeof(float));
+    }
+    s.q = y;
+    s.K = K;
+    s.V = V;
+    parallel(self_head, &s, H, pos >= 64 ? threads : 1);
+    project(&s, a, lw[4], lw[5], h, d, d, 0, threads);
+    for (long i = 0; i < d; ++i) x[i] += h[i];
+
+    /* cross attention over the audio */
+    layer_norm(x, lw[6], lw[7], h, d, eps);
+    project(&s, h, lw[8], lw[9], y, d, d, 0, threads);
+    s.q = y;
+    s.K = cross[2 * l];
+    s.V = cross[2 * l + 1];
+    parallel(cross_head, &s, H, threads);
+    project(&s, a, lw[10], lw[11], h, d, d, 0, threads);
+    for (long i = 0; i < d; ++i) x[i] += h[i];
+
+    /* GELU MLP */
+    layer_norm(x, lw[12], lw[13], h, d, eps);
+    project(&s, h, lw[14], lw[15], m, d, ffn, 1, threads);
+    project(&s, m, lw[16], lw[17], h, ffn, d, 0, threads);
+    for (long i = 0; i < d; ++i) x[i] += h[i];
+  }
+  layer_norm(x, w[n_layers * PER_LAYER], w[n_layers * PER_LAYER + 1], h, d, eps);
+  memcpy(x, h, d * sizeof(float));
+  if (E) {
+    s.x = x;
+    s.E = E;
+    s.logits = logits;
+    s.vocab = vocab;
+    s.d = d;
+    parallel(vocab_chunk, &s, (vocab + VOCAB_ROWS - 1) / VOCAB_ROWS, threads);
+  }
+}
+
+/* ---- bias + GELU (erf form) over a large (rows, cols) array, in place, for the encoder's MLP ---- */
+
+#define GELU_ROWS 16 /* rows per chunk */
+
+typedef struct {
+  float *x;
+  const float *b;
+  long rows, cols;
+} gelu_t;
+
+/* erf by Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7, the formula of fast_math.gelu): erf(y) =
+ * 1 - t poly(t) e^{-y^2}, t = 1 / (1 + p y) for y >= 0, odd in y. */
+static inline v16 erf_v(v16 y) {
+  vi16 neg = y < 0;
+  v16 a = select(neg, -y, y);
+  v16 t = 1.0f / (1.0f + 0.3275911f * a);
+  v16 poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  v16 e = 1.0f - poly * exp_v(-a * a);
+  return select(neg, -e, e);
+}
+
+static void gelu_chunk(const void *arg, long c) {
+  const gelu_t *g = arg;
+  const long r1 = (c + 1) * GELU_ROWS < g->rows ? (c + 1) * GELU_ROWS : g->rows, full = g->cols / LANES * LANES;
+  for (long r = c * GELU_ROWS; r < r1; ++r) {
+    float *x = g->x + r * g->cols;
+    long i = 0;
+    for (; i < full; i += LANES) {
+      v16 v = load(x + i) + load(g->b + i);
+      store(x + i, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
+    }
+    for (; i < g->cols; ++i) {
+      float v = x[i] + g->b[i];
+      x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    }
+  }
+}
+
+/* x (rows, cols) = gelu(x + b) in place, b (cols), on `threads` (1 or 2) threads. */
+void bias_gelu_f32(float *x, const float *b, long rows, long cols, long threads) {
+  gelu_t g = {x, b, rows, cols};
+  parallel(gelu_chunk, &g, (rows + GELU_ROWS - 1) / GELU_ROWS, threads);
+}
+
+/* ---- unmasked softmax attention over long sequences (an encoder's self attention) ---- */
+
+#define ATT_ROWS 128 /* query rows per chunk: their (rows, S) scores stay in the core's cache */
+
+typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                         int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+typedef struct {
+  const float *q, *k, *v;
+  float *out;
+  long T, S, H, D, C; /* C: row length of q, k, v and out (heads side by side) */
+  long blocks;        /* row blocks per (batch, head) */
+  sgemm_fn sgemm;
+} attention_t;
+
+static __thread float *att_scratch;
+static __thread long att_scratch_size;
+static atomic_int att_failed; /* a scratch buffer could not be allocated */
+
+/* softmax(q k^T) v of one (batch, head, row block): the BLAS for both products (one thread each), one pass of
+ * max, exp and row sums over the block's scores in between, the rows divided by their sums at the end. */
+static void attention_chunk(const void *arg, long c) {
+  const attention_t *a = arg;
+  const long b = c / (a->H * a->blocks), h = c / a->blocks % a->H, r0 = c % a->blocks * ATT_ROWS;
+  const long rows = r0 + ATT_ROWS < a->T ? ATT_ROWS : a->T - r0, S = a->S, D = a->D, C = a->C;
+  if (att_scratch_size < ATT_ROWS * S) {
+    free(att_scratch);
+    att_scratch = malloc(ATT_ROWS * S * sizeof(float));
+    att_scratch_size = att_scratch ? ATT_ROWS * S : 0;
+    if (!att_scratch) {
+      atomic_store(&att_failed, 1);
+      return;
+    }
+  }
+  float *s = att_scratch;
+  const float *q = a->q + (b * a->T + r0) * C + h * D, *k = a->k + b * S * C + h * D, *v = a->v + b * S * C + h * D;
+  float *out = a->out + (b * a->T + r0) * C + h * D;
+  a->sgemm(101, 111, 112, (int)rows, (int)S, (int)D, 1.0f, q, (int)C, k, (int)C, 0.0f, s, (int)S); /* q k^T */
+  float sums[ATT_ROWS];
+  for (long r = 0; r < rows; ++r) sums[r] = softmax_unnormalised(s + r * S, S);
+  a->sgemm(101, 111, 111, (int)rows, (int)D, (int)S, 1.0f, s, (int)S, v, (int)C, 0.0f, out, (int)C); /* p v */
+  for (long r = 0; r < rows; ++r) {
+    float inv = 1.0f / sums[r];
+    for (long i = 0; i < D; ++i) out[r * C + i] *= inv;
+  }
+}
+
+/* out (B, T, H * D) = softmax(q k^T) v per head, q (B, T, H * D) already scaled, k and v (B, S, H * D); sgemm: the
+ * BLAS's cblas_sgemm, on one thread per caller (the chunks spread over `threads`). Returns 0, or -1 when a scratch
+ * buffer could not be allocated (out is then incomplete). */
+int attention_f32(const float *q, const float *k, const float *v, float *out, long B, long T, long S, long H,
+                  long D, void *sgemm, long threads) {
+  attention_t a = {q, k, v, out, T, S, H, D, H * D, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
+  atomic_store(&att_failed, 0);
+  parallel(attention_chunk, &a, B * H * a.blocks, threads);
+  return atomic_load(&att_failed) ? -1 : 0;
+}

@@ -1,0 +1,212 @@
+"""A pre-norm transformer decoder's one-token step with cross attention, and bias + GELU over large arrays
+(`transformer_kernels.c`), through ctypes.
+
+A NumPy step spends most of a small decoder's token in Python: ~30 tiny ops per layer at a few microseconds
+each. This kernel runs the whole stack (every layer, the final norm, the tied vocabulary projection) in one
+call that releases the GIL, its projections, attention heads and vocabulary rows shared by the calling thread
+and one helper thread (the caller does every chunk the helper has not taken, so a busy core never stalls it).
+Built by `cbuild.CKernel` (`transformer_native.main()` from .ci/setup, or the first use); without a compiler, on a
+build failure or with MLX_AUDIO_LAB_NO_NATIVE=1, `library()` is None and the callers keep their NumPy step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from ..fast_math import fast_math_active
+from .cbuild import CKernel
+
+_P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
+KERNEL = CKernel("transformer_kernels.c",
+                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None),
+                  "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
+                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L], ctypes.c_int)},
+                 ("-pthread", "-lm"))
+LANES = 16  # the kernel's vector width in floats: head size must be a multiple
+TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
+# the kernel's pointer order per layer: (norm, projection) pairs as (weight, bias)
+LAYER_WEIGHTS = ("ln1_w", "ln1_b", "qkv", "qkv_b", "o", "o_b", "ln2_w", "ln2_b", "cq", "cq_b", "co", "co_b",
+                 "ln3_w", "ln3_b", "fc1", "fc1_b", "fc2", "fc2_b")
+
+
+def default_threads() -> int:
+    """2 where this process may run on two or more cores, else 1."""
+    try:
+        return 2 if len(os.sched_getaffinity(0)) >= 2 else 1
+    except AttributeError:
+        return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def library() -> ctypes.CDLL | None:
+    """The loaded kernel, or None (no compiler, a failed build, MLX_AUDIO_LAB_NO_NATIVE=1: see `cbuild`)."""
+    return KERNEL.library()
+
+
+def fits(d: int, heads: int) -> bool:
+    """True when the kernel takes these sizes (and is loaded): head size a multiple of LANES, at most 16 LANES."""
+    D = d // heads
+    return D * heads == d and D % LANES == 0 and D <= 16 * LANES and library() is not None
+
+
+def padded(n: int) -> int:
+    """n rounded up to whole tiles (the kernel's projection outputs and biases)."""
+    return -(-n // TILE) * TILE
+
+
+def pack(w_t: np.ndarray) -> np.ndarray:
+    """A projection's (n_in, n_out) weight as the kernel streams it: (tiles, n_in, TILE), each tile of outputs one
+    contiguous run, zero columns from n_out up to whole tiles."""
+    n_in, n_out = w_t.shape
+    w = np.zeros((n_in, padded(n_out)), np.float32)
+    w[:, :n_out] = w_t
+    return np.ascontiguousarray(w.reshape(n_in, -1, TILE).transpose(1, 0, 2))
+
+
+def pad_bias(b: np.ndarray) -> np.ndarray:
+    """A projection's bias, zero up to whole tiles."""
+    out = np.zeros(padded(b.size), np.float32)
+    out[: b.size] = b
+    return out
+
+
+class DecoderKernel:
+    """Packed weights and pointer tables of one decoder for `step` (built once per model)."""
+
+    def __init__(self, layers: list[dict[str, np.ndarray]], final_norm: tuple[np.ndarray, np.ndarray], d: int,
+                 heads: int, ffn: int, eps: float, scale: float):
+        """`layers`: per layer the NumPy step's arrays, projections as (n_in, n_out), norms as weight, bias."""
+        self.d, self.heads, self.ffn, self.eps, self.scale = d, heads, ffn, eps, scale
+        self.arrays = []  # keeps every packed array alive while its pointer is in the table
+        for lw in layers:
+            for name in LAYER_WEIGHTS:
+                a = lw[name]
+                if a.ndim == 2:
+                    a = pack(a)
+                elif name.endswith("_b") and not name.startswith("ln"):
+                    a = pad_bias(a)
+                self.arrays.append(np.ascontiguousarray(a, np.float32))
+        self.arrays.extend(np.ascontiguousarray(a, np.float32) for a in final_norm)
+        self.n_layers = len(layers)
+        self.table = (ctypes.c_void_p * len(self.arrays))(*(a.ctypes.data for a in self.arrays))
+
+    def scratch(self, L: int, S: int) -> np.ndarray:
+        """Scratch floats for a step over L cached positions and S cross positions."""
+        rest = 3 * padded(self.d) + padded(3 * self.d) + padded(self.ffn)
+        return np.empty(rest + self.heads * max(L, S), np.float32)
+
+
+class DecoderRun:
+    """One decoding run's caches as the kernel reads them: self keys/values (H, L, D) per layer (written at each
+    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window)."""
+
+    def __init__(self, kernel: DecoderKernel, keys: list[np.ndarray], values: list[np.ndarray],
+                 cross_keys_t: list[np.ndarray], cross_values: list[np.ndarray]):
+        self.kernel = kernel
+        self.L, self.S = keys[0].shape[-2], cross_values[0].shape[-2]
+        for a in (*keys, *values, *cross_keys_t, *cross_values):
+            assert a.dtype == np.float32 and a.flags.c_contiguous
+        self.arrays = [*keys, *values, *cross_keys_t, *cross_values]
+        self.kv = (ctypes.c_void_p * (2 * len(keys)))(*(a.ctypes.data for pair in zip(keys, values) for a in pair))
+        self.cross = (ctypes.c_void_p * (2 * len(keys)))(
+            *(a.ctypes.data for pair in zip(cross_keys_t, cross_values) for a in pair))
+        self.work = kernel.scratch(self.L, self.S)
+
+    def step(self, x: np.ndarray, pos: int, embedding: np.ndarray | None = None,
+             threads: int | None = None) -> np.ndarray:
+        """x (d,) float32, the token's embedding plus position -> the final hidden state (d,), in place; with
+        `embedding` (vocab, d) the logits (vocab,) of the tied projection instead. `threads`: 1 or 2 (default:
+        2 where the process may use two cores)."""
+        k = self.kernel
+        logits = None
+        if embedding is not None:
+            assert embedding.dtype == np.float32 and embedding.flags.c_contiguous and embedding.shape[1] == k.d
+            logits = np.empty(embedding.shape[0], np.float32)
+        library().decoder_step_f32(
+            k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers, k.d, k.heads, k.ffn,
+            self.L, self.S, pos, k.scale, k.eps, None if embedding is None else embedding.ctypes.data,
+            None if logits is None else logits.ctypes.data, 0 if embedding is None else embedding.shape[0],
+            threads or default_threads())
+        return x if logits is None else logits
+
+
+def bias_gelu_(x: np.ndarray, bias: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """x (..., n) = GELU(x + bias) in place (erf form, erf by Abramowitz & Stegun 7.1.26 as `fast_math.gelu`),
+    x C-contiguous float32, on two threads where the process may use two cores. Needs `library()`."""
+    assert x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable
+    b = np.ascontiguousarray(bias, np.float32)
+    assert b.shape == (x.shape[-1],)
+    library().bias_gelu_f32(x.ctypes.data, b.ctypes.data, x.size // b.size, b.size, threads or default_threads())
+    return x
+
+
+def gelu_mlp_fits(h: mx.array, fc1: nn.Module, fc2: nn.Module) -> bool:
+    """True when `gelu_mlp` takes this MLP: float32 `nn.Linear`s with biases (not quantized, not wrapped by a
+    recorder of module calls, which then sees them called), a large input on the CPU with fast math on, the
+    kernel loaded."""
+    linears = type(fc1) is nn.Linear and type(fc2) is nn.Linear and "bias" in fc1 and "bias" in fc2
+    return (linears and h.dtype == fc1.weight.dtype == fc2.weight.dtype == mx.float32
+            and fast_math_active(h.size * fc1.weight.shape[0] // h.shape[-1]) and library() is not None)
+
+
+def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
+    """fc2(GELU(fc1(h))) for h (..., d) (evaluated here): the two products on the BLAS, the bias and GELU in one
+    pass of the C kernel over the (..., ffn) hidden array in place, no copy of it between MLX and NumPy."""
+    mx.eval(h)
+    x = np.ascontiguousarray(h).reshape(-1, h.shape[-1])
+    w1, w2 = np.asarray(fc1.weight), np.asarray(fc2.weight)  # (ffn, d), (d, ffn): zero-copy views
+    hidden = _matmul_t(x, w1)  # (rows, ffn)
+    bias_gelu_(hidden, np.asarray(fc1.bias))
+    out = _matmul_t(hidden, w2)
+    out += np.asarray(fc2.bias)
+    return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
+
+
+def _matmul_t(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """a (m, k) @ w (n, k)^T on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread pool, not
+    also numpy's bundled one, serves the encoder; else numpy's matmul."""
+    from .gemv import blas_gemm
+
+    sgemm = blas_gemm()
+    if sgemm is None or not (w.flags.c_contiguous and w.dtype == np.float32):
+        return np.matmul(a, w.T)
+    (m, k), n = a.shape, w.shape[0]
+    out = np.empty((m, n), np.float32)
+    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0, out.ctypes.data, n)
+    return out
+
+
+def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out: np.ndarray,
+                   threads: int | None = None) -> bool:
+    """softmax(q k^T) v per head into `out` (B, T, H * D) for C-contiguous float32 q (B, T, H * D) (already scaled),
+    k, v (B, S, H * D): row blocks of 128 queries shared by two threads, each on a one-thread BLAS sgemm for the
+    products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
+    from .gemv import blas_gemm, one_thread_of_blas_gemm
+
+    sgemm = blas_gemm()
+    if library() is None or sgemm is None:
+        return False
+    arrays = (q, k, v, out)
+    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays) and out.flags.writeable
+    B, T, C = q.shape
+    with one_thread_of_blas_gemm():
+        failed = library().attention_f32(q.ctypes.data, k.ctypes.data, v.ctypes.data, out.ctypes.data, B, T,
+                                         k.shape[1], heads, C // heads, ctypes.cast(sgemm, ctypes.c_void_p).value,
+                                         threads or default_threads())
+    if failed:
+        raise MemoryError("attention_f32: no scratch memory for a block of scores")
+    return True
+
+
+def main() -> int:
+    """Build the kernel and say where it is (0), or why not (1)."""
+    return KERNEL.main("the NumPy decoder step runs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
