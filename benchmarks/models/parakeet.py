@@ -72,7 +72,9 @@ def run(ctx: h.Context) -> dict:
     feats = mx.array(feats)[None]  # (1, frames, mels)
     x = feats.astype(ctx.mx_dtype)
     xt = torch.from_numpy(np.array(feats)).to(ctx.torch_device, ctx.torch_dtype)
-    mask = torch.ones(xt.shape[:2], dtype=torch.long, device=ctx.torch_device)
+    # the valid frames only, as the feature extractor's mask gives them (the port decodes `n` frames): a mask of
+    # ones over every STFT frame gave the reference one more encoder frame (376 vs 375 on 30 s), one more label
+    mask = (torch.arange(xt.shape[1], device=ctx.torch_device) < n).long()[None]
     tokens_only = [TokensOnly(config["vocab_size"])]
 
     def mlx_encode():
