@@ -9,18 +9,26 @@ import pytest
 
 from mlx_audio_lab.layers import gpu
 from mlx_audio_lab.layers.antialias import Activation1d
-from mlx_audio_lab.layers.gpu.lstm import MAX_BLOCKS, _units_per_block, gpu_lstm_active
+from mlx_audio_lab.layers.gpu.lstm import MAX_BLOCKS, _units_per_block, gpu_lstm_active, multiprocessors
 from mlx_audio_lab.layers.lstm import LSTM
 from mlx_audio_lab.layers.snake import SnakeBeta, snake
 
 cuda = pytest.mark.skipif(not mx.cuda.is_available(), reason="needs MLX's CUDA back end")
 
 
+@pytest.mark.parametrize("directions", [1, 2])
 @pytest.mark.parametrize("hidden", [1, 7, 64, 100, 256, 512, 1024, 4096])
-def test_units_per_block_divides_and_bounds(hidden):
-    u = _units_per_block(hidden)
-    assert u is not None and hidden % u == 0 and hidden // u <= MAX_BLOCKS
-    assert u == 1 or hidden // (u - 1) > MAX_BLOCKS or hidden % (u - 1)  # the smallest such divisor
+def test_units_per_block_divides_and_bounds(hidden, directions):
+    """Every launch's blocks fit the multiprocessors at one block each (the grid barrier's co-residency)."""
+    limit = min(MAX_BLOCKS, multiprocessors() // directions)
+    u = _units_per_block(hidden, directions)
+    assert u is not None and hidden % u == 0 and directions * (hidden // u) <= multiprocessors()
+    assert hidden // u <= limit
+    assert u == 1 or hidden // (u - 1) > limit or hidden % (u - 1)  # the smallest such divisor
+
+
+def test_multiprocessors_is_a_positive_count():
+    assert isinstance(multiprocessors(), int) and multiprocessors() >= 1
 
 
 def test_never_active_on_the_cpu():

@@ -3,14 +3,16 @@
 Stepped from Python, each frame is a GEMV and a fused cell kernel: on an H100 ~30 us per step, nearly all launch
 and graph overhead (EnCodec's LSTMs were 84-88 % of its GPU time). Here block k owns hidden units
 [k U, (k + 1) U): per step it reads the previous h of the whole layer (L2, double-buffered), computes its 4U gate rows
-(one warp per row, W_hh read through L1 / L2), updates its units' cell and writes its part of the new h; the blocks
+(one warp per row, its W_hh rows in registers), updates its units' cell and writes its part of the new h; the blocks
 of a direction then meet at a grid barrier (a monotonic counter). Both directions of a bidirectional layer run in
-the same launch. All blocks are co-resident (<= 64 per direction, 256 threads, < 20 KB shared), so the barrier
-cannot deadlock. Gate order and math are torch's (i, f, g, o); the state stays float32 in every dtype.
+the same launch. A launch never has more blocks than the GPU has multiprocessors (<= 64 per direction; one
+block each is always resident), so the barrier cannot deadlock. Gate order and math are torch's (i, f, g, o);
+the state stays float32 in every dtype. On an H100: 3.7 us per step for 512 units (cuDNN ~15 us).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import math
 
@@ -164,10 +166,34 @@ def _layout(hidden: int, units: int) -> tuple[int, int, bool]:
     return WARPS, math.ceil(4 * units / WARPS), False
 
 
-def _units_per_block(hidden: int) -> int | None:
-    """Hidden units per block: the smallest divisor of `hidden` that keeps the blocks <= MAX_BLOCKS."""
-    for u in range(max(1, math.ceil(hidden / MAX_BLOCKS)), hidden + 1):
-        if hidden % u == 0 and hidden // u <= MAX_BLOCKS:
+_sm: list[int] = []
+
+
+def multiprocessors() -> int:
+    """Streaming multiprocessors of CUDA device 0 (the driver's attribute 16), once; 16 if the driver won't say.
+
+    The grid barrier needs every block resident at once: one block per multiprocessor always is, so a launch
+    never has more blocks than this (an H100 has 132; a laptop GPU may have 16)."""
+    if not _sm:
+        count = 16
+        try:
+            cuda = ctypes.CDLL("libcuda.so.1")
+            device, value = ctypes.c_int(), ctypes.c_int()
+            if (cuda.cuInit(0) == 0 and cuda.cuDeviceGet(ctypes.byref(device), 0) == 0
+                    and cuda.cuDeviceGetAttribute(ctypes.byref(value), 16, device) == 0 and value.value > 0):
+                count = value.value
+        except OSError:
+            pass
+        _sm.append(count)
+    return _sm[0]
+
+
+def _units_per_block(hidden: int, directions: int = 1) -> int | None:
+    """Hidden units per block: the smallest divisor of `hidden` that keeps the blocks <= MAX_BLOCKS per direction
+    and all directions' blocks within the multiprocessors (see `multiprocessors`)."""
+    limit = max(1, min(MAX_BLOCKS, multiprocessors() // directions))
+    for u in range(max(1, math.ceil(hidden / limit)), hidden + 1):
+        if hidden % u == 0 and hidden // u <= limit:
             return u
     return None
 
@@ -177,7 +203,7 @@ def gpu_lstm_active(gates_x: mx.array, w_hh: mx.array) -> bool:
     if not gpu_kernels_active() or gates_x.dtype not in (mx.float32, mx.bfloat16, mx.float16):
         return False
     B, T, hidden = gates_x.shape[0], gates_x.shape[1], w_hh.shape[1]
-    return T > 0 and B <= 8 and B * hidden <= 8192 and _units_per_block(hidden) is not None
+    return T > 0 and B <= 8 and B * hidden <= 8192 and _units_per_block(hidden, 2) is not None
 
 
 def lstm_scans_gpu(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
@@ -191,7 +217,7 @@ def lstm_scans_gpu(runs: list[tuple[mx.array, mx.array, mx.array, mx.array]]
     B, T, _ = runs[0][0].shape
     hidden = runs[0][1].shape[1]
     dtype = runs[0][0].dtype
-    units = _units_per_block(hidden)
+    units = _units_per_block(hidden, D)
     warps, rows, wreg = _layout(hidden, units)
     gx = mx.stack([r[0] for r in runs])
     w_hh = mx.stack([r[1] for r in runs]).astype(dtype)
