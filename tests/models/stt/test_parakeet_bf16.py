@@ -87,3 +87,18 @@ def test_fully_masked_row_is_finite_in_bf16():
     got = np.array(attn(x.astype(mx.bfloat16), pos.astype(mx.bfloat16), mask).astype(mx.float32))
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, atol=0.05)
+
+
+def test_bf16_model_exports_to_the_community_layout(folder, tmp_path):
+    """A bf16 port exports (numpy has no bfloat16) and loads back bf16 with the same encoder output."""
+    from mlx.utils import tree_flatten
+
+    from mlx_audio_lab.models.stt.parakeet import export_mlx_community
+
+    model = load_model(folder, dtype=mx.bfloat16)
+    again = load_model(export_mlx_community(model, tmp_path / "community"), dtype=mx.bfloat16)
+    assert {v.dtype for _, v in tree_flatten(again.parameters())} == {mx.bfloat16}
+    feats = mx.random.normal((1, 200, 80), key=mx.random.key(0)).astype(mx.bfloat16)
+    a, b = np.array(model(feats).astype(mx.float32)), np.array(again(feats).astype(mx.float32))
+    assert a.std() > 0.1
+    np.testing.assert_array_equal(a, b)  # the same bf16 weights; the decoder's fused bias is not on this path
