@@ -98,9 +98,10 @@ def run(ctx: h.Context) -> dict:
     tsync = h.torch_sync(ctx.torch_device)
     enc = {"mlx_audio_lab": (mlx_encode, h.mlx_sync), "torch": (torch_encode, tsync)}
     full = {"mlx_audio_lab": (mlx_full, h.mlx_sync), "torch": (torch_full, tsync)}
-    if peer is not None:
-        enc["mlx_audio"] = (lambda: peer.encoder(x), h.mlx_sync)
-        full["mlx_audio"] = (lambda: [t.id for s in peer.decode(x)[0].sentences for t in s.tokens], h.mlx_sync)
+    if peer is not None:  # it takes no lengths: the valid frames only, as the others decode
+        xv = x[:, :n]
+        enc["mlx_audio"] = (lambda: peer.encoder(xv), h.mlx_sync)
+        full["mlx_audio"] = (lambda: [t.id for s in peer.decode(xv)[0].sentences for t in s.tokens], h.mlx_sync)
     r = dict(warmup=ctx.warmup, repeats=ctx.repeats)
     enc_t = h.compare(enc, **r)
     full_t = h.compare(full, **r)

@@ -11,7 +11,7 @@ import mlx.nn as nn
 
 from .fast_math import softmax
 
-NEG_INF = -3.4028234663852886e38  # torch.finfo(float32).min, the fill of masked scores
+NEG_INF = -3.4028234663852886e38  # torch.finfo(float32).min, the fill of masked scores in float32
 
 
 def rel_positional_encoding(length: int, dims: int, base: float = 10000.0) -> mx.array:
@@ -57,8 +57,8 @@ class RelPositionMultiHeadAttention(nn.Module):
         q_u = q + self.bias_u[None, :, None, :]
         q_v = q + self.bias_v[None, :, None, :]
         bd = rel_shift(q_v @ p[None])[..., :T] * self.scale  # (B, H, T, T): terms (b) and (d)
-        if mask is not None:
-            bd = mx.where(mask, bd, NEG_INF)
+        if mask is not None:  # the dtype's own finite minimum, as transformers: float32's min is -inf in bfloat16,
+            bd = mx.where(mask, bd, mx.array(mx.finfo(bd.dtype).min, bd.dtype))  # a padded row's softmax then NaN
         scores = (q_u @ k.transpose(0, 1, 3, 2)) * self.scale + bd  # terms (a) and (c) added
         weights = softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype)
         out = (weights @ v).transpose(0, 2, 1, 3).reshape(x.shape[0], T, -1)

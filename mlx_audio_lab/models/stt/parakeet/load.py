@@ -68,13 +68,17 @@ def export_mlx_community(model: Parakeet, folder: str | Path) -> Path:
     """Write `model` as mlx-audio reads it: NeMo names and `config.json`, fused LSTM biases, the CTC head as a
     kernel-1 conv (stored dequantized: a conv cannot hold quantized weights), quantized linears as they are."""
     cfg = model.config
-    params = {k: np.array(v) for k, v in tree_flatten(model.parameters())}
+    flat = tree_flatten(model.parameters())
+    bf16 = any(v.dtype == mx.bfloat16 for _, v in flat)  # numpy has no bfloat16: through float32 and back
+    params = {k: np.array(v.astype(mx.float32) if v.dtype == mx.bfloat16 else v) for k, v in flat}
     q = getattr(model, "quantization", None)
     if q:
         params = dequantize_params(params, lambda layer: layer == "ctc_head", q["bits"], q["group_size"])
     weights = apply_keymap(fuse_lstm_biases(params), TO_MLX_COMMUNITY, source="MLX Parakeet")
     if cfg.decoder == "ctc":
         weights[CTC_CONV] = weights[CTC_CONV][:, None, :]  # (classes, 1, hidden): MLX Conv1d, kernel 1
+    if bf16:
+        weights = {k: mx.array(v).astype(mx.bfloat16) if v.dtype == np.float32 else v for k, v in weights.items()}
     blank = cfg.blank
     vocabulary = (model.tokenizer.vocabulary(blank) if model.tokenizer is not None
                   else [f"<{i}>" for i in range(blank)])
