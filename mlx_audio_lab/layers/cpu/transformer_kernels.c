@@ -213,14 +213,15 @@ static float softmax_unnormalised(float *restrict p, long n) {
   return sum;
 }
 
-/* out[0 .. D) = sum_j p[j] V[j, :] / sum, V (n, D) rows contiguous, D a multiple of LANES (at most 256). */
-static void weighted_rows(const float *restrict p, const float *restrict V, long n, long D, float sum,
+/* out[0 .. D) = sum_j p[j] V[j, :] / sum, V (n, D) with rows `ld` floats apart, D a multiple of LANES (at most
+ * 256). */
+static void weighted_rows(const float *restrict p, const float *restrict V, long n, long D, long ld, float sum,
                           float *restrict out) {
   v16 acc[16];
   long nv = D / LANES;
   for (long i = 0; i < nv; ++i) acc[i] = splat(0.0f);
   for (long j = 0; j < n; ++j) {
-    const float *row = V + j * D;
+    const float *row = V + j * ld;
     float pj = p[j];
     for (long i = 0; i < nv; ++i) acc[i] += load(row + i * LANES) * pj;
   }
@@ -236,7 +237,8 @@ typedef struct {
   long n_in;
   int gelu;               /* apply GELU (erf) to the tile's outputs */
   const float *q;         /* attention: (H * D) queries */
-  float *K, *V;           /* self: (H, L, D) caches; cross: keys (H, D, S), values (H, S, D) */
+  float *K, *V;           /* self: (H, L, D) caches; cross: keys (H, D, S), values (H, S, D) as strided below */
+  long v_head, v_row;     /* cross values: floats between heads and between positions ((H, S, D): S * D, D) */
   float *a;               /* attention output (H * D) */
   float *scores;          /* per head: max(L, S) floats */
   long H, D, L, S, pos;
@@ -270,7 +272,7 @@ static void self_head(const void *arg, long h) {
     p[j] = t;
   }
   float sum = softmax_unnormalised(p, n);
-  weighted_rows(p, s->V + h * s->L * D, n, D, sum, s->a + h * D);
+  weighted_rows(p, s->V + h * s->L * D, n, D, D, sum, s->a + h * D);
 }
 
 /* cross attention of head h: all S scores at once from the transposed keys */
@@ -287,7 +289,7 @@ static void cross_head(const void *arg, long h) {
     for (long j = full; j < S; ++j) p[j] += kr[j] * qi;
   }
   float sum = softmax_unnormalised(p, S);
-  weighted_rows(p, s->V + h * S * D, S, D, sum, s->a + h * D);
+  weighted_rows(p, s->V + h * s->v_head, S, D, s->v_row, sum, s->a + h * D);
 }
 
 /* logits of VOCAB_ROWS vocabulary rows: dot products with the final hidden state, four rows at a time */
@@ -337,19 +339,23 @@ static void project(step_t *s, const float *x, const float *w, const float *b, f
 }
 
 /* One decoder step. w: PER_LAYER pointers per layer then the final norm's weight and bias; kv: per layer K then V,
- * each (H, L, D), written at `pos`; cross: per layer keys (H, D, S) then values (H, S, D); x (d) the token's
+ * each (H, L, D), written at `pos`; cross: per layer keys (H, D, S) then values (H, S, D), their heads v_head and
+ * their positions v_row floats apart (S * D and D when contiguous; D and n_layers * d in one (S, n_layers * d)
+ * product of every layer's values); x (d) the token's
  * embedding plus position, replaced by the final hidden state; scratch: transformer_native's scratch floats;
  * E (vocab, d) and logits (vocab): the tied projection, skipped when E is null; threads: 1 or 2. */
 void decoder_step_f32(const float *const *w, float *const *kv, float *const *cross, float *restrict x,
                       float *restrict scratch, long n_layers, long d, long H, long ffn, long L, long S, long pos,
-                      float scale, float eps, const float *E, float *logits, long vocab, long threads) {
+                      float scale, float eps, const float *E, float *logits, long vocab, long threads,
+                      long v_head, long v_row) {
   const long D = d / H;
   float *h = scratch;           /* d (padded): normed input, projection outputs */
   float *y = h + padded(d);     /* 3d (padded): q, k, v */
   float *a = y + padded(3 * d); /* d: attention output */
   float *m = a + padded(d);     /* ffn (padded): MLP hidden */
   float *p = m + padded(ffn);   /* H * max(L, S): scores */
-  step_t s = {.H = H, .D = D, .L = L, .S = S, .pos = pos, .scale = scale, .a = a, .scores = p};
+  step_t s = {.H = H, .D = D, .L = L, .S = S, .pos = pos, .scale = scale, .a = a, .scores = p, .v_head = v_head,
+              .v_row = v_row};
   for (long l = 0; l < n_layers; ++l) {
     const float *const *lw = w + l * PER_LAYER;
     float *K = kv[2 * l], *V = kv[2 * l + 1];

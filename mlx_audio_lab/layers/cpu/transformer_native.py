@@ -24,7 +24,7 @@ from .cbuild import CKernel
 
 _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
 KERNEL = CKernel("transformer_kernels.c",
-                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None),
+                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 4, None),
                   "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
                   "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L], ctypes.c_int)},
                  ("-pthread", "-lm"))
@@ -103,14 +103,20 @@ class DecoderKernel:
 
 class DecoderRun:
     """One decoding run's caches as the kernel reads them: self keys/values (H, L, D) per layer (written at each
-    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window)."""
+    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window; the values may be strided
+    views, e.g. of one (S, layers * d) product, with the same strides in every layer and unit stride along D)."""
 
     def __init__(self, kernel: DecoderKernel, keys: list[np.ndarray], values: list[np.ndarray],
                  cross_keys_t: list[np.ndarray], cross_values: list[np.ndarray]):
         self.kernel = kernel
         self.L, self.S = keys[0].shape[-2], cross_values[0].shape[-2]
-        for a in (*keys, *values, *cross_keys_t, *cross_values):
+        for a in (*keys, *values, *cross_keys_t):
             assert a.dtype == np.float32 and a.flags.c_contiguous
+        strides = {a.strides for a in cross_values}
+        assert len(strides) == 1 and all(a.dtype == np.float32 for a in cross_values)
+        v_head, v_row, v_d = strides.pop()
+        assert v_d == 4 and v_head % 4 == 0 and v_row % 4 == 0
+        self.v_head, self.v_row = v_head // 4, v_row // 4
         self.arrays = [*keys, *values, *cross_keys_t, *cross_values]
         self.kv = (ctypes.c_void_p * (2 * len(keys)))(*(a.ctypes.data for pair in zip(keys, values) for a in pair))
         self.cross = (ctypes.c_void_p * (2 * len(keys)))(
@@ -131,7 +137,7 @@ class DecoderRun:
             k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers, k.d, k.heads, k.ffn,
             self.L, self.S, pos, k.scale, k.eps, None if embedding is None else embedding.ctypes.data,
             None if logits is None else logits.ctypes.data, 0 if embedding is None else embedding.shape[0],
-            threads or default_threads())
+            threads or default_threads(), self.v_head, self.v_row)
         return x if logits is None else logits
 
 

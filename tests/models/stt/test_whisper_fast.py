@@ -41,7 +41,9 @@ def test_step_logits_equal_plain(fixture_model, rows):
     prompt = [50257, NO_TS]
     plain, fast = Stepper(model, audio, prompt, rows, fast=False), Stepper(model, audio, prompt, rows, fast=True)
     assert fast.fast and not plain.fast
-    np.testing.assert_array_equal(plain.logits, fast.logits)  # the prefill is the plain call in both
+    _assert_step_close(fast.logits, plain.logits)  # one row: the prompt went through the step too
+    if rows > 1:
+        np.testing.assert_array_equal(plain.logits, fast.logits)  # several rows: the prefill is the plain call
     feed = np.random.default_rng(0).integers(0, 50000, (30, rows))
     for tokens in feed:
         want, got = plain(tokens.tolist()), fast(tokens.tolist())
@@ -49,6 +51,53 @@ def test_step_logits_equal_plain(fixture_model, rows):
         assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
         assert (got.argmax(-1) == want.argmax(-1)).all()
     assert fast.pos == len(prompt) + len(feed)
+
+
+def _assert_step_close(got: np.ndarray, want: np.ndarray) -> None:
+    """The fast step's bound against the plain logits (float32 rounding), the same argmax."""
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
+    assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("prompt", [[50257], [50257, NO_TS], [50257, NO_TS, 400, 401, 402, 403, 404, 405]])
+def test_stepped_prefill_equals_plain(fixture_model, prompt, native):
+    """One row, a short prompt: cross keys/values from two BLAS products for all layers, the prompt through the step
+    (the C kernel, or the NumPy step over strided value views) instead of the MLX model call. Same caches and logits
+    within the step's float32 bound (the plain call stays the reference: it is not bit-equal any more, as the
+    step's sums run in another order), then 10 steps on."""
+    from mlx_audio_lab.models.stt.whisper.step import STEPPED_PROMPT
+
+    model, audio = fixture_model
+    assert len(prompt) <= STEPPED_PROMPT
+    plain, fast = Stepper(model, audio, prompt, fast=False), Stepper(model, audio, prompt, fast=True)
+    if native and fast.native is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
+    if not native:
+        fast.native = None
+    assert fast.pos == len(prompt) and not fast.state.cross_attn[0]  # no MLX call filled the plain state
+    _assert_step_close(fast.logits, plain.logits)
+    for (k_t, v), (want_k, want_v) in zip(fast.cross, plain.state.cross_attn):
+        want_k, want_v = np.array(want_k), np.array(want_v)
+        np.testing.assert_allclose(k_t.swapaxes(-1, -2), want_k, rtol=0, atol=1e-5 * np.abs(want_k).max())
+        np.testing.assert_allclose(v, want_v, rtol=0, atol=1e-5 * np.abs(want_v).max())
+    for layer, (k, v) in enumerate(zip(fast.keys, fast.values)):
+        c = plain.state.self_attn[layer]
+        for got, want in ((k, c.keys), (v, c.values)):
+            want = np.array(want[..., : len(prompt), :])
+            np.testing.assert_allclose(got[..., : len(prompt), :], want, rtol=0, atol=2e-5 * np.abs(want).max())
+    for token in np.random.default_rng(7).integers(0, 50000, 10):
+        _assert_step_close(fast([int(token)]), plain([int(token)]))
+
+
+def test_long_prompts_and_batches_keep_the_plain_prefill(fixture_model):
+    from mlx_audio_lab.models.stt.whisper.step import STEPPED_PROMPT
+
+    model, audio = fixture_model
+    long = Stepper(model, audio, [50257] * (STEPPED_PROMPT + 1), fast=True)
+    rows = Stepper(model, mx.broadcast_to(audio, (2, *audio.shape[1:])), [50257], 2, fast=True)
+    assert all(s.state.cross_attn[0] is not None for s in (long, rows))
 
 
 def test_a_quantized_decoder_keeps_the_plain_step(whisper_fixture):
