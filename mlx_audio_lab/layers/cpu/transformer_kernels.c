@@ -448,13 +448,15 @@ void bias_gelu_f32(float *x, const float *b, long rows, long cols, long threads)
 
 /* ---- unmasked softmax attention over long sequences (an encoder's self attention) ---- */
 
-#define ATT_ROWS 128 /* query rows per chunk: their (rows, S) scores stay in the core's cache */
+#define ATT_ROWS 192 /* query rows per chunk: their (rows, S) scores stay in the core's cache (2 MB L2 here: 192
+                      * rows beat 128 by ~7% in the BLAS products, interleaved on one core; 256, 320 no better) */
 
 typedef void (*sgemm_fn)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                          int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 typedef struct {
   const float *q, *k, *v;
+  float *kt; /* keys transposed per (batch, head): (B, H, D, S), so q k^T is a plain product (~13% faster) */
   float *out;
   long T, S, H, D, C; /* C: row length of q, k, v and out (heads side by side) */
   long blocks;        /* row blocks per (batch, head) */
@@ -481,9 +483,10 @@ static void attention_chunk(const void *arg, long c) {
     }
   }
   float *s = att_scratch;
-  const float *q = a->q + (b * a->T + r0) * C + h * D, *k = a->k + b * S * C + h * D, *v = a->v + b * S * C + h * D;
+  const float *q = a->q + (b * a->T + r0) * C + h * D, *kt = a->kt + (b * a->H + h) * D * S;
+  const float *v = a->v + b * S * C + h * D;
   float *out = a->out + (b * a->T + r0) * C + h * D;
-  a->sgemm(101, 111, 112, (int)rows, (int)S, (int)D, 1.0f, q, (int)C, k, (int)C, 0.0f, s, (int)S); /* q k^T */
+  a->sgemm(101, 111, 111, (int)rows, (int)S, (int)D, 1.0f, q, (int)C, kt, (int)S, 0.0f, s, (int)S); /* q k^T */
   float sums[ATT_ROWS];
   for (long r = 0; r < rows; ++r) sums[r] = softmax_unnormalised(s + r * S, S);
   a->sgemm(101, 111, 111, (int)rows, (int)D, (int)S, 1.0f, s, (int)S, v, (int)C, 0.0f, out, (int)C); /* p v */
@@ -493,13 +496,31 @@ static void attention_chunk(const void *arg, long c) {
   }
 }
 
+/* the keys of (batch, head) c transposed into kt: (S, D) rows C apart -> (D, S), 16 positions at a time */
+static void transpose_chunk(const void *arg, long c) {
+  const attention_t *a = arg;
+  const long S = a->S, D = a->D, C = a->C;
+  const float *k = a->k + c / a->H * S * C + c % a->H * D;
+  float *kt = a->kt + c * D * S;
+  long j = 0;
+  for (; j + 16 <= S; j += 16)
+    for (long i = 0; i < D; ++i)
+      for (long r = 0; r < 16; ++r) kt[i * S + j + r] = k[(j + r) * C + i];
+  for (; j < S; ++j)
+    for (long i = 0; i < D; ++i) kt[i * S + j] = k[j * C + i];
+}
+
 /* out (B, T, H * D) = softmax(q k^T) v per head, q (B, T, H * D) already scaled, k and v (B, S, H * D); sgemm: the
  * BLAS's cblas_sgemm, on one thread per caller (the chunks spread over `threads`). Returns 0, or -1 when a scratch
  * buffer could not be allocated (out is then incomplete). */
 int attention_f32(const float *q, const float *k, const float *v, float *out, long B, long T, long S, long H,
                   long D, void *sgemm, long threads) {
-  attention_t a = {q, k, v, out, T, S, H, D, H * D, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
+  float *kt = malloc(B * H * D * S * sizeof(float));
+  if (!kt) return -1;
+  attention_t a = {q, k, v, kt, out, T, S, H, D, H * D, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
   atomic_store(&att_failed, 0);
+  parallel(transpose_chunk, &a, B * H, threads);
   parallel(attention_chunk, &a, B * H * a.blocks, threads);
+  free(kt);
   return atomic_load(&att_failed) ? -1 : 0;
 }

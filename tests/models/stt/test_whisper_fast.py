@@ -270,7 +270,8 @@ def test_one_beam_tokens_equal_plain(fixture_model):
 @pytest.mark.parametrize("native", [False, True])
 @pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
 def test_numpy_attention_equals_mlx(threads, size, native):
-    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted); the
+    """Row blocks (300 rows: NumPy's two full and one partial, the C kernel's one full of 192 and one partial; its
+    keys transposed per head first), scores within +-60 (no shift) and far beyond (shifted); the
     NumPy blocks and the C kernel (`transformer_native.attention_into`, where it is built)."""
     from mlx_audio_lab.layers.cpu import transformer_native
 
