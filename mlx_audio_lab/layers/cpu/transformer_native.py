@@ -151,6 +151,19 @@ def bias_gelu_(x: np.ndarray, bias: np.ndarray, threads: int | None = None) -> n
     return x
 
 
+def gelu_fits(x: mx.array) -> bool:
+    """True when `gelu` takes x: float32, large, on the CPU with fast math on, the kernel loaded."""
+    return x.dtype == mx.float32 and fast_math_active(x.size) and library() is not None
+
+
+def gelu(x: mx.array) -> mx.array:
+    """GELU (erf form) of x (..., n) through the C kernel's pass on two threads (evaluates x, one copy each way)."""
+    mx.eval(x)
+    h = np.array(x, dtype=np.float32, order="C")
+    bias_gelu_(h.reshape(-1, h.shape[-1]), np.zeros(h.shape[-1], np.float32))
+    return mx.array(h)
+
+
 def gelu_mlp_fits(h: mx.array, fc1: nn.Module, fc2: nn.Module) -> bool:
     """True when `gelu_mlp` takes this MLP: float32 `nn.Linear`s with biases (not quantized, not wrapped by a
     recorder of module calls, which then sees them called), a large input on the CPU with fast math on, the
@@ -168,22 +181,26 @@ def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
     w1, w2 = np.asarray(fc1.weight), np.asarray(fc2.weight)  # (ffn, d), (d, ffn): zero-copy views
     hidden = _matmul_t(x, w1)  # (rows, ffn)
     bias_gelu_(hidden, np.asarray(fc1.bias))
-    out = _matmul_t(hidden, w2)
-    out += np.asarray(fc2.bias)
+    out = _matmul_t(hidden, w2, np.asarray(fc2.bias))
     return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
 
 
-def _matmul_t(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a (m, k) @ w (n, k)^T on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread pool, not
-    also numpy's bundled one, serves the encoder; else numpy's matmul."""
+def _matmul_t(a: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """a (m, k) @ w (n, k)^T (+ bias (n)) on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread
+    pool, not also numpy's bundled one, serves the encoder (the bias as the product's starting value); else numpy's
+    matmul."""
     from .gemv import blas_gemm
 
     sgemm = blas_gemm()
     if sgemm is None or not (w.flags.c_contiguous and w.dtype == np.float32):
-        return np.matmul(a, w.T)
+        out = np.matmul(a, w.T)
+        return out if bias is None else out + bias
     (m, k), n = a.shape, w.shape[0]
     out = np.empty((m, n), np.float32)
-    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0, out.ctypes.data, n)
+    if bias is not None:
+        out[:] = bias
+    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0 if bias is None else 1.0,
+          out.ctypes.data, n)
     return out
 
 

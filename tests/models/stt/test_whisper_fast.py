@@ -202,6 +202,22 @@ def test_encoder_mlp_kernel_equals_plain(fixture_model):
         layer.fc1.__class__ = Recorded.__bases__[0]
 
 
+def test_front_end_gelu_kernel_equals_plain(fixture_model):
+    """The conv front end's GELU through the C pass (a conv1-sized input) against the plain GELU; off with plain
+    math."""
+    from mlx_audio_lab.layers import gelu
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the MLX GELU runs")
+    x = mx.array(np.random.default_rng(8).standard_normal((1, 3000, 384), np.float32) * 4)
+    assert tn.gelu_fits(x)
+    with plain_math():
+        assert not tn.gelu_fits(x)
+        want = np.array(gelu(x))
+    np.testing.assert_allclose(np.array(tn.gelu(x)), want, rtol=0, atol=1e-6)
+
+
 def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
     """Two Python threads stepping their own decodings at once (the GIL is released in the call): one holds the
     kernel's helper thread, the other runs alone; both get the serial logits."""

@@ -12,6 +12,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
+from ....layers.cpu import transformer_native
 from ....layers.cpu.attention import attention as cpu_attention
 from ....layers.cpu.transformer_native import gelu_mlp, gelu_mlp_fits
 from ....layers.fast_math import fast_math_active
@@ -68,6 +69,12 @@ def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
             and not (attn.tap_name is not None and taps_enabled()))
 
 
+def _front_gelu(x: mx.array) -> mx.array:
+    """The conv front end's GELU: the C kernel's pass on the CPU (about half MLX's fast-math GELU here), else
+    `gelu`."""
+    return transformer_native.gelu(x) if transformer_native.gelu_fits(x) else gelu(x)
+
+
 class AudioEncoder(nn.Module):
     """Two convolutions (the second strides by 2), sinusoidal positions, transformer blocks."""
 
@@ -83,8 +90,8 @@ class AudioEncoder(nn.Module):
 
     def __call__(self, mel: mx.array) -> mx.array:
         """mel (B, 2 * n_ctx, n_mels) -> audio features (B, n_ctx, d_model)."""
-        x = gelu(tap("encoder.conv1", self.conv1(mel)))
-        x = gelu(tap("encoder.conv2", self.conv2(x)))
+        x = _front_gelu(tap("encoder.conv1", self.conv1(mel)))
+        x = _front_gelu(tap("encoder.conv2", self.conv2(x)))
         x = x + self.embed_positions.weight[: x.shape[1]]
         for i, layer in enumerate(self.layers):
             x = tap(f"encoder.layers.{i}", layer(x))
