@@ -458,7 +458,8 @@ typedef struct {
   const float *q, *k, *v;
   float *kt; /* keys transposed per (batch, head): (B, H, D, S), so q k^T is a plain product (~13% faster) */
   float *out;
-  long T, S, H, D, C; /* C: row length of q, k, v and out (heads side by side) */
+  long T, S, H, D, C; /* C: row length of out (heads side by side) */
+  long ld;            /* floats between rows of q, k and v (C, or 3 C for column blocks of one q|k|v product) */
   long blocks;        /* row blocks per (batch, head) */
   sgemm_fn sgemm;
 } attention_t;
@@ -472,7 +473,7 @@ static atomic_int att_failed; /* a scratch buffer could not be allocated */
 static void attention_chunk(const void *arg, long c) {
   const attention_t *a = arg;
   const long b = c / (a->H * a->blocks), h = c / a->blocks % a->H, r0 = c % a->blocks * ATT_ROWS;
-  const long rows = r0 + ATT_ROWS < a->T ? ATT_ROWS : a->T - r0, S = a->S, D = a->D, C = a->C;
+  const long rows = r0 + ATT_ROWS < a->T ? ATT_ROWS : a->T - r0, S = a->S, D = a->D, C = a->C, ld = a->ld;
   if (att_scratch_size < ATT_ROWS * S) {
     free(att_scratch);
     att_scratch = malloc(ATT_ROWS * S * sizeof(float));
@@ -483,13 +484,13 @@ static void attention_chunk(const void *arg, long c) {
     }
   }
   float *s = att_scratch;
-  const float *q = a->q + (b * a->T + r0) * C + h * D, *kt = a->kt + (b * a->H + h) * D * S;
-  const float *v = a->v + b * S * C + h * D;
+  const float *q = a->q + (b * a->T + r0) * ld + h * D, *kt = a->kt + (b * a->H + h) * D * S;
+  const float *v = a->v + b * S * ld + h * D;
   float *out = a->out + (b * a->T + r0) * C + h * D;
-  a->sgemm(101, 111, 111, (int)rows, (int)S, (int)D, 1.0f, q, (int)C, kt, (int)S, 0.0f, s, (int)S); /* q k^T */
+  a->sgemm(101, 111, 111, (int)rows, (int)S, (int)D, 1.0f, q, (int)ld, kt, (int)S, 0.0f, s, (int)S); /* q k^T */
   float sums[ATT_ROWS];
   for (long r = 0; r < rows; ++r) sums[r] = softmax_unnormalised(s + r * S, S);
-  a->sgemm(101, 111, 111, (int)rows, (int)D, (int)S, 1.0f, s, (int)S, v, (int)C, 0.0f, out, (int)C); /* p v */
+  a->sgemm(101, 111, 111, (int)rows, (int)D, (int)S, 1.0f, s, (int)S, v, (int)ld, 0.0f, out, (int)C); /* p v */
   for (long r = 0; r < rows; ++r) {
     float inv = 1.0f / sums[r];
     for (long i = 0; i < D; ++i) out[r * C + i] *= inv;
@@ -499,7 +500,7 @@ static void attention_chunk(const void *arg, long c) {
 /* the keys of (batch, head) c transposed into kt: (S, D) rows C apart -> (D, S), 16 positions at a time */
 static void transpose_chunk(const void *arg, long c) {
   const attention_t *a = arg;
-  const long S = a->S, D = a->D, C = a->C;
+  const long S = a->S, D = a->D, C = a->ld;
   const float *k = a->k + c / a->H * S * C + c % a->H * D;
   float *kt = a->kt + c * D * S;
   long j = 0;
@@ -510,14 +511,15 @@ static void transpose_chunk(const void *arg, long c) {
     for (long i = 0; i < D; ++i) kt[i * S + j] = k[j * C + i];
 }
 
-/* out (B, T, H * D) = softmax(q k^T) v per head, q (B, T, H * D) already scaled, k and v (B, S, H * D); sgemm: the
+/* out (B, T, H * D) = softmax(q k^T) v per head, q (B, T, H * D) already scaled, k and v (B, S, H * D), rows of q, k
+ * and v `ld` floats apart (H * D when contiguous); sgemm: the
  * BLAS's cblas_sgemm, on one thread per caller (the chunks spread over `threads`). Returns 0, or -1 when a scratch
  * buffer could not be allocated (out is then incomplete). */
 int attention_f32(const float *q, const float *k, const float *v, float *out, long B, long T, long S, long H,
-                  long D, void *sgemm, long threads) {
+                  long D, void *sgemm, long threads, long ld) {
   float *kt = malloc(B * H * D * S * sizeof(float));
   if (!kt) return -1;
-  attention_t a = {q, k, v, kt, out, T, S, H, D, H * D, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
+  attention_t a = {q, k, v, kt, out, T, S, H, D, H * D, ld, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
   atomic_store(&att_failed, 0);
   parallel(transpose_chunk, &a, B * H, threads);
   parallel(attention_chunk, &a, B * H * a.blocks, threads);

@@ -26,7 +26,7 @@ _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
 KERNEL = CKernel("transformer_kernels.c",
                  {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 4, None),
                   "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
-                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L], ctypes.c_int)},
+                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L, _L], ctypes.c_int)},
                  ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
@@ -164,6 +164,35 @@ def gelu(x: mx.array) -> mx.array:
     return mx.array(h)
 
 
+def fused_qkv(x: mx.array, q_proj: nn.Linear, k_proj: nn.Linear, v_proj: nn.Linear, scale: float) -> np.ndarray:
+    """x (B, T, d) -> q * scale | k | v as one (B, T, 3 d) float32 product on the BLAS (evaluates x): the three
+    weights stacked once per weight set, the biases as the product's starting value."""
+    mx.eval(x)
+    key = (id(q_proj.weight), id(k_proj.weight), id(v_proj.weight))
+    cached = q_proj.__dict__.get("_fused_qkv")
+    if cached is None or cached[0] != key:
+
+        def bias(m: nn.Linear) -> np.ndarray:
+            return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
+
+        w = np.concatenate([np.asarray(m.weight) for m in (q_proj, k_proj, v_proj)])
+        cached = (key, w, np.concatenate([bias(m) for m in (q_proj, k_proj, v_proj)]))
+        object.__setattr__(q_proj, "_fused_qkv", cached)
+    _, w, b = cached
+    h = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    out = _matmul_t(h, w, b)  # (B T, 3 d)
+    d = w.shape[0] // 3
+    out[:, :d] *= np.float32(scale)
+    return out.reshape(*x.shape[:-1], 3 * d)
+
+
+def fused_qkv_fits(x: mx.array, *projections: nn.Module) -> bool:
+    """True when `fused_qkv` takes these projections: float32 `nn.Linear`s (not quantized, not wrapped by a recorder
+    of module calls), the kernel loaded."""
+    return (x.dtype == mx.float32 and library() is not None
+            and all(type(m) is nn.Linear and m.weight.dtype == mx.float32 for m in projections))
+
+
 def gelu_mlp_fits(h: mx.array, fc1: nn.Module, fc2: nn.Module) -> bool:
     """True when `gelu_mlp` takes this MLP: float32 `nn.Linear`s with biases (not quantized, not wrapped by a
     recorder of module calls, which then sees them called), a large input on the CPU with fast math on, the
@@ -206,21 +235,24 @@ def _matmul_t(a: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> n
 
 def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out: np.ndarray,
                    threads: int | None = None) -> bool:
-    """softmax(q k^T) v per head into `out` (B, T, H * D) for C-contiguous float32 q (B, T, H * D) (already scaled),
-    k, v (B, S, H * D): row blocks of 128 queries shared by two threads, each on a one-thread BLAS sgemm for the
-    products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
+    """softmax(q k^T) v per head into `out` (B, T, H * D) for float32 q (B, T, H * D) (already scaled), k, v
+    (B, S, H * D), C-contiguous or column blocks of one (B, T, 3 H * D) product (rows equally far apart): the keys
+    transposed per head, then row blocks of 192 queries shared by two threads, each on a one-thread BLAS sgemm for
+    the products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
     from .gemv import blas_gemm, one_thread_of_blas_gemm
 
     sgemm = blas_gemm()
     if library() is None or sgemm is None:
         return False
-    arrays = (q, k, v, out)
-    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays) and out.flags.writeable
     B, T, C = q.shape
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.flags.writeable and out.shape == q.shape
+    ld, S = q.strides[1] // 4, k.shape[1]
+    assert all(a.dtype == np.float32 and a.strides[1:] == (4 * ld, 4) for a in (q, k, v)) and ld >= C
+    assert q.strides[0] == 4 * ld * T and k.strides[0] == v.strides[0] == 4 * ld * S and v.shape[1] == S
     with one_thread_of_blas_gemm():
         failed = library().attention_f32(q.ctypes.data, k.ctypes.data, v.ctypes.data, out.ctypes.data, B, T,
                                          k.shape[1], heads, C // heads, ctypes.cast(sgemm, ctypes.c_void_p).value,
-                                         threads or default_threads())
+                                         threads or default_threads(), ld)
     if failed:
         raise MemoryError("attention_f32: no scratch memory for a block of scores")
     return True

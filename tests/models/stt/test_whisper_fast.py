@@ -306,6 +306,37 @@ def test_numpy_attention_equals_mlx(threads, size, native):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+def test_fused_qkv_attention_equals_separate(fixture_model):
+    """The encoder's q | k | v as one BLAS product, the kernel reading its column blocks (rows 3 d apart): the same
+    attention as the separate projections through `attention`; a wrapped (recorded) projection keeps them separate."""
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the separate projections run")
+    model, _ = fixture_model
+    a = model.encoder.layers[1].self_attn
+    x = mx.array(np.random.default_rng(9).standard_normal((2, 300, a.q_proj.weight.shape[1]), np.float32))
+    assert tn.fused_qkv_fits(x, a.q_proj, a.k_proj, a.v_proj)
+    qkv = tn.fused_qkv(x, a.q_proj, a.k_proj, a.v_proj, a.scale)
+    d = qkv.shape[-1] // 3
+    q, k, v = a.q_proj(x) * a.scale, a.k_proj(x), a.v_proj(x)
+    for got, want in zip((qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :]), (q, k, v)):
+        np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-5 * float(mx.abs(want).max()))
+    out = np.empty((2, 300, d), np.float32)
+    assert tn.attention_into(qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :], a.heads, out)
+    want = np.array(attention(q, k, v, a.heads))
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+    class Recorded(type(a.k_proj)):
+        pass
+
+    a.k_proj.__class__ = Recorded
+    try:
+        assert not tn.fused_qkv_fits(x, a.q_proj, a.k_proj, a.v_proj)
+    finally:
+        a.k_proj.__class__ = Recorded.__bases__[0]
+
+
 def test_encoder_fast_equals_plain(fixture_model):
     """The whole encoder with the NumPy attention (and the other CPU fast paths) against the plain ops."""
     from mlx_audio_lab.models.stt.whisper import reference

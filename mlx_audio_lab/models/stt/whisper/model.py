@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
 from ....layers.cpu import transformer_native
@@ -22,8 +23,6 @@ from .config import WhisperConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import numpy as np
 
     from ....results import Transcript
 
@@ -38,6 +37,13 @@ class EncoderSelfAttention(MultiHeadAttention):
                  cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
         plain_call = context is not None or mask is not None or cache is not None or return_weights
         if not plain_call and _numpy_attention_active(self, x):
+            if transformer_native.fused_qkv_fits(x, self.q_proj, self.k_proj, self.v_proj):
+                qkv = transformer_native.fused_qkv(x, self.q_proj, self.k_proj, self.v_proj, self.scale)
+                d = qkv.shape[-1] // 3
+                out = np.empty((*qkv.shape[:-1], d), np.float32)
+                if transformer_native.attention_into(qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :],
+                                                     self.heads, out):
+                    return self.out_proj(mx.array(out)), None, None
             q = self.q_proj(x) * self.scale  # scaled before the product, as the plain path
             return self.out_proj(cpu_attention(q, self.k_proj(x), self.v_proj(x), self.heads)), None, None
         return super().__call__(x, context=context, mask=mask, cache=cache, return_weights=return_weights)
