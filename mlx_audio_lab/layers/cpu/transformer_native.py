@@ -168,9 +168,9 @@ def fused_qkv(x: mx.array, q_proj: nn.Linear, k_proj: nn.Linear, v_proj: nn.Line
     """x (B, T, d) -> q * scale | k | v as one (B, T, 3 d) float32 product on the BLAS (evaluates x): the three
     weights stacked once per weight set, the biases as the product's starting value."""
     mx.eval(x)
-    key = (id(q_proj.weight), id(k_proj.weight), id(v_proj.weight))
+    key = [p for m in (q_proj, k_proj, v_proj) for p in (m.weight, m.get("bias"))]  # held by the cache
     cached = q_proj.__dict__.get("_fused_qkv")
-    if cached is None or cached[0] != key:
+    if cached is None or any(a is not b for a, b in zip(cached[0], key)):
 
         def bias(m: nn.Linear) -> np.ndarray:
             return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
