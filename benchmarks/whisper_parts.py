@@ -3,7 +3,8 @@
 Encoder: the conv front end and each part of one encoder layer (layer norm, q/k/v projections, the attention
 (C kernel and NumPy blocks), output projection, fc1, GELU, fc2, the MLP through the C bias + GELU), each
 evaluated on its own (so the parts sum to a little more than the whole layer). Decoder: the prefill of a
-prompt, the whole token step, the C kernel's step (two threads, one thread, without the logits), the NumPy
+prompt (stepped; its cross keys/values; the plain MLX call it replaced),
+the whole token step, the C kernel's step (two threads, one thread, without the logits), the NumPy
 step of the four layers, the projection onto the 51,864-token vocabulary, the logit rules. Minimum wall time
 and CPU time (all threads) over the repeats, the load average beside them. Prints only; writes nothing.
 
@@ -47,7 +48,7 @@ def encoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
 
     from mlx_audio_lab.layers import gelu
     from mlx_audio_lab.layers.cpu.attention import attention
-    from mlx_audio_lab.layers.cpu.transformer_native import gelu_mlp
+    from mlx_audio_lab.layers.cpu.transformer_native import fused_qkv, gelu_mlp
 
     enc = model.encoder
     mel = mx.array(np.random.default_rng(0).standard_normal((1, 3000, 80)).astype(np.float32))
@@ -68,6 +69,7 @@ def encoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
         "one layer": lambda: layer(x),
         "  layer norm": lambda: layer.self_attn_layer_norm(x),
         "  q, k, v projections": lambda: [a.q_proj(h) * a.scale, a.k_proj(h), a.v_proj(h)],
+        "  q | k | v as one product": lambda: fused_qkv(h, a.q_proj, a.k_proj, a.v_proj, a.scale),
         "  attention (C kernel)": lambda: attention(q, k, v, a.heads),
         "  attention (NumPy blocks)": lambda: attention(q, k, v, a.heads, native=False),
         "  output projection": lambda: a.out_proj(att),
@@ -84,7 +86,7 @@ def decoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
 
     from mlx_audio_lab.layers import project
     from mlx_audio_lab.models.stt.whisper.decoding import LogitRules
-    from mlx_audio_lab.models.stt.whisper.step import Stepper, numpy_step
+    from mlx_audio_lab.models.stt.whisper.step import Stepper, cross_keys_values, numpy_step
 
     mel = mx.array(np.random.default_rng(0).standard_normal((1, 3000, 80)).astype(np.float32))
     audio = model.embed_audio(mel)
@@ -103,6 +105,8 @@ def decoder_parts(model, repeats: int) -> dict[str, tuple[float, float]]:
     x0 = w.embed[383] + w.positions[pos]
     parts = {
         "prefill (1-token prompt, cross keys/values)": lambda: Stepper(model, audio, prompt).logits,
+        "  cross keys/values, all layers (2 BLAS products)": lambda: cross_keys_values(w, np.asarray(audio[0])),
+        "  prefill the plain way (MLX model call)": lambda: Stepper(model, audio, prompt, fast=False).logits,
         "token: whole step": token,
         "  C kernel: layers + logits, 2 threads": lambda: stepper.native.step(x0.copy(), pos, w.embed, threads=2),
         "  C kernel: layers + logits, 1 thread": lambda: stepper.native.step(x0.copy(), pos, w.embed, threads=1),

@@ -24,9 +24,9 @@ from .cbuild import CKernel
 
 _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
 KERNEL = CKernel("transformer_kernels.c",
-                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 2, None),
+                 {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 4, None),
                   "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
-                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L], ctypes.c_int)},
+                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L, _L], ctypes.c_int)},
                  ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
@@ -103,14 +103,20 @@ class DecoderKernel:
 
 class DecoderRun:
     """One decoding run's caches as the kernel reads them: self keys/values (H, L, D) per layer (written at each
-    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window)."""
+    step) and cross keys (H, D, S), values (H, S, D) per layer (fixed for the window; the values may be strided
+    views, e.g. of one (S, layers * d) product, with the same strides in every layer and unit stride along D)."""
 
     def __init__(self, kernel: DecoderKernel, keys: list[np.ndarray], values: list[np.ndarray],
                  cross_keys_t: list[np.ndarray], cross_values: list[np.ndarray]):
         self.kernel = kernel
         self.L, self.S = keys[0].shape[-2], cross_values[0].shape[-2]
-        for a in (*keys, *values, *cross_keys_t, *cross_values):
+        for a in (*keys, *values, *cross_keys_t):
             assert a.dtype == np.float32 and a.flags.c_contiguous
+        strides = {a.strides for a in cross_values}
+        assert len(strides) == 1 and all(a.dtype == np.float32 for a in cross_values)
+        v_head, v_row, v_d = strides.pop()
+        assert v_d == 4 and v_head % 4 == 0 and v_row % 4 == 0
+        self.v_head, self.v_row = v_head // 4, v_row // 4
         self.arrays = [*keys, *values, *cross_keys_t, *cross_values]
         self.kv = (ctypes.c_void_p * (2 * len(keys)))(*(a.ctypes.data for pair in zip(keys, values) for a in pair))
         self.cross = (ctypes.c_void_p * (2 * len(keys)))(
@@ -131,7 +137,7 @@ class DecoderRun:
             k.table, self.kv, self.cross, x.ctypes.data, self.work.ctypes.data, k.n_layers, k.d, k.heads, k.ffn,
             self.L, self.S, pos, k.scale, k.eps, None if embedding is None else embedding.ctypes.data,
             None if logits is None else logits.ctypes.data, 0 if embedding is None else embedding.shape[0],
-            threads or default_threads())
+            threads or default_threads(), self.v_head, self.v_row)
         return x if logits is None else logits
 
 
@@ -143,6 +149,48 @@ def bias_gelu_(x: np.ndarray, bias: np.ndarray, threads: int | None = None) -> n
     assert b.shape == (x.shape[-1],)
     library().bias_gelu_f32(x.ctypes.data, b.ctypes.data, x.size // b.size, b.size, threads or default_threads())
     return x
+
+
+def gelu_fits(x: mx.array) -> bool:
+    """True when `gelu` takes x: float32, large, on the CPU with fast math on, the kernel loaded."""
+    return x.dtype == mx.float32 and fast_math_active(x.size) and library() is not None
+
+
+def gelu(x: mx.array) -> mx.array:
+    """GELU (erf form) of x (..., n) through the C kernel's pass on two threads (evaluates x, one copy each way)."""
+    mx.eval(x)
+    h = np.array(x, dtype=np.float32, order="C")
+    bias_gelu_(h.reshape(-1, h.shape[-1]), np.zeros(h.shape[-1], np.float32))
+    return mx.array(h)
+
+
+def fused_qkv(x: mx.array, q_proj: nn.Linear, k_proj: nn.Linear, v_proj: nn.Linear, scale: float) -> np.ndarray:
+    """x (B, T, d) -> q * scale | k | v as one (B, T, 3 d) float32 product on the BLAS (evaluates x): the three
+    weights stacked once per weight set, the biases as the product's starting value."""
+    mx.eval(x)
+    key = [p for m in (q_proj, k_proj, v_proj) for p in (m.weight, m.get("bias"))]  # held by the cache
+    cached = q_proj.__dict__.get("_fused_qkv")
+    if cached is None or any(a is not b for a, b in zip(cached[0], key)):
+
+        def bias(m: nn.Linear) -> np.ndarray:
+            return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
+
+        w = np.concatenate([np.asarray(m.weight) for m in (q_proj, k_proj, v_proj)])
+        cached = (key, w, np.concatenate([bias(m) for m in (q_proj, k_proj, v_proj)]))
+        object.__setattr__(q_proj, "_fused_qkv", cached)
+    _, w, b = cached
+    h = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    out = _matmul_t(h, w, b)  # (B T, 3 d)
+    d = w.shape[0] // 3
+    out[:, :d] *= np.float32(scale)
+    return out.reshape(*x.shape[:-1], 3 * d)
+
+
+def fused_qkv_fits(x: mx.array, *projections: nn.Module) -> bool:
+    """True when `fused_qkv` takes these projections: float32 `nn.Linear`s (not quantized, not wrapped by a recorder
+    of module calls), the kernel loaded."""
+    return (x.dtype == mx.float32 and library() is not None
+            and all(type(m) is nn.Linear and m.weight.dtype == mx.float32 for m in projections))
 
 
 def gelu_mlp_fits(h: mx.array, fc1: nn.Module, fc2: nn.Module) -> bool:
@@ -162,42 +210,49 @@ def gelu_mlp(h: mx.array, fc1: nn.Linear, fc2: nn.Linear) -> mx.array:
     w1, w2 = np.asarray(fc1.weight), np.asarray(fc2.weight)  # (ffn, d), (d, ffn): zero-copy views
     hidden = _matmul_t(x, w1)  # (rows, ffn)
     bias_gelu_(hidden, np.asarray(fc1.bias))
-    out = _matmul_t(hidden, w2)
-    out += np.asarray(fc2.bias)
+    out = _matmul_t(hidden, w2, np.asarray(fc2.bias))
     return mx.array(out.reshape(*h.shape[:-1], out.shape[-1]))
 
 
-def _matmul_t(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a (m, k) @ w (n, k)^T on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread pool, not
-    also numpy's bundled one, serves the encoder; else numpy's matmul."""
+def _matmul_t(a: np.ndarray, w: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """a (m, k) @ w (n, k)^T (+ bias (n)) on MLX's own BLAS (`gemv.blas_gemm`) where it is found, so that its thread
+    pool, not also numpy's bundled one, serves the encoder (the bias as the product's starting value); else numpy's
+    matmul."""
     from .gemv import blas_gemm
 
     sgemm = blas_gemm()
     if sgemm is None or not (w.flags.c_contiguous and w.dtype == np.float32):
-        return np.matmul(a, w.T)
+        out = np.matmul(a, w.T)
+        return out if bias is None else out + bias
     (m, k), n = a.shape, w.shape[0]
     out = np.empty((m, n), np.float32)
-    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0, out.ctypes.data, n)
+    if bias is not None:
+        out[:] = bias
+    sgemm(101, 111, 112, m, n, k, 1.0, a.ctypes.data, k, w.ctypes.data, k, 0.0 if bias is None else 1.0,
+          out.ctypes.data, n)
     return out
 
 
 def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out: np.ndarray,
                    threads: int | None = None) -> bool:
-    """softmax(q k^T) v per head into `out` (B, T, H * D) for C-contiguous float32 q (B, T, H * D) (already scaled),
-    k, v (B, S, H * D): row blocks of 128 queries shared by two threads, each on a one-thread BLAS sgemm for the
-    products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
+    """softmax(q k^T) v per head into `out` (B, T, H * D) for float32 q (B, T, H * D) (already scaled), k, v
+    (B, S, H * D), C-contiguous or column blocks of one (B, T, 3 H * D) product (rows equally far apart): the keys
+    transposed per head, then row blocks of 192 queries shared by two threads, each on a one-thread BLAS sgemm for
+    the products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
     from .gemv import blas_gemm, one_thread_of_blas_gemm
 
     sgemm = blas_gemm()
     if library() is None or sgemm is None:
         return False
-    arrays = (q, k, v, out)
-    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays) and out.flags.writeable
     B, T, C = q.shape
+    assert out.dtype == np.float32 and out.flags.c_contiguous and out.flags.writeable and out.shape == q.shape
+    ld, S = q.strides[1] // 4, k.shape[1]
+    assert all(a.dtype == np.float32 and a.strides[1:] == (4 * ld, 4) for a in (q, k, v)) and ld >= C
+    assert q.strides[0] == 4 * ld * T and k.strides[0] == v.strides[0] == 4 * ld * S and v.shape[1] == S
     with one_thread_of_blas_gemm():
         failed = library().attention_f32(q.ctypes.data, k.ctypes.data, v.ctypes.data, out.ctypes.data, B, T,
                                          k.shape[1], heads, C // heads, ctypes.cast(sgemm, ctypes.c_void_p).value,
-                                         threads or default_threads())
+                                         threads or default_threads(), ld)
     if failed:
         raise MemoryError("attention_f32: no scratch memory for a block of scores")
     return True

@@ -41,7 +41,9 @@ def test_step_logits_equal_plain(fixture_model, rows):
     prompt = [50257, NO_TS]
     plain, fast = Stepper(model, audio, prompt, rows, fast=False), Stepper(model, audio, prompt, rows, fast=True)
     assert fast.fast and not plain.fast
-    np.testing.assert_array_equal(plain.logits, fast.logits)  # the prefill is the plain call in both
+    _assert_step_close(fast.logits, plain.logits)  # one row: the prompt went through the step too
+    if rows > 1:
+        np.testing.assert_array_equal(plain.logits, fast.logits)  # several rows: the prefill is the plain call
     feed = np.random.default_rng(0).integers(0, 50000, (30, rows))
     for tokens in feed:
         want, got = plain(tokens.tolist()), fast(tokens.tolist())
@@ -49,6 +51,53 @@ def test_step_logits_equal_plain(fixture_model, rows):
         assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
         assert (got.argmax(-1) == want.argmax(-1)).all()
     assert fast.pos == len(prompt) + len(feed)
+
+
+def _assert_step_close(got: np.ndarray, want: np.ndarray) -> None:
+    """The fast step's bound against the plain logits (float32 rounding), the same argmax."""
+    scale = np.abs(want).max()
+    assert np.abs(got - want).max() <= 2e-5 * scale, np.abs(got - want).max() / scale
+    assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("prompt", [[50257], [50257, NO_TS], [50257, NO_TS, 400, 401, 402, 403, 404, 405]])
+def test_stepped_prefill_equals_plain(fixture_model, prompt, native):
+    """One row, a short prompt: cross keys/values from two BLAS products for all layers, the prompt through the step
+    (the C kernel, or the NumPy step over strided value views) instead of the MLX model call. Same caches and logits
+    within the step's float32 bound (the plain call stays the reference: it is not bit-equal any more, as the
+    step's sums run in another order), then 10 steps on."""
+    from mlx_audio_lab.models.stt.whisper.step import STEPPED_PROMPT
+
+    model, audio = fixture_model
+    assert len(prompt) <= STEPPED_PROMPT
+    plain, fast = Stepper(model, audio, prompt, fast=False), Stepper(model, audio, prompt, fast=True)
+    if native and fast.native is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the NumPy step runs")
+    if not native:
+        fast.native = None
+    assert fast.pos == len(prompt) and not fast.state.cross_attn[0]  # no MLX call filled the plain state
+    _assert_step_close(fast.logits, plain.logits)
+    for (k_t, v), (want_k, want_v) in zip(fast.cross, plain.state.cross_attn):
+        want_k, want_v = np.array(want_k), np.array(want_v)
+        np.testing.assert_allclose(k_t.swapaxes(-1, -2), want_k, rtol=0, atol=1e-5 * np.abs(want_k).max())
+        np.testing.assert_allclose(v, want_v, rtol=0, atol=1e-5 * np.abs(want_v).max())
+    for layer, (k, v) in enumerate(zip(fast.keys, fast.values)):
+        c = plain.state.self_attn[layer]
+        for got, want in ((k, c.keys), (v, c.values)):
+            want = np.array(want[..., : len(prompt), :])
+            np.testing.assert_allclose(got[..., : len(prompt), :], want, rtol=0, atol=2e-5 * np.abs(want).max())
+    for token in np.random.default_rng(7).integers(0, 50000, 10):
+        _assert_step_close(fast([int(token)]), plain([int(token)]))
+
+
+def test_long_prompts_and_batches_keep_the_plain_prefill(fixture_model):
+    from mlx_audio_lab.models.stt.whisper.step import STEPPED_PROMPT
+
+    model, audio = fixture_model
+    long = Stepper(model, audio, [50257] * (STEPPED_PROMPT + 1), fast=True)
+    rows = Stepper(model, mx.broadcast_to(audio, (2, *audio.shape[1:])), [50257], 2, fast=True)
+    assert all(s.state.cross_attn[0] is not None for s in (long, rows))
 
 
 def test_a_quantized_decoder_keeps_the_plain_step(whisper_fixture):
@@ -153,6 +202,22 @@ def test_encoder_mlp_kernel_equals_plain(fixture_model):
         layer.fc1.__class__ = Recorded.__bases__[0]
 
 
+def test_front_end_gelu_kernel_equals_plain(fixture_model):
+    """The conv front end's GELU through the C pass (a conv1-sized input) against the plain GELU; off with plain
+    math."""
+    from mlx_audio_lab.layers import gelu
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the MLX GELU runs")
+    x = mx.array(np.random.default_rng(8).standard_normal((1, 3000, 384), np.float32) * 4)
+    assert tn.gelu_fits(x)
+    with plain_math():
+        assert not tn.gelu_fits(x)
+        want = np.array(gelu(x))
+    np.testing.assert_allclose(np.array(tn.gelu(x)), want, rtol=0, atol=1e-6)
+
+
 def test_native_steps_on_concurrent_threads_equal_serial(fixture_model):
     """Two Python threads stepping their own decodings at once (the GIL is released in the call): one holds the
     kernel's helper thread, the other runs alone; both get the serial logits."""
@@ -221,7 +286,8 @@ def test_one_beam_tokens_equal_plain(fixture_model):
 @pytest.mark.parametrize("native", [False, True])
 @pytest.mark.parametrize(("threads", "size"), [(1, 2.0), (2, 2.0), (2, 0.5), (2, 8.0)])
 def test_numpy_attention_equals_mlx(threads, size, native):
-    """Row blocks (300 rows: two full, one partial), scores within +-60 (no shift) and far beyond (shifted); the
+    """Row blocks (300 rows: NumPy's two full and one partial, the C kernel's one full of 192 and one partial; its
+    keys transposed per head first), scores within +-60 (no shift) and far beyond (shifted); the
     NumPy blocks and the C kernel (`transformer_native.attention_into`, where it is built)."""
     from mlx_audio_lab.layers.cpu import transformer_native
 
@@ -238,6 +304,37 @@ def test_numpy_attention_equals_mlx(threads, size, native):
     want = mx.fast.scaled_dot_product_attention(split(q), split(k), split(v), scale=1.0)
     want = np.array(want.transpose(0, 2, 1, 3).reshape(B, T, H * D))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_qkv_attention_equals_separate(fixture_model):
+    """The encoder's q | k | v as one BLAS product, the kernel reading its column blocks (rows 3 d apart): the same
+    attention as the separate projections through `attention`; a wrapped (recorded) projection keeps them separate."""
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the separate projections run")
+    model, _ = fixture_model
+    a = model.encoder.layers[1].self_attn
+    x = mx.array(np.random.default_rng(9).standard_normal((2, 300, a.q_proj.weight.shape[1]), np.float32))
+    assert tn.fused_qkv_fits(x, a.q_proj, a.k_proj, a.v_proj)
+    qkv = tn.fused_qkv(x, a.q_proj, a.k_proj, a.v_proj, a.scale)
+    d = qkv.shape[-1] // 3
+    q, k, v = a.q_proj(x) * a.scale, a.k_proj(x), a.v_proj(x)
+    for got, want in zip((qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :]), (q, k, v)):
+        np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-5 * float(mx.abs(want).max()))
+    out = np.empty((2, 300, d), np.float32)
+    assert tn.attention_into(qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :], a.heads, out)
+    want = np.array(attention(q, k, v, a.heads))
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+    class Recorded(type(a.k_proj)):
+        pass
+
+    a.k_proj.__class__ = Recorded
+    try:
+        assert not tn.fused_qkv_fits(x, a.q_proj, a.k_proj, a.v_proj)
+    finally:
+        a.k_proj.__class__ = Recorded.__bases__[0]
 
 
 def test_encoder_fast_equals_plain(fixture_model):

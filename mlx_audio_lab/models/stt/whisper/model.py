@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
 from ....layers import Conv1d, KVCache, MultiHeadAttention, gelu, tied_logits
+from ....layers.cpu import transformer_native
 from ....layers.cpu.attention import attention as cpu_attention
 from ....layers.cpu.transformer_native import gelu_mlp, gelu_mlp_fits
 from ....layers.fast_math import fast_math_active
@@ -21,8 +23,6 @@ from .config import WhisperConfig
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    import numpy as np
 
     from ....results import Transcript
 
@@ -37,6 +37,13 @@ class EncoderSelfAttention(MultiHeadAttention):
                  cache: Any = None, return_weights: bool = False) -> tuple[mx.array, Any, mx.array | None]:
         plain_call = context is not None or mask is not None or cache is not None or return_weights
         if not plain_call and _numpy_attention_active(self, x):
+            if transformer_native.fused_qkv_fits(x, self.q_proj, self.k_proj, self.v_proj):
+                qkv = transformer_native.fused_qkv(x, self.q_proj, self.k_proj, self.v_proj, self.scale)
+                d = qkv.shape[-1] // 3
+                out = np.empty((*qkv.shape[:-1], d), np.float32)
+                if transformer_native.attention_into(qkv[..., :d], qkv[..., d : 2 * d], qkv[..., 2 * d :],
+                                                     self.heads, out):
+                    return self.out_proj(mx.array(out)), None, None
             q = self.q_proj(x) * self.scale  # scaled before the product, as the plain path
             return self.out_proj(cpu_attention(q, self.k_proj(x), self.v_proj(x), self.heads)), None, None
         return super().__call__(x, context=context, mask=mask, cache=cache, return_weights=return_weights)
@@ -68,6 +75,12 @@ def _numpy_attention_active(attn: MultiHeadAttention, h: mx.array) -> bool:
             and not (attn.tap_name is not None and taps_enabled()))
 
 
+def _front_gelu(x: mx.array) -> mx.array:
+    """The conv front end's GELU: the C kernel's pass on the CPU (about half MLX's fast-math GELU here), else
+    `gelu`."""
+    return transformer_native.gelu(x) if transformer_native.gelu_fits(x) else gelu(x)
+
+
 class AudioEncoder(nn.Module):
     """Two convolutions (the second strides by 2), sinusoidal positions, transformer blocks."""
 
@@ -83,8 +96,8 @@ class AudioEncoder(nn.Module):
 
     def __call__(self, mel: mx.array) -> mx.array:
         """mel (B, 2 * n_ctx, n_mels) -> audio features (B, n_ctx, d_model)."""
-        x = gelu(tap("encoder.conv1", self.conv1(mel)))
-        x = gelu(tap("encoder.conv2", self.conv2(x)))
+        x = _front_gelu(tap("encoder.conv1", self.conv1(mel)))
+        x = _front_gelu(tap("encoder.conv2", self.conv2(x)))
         x = x + self.embed_positions.weight[: x.shape[1]]
         for i, layer in enumerate(self.layers):
             x = tap(f"encoder.layers.{i}", layer(x))

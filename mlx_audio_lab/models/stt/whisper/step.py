@@ -62,6 +62,12 @@ class StepWeights:
                 "ln3": norm(layer.final_layer_norm), "fc1": t(layer.fc1), "fc1_b": bias(layer.fc1),
                 "fc2": t(layer.fc2), "fc2_b": bias(layer.fc2),
             })
+        # every layer's cross-attention key and value projections stacked, (layers * d, d) as (out, in)
+        cross = [layer.encoder_attn for layer in dec.layers]
+        self.cross_k = np.concatenate([a(ca.k_proj.weight) for ca in cross])
+        self.cross_k_b = np.concatenate([bias(ca.k_proj) for ca in cross])
+        self.cross_v = np.concatenate([a(ca.v_proj.weight) for ca in cross])
+        self.cross_v_b = np.concatenate([bias(ca.v_proj) for ca in cross])
         self.embed = a(dec.embed_tokens.weight)  # (V, d)
         self.embed_mx = dec.embed_tokens.weight  # the same weight for the GEMV (a zero-copy view when float32)
         self.positions = a(dec.embed_positions.weight)
@@ -102,6 +108,32 @@ def step_weights(model: Whisper) -> StepWeights:
         cached = StepWeights(model)
         object.__setattr__(model, "_step_weights", cached)
     return cached
+
+
+def cross_keys_values(w: StepWeights, audio: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer the cross-attention keys transposed (1, H, D, S) and values (1, H, S, D) of one window's audio
+    features (S, d): two BLAS products for all layers, keys as W_k (layers * d, d) @ audio^T (already the transposed
+    layout, contiguous), values as audio @ W_v^T (S, layers * d), each layer's (H, S, D) a strided view of it."""
+    from ....layers.cpu.gemv import blas_gemm
+
+    S, d = audio.shape
+    n, H = len(w.layers), w.heads
+    audio = np.ascontiguousarray(audio, np.float32)
+    sgemm = blas_gemm()
+    if sgemm is None:
+        keys_t = w.cross_k @ audio.T + w.cross_k_b[:, None]
+        values = audio @ w.cross_v.T + w.cross_v_b
+    else:  # the biases as the products' starting values (beta 1)
+        keys_t, values = np.empty((n * d, S), np.float32), np.empty((S, n * d), np.float32)
+        keys_t[:] = w.cross_k_b[:, None]
+        values[:] = w.cross_v_b
+        sgemm(101, 111, 112, n * d, S, d, 1.0, w.cross_k.ctypes.data, d, audio.ctypes.data, d, 1.0,
+              keys_t.ctypes.data, S)
+        sgemm(101, 111, 112, S, n * d, d, 1.0, audio.ctypes.data, d, w.cross_v.ctypes.data, d, 1.0,
+              values.ctypes.data, n * d)
+    keys_t = keys_t.reshape(n, 1, H, d // H, S)
+    values = values.reshape(S, n, 1, H, d // H).transpose(1, 2, 3, 0, 4)  # (n, 1, H, S, D) views
+    return [(keys_t[i], values[i]) for i in range(n)]
 
 
 def layer_norm(x: np.ndarray, norm: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
@@ -165,18 +197,47 @@ def numpy_step_fits(model: Whisper) -> bool:
     return not any(isinstance(m, quantized) for _, m in model.decoder.named_modules())
 
 
+STEPPED_PROMPT = 8  # a fast one-row run steps a prompt up to this long token by token (a longer one: the plain call)
+
+
 class Stepper:
-    """Prefills a prompt (the same for each of B rows), then gives next-token logits (B, V) as float32 NumPy."""
+    """Prefills a prompt (the same for each of B rows), then gives next-token logits (B, V) as float32 NumPy.
+
+    Fast, one row of audio and a short prompt (greedy decoding's usual case): the cross keys/values come from
+    `cross_keys_values` and the prompt's tokens go through the step one at a time, no MLX model call at all
+    (the logits then equal the plain prefill's within the step's float32 rounding, not bit for bit)."""
 
     def __init__(self, model: Whisper, audio: mx.array, prompt: list[int], rows: int = 1,
                  fast: bool | None = None):
         self.model = model
         self.audio = audio
-        self.state = model.new_state()
-        self.logits = self._plain(mx.array([prompt] * rows))
         self.fast = (fast_step_active() and numpy_step_fits(model)) if fast is None else fast
+        self.state = model.new_state()
+        if self.fast and rows == 1 and audio.shape[0] == 1 and len(prompt) <= STEPPED_PROMPT:
+            self._start_stepped(prompt)
+            return
+        self.logits = self._plain(mx.array([prompt] * rows))
         if self.fast:
             self._start_fast(len(prompt))
+
+    def _start_stepped(self, prompt: list[int]) -> None:
+        """Empty fixed caches, the window's cross keys/values from the BLAS, then the prompt through the step."""
+        self.weights = w = step_weights(self.model)
+        L, d = self.model.config.max_target_positions, w.embed.shape[1]
+        shape = (1, w.heads, L, d // w.heads)
+        self.keys = [np.zeros(shape, np.float32) for _ in w.layers]
+        self.values = [np.zeros(shape, np.float32) for _ in w.layers]
+        mx.eval(self.audio)
+        self.cross = cross_keys_values(w, np.asarray(self.audio[0].astype(mx.float32)))
+        self.pos = 0
+        self._start_native()
+        for token in prompt[:-1]:
+            if self.native is not None:  # no logits before the last token
+                self.native.step(w.embed[token] + w.positions[self.pos], self.pos)
+                self.pos += 1
+            else:
+                self([token])
+        self.logits = self([prompt[-1]])
 
     def _plain(self, tokens: mx.array) -> np.ndarray:
         return np.array(self.model.logits(tokens, self.audio, self.state, last_only=True)[:, -1].astype(mx.float32))
