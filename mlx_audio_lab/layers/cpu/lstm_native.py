@@ -22,7 +22,8 @@ LANES = 16  # the kernel's vector width in floats: each thread's share of the hi
 TILE = 8 * LANES  # gate columns per tile of the kernel's weight layout
 MAX_THREADS = 16
 SPLIT_MAX = 4  # threads one layer is split over by default: more share out less than they add in barrier time
-GRACE_NS = 40_000  # a block its thread has not started this long after another finished its own is taken over
+GRACE_NS = 500_000  # a block its thread has not started this long after another finished its own is taken over
+# (a thread descheduled for a time slice, not one a little slower: a taken block pulls its weights into another cache)
 
 
 def library() -> ctypes.CDLL | None:

@@ -23,14 +23,15 @@ from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
 STREAM_SECONDS = 60  # longer clips go through a causal encoder chunk by chunk (bounded memory)
-BLAS_THREADS = 1  # OpenBLAS threads of MLX's CPU matmuls within encode / decode on the fast path (see `_cpu_fast`)
+BLAS_THREADS = 1  # OpenBLAS threads of MLX's CPU matmuls within encode on the fast path (see `_cpu_fast`)
 
 
 def _cpu_fast(x: mx.array) -> bool:
-    """True on the CPU fast path (float32): there MLX's matmuls within encode / decode run on BLAS_THREADS
-    OpenBLAS threads, whose outputs are evaluated within the block, as MLX evaluates lazily. A second BLAS thread
-    spins for ~0.1 s after each product and takes the core the LSTM kernel's second thread runs on
-    (`layers/cpu/blas_threads.py`). The numbers are the same either way."""
+    """True on the CPU fast path (float32): there MLX's matmuls within encode run on BLAS_THREADS OpenBLAS
+    threads, their outputs evaluated within the block (MLX evaluates lazily). A second BLAS thread spins for
+    ~0.1 s after each product and takes the core the LSTM kernel's second thread runs on, while the encoder's
+    convs gain little from it (`layers/cpu/blas_threads.py`); decode keeps both threads for its larger transposed
+    convs. The numbers are the same either way."""
     return fast_math_active() and x.dtype == mx.float32
 
 
@@ -103,11 +104,7 @@ class Encodec(nn.Module):
         cfg, out = self.config, []
         for i in range(codes.shape[0]):
             frame = codes[i, ..., : codes.shape[-1] - padding] if i == codes.shape[0] - 1 else codes[i]
-            latents = tap("quantizer", self.quantizer.decode(frame))
-            with mlx_blas_threads(BLAS_THREADS, _cpu_fast(latents)):
-                audio = self.decoder(latents)
-                if _cpu_fast(latents):
-                    mx.eval(audio)
+            audio = self.decoder(tap("quantizer", self.quantizer.decode(frame)))
             out.append(audio if scales is None else audio * scales[i][:, None, None].astype(audio.dtype))
         if cfg.chunk_length is None:
             if len(out) != 1:
