@@ -3,7 +3,8 @@
 
 The same real-size seeded models as `benchmarks/models/encodec.py`. Each part is one top-level layer of the
 encoder / decoder (an ELU and the conv after it together: the run fuses them), or the quantizer, fed the input it
-gets in a whole run, timed alone (MLX between `mx.eval` barriers), the MLX port and the reference interleaved part
+gets in a whole run, timed alone (the encoder's parts and the quantizer's search on the OpenBLAS thread count
+encode uses; MLX between `mx.eval` barriers), the MLX port and the reference interleaved part
 by part and repeat by repeat; the minimum of the repeats is kept, and the load average printed beside it.
 `--plain` adds the plain MLX path (`plain_math`), `--loop` the fast path with the LSTM on its numpy loop instead
 of the C kernel (the state before the kernel).
@@ -26,6 +27,18 @@ def _best(fn: Callable[[], object], store: list[float]) -> None:
     t0 = time.perf_counter()
     fn()
     store.append(time.perf_counter() - t0)
+
+
+@contextmanager
+def _encode_blas():
+    """MLX's OpenBLAS on the thread count `Encodec.encode` runs its matmuls on (`BLAS_THREADS` on the fast path),
+    for the encoder's parts and the quantizer's search, timed as the whole encode runs them."""
+    from mlx_audio_lab.layers.cpu.blas_threads import mlx_blas_threads
+    from mlx_audio_lab.layers.fast_math import fast_math_active
+    from mlx_audio_lab.models.codecs.encodec import model as encodec_model
+
+    with mlx_blas_threads(encodec_model.BLAS_THREADS, fast_math_active()):
+        yield
 
 
 def _parts(model, reference, audio: np.ndarray, bandwidth: float) -> dict[str, dict[str, Callable]]:
@@ -57,8 +70,9 @@ def _parts(model, reference, audio: np.ndarray, bandwidth: float) -> dict[str, d
                 i += 1
                 name = f"{stack}.layers.{i - 1}+{i} ELU+{type(mine[i]).__name__}"
 
-            def run_mlx(m=m, x=x):
-                mx.eval(m(x))
+            def run_mlx(m=m, x=x, blas=_encode_blas if stack == "encoder" else nullcontext):
+                with blas():
+                    mx.eval(m(x))
 
             def run_torch(t=t, xt=xt):
                 with torch.inference_mode():
@@ -74,7 +88,8 @@ def _parts(model, reference, audio: np.ndarray, bandwidth: float) -> dict[str, d
             latents, latents_t = x, xt
 
             def q_mlx(latents=latents):
-                mx.eval(model.quantizer.encode(latents, n_q))
+                with _encode_blas():
+                    mx.eval(model.quantizer.encode(latents, n_q))
 
             def q_torch(latents_t=latents_t):
                 with torch.inference_mode():

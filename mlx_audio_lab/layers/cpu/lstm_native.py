@@ -16,12 +16,14 @@ import numpy as np
 
 from .cbuild import CKernel
 
-KERNEL = CKernel("lstm_kernels.c", {"lstm_layer_f32": ([ctypes.c_void_p] * 6 + [ctypes.c_long] * 4, ctypes.c_int)},
+KERNEL = CKernel("lstm_kernels.c", {"lstm_layer_f32": ([ctypes.c_void_p] * 6 + [ctypes.c_long] * 5, ctypes.c_int)},
                  ("-pthread",))
 LANES = 16  # the kernel's vector width in floats: each thread's share of the hidden units is a multiple
 TILE = 8 * LANES  # gate columns per tile of the kernel's weight layout
 MAX_THREADS = 16
 SPLIT_MAX = 4  # threads one layer is split over by default: more share out less than they add in barrier time
+GRACE_NS = 500_000  # a block its thread has not started this long after another finished its own is taken over
+# (a thread descheduled for a time slice, not one a little slower: a taken block pulls its weights into another cache)
 
 
 def library() -> ctypes.CDLL | None:
@@ -82,7 +84,8 @@ def packed_weights(w_hh, threads: int) -> np.ndarray:
 
 def layer(gx: np.ndarray, wt: np.ndarray, h0: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
     """gx (T, B, 4H) input gates (both biases in), wt from `thread_weights`, h0 (B, H), c (B, H) (updated in
-    place to the last cell) -> out (T, B, H) the hidden states. All float32, C-contiguous."""
+    place to the last cell) -> out (T, B, H) the hidden states. All float32, C-contiguous. A thread the machine
+    does not run within GRACE_NS has its block of that step done by another (the same numbers either way)."""
     T, B, G = gx.shape
     threads, H = wt.shape[0], G // 4
     G = wt.shape[1] // H  # gate columns per thread
@@ -91,7 +94,7 @@ def layer(gx: np.ndarray, wt: np.ndarray, h0: np.ndarray, c: np.ndarray, out: np
         if a.dtype != np.float32 or not a.flags.c_contiguous:
             raise ValueError("lstm kernel: every array must be C-contiguous float32")
     rc = library().lstm_layer_f32(gx.ctypes.data, wt.ctypes.data, h0.ctypes.data, c.ctypes.data, out.ctypes.data,
-                                  rec.ctypes.data, T, B, H, threads)
+                                  rec.ctypes.data, T, B, H, threads, GRACE_NS)
     if rc:
         raise RuntimeError("lstm kernel: its threads could not be started")
 

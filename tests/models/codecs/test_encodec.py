@@ -248,3 +248,29 @@ def test_batch_api(model, model48, clip, stereo_clip):
     assert chunks.shape == (2, 2, 1, 150) and scales.shape == (2, 1) and padding == 150 - 39
     with pytest.raises(ValueError, match="use decode_chunks"):
         model48.decode_batch(chunks[0])
+
+
+@pytest.mark.usefixtures("fast_math_on")
+def test_encode_on_one_blas_thread_equals_two_and_plain(model, clip, monkeypatch):
+    """On the CPU fast path encode runs MLX's matmuls on one OpenBLAS thread (`model.BLAS_THREADS`): the codes
+    equal two threads' and the plain path's, and the thread count is restored afterwards."""
+    from mlx_audio_lab.layers import fast_math as fm
+    from mlx_audio_lab.layers.cpu import blas_threads
+    from mlx_audio_lab.models.codecs.encodec import model as encodec_model
+
+    fns = blas_threads._openblas_threads()
+    if fns is None:
+        pytest.skip("MLX does not run on OpenBLAS here")
+    seen, before = [], fns[0]()
+    encode_frame = encodec_model.Encodec.encode_frame
+    monkeypatch.setattr(encodec_model.Encodec, "encode_frame",
+                        lambda self, *a: seen.append(fns[0]()) or encode_frame(self, *a))
+    one = model.encode(clip[:48_000], bandwidth=1.8)
+    monkeypatch.setattr(encodec_model, "BLAS_THREADS", 2)
+    two = model.encode(clip[:48_000], bandwidth=1.8)
+    with fm.plain_math():
+        plain = model.encode(clip[:48_000], bandwidth=1.8)
+    assert seen == [1, 2, before] and fns[0]() == before
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, plain)
+    assert len(np.unique(one[0])) >= 10

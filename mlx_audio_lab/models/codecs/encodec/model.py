@@ -15,12 +15,24 @@ import numpy as np
 from ....codes import check_codes
 from ....errors import ArgumentError, CodesError
 from ....layers import ResidualVectorQuantizer, quantizers_for_bandwidth
+from ....layers.cpu.blas_threads import mlx_blas_threads
+from ....layers.fast_math import fast_math_active
 from ....taps import tap
 from ..seanet import SEANetDecoder, SEANetEncoder
 from .chunks import EncodecChunks, chunk_scale, overlap_add
 from .config import EncodecConfig
 
 STREAM_SECONDS = 60  # longer clips go through a causal encoder chunk by chunk (bounded memory)
+BLAS_THREADS = 1  # OpenBLAS threads of MLX's CPU matmuls within encode on the fast path (see `_cpu_fast`)
+
+
+def _cpu_fast(x: mx.array) -> bool:
+    """True on the CPU fast path (float32): there MLX's matmuls within encode run on BLAS_THREADS OpenBLAS
+    threads, their outputs evaluated within the block (MLX evaluates lazily). A second BLAS thread spins for
+    ~0.1 s after each product and takes the core the LSTM kernel's second thread runs on, while the encoder's
+    convs gain little from it (`layers/cpu/blas_threads.py`); decode keeps both threads for its larger transposed
+    convs. The numbers are the same either way."""
+    return fast_math_active() and x.dtype == mx.float32
 
 
 class Encodec(nn.Module):
@@ -69,13 +81,14 @@ class Encodec(nn.Module):
         length = audio.shape[1]
         size = cfg.chunk_length or length
         stride = cfg.chunk_stride or size
-        codes, scales = [], []
-        for start in range(0, length, stride):
-            c, scale = self.encode_frame(audio[:, start:start + size], n_q)
-            if cfg.chunk_length is not None:
-                mx.eval(c, scale)  # one chunk at a time: memory bounded by the chunk, not the clip
-            codes.append(c)
-            scales.append(scale)
+        codes, scales, fast = [], [], _cpu_fast(audio)
+        with mlx_blas_threads(BLAS_THREADS, fast):
+            for start in range(0, length, stride):
+                c, scale = self.encode_frame(audio[:, start:start + size], n_q)
+                if fast or cfg.chunk_length is not None:
+                    mx.eval(c, scale)  # one chunk at a time: memory bounded by the chunk, not the clip
+                codes.append(c)
+                scales.append(scale)
         padding = codes[0].shape[-1] - codes[-1].shape[-1]
         if padding:
             codes[-1] = mx.pad(codes[-1], [(0, 0), (0, 0), (0, padding)])
