@@ -11,12 +11,12 @@ import mlx.nn as nn
 import numpy as np
 
 from ..fast_math import fast_math_active
+from .blas_threads import mlx_blas_threads
 
 _gemv: list = []  # [cblas_sgemv or None], looked up once
 
 _gemm: list = []  # [cblas_sgemm or None]
 
-_threads: list = []  # [(openblas_get_num_threads, openblas_set_num_threads) of that OpenBLAS, or None]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
 
@@ -55,24 +55,8 @@ def blas_gemm():
 def one_thread_of_blas_gemm():
     """`blas_gemm`'s OpenBLAS (MLX's, not numpy's bundled one) on one thread within the block: for callers that
     run its sgemm on several threads of their own (two callers each waking its thread pool fight over it)."""
-    if not _threads:
-        fns = None
-        if blas_gemm() is not None:
-            lib = ctypes.CDLL(None)
-            if hasattr(lib, "openblas_get_num_threads") and hasattr(lib, "openblas_set_num_threads"):
-                lib.openblas_set_num_threads.argtypes = [ctypes.c_int]
-                fns = (lib.openblas_get_num_threads, lib.openblas_set_num_threads)
-        _threads.append(fns)
-    fns = _threads[0]
-    if fns is None:
+    with mlx_blas_threads(1, blas_gemm() is not None):
         yield
-        return
-    before = fns[0]()
-    fns[1](1)
-    try:
-        yield
-    finally:
-        fns[1](before)
 
 
 def project(x: mx.array, weight: mx.array) -> mx.array:
