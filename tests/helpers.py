@@ -160,3 +160,16 @@ def reference_runs(model_type: str, ref: Any, folder: Path) -> tuple[Any, dict, 
     if hasattr(ref, "extra_rows"):
         report.layers += ref.extra_rows(mlx_out, ref_out)
     return report, mlx_out, ref_out
+
+
+def peak_growth_mb(fn: Callable[[], Any]) -> float:
+    """MB of MLX memory `fn` needs above what was already held (peak - active before): arrays other tests keep alive
+    (models of module-scoped fixtures) do not count, so ratios between two calls measure the calls."""
+    import mlx.core as mx
+
+    mx.eval(mx.zeros(1))
+    mx.clear_cache()
+    before = mx.get_active_memory()
+    mx.reset_peak_memory()
+    fn()
+    return (mx.get_peak_memory() - before) / 2**20

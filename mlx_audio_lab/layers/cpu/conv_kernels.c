@@ -31,8 +31,8 @@ void depthwise_conv1d_f32(const float *restrict x, const float *restrict taps, f
   }
 }
 
-/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding), from the
- * tile's bias. */
+/* One output frame, one tile of output channels, any window (rows outside [0, T) are the zero padding), added to
+ * `acc`. */
 static v16 dense_frame(const float *restrict x, const float *restrict wt, v16 acc, long T, long C, long Op, long k,
                        long first, long dilation) {
   for (long j = 0; j < k; ++j) {
@@ -66,7 +66,7 @@ static void store_n(float *restrict dst, v16 v, long n) {
     const long step = stride * C;                                                                                 \
     v16 acc[NT][NF];                                                                                              \
     for (int u = 0; u < NT; ++u)                                                                                  \
-      for (int i = 0; i < NF; ++i) acc[u][i] = *(const v16 *)(b + ot + u * TILE);                               \
+      for (int i = 0; i < NF; ++i) acc[u][i] = (v16){0};                                                         \
     for (long j = 0; j < k; ++j) {                                                                                \
       const float *in = in0 + j * dilation * C;                                                                   \
       const float *w = wt + j * C * Op + ot;                                                                      \
@@ -83,7 +83,8 @@ static void store_n(float *restrict dst, v16 v, long n) {
       long n = O - ot - u * TILE;                                                                                 \
       n = n > TILE ? TILE : n;                                                                                    \
       if (n <= 0) break;                                                                                          \
-      for (int i = 0; i < NF; ++i) store_n(y + (t + i) * O + ot + u * TILE, acc[u][i], n);                        \
+      v16 bias = *(const v16 *)(b + ot + u * TILE); /* added after the sum, as the reference's conv does */     \
+      for (int i = 0; i < NF; ++i) store_n(y + (t + i) * O + ot + u * TILE, acc[u][i] + bias, n);                 \
     }                                                                                                             \
   }
 
@@ -107,8 +108,9 @@ static dense_block_fn block_for(long nt, long nf) {
   return table[nt - 1][f];
 }
 
-/* Dense: y[t, o] = b[o] + sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]; x (T, C), y (., O),
- * wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16; b (Op) the bias
+/* Dense: y[t, o] = (sum_j sum_c x[t * stride - padding + j * dilation, c] * wt[j, c, o]) + b[o], the bias added
+ * after the sum (the reference's order: Silero's encoder drifted 2x with the bias as the starting value); x (T, C),
+ * y (., O), wt (k, C, Op): the weight reordered, its output channels zero-padded to Op, a multiple of 16; b (Op) the bias
  * (zeros for none). Blocks of nf
  * frames outside, groups of nt output tiles inside (the last group narrower), so a block's input stays in L1
  * while every group reads it. nt in 1..4, nf in {4, 6, 8, 12, 16} with a block built for it (else 2 x 8). */
@@ -134,8 +136,8 @@ void dense_conv1d_f32(const float *restrict x, const float *restrict wt, const f
     if (f >= lo && f < t) continue;
     for (long ot = 0; ot < Op; ot += TILE) {
       long n = O - ot < TILE ? O - ot : TILE;
-      store_n(y + f * O + ot, dense_frame(x, wt + ot, *(const v16 *)(b + ot), T, C, Op, k, f * stride - padding,
-                                          dilation), n);
+      store_n(y + f * O + ot, dense_frame(x, wt + ot, (v16){0}, T, C, Op, k, f * stride - padding, dilation)
+                                  + *(const v16 *)(b + ot), n);
     }
   }
 }

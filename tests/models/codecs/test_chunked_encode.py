@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import mlx.core as mx
+import helpers
 import numpy as np
 import pytest
 
@@ -120,14 +120,6 @@ def test_vocos_encodec_variant_streams_through_encodec(monkeypatch):
     assert len(calls) == 2
 
 
-def _peak_mb(fn) -> float:
-    mx.eval(mx.zeros(1))
-    mx.clear_cache()
-    mx.reset_peak_memory()
-    fn()
-    return mx.get_peak_memory() / 2**20
-
-
 @pytest.mark.parametrize("name, seconds", [("dac", 6), ("snac", 4), ("vocos", 8)])
 def test_long_clip_memory_is_bounded(models, name, seconds, short_streams):
     """Encoding 4x the clip in chunks needs no more MLX memory than the clip in chunks (one chunk's worth),
@@ -135,10 +127,10 @@ def test_long_clip_memory_is_bounded(models, name, seconds, short_streams):
     model = models[name]
     rate = model.sample_rate
     short, long = clip(seconds, rate), clip(4 * seconds, rate, seed=2)
-    streamed_short = _peak_mb(lambda: model.encode(short))
-    streamed_long = _peak_mb(lambda: model.encode(long))
+    streamed_short = helpers.peak_growth_mb(lambda: model.encode(short))
+    streamed_long = helpers.peak_growth_mb(lambda: model.encode(long))
     chunked.STREAM_SECONDS = 60
-    one_shot_long = _peak_mb(lambda: model.encode(long))
+    one_shot_long = helpers.peak_growth_mb(lambda: model.encode(long))
     print(f"{name}: peak MB streamed {streamed_short:.1f} ({seconds} s), {streamed_long:.1f} ({4 * seconds} s); "
           f"one shot {one_shot_long:.1f} ({4 * seconds} s)")
     assert streamed_long < 1.2 * streamed_short + 4, (streamed_short, streamed_long)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import mlx.core as mx
+import helpers
 import numpy as np
 import pytest
 
@@ -45,23 +45,15 @@ def test_encode_streams_long_clips(model, monkeypatch):
     assert len(calls) == 2  # 3 s in 2 s chunks, streamed
 
 
-def _peak_mb(fn) -> float:
-    mx.eval(mx.zeros(1))
-    mx.clear_cache()
-    mx.reset_peak_memory()
-    fn()
-    return mx.get_peak_memory() / 2**20
-
-
 def test_long_clip_memory_is_bounded(model):
     """Streaming 40 s needs no more MLX memory than streaming 10 s (one 2 s chunk's worth), while one shot of the
     same 40 s grows with the clip. Peaks differ between machines and runs (here 11 MB streamed vs 129 MB one shot;
     a CI run: 20 vs 72 MB), so the bounds are ratios with margin."""
     short, long = clip(24_000 * 10), clip(24_000 * 40, seed=2)
-    streamed_short = _peak_mb(lambda: stream_encode(model, short))
-    streamed_long = _peak_mb(lambda: stream_encode(model, long))
-    one_shot_short = _peak_mb(lambda: model.encode(short))
-    one_shot_long = _peak_mb(lambda: model.encode(long))  # under STREAM_SECONDS: the whole clip at once
+    streamed_short = helpers.peak_growth_mb(lambda: stream_encode(model, short))
+    streamed_long = helpers.peak_growth_mb(lambda: stream_encode(model, long))
+    one_shot_short = helpers.peak_growth_mb(lambda: model.encode(short))
+    one_shot_long = helpers.peak_growth_mb(lambda: model.encode(long))  # under STREAM_SECONDS: the whole clip at once
     assert streamed_long < 1.2 * streamed_short + 8, (streamed_short, streamed_long)
     assert one_shot_long > 1.5 * one_shot_short, (one_shot_short, one_shot_long)
     assert streamed_long < 0.5 * one_shot_long, (streamed_long, one_shot_long)
