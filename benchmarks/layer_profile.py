@@ -442,23 +442,17 @@ def _snac(opts: dict) -> Subject:
     import mlx.core as mx
     import numpy as np
     import torch
-    from snac import SNAC
 
     from mlx_audio_lab.models.codecs.snac.config import SnacConfig
     from mlx_audio_lab.models.codecs.snac.load import load_model
 
-    from .models.codec_common import seeded_weights_, temp_folder
+    from .models.snac import seeded_reference
 
     cfg = harness.load_config("snac_24khz")  # the benchmark's seeded real-size model, as it builds it
     pad = SnacConfig.from_dict(cfg).pad_multiple
     audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0)
     audio = np.pad(audio, (0, -len(audio) % pad))
-    torch.manual_seed(0)
-    reference = SNAC(**cfg).eval()
-    seeded_weights_(reference, seed=0, keep=("inv_freq",))
-    folder = temp_folder("snac_24khz")
-    (folder / "config.json").write_text(json.dumps(cfg))
-    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    reference, folder = seeded_reference(cfg)
     model, reference = load_model(folder), _t(reference)
     x, xt = mx.array(audio)[None, :, None], _t(torch.from_numpy(audio)[None, None])
     codes = model.encode_batch(x)

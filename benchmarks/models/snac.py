@@ -32,11 +32,24 @@ from .codec_common import (
 NAME = "snac_24khz"
 
 
+def seeded_reference(cfg: dict):
+    """The `snac` package's SNAC from `cfg` with seeded weights, saved as the hub repo lays it out -> (it, folder)."""
+    import torch
+    from snac import SNAC
+
+    torch.manual_seed(0)
+    reference = SNAC(**cfg).eval()
+    seeded_weights_(reference, seed=0, keep=("inv_freq",))
+    folder = temp_folder(NAME)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    return reference, folder
+
+
 @harness.register(NAME, "SNAC 24 kHz, real size: encode/decode audio s per s; port vs torch vs mlx-audio")
 def run(ctx: harness.Context) -> dict:
     import mlx.core as mx
     import torch
-    from snac import SNAC
 
     from mlx_audio_lab.models.codecs.snac.config import SnacConfig
     from mlx_audio_lab.models.codecs.snac.load import load_model
@@ -48,12 +61,7 @@ def run(ctx: harness.Context) -> dict:
     audio = np.pad(audio, (0, -len(audio) % pad))  # SNAC's own padding, done once for every engine
     errors: dict[str, str] = {}
 
-    torch.manual_seed(0)
-    reference = SNAC(**cfg).eval()
-    seeded_weights_(reference, seed=0, keep=("inv_freq",))
-    folder = temp_folder(NAME)
-    (folder / "config.json").write_text(json.dumps(cfg))
-    torch.save(reference.state_dict(), folder / "pytorch_model.bin")
+    reference, folder = seeded_reference(cfg)
 
     def torch_engine() -> Engine:
         model = torch_engine_module(reference, ctx)
