@@ -9,6 +9,7 @@ import pytest
 
 from mlx_audio_lab.layers import gpu
 from mlx_audio_lab.layers.antialias import Activation1d
+from mlx_audio_lab.layers.gpu.grouped_conv import gpu_grouped_conv_fits
 from mlx_audio_lab.layers.gpu.lstm import MAX_BLOCKS, _units_per_block, gpu_lstm_active, multiprocessors
 from mlx_audio_lab.layers.lstm import LSTM
 from mlx_audio_lab.layers.snake import SnakeBeta, snake
@@ -35,6 +36,7 @@ def test_never_active_on_the_cpu():
     with mx.stream(mx.cpu):
         assert not gpu.gpu_kernels_active()
         assert not gpu_lstm_active(mx.zeros((1, 5, 8)), mx.zeros((8, 2)))
+        assert not gpu_grouped_conv_fits(mx.zeros((1, 5, 8)), mx.zeros((8, 7, 1)), 8)
 
 
 def _plain(monkeypatch, fn):
@@ -93,3 +95,31 @@ def test_fused_snake_equals_ops(monkeypatch):
     want = _plain(monkeypatch, lambda: snake(x, alpha))
     assert float(mx.abs(snake(x, alpha) - want).max()) <= 1e-5
     assert np.isfinite(np.array(want)).all()
+
+
+@cuda
+@pytest.mark.parametrize("groups_of, k, stride, padding, dilation", [(1, 7, 1, 3, 1), (1, 7, 1, 9, 3), (2, 7, 1, 27, 9),
+                                                                     (1, 4, 2, 1, 1), (4, 3, 1, 0, 1)])
+@pytest.mark.parametrize("dtype, tol", [(mx.float32, 1e-5), (mx.bfloat16, 2e-2)])
+def test_grouped_conv_kernel_equals_mlx(monkeypatch, groups_of, k, stride, padding, dilation, dtype, tol):
+    """The grouped conv kernel (depthwise and 2 or 4 channels per group, strides, dilations, bias) against
+    `mx.conv1d` with groups, and the dispatcher takes it on CUDA only."""
+    from mlx_audio_lab.layers.cpu.conv import conv1d
+    from mlx_audio_lab.layers.gpu.grouped_conv import gpu_grouped_conv_fits, grouped_conv1d
+
+    rng = np.random.default_rng(k * 10 + groups_of)
+    C = 96
+    x = mx.array(rng.standard_normal((2, 301, C), np.float32)).astype(dtype)
+    w = mx.array(rng.standard_normal((C, k, groups_of), np.float32) / np.sqrt(k * groups_of)).astype(dtype)
+    b = mx.array(rng.standard_normal(C, np.float32))
+    groups = C // groups_of
+    assert gpu_grouped_conv_fits(x, w, groups)
+    got = grouped_conv1d(x, w, stride, padding, dilation, groups, b)
+    want = mx.conv1d(x.astype(mx.float32), w.astype(mx.float32), stride=stride, padding=padding,
+                     dilation=dilation, groups=groups) + b
+    assert got.shape == want.shape and got.dtype == dtype
+    assert float(mx.abs(got.astype(mx.float32) - want).max()) <= tol * float(mx.abs(want).max())
+    np.testing.assert_array_equal(np.array(conv1d(x, w, stride, padding, dilation, groups, b).astype(mx.float32)),
+                                  np.array(got.astype(mx.float32)))
+    monkeypatch.setenv(gpu.GPU_KERNELS_ENV, "0")
+    assert not gpu_grouped_conv_fits(x, w, groups)

@@ -11,6 +11,7 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
+from ..gpu.grouped_conv import gpu_grouped_conv_fits, grouped_conv1d
 from . import native
 from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
@@ -179,6 +180,8 @@ def conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dil
             return _biased(tap_sum_conv1d(x, weight, stride, padding, groups, dilation), bias)
         if dilation > 1 and stride == 1:  # then MLX's undilated kernel (few input channels, or no BLAS)
             return _biased(phase_folded_conv1d(x, weight, dilation, padding, groups), bias)
+    if gpu_grouped_conv_fits(x, weight, groups):  # CUDA: one kernel where MLX runs a GEMM per group
+        return grouped_conv1d(x, weight, stride, padding, dilation, groups, bias)
     y = mx.conv1d(x, weight, stride=stride, padding=padding, dilation=dilation, groups=groups)
     return _biased(y, bias)
 

@@ -4,7 +4,9 @@ GEMV, the same OpenBLAS that MLX's matmuls use: MLX calls sgemm, which repacks t
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -16,6 +18,7 @@ from .blas_threads import mlx_blas_threads
 _gemv: list = []  # [cblas_sgemv or None], looked up once
 
 _gemm: list = []  # [cblas_sgemm or None]
+_override: ContextVar[Callable | None] = ContextVar("mlx_audio_lab_blas_gemm_override", default=None)
 
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112  # CBLAS enums
@@ -36,8 +39,9 @@ def _blas_gemv():
     return _gemv[0]
 
 
-def blas_gemm():
-    """`cblas_sgemm` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none)."""
+def blas_gemm(raw: bool = False):
+    """`cblas_sgemm` of the OpenBLAS that MLX's CPU matmuls resolve to, or None (another BLAS, or none). Inside
+    `gemm_override(fn)` (and not `raw`: a caller that hands the function to C wants the BLAS's own), `fn`."""
     if not _gemm:
         from ... import _blas
 
@@ -48,14 +52,25 @@ def blas_gemm():
             i, f, p = ctypes.c_int, ctypes.c_float, ctypes.c_void_p
             fn.argtypes = [i, i, i, i, i, i, f, p, i, p, i, f, p, i]
         _gemm.append(fn)
-    return _gemm[0]
+    override = None if raw or _gemm[0] is None else _override.get()
+    return _gemm[0] if override is None else override
+
+
+@contextmanager
+def gemm_override(fn: Callable) -> Iterator[None]:
+    """Within the block `blas_gemm()` gives `fn` (same arguments as cblas_sgemm) where it would give the BLAS's."""
+    token = _override.set(fn)
+    try:
+        yield
+    finally:
+        _override.reset(token)
 
 
 @contextmanager
 def one_thread_of_blas_gemm():
     """`blas_gemm`'s OpenBLAS (MLX's, not numpy's bundled one) on one thread within the block: for callers that
     run its sgemm on several threads of their own (two callers each waking its thread pool fight over it)."""
-    with mlx_blas_threads(1, blas_gemm() is not None):
+    with mlx_blas_threads(1, blas_gemm(raw=True) is not None):
         yield
 
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "simd16.h"
 
@@ -30,10 +31,13 @@ void free(void *ptr);
 #define LANES 16
 #define TILE 8 /* vectors of outputs per accumulator block: 128 outputs, eight independent FMA chains */
 #define PER_LAYER 18 /* weight pointers per layer, in the order transformer_native.LAYER_WEIGHTS names them */
-#define VOCAB_ROWS 2048 /* vocabulary rows per chunk */
+#define VOCAB_ROWS 512 /* vocabulary rows per chunk (0.75 MB of Whisper's vocabulary: ~25 us on one core) */
 #define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
-#define SPINS 1000 /* pauses between phases before the helper sleeps or the caller yields its core (~0.1 ms) */
-#define COOLDOWN 2000 /* phases run alone after the caller had to yield for the helper (a busy machine) */
+#define IDLE_NS 3000000L /* the helper spins this long for the next phase before it sleeps: a token's Python glue
+                          * between two steps (~0.2 ms) never puts it to sleep, a finished decode soon does */
+#define STALL_NS 2000000L /* the caller waits this long for a chunk the helper is inside before it yields its
+                           * core: far above any chunk's time, so only a descheduled helper (a busy machine) */
+#define COOLDOWN 2000 /* phases run alone after the caller had to yield for the helper */
 
 static long padded(long n) { return (n + TILE * LANES - 1) / (TILE * LANES) * (TILE * LANES); }
 
@@ -41,6 +45,12 @@ static inline void spin_pause(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
+}
+
+static long now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
 /* ---- the chunk pool: the caller and one helper thread ---- */
@@ -88,25 +98,40 @@ static void work(long phase) {
 
 static void *helper(void *unused) {
   (void)unused;
-  long seen = 0;
+  long seen = 0, idle_since = now_ns();
   for (long spins = 0;;) {
     long phase = atomic_load(&pool.ticket) >> PHASE_SHIFT;
     if (phase != seen) {
       work(phase);
       seen = phase;
       spins = 0;
-    } else if (++spins < SPINS) {
+      idle_since = -1;
+    } else if (++spins % 64 != 0) {
       spin_pause();
-    } else {
-      atomic_store(&pool.sleeping, 1);
+    } else if (idle_since < 0) {
+      idle_since = now_ns(); /* the clock read only now and then: ~20 ns each */
+    } else if (now_ns() - idle_since > IDLE_NS) {
       pthread_mutex_lock(&pool.mu);
-      while (atomic_load(&pool.ticket) >> PHASE_SHIFT == seen) pthread_cond_wait(&pool.cv, &pool.mu);
-      pthread_mutex_unlock(&pool.mu);
+      atomic_store(&pool.sleeping, 1);
+      while (atomic_load(&pool.ticket) >> PHASE_SHIFT == seen && atomic_load(&pool.sleeping))
+        pthread_cond_wait(&pool.cv, &pool.mu);
       atomic_store(&pool.sleeping, 0);
+      pthread_mutex_unlock(&pool.mu);
       spins = 0;
+      idle_since = -1;
     }
   }
   return 0;
+}
+
+/* Wake the helper ahead of the work (a step's first phases are too short to wait for a sleeping thread). */
+static void wake_helper(void) {
+  if (pool.state == 1 && atomic_load(&pool.sleeping)) {
+    pthread_mutex_lock(&pool.mu);
+    atomic_store(&pool.sleeping, 0);
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+  }
 }
 
 /* fn(arg, c) for c in [0, n), spread over the caller and the helper when `threads` > 1. */
@@ -138,16 +163,16 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
   atomic_store(&pool.finished, 0);
   long phase = ++pool.phase;
   atomic_store(&pool.ticket, phase << PHASE_SHIFT);
-  if (atomic_load(&pool.sleeping)) {
-    pthread_mutex_lock(&pool.mu);
-    pthread_cond_broadcast(&pool.cv);
-    pthread_mutex_unlock(&pool.mu);
-  }
+  wake_helper();
   work(phase);
-  for (long spins = 0; atomic_load(&pool.finished) < n; ++spins) { /* only chunks the helper is inside */
-    if (spins < SPINS) {
+  long waiting_since = -1;
+  for (long spins = 1; atomic_load(&pool.finished) < n; ++spins) { /* only chunks the helper is inside */
+    if (spins % 64 != 0) {
       spin_pause();
-    } else { /* a busy machine descheduled the helper: let it run, here if need be, and go alone for a while */
+    } else if (waiting_since < 0) {
+      waiting_since = now_ns();
+    } else if (now_ns() - waiting_since > STALL_NS) {
+      /* a busy machine descheduled the helper: let it run, here if need be, and go alone for a while */
       sched_yield();
       pool.alone = COOLDOWN;
     }
@@ -356,6 +381,7 @@ void decoder_step_f32(const float *const *w, float *const *kv, float *const *cro
   float *p = m + padded(ffn);   /* H * max(L, S): scores */
   step_t s = {.H = H, .D = D, .L = L, .S = S, .pos = pos, .scale = scale, .a = a, .scores = p, .v_head = v_head,
               .v_row = v_row};
+  if (threads > 1) wake_helper();
   for (long l = 0; l < n_layers; ++l) {
     const float *const *lw = w + l * PER_LAYER;
     float *K = kv[2 * l], *V = kv[2 * l + 1];
@@ -423,21 +449,27 @@ static inline v16 erf_v(v16 y) {
   return select(neg, -e, e);
 }
 
-static void gelu_chunk(const void *arg, long c) {
-  const gelu_t *g = arg;
-  const long r1 = (c + 1) * GELU_ROWS < g->rows ? (c + 1) * GELU_ROWS : g->rows, full = g->cols / LANES * LANES;
-  for (long r = c * GELU_ROWS; r < r1; ++r) {
-    float *x = g->x + r * g->cols;
+/* rows [r0, r1) of x (rows, cols) = gelu(x + b) */
+static void bias_gelu_rows(float *x, const float *b, long r0, long r1, long cols) {
+  const long full = cols / LANES * LANES;
+  for (long r = r0; r < r1; ++r) {
+    float *xr = x + r * cols;
     long i = 0;
     for (; i < full; i += LANES) {
-      v16 v = load(x + i) + load(g->b + i);
-      store(x + i, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
+      v16 v = load(xr + i) + load(b + i);
+      store(xr + i, 0.5f * v * (1.0f + erf_v(v * 0.70710678118654752f)));
     }
-    for (; i < g->cols; ++i) {
-      float v = x[i] + g->b[i];
-      x[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+    for (; i < cols; ++i) {
+      float v = xr[i] + b[i];
+      xr[i] = 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
     }
   }
+}
+
+static void gelu_chunk(const void *arg, long c) {
+  const gelu_t *g = arg;
+  const long r1 = (c + 1) * GELU_ROWS < g->rows ? (c + 1) * GELU_ROWS : g->rows;
+  bias_gelu_rows(g->x, g->b, c * GELU_ROWS, r1, g->cols);
 }
 
 /* x (rows, cols) = gelu(x + b) in place, b (cols), on `threads` (1 or 2) threads. */
@@ -525,4 +557,125 @@ int attention_f32(const float *q, const float *k, const float *v, float *out, lo
   parallel(attention_chunk, &a, B * H * a.blocks, threads);
   free(kt);
   return atomic_load(&att_failed) ? -1 : 0;
+}
+
+/* ---- a whole pre-norm encoder layer (Whisper's): four phases over the two threads, one-thread BLAS products ---- */
+
+#define ENC_ROWS 256 /* rows per chunk of the row-wise phases: the (rows, ffn) hidden block of Whisper tiny (1.5 MB) stays in
+                      * the core's 2 MB L2 (tiny.en's encoder: 64 rows 163 ms, 128: 150, 256: 145, 376: 143, 752: 264) */
+
+typedef struct {
+  float *x;               /* (rows, d) hidden states, updated in place */
+  long rows, d, ffn;
+  const float *const *w;  /* ENCODER_WEIGHTS pointers, in transformer_native.ENCODER_WEIGHTS' order */
+  float eps, scale;
+  float *qkv, *att;       /* (rows, 3 d) projections, (rows, d) attention output */
+  sgemm_fn sgemm;
+} encoder_t;
+
+static __thread float *enc_scratch;
+static __thread long enc_scratch_size;
+static atomic_int enc_failed;
+
+static float *enc_buffer(long n) {
+  if (enc_scratch_size < n) {
+    free(enc_scratch);
+    enc_scratch = malloc(n * sizeof(float));
+    enc_scratch_size = enc_scratch ? n : 0;
+    if (!enc_scratch) atomic_store(&enc_failed, 1);
+  }
+  return enc_scratch;
+}
+
+/* rows [r0, r0 + n) of y (n, cols) = b, the bias a product then adds to (beta 1: the reference's order) */
+static void fill_rows(float *y, const float *b, long n, long cols) {
+  for (long r = 0; r < n; ++r) memcpy(y + r * cols, b, cols * sizeof(float));
+}
+
+/* chunk c: the first norm of its rows, then q | k | v = norm @ W_qkv^T + b, q times the scale */
+static void enc_qkv_chunk(const void *arg, long c) {
+  const encoder_t *e = arg;
+  const long r0 = c * ENC_ROWS, n = r0 + ENC_ROWS < e->rows ? ENC_ROWS : e->rows - r0, d = e->d;
+  float *h = enc_buffer(n * d);
+  if (!h) return;
+  for (long r = 0; r < n; ++r) layer_norm(e->x + (r0 + r) * d, e->w[0], e->w[1], h + r * d, d, e->eps);
+  float *y = e->qkv + r0 * 3 * d;
+  fill_rows(y, e->w[3], n, 3 * d);
+  e->sgemm(101, 111, 112, (int)n, (int)(3 * d), (int)d, 1.0f, h, (int)d, e->w[2], (int)d, 1.0f, y, (int)(3 * d));
+  for (long r = 0; r < n; ++r)
+    for (long i = 0; i < d; ++i) y[r * 3 * d + i] *= e->scale;
+}
+
+/* chunk c: x += att @ W_o^T + b_o, then x += fc2(gelu(fc1(norm(x)))) for its rows */
+static void enc_mlp_chunk(const void *arg, long c) {
+  const encoder_t *e = arg;
+  const long r0 = c * ENC_ROWS, n = r0 + ENC_ROWS < e->rows ? ENC_ROWS : e->rows - r0, d = e->d, f = e->ffn;
+  float *t = enc_buffer(n * (2 * d + f));
+  if (!t) return;
+  float *h = t + n * d, *m = h + n * d, *x = e->x + r0 * d;
+  fill_rows(t, e->w[5], n, d);
+  e->sgemm(101, 111, 112, (int)n, (int)d, (int)d, 1.0f, e->att + r0 * d, (int)d, e->w[4], (int)d, 1.0f, t, (int)d);
+  for (long i = 0; i < n * d; ++i) x[i] += t[i];
+  for (long r = 0; r < n; ++r) layer_norm(x + r * d, e->w[6], e->w[7], h + r * d, d, e->eps);
+  e->sgemm(101, 111, 112, (int)n, (int)f, (int)d, 1.0f, h, (int)d, e->w[8], (int)d, 0.0f, m, (int)f);
+  bias_gelu_rows(m, e->w[9], 0, n, f);
+  fill_rows(t, e->w[11], n, d);
+  e->sgemm(101, 111, 112, (int)n, (int)d, (int)f, 1.0f, m, (int)f, e->w[10], (int)f, 1.0f, t, (int)d);
+  for (long i = 0; i < n * d; ++i) x[i] += t[i];
+}
+
+/* x (B, T, d) through one pre-norm encoder layer in place: x += attention(norm1 x), x += mlp(norm2 x). w: norm1
+ * weight, bias; W_qkv (3 d, d) (q, k, v stacked, as nn.Linear weights), b_qkv (3 d); W_o (d, d), b_o; norm2
+ * weight, bias; W_1 (ffn, d), b_1; W_2 (d, ffn), b_2. q is scaled after its bias (the plain path's order); GELU is
+ * the erf form of bias_gelu_f32. sgemm: the BLAS's cblas_sgemm, run on one thread per caller. Returns 0, or -1 when
+ * memory ran out (x is then incomplete). */
+int encoder_layer_f32(float *x, long B, long T, long d, long H, long ffn, const float *const *w, float eps,
+                      float scale, void *sgemm, long threads) {
+  const long rows = B * T, D = d / H, chunks = (rows + ENC_ROWS - 1) / ENC_ROWS;
+  float *qkv = malloc(rows * 4 * d * sizeof(float)), *kt = malloc(B * H * D * T * sizeof(float));
+  if (!qkv || !kt) {
+    free(qkv);
+    free(kt);
+    return -1;
+  }
+  encoder_t e = {x, rows, d, ffn, w, eps, scale, qkv, qkv + rows * 3 * d, (sgemm_fn)sgemm};
+  attention_t a = {qkv, qkv + d, qkv + 2 * d, kt, e.att, T, T, H, D, d, 3 * d, (T + ATT_ROWS - 1) / ATT_ROWS,
+                   (sgemm_fn)sgemm};
+  atomic_store(&enc_failed, 0);
+  atomic_store(&att_failed, 0);
+  parallel(enc_qkv_chunk, &e, chunks, threads);
+  parallel(transpose_chunk, &a, B * H, threads);
+  parallel(attention_chunk, &a, B * H * a.blocks, threads);
+  parallel(enc_mlp_chunk, &e, chunks, threads);
+  free(qkv);
+  free(kt);
+  return atomic_load(&enc_failed) || atomic_load(&att_failed) ? -1 : 0;
+}
+
+/* ---- a large product split by rows over the two threads, each part a one-thread BLAS call ---- */
+
+typedef struct {
+  sgemm_fn f;
+  int tb;
+  long m, n, k, lda, ldb, ldc, rows;
+  float alpha, beta;
+  const float *a, *b;
+  float *c;
+} split_t;
+
+static void split_chunk(const void *arg, long c) {
+  const split_t *g = arg;
+  const long r0 = c * g->rows, n = r0 + g->rows < g->m ? g->rows : g->m - r0;
+  g->f(101, 111, g->tb, (int)n, (int)g->n, (int)g->k, g->alpha, g->a + r0 * g->lda, (int)g->lda, g->b,
+       (int)g->ldb, g->beta, g->c + r0 * g->ldc, (int)g->ldc);
+}
+
+/* cblas_sgemm(RowMajor, NoTrans, tb, ...) with its rows split into chunks over `threads` threads (sgemm on one
+ * thread per caller): C (m, n) = alpha A (m, k) op(B) + beta C. */
+void sgemm_rows_f32(void *sgemm, int tb, long m, long n, long k, float alpha, const float *a, long lda,
+                    const float *b, long ldb, float beta, float *c, long ldc, long threads) {
+  long parts = threads > 1 ? 4 * threads : 1, rows = (m + parts - 1) / parts;
+  if (rows < 32) rows = 32;
+  split_t g = {(sgemm_fn)sgemm, tb, m, n, k, lda, ldb, ldc, rows, alpha, beta, a, b, c};
+  parallel(split_chunk, &g, (m + rows - 1) / rows, threads);
 }

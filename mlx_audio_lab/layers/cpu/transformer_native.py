@@ -14,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -26,7 +28,9 @@ _P, _L, _F = ctypes.c_void_p, ctypes.c_long, ctypes.c_float
 KERNEL = CKernel("transformer_kernels.c",
                  {"decoder_step_f32": ([_P] * 5 + [_L] * 7 + [_F] * 2 + [_P] * 2 + [_L] * 4, None),
                   "bias_gelu_f32": ([_P, _P, _L, _L, _L], None),
-                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L, _L], ctypes.c_int)},
+                  "attention_f32": ([_P] * 4 + [_L] * 5 + [_P, _L, _L], ctypes.c_int),
+                  "encoder_layer_f32": ([_P] + [_L] * 5 + [_P, _F, _F, _P, _L], ctypes.c_int),
+                  "sgemm_rows_f32": ([_P, ctypes.c_int] + [_L] * 3 + [_F, _P, _L, _P, _L, _F, _P, _L, _L], None)},
                  ("-pthread", "-lm"))
 LANES = 16  # the kernel's vector width in floats: head size must be a multiple
 TILE = 8 * LANES  # outputs per tile of the packed weights (projections are zero-padded to whole tiles)
@@ -241,7 +245,7 @@ def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out:
     the products and one C pass for the max, exp and sums. False (nothing done) without the kernel or the BLAS."""
     from .gemv import blas_gemm, one_thread_of_blas_gemm
 
-    sgemm = blas_gemm()
+    sgemm = blas_gemm(raw=True)
     if library() is None or sgemm is None:
         return False
     B, T, C = q.shape
@@ -256,6 +260,91 @@ def attention_into(q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int, out:
     if failed:
         raise MemoryError("attention_f32: no scratch memory for a block of scores")
     return True
+
+
+# the pointer order of `encoder_layer_f32`'s weights: nn.Linear weights (out, in), q | k | v stacked
+ENCODER_WEIGHTS = ("ln1_w", "ln1_b", "qkv", "qkv_b", "o", "o_b", "ln2_w", "ln2_b", "fc1", "fc1_b", "fc2", "fc2_b")
+
+
+def encoder_layer_fits(x: mx.array, norms: tuple[nn.Module, nn.Module], linears: tuple[nn.Module, ...]) -> bool:
+    """True when `encoder_layer` takes this layer: float32 plain `nn.LayerNorm`s and `nn.Linear`s with biases (not
+    quantized, not wrapped by a recorder of module calls, which must see them called) except the key projection
+    (no bias in Whisper), head size fitting the kernel, a large input on the CPU with fast math on, the kernel and
+    the BLAS loaded."""
+    from .gemv import blas_gemm
+
+    plain = (all(type(n) is nn.LayerNorm and "bias" in n for n in norms)
+             and all(type(m) is nn.Linear and m.weight.dtype == mx.float32 for m in linears)
+             and all("bias" in m for i, m in enumerate(linears) if i != 1))
+    return (plain and x.dtype == mx.float32 and x.ndim == 3 and fast_math_active(x.size * x.shape[1])
+            and library() is not None and blas_gemm(raw=True) is not None)
+
+
+def encoder_layer(x: mx.array, norms: tuple[nn.LayerNorm, nn.LayerNorm], linears: tuple[nn.Linear, ...],
+                  heads: int, scale: float) -> mx.array:
+    """x (B, T, d) through a pre-norm transformer encoder layer in one C call (evaluates x): x += attention(norm1 x),
+    x += fc2(GELU(fc1(norm2 x))). `linears`: q, k, v, out, fc1, fc2 projections; q scaled after its bias. The
+    products run on the BLAS at one thread each, split into row blocks and heads over two threads of the kernel's own,
+    so the BLAS's thread pool never wakes (its spinning threads would take the core from the second thread)."""
+    from .gemv import blas_gemm, one_thread_of_blas_gemm
+
+    q, k, v, o, fc1, fc2 = linears
+    key = [p for m in (*norms, *linears) for p in (m.weight, m.get("bias"))]  # held by the cache
+    cached = q.__dict__.get("_encoder_layer")
+    if cached is None or any(a is not b for a, b in zip(cached[0], key)):
+
+        def bias(m: nn.Linear) -> np.ndarray:
+            return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
+
+        arrays = [np.asarray(norms[0].weight), np.asarray(norms[0].bias),
+                  np.concatenate([np.asarray(m.weight) for m in (q, k, v)]),
+                  np.concatenate([bias(m) for m in (q, k, v)]), np.asarray(o.weight), bias(o),
+                  np.asarray(norms[1].weight), np.asarray(norms[1].bias), np.asarray(fc1.weight), bias(fc1),
+                  np.asarray(fc2.weight), bias(fc2)]
+        arrays = [np.ascontiguousarray(a, np.float32) for a in arrays]
+        cached = (key, arrays, (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays)))
+        object.__setattr__(q, "_encoder_layer", cached)
+    table = cached[2]
+    mx.eval(x)
+    B, T, d = x.shape
+    h = np.array(x, dtype=np.float32, order="C")  # a copy: the layer works in place
+    eps = float(norms[0].eps)
+    with one_thread_of_blas_gemm():
+        failed = library().encoder_layer_f32(h.ctypes.data, B, T, d, heads, fc1.weight.shape[0], table, eps,
+                                             float(scale), ctypes.cast(blas_gemm(raw=True), ctypes.c_void_p).value,
+                                             default_threads())
+    if failed:
+        raise MemoryError("encoder_layer_f32: no memory for the layer's intermediates")
+    return mx.array(h)
+
+
+def _pooled_sgemm(order: int, trans_a: int, trans_b: int, m: int, n: int, k: int, alpha: float, a: int, lda: int,
+                  b: int, ldb: int, beta: float, c: int, ldc: int) -> None:
+    """cblas_sgemm's arguments; a row-major product with A as it is goes to `sgemm_rows_f32` (rows split over
+    the kernel's two threads, one BLAS thread each), anything else to the BLAS."""
+    from .gemv import blas_gemm
+
+    sgemm = blas_gemm(raw=True)
+    if order != 101 or trans_a != 111:
+        sgemm(order, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    library().sgemm_rows_f32(ctypes.cast(sgemm, ctypes.c_void_p).value, trans_b, m, n, k, alpha, a, lda, b, ldb,
+                             beta, c, ldc, default_threads())
+
+
+@contextmanager
+def blas_on_own_threads() -> Iterator[None]:
+    """Within the block MLX's OpenBLAS runs on one thread, and the products that `gemv.blas_gemm` serves (the
+    conv kernels', `_matmul_t`'s) are split by rows over this kernel's two threads: a model whose fast path mixes
+    both never has the BLAS's idle threads spinning beside the kernel's second thread. Nothing changes without
+    the kernel or the BLAS."""
+    from .gemv import blas_gemm, gemm_override, one_thread_of_blas_gemm
+
+    if library() is None or blas_gemm(raw=True) is None:
+        yield
+        return
+    with one_thread_of_blas_gemm(), gemm_override(_pooled_sgemm):
+        yield
 
 
 def main() -> int:

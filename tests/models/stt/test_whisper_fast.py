@@ -202,6 +202,59 @@ def test_encoder_mlp_kernel_equals_plain(fixture_model):
         layer.fc1.__class__ = Recorded.__bases__[0]
 
 
+@pytest.mark.parametrize("shape", [(1, 1500), (2, 300)])
+def test_encoder_layer_kernel_equals_plain(fixture_model, shape):
+    """One encoder layer in one C call (norms, fused q | k | v, attention, out projection, MLP, residuals) against
+    the layer's plain MLX ops: the same values within float32 rounding; a wrapped (recorded) norm keeps the
+    module-by-module path, so a recorder still sees every submodule called."""
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+
+    if tn.library() is None:
+        pytest.skip("C kernel not built or off (MLX_AUDIO_LAB_NO_NATIVE=1): the MLX layer runs")
+    model, _ = fixture_model
+    layer = model.encoder.layers[1]
+    sa = layer.self_attn
+    norms = (layer.self_attn_layer_norm, layer.final_layer_norm)
+    linears = (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, layer.fc1, layer.fc2)
+    x = mx.array(np.random.default_rng(11).standard_normal((*shape, sa.q_proj.weight.shape[1]), np.float32) * 2)
+    assert tn.encoder_layer_fits(x, norms, linears)
+    with plain_math():
+        assert not tn.encoder_layer_fits(x, norms, linears)
+        want = np.array(layer(x))
+    got = np.array(tn.encoder_layer(x, norms, linears, sa.heads, sa.scale))
+    assert np.abs(got - want).max() <= 2e-5 * np.abs(want).max()
+    np.testing.assert_array_equal(np.array(layer(x)), got)  # the layer's own call takes the kernel
+
+    class Recorded(type(layer.final_layer_norm)):
+        pass
+
+    layer.final_layer_norm.__class__ = Recorded
+    try:
+        assert not tn.encoder_layer_fits(x, norms, linears)
+    finally:
+        layer.final_layer_norm.__class__ = Recorded.__bases__[0]
+
+
+def test_products_on_the_kernels_threads_equal_the_blas():
+    """Inside `blas_on_own_threads` the BLAS products that `gemv.blas_gemm` serves are split by rows over the
+    kernel's threads (one BLAS thread each): the same bits as the BLAS's own product, the bias as starting value."""
+    from mlx_audio_lab.layers.cpu import transformer_native as tn
+    from mlx_audio_lab.layers.cpu.gemv import blas_gemm
+
+    if tn.library() is None or blas_gemm() is None:
+        pytest.skip("no C kernel or no OpenBLAS: nothing is split")
+    rng = np.random.default_rng(12)
+    a, w = rng.standard_normal((1003, 96), np.float32), rng.standard_normal((200, 96), np.float32)
+    bias = rng.standard_normal(200, np.float32)
+    want = tn._matmul_t(a, w, bias)
+    with tn.blas_on_own_threads():
+        assert blas_gemm() is not blas_gemm(raw=True)
+        got = tn._matmul_t(a, w, bias)
+    assert blas_gemm() is blas_gemm(raw=True)
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(got, a @ w.T + bias, rtol=1e-4, atol=1e-4)
+
+
 def test_front_end_gelu_kernel_equals_plain(fixture_model):
     """The conv front end's GELU through the C pass (a conv1-sized input) against the plain GELU; off with plain
     math."""

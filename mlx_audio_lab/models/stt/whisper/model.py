@@ -61,6 +61,11 @@ class EncoderLayer(nn.Module):
         self.final_layer_norm = nn.LayerNorm(d)
 
     def __call__(self, x: mx.array) -> mx.array:
+        sa, norms = self.self_attn, (self.self_attn_layer_norm, self.final_layer_norm)
+        linears = (sa.q_proj, sa.k_proj, sa.v_proj, sa.out_proj, self.fc1, self.fc2)
+        if (type(sa) is EncoderSelfAttention and _numpy_attention_active(sa, x)
+                and transformer_native.encoder_layer_fits(x, norms, linears)):  # the whole layer in one C call
+            return transformer_native.encoder_layer(x, norms, linears, sa.heads, sa.scale)
         x = x + self.self_attn(self.self_attn_layer_norm(x))[0]
         h = self.final_layer_norm(x)
         if gelu_mlp_fits(h, self.fc1, self.fc2):  # the CPU fast path: BLAS products, C bias + GELU
@@ -96,12 +101,13 @@ class AudioEncoder(nn.Module):
 
     def __call__(self, mel: mx.array) -> mx.array:
         """mel (B, 2 * n_ctx, n_mels) -> audio features (B, n_ctx, d_model)."""
-        x = _front_gelu(tap("encoder.conv1", self.conv1(mel)))
-        x = _front_gelu(tap("encoder.conv2", self.conv2(x)))
-        x = x + self.embed_positions.weight[: x.shape[1]]
-        for i, layer in enumerate(self.layers):
-            x = tap(f"encoder.layers.{i}", layer(x))
-        return tap("encoder.layer_norm", self.layer_norm(x))
+        with transformer_native.blas_on_own_threads():  # the CPU fast paths' products on the kernel's threads
+            x = _front_gelu(tap("encoder.conv1", self.conv1(mel)))
+            x = _front_gelu(tap("encoder.conv2", self.conv2(x)))
+            x = x + self.embed_positions.weight[: x.shape[1]]
+            for i, layer in enumerate(self.layers):
+                x = tap(f"encoder.layers.{i}", layer(x))
+            return tap("encoder.layer_norm", self.layer_norm(x))
 
 
 class DecoderLayer(nn.Module):

@@ -228,7 +228,8 @@ class Stepper:
         self.keys = [np.zeros(shape, np.float32) for _ in w.layers]
         self.values = [np.zeros(shape, np.float32) for _ in w.layers]
         mx.eval(self.audio)
-        self.cross = cross_keys_values(w, np.asarray(self.audio[0].astype(mx.float32)))
+        with transformer_native.blas_on_own_threads():  # the BLAS's threads stay asleep for the steps
+            self.cross = cross_keys_values(w, np.asarray(self.audio[0].astype(mx.float32)))
         self.pos = 0
         self._start_native()
         for token in prompt[:-1]:
