@@ -35,6 +35,17 @@ def _t(obj):
     return obj.to(_TORCH["device"])
 
 
+def _dtypes(opts: dict) -> tuple[Any, Any]:
+    """(MLX dtype, torch dtype) of the `dtype=` option (float32 or bfloat16; the DAC and BigVGAN subjects)."""
+    import mlx.core as mx
+    import torch
+
+    name = opts.get("dtype", "float32")
+    if name not in ("float32", "bfloat16"):
+        raise SystemExit(f"dtype={name!r}: float32 or bfloat16")
+    return getattr(mx, name), getattr(torch, name)
+
+
 def _torch_sync() -> None:
     if _TORCH["device"] != "cpu":
         import torch
@@ -313,8 +324,9 @@ def _dac(opts: dict) -> Subject:
     audio = harness.synthetic_audio(float(opts.get("seconds", 10.0)), cfg["sampling_rate"], seed=0)
     audio = np.pad(audio, (0, -len(audio) % hop))
     reference, folder = hf_reference(DacModel, DacConfig, cfg, "dac_44khz")
-    model, reference = load_model(folder), _t(reference)
-    x, xt = mx.array(audio)[None, :, None], _t(torch.from_numpy(audio)[None, None])
+    mx_dtype, torch_dtype = _dtypes(opts)
+    model, reference = load_model(folder, dtype=mx_dtype), _t(reference).to(torch_dtype)
+    x, xt = mx.array(audio)[None, :, None].astype(mx_dtype), _t(torch.from_numpy(audio)[None, None]).to(torch_dtype)
     codes = model.encode_batch(x)
     with torch.inference_mode():
         t_codes = reference.encode(xt).audio_codes
@@ -428,8 +440,9 @@ def _bigvgan(opts: dict) -> Subject:
     folder = temp_folder("bigvgan_v2_24khz_100band_256x")
     (folder / "config.json").write_text(json.dumps(cfg))
     torch.save({"generator": reference.state_dict()}, folder / "bigvgan_generator.pt")
-    model, reference = load_model(folder), _t(reference)
-    x, xt = mx.array(mel.T)[None], _t(torch.from_numpy(mel)[None])
+    mx_dtype, torch_dtype = _dtypes(opts)
+    model, reference = load_model(folder, dtype=mx_dtype), _t(reference).to(torch_dtype)
+    x, xt = mx.array(mel.T)[None].astype(mx_dtype), _t(torch.from_numpy(mel)[None]).to(torch_dtype)
 
     def t_decode():
         with torch.inference_mode():

@@ -35,9 +35,11 @@ void free(void *ptr);
 #define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
 #define IDLE_NS 3000000L /* the helper spins this long for the next phase before it sleeps: a token's Python glue
                           * between two steps (~0.2 ms) never puts it to sleep, a finished decode soon does */
-#define STALL_NS 2000000L /* the caller waits this long for a chunk the helper is inside before it yields its
-                           * core: far above any chunk's time, so only a descheduled helper (a busy machine) */
-#define COOLDOWN 2000 /* phases run alone after the caller had to yield for the helper */
+#define STALL_NS 2000000L /* the caller waits this long, plus 4x its own longest chunk of the phase (an encoder
+                           * layer's MLP chunk takes ~3 ms), for a chunk the helper is inside before it yields its
+                           * core: only a descheduled helper (a busy machine) takes that long */
+#define ALONE_NS 20000000L /* the caller then runs its phases alone for this long (a one-off slow chunk, e.g.
+                            * the BLAS setting up the helper thread's buffers, costs at most this) */
 
 static long padded(long n) { return (n + TILE * LANES - 1) / (TILE * LANES) * (TILE * LANES); }
 
@@ -65,7 +67,7 @@ static struct {
   _Atomic(const void *) arg;
   atomic_long n;
   long phase; /* the caller's phase counter */
-  long alone; /* phases left that the caller runs alone (the helper was slow to finish lately) */
+  long alone_until; /* the caller runs its phases alone until then (the helper was slow to finish lately) */
   int state;  /* 0: no helper yet, 1: running, -1: could not start one */
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -86,14 +88,19 @@ static int claim(long phase, long *chunk) {
   }
 }
 
-static void work(long phase) {
+/* Run chunks of `phase` until none is left; returns the longest chunk's time in ns when `timed`. */
+static long work(long phase, int timed) {
   chunk_fn fn = atomic_load(&pool.fn);
   const void *arg = atomic_load(&pool.arg);
-  long c;
+  long c, longest = 0;
   while (claim(phase, &c)) { /* a successful claim means fn and arg are this phase's */
+    const long t0 = timed ? now_ns() : 0;
     fn(arg, c);
+    const long took = timed ? now_ns() - t0 : 0;
+    longest = took > longest ? took : longest;
     atomic_fetch_add(&pool.finished, 1);
   }
+  return longest;
 }
 
 static void *helper(void *unused) {
@@ -102,7 +109,7 @@ static void *helper(void *unused) {
   for (long spins = 0;;) {
     long phase = atomic_load(&pool.ticket) >> PHASE_SHIFT;
     if (phase != seen) {
-      work(phase);
+      work(phase, 0);
       seen = phase;
       spins = 0;
       idle_since = -1;
@@ -151,8 +158,7 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
     for (long c = 0; c < n; ++c) fn(arg, c);
     return;
   }
-  if (pool.alone > 0) {
-    pool.alone--;
+  if (pool.alone_until && now_ns() < pool.alone_until) {
     pthread_mutex_unlock(&pool.caller);
     for (long c = 0; c < n; ++c) fn(arg, c);
     return;
@@ -164,17 +170,17 @@ static void parallel(chunk_fn fn, const void *arg, long n, long threads) {
   long phase = ++pool.phase;
   atomic_store(&pool.ticket, phase << PHASE_SHIFT);
   wake_helper();
-  work(phase);
+  const long longest = work(phase, 1);
   long waiting_since = -1;
   for (long spins = 1; atomic_load(&pool.finished) < n; ++spins) { /* only chunks the helper is inside */
     if (spins % 64 != 0) {
       spin_pause();
     } else if (waiting_since < 0) {
       waiting_since = now_ns();
-    } else if (now_ns() - waiting_since > STALL_NS) {
+    } else if (now_ns() - waiting_since > STALL_NS + 4 * longest) {
       /* a busy machine descheduled the helper: let it run, here if need be, and go alone for a while */
       sched_yield();
-      pool.alone = COOLDOWN;
+      pool.alone_until = now_ns() + ALONE_NS;
     }
   }
   pthread_mutex_unlock(&pool.caller);

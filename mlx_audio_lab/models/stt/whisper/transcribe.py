@@ -25,6 +25,7 @@ import numpy as np
 from ....audio import load_audio
 from ....dsp import log_mel_spectrogram
 from ....errors import ArgumentError, WeightsError
+from ....layers.cpu.transformer_native import blas_on_own_threads
 from ....results import RunStats, Segment, Transcript, measure
 from .decoding import detect_language, timestamp_begin
 from .fallback import FallbackOptions, decode_with_fallback
@@ -151,7 +152,9 @@ def transcribe(model: Whisper, audio: np.ndarray | str | Path, *, beam_size: int
         prompt_ids = tok.encode(" " + initial_prompt.strip())
     first_forced = prefix_tokens(tok, prefix, timestamps, model.config.max_target_positions)
     stats = RunStats(sample_rate=SAMPLE_RATE)
-    with measure(stats):
+    # on the CPU every BLAS product runs on the C kernels' two threads (MLX's OpenBLAS on one): a product of its own
+    # pool (the log-mel's filterbank) would leave its threads spinning beside the encoder's and the steps' threads
+    with measure(stats), blas_on_own_threads():
         wav = load_audio(audio, SAMPLE_RATE)
         stats.audio_duration = len(wav) / SAMPLE_RATE
         mel = features(wav, model.config.num_mel_bins)
