@@ -123,3 +123,31 @@ def test_grouped_conv_kernel_equals_mlx(monkeypatch, groups_of, k, stride, paddi
                                   np.array(got.astype(mx.float32)))
     monkeypatch.setenv(gpu.GPU_KERNELS_ENV, "0")
     assert not gpu_grouped_conv_fits(x, w, groups)
+
+
+@cuda
+@pytest.mark.parametrize("k, stride, padding, dilation, output_padding", [(3, 2, 1, 1, 1), (4, 2, 1, 1, 0),
+                                                                          (5, 3, 2, 2, 1), (3, 1, 1, 1, 0)])
+@pytest.mark.parametrize("dtype, tol", [(mx.float32, 1e-5), (mx.bfloat16, 2e-2)])
+def test_depthwise_transposed_kernel_equals_mlx(monkeypatch, k, stride, padding, dilation, output_padding, dtype,
+                                                tol):
+    """The depthwise transposed conv kernel against `mx.conv_transpose1d` with groups = channels (bias added), and
+    the dispatcher takes it on CUDA only."""
+    from mlx_audio_lab.layers.cpu.conv import conv_transpose1d
+    from mlx_audio_lab.layers.gpu.grouped_conv import depthwise_conv_transpose1d, gpu_depthwise_transposed_fits
+
+    rng = np.random.default_rng(k * 7 + stride)
+    C = 64
+    x = mx.array(rng.standard_normal((2, 157, C), np.float32)).astype(dtype)
+    w = mx.array(rng.standard_normal((C, k, 1), np.float32) / np.sqrt(k)).astype(dtype)
+    b = mx.array(rng.standard_normal(C, np.float32))
+    assert gpu_depthwise_transposed_fits(x, w, C)
+    got = depthwise_conv_transpose1d(x, w, stride, padding, dilation, output_padding, b)
+    want = mx.conv_transpose1d(x.astype(mx.float32), w.astype(mx.float32), stride=stride, padding=padding,
+                               dilation=dilation, output_padding=output_padding, groups=C) + b
+    assert got.shape == want.shape and got.dtype == dtype
+    assert float(mx.abs(got.astype(mx.float32) - want).max()) <= tol * float(mx.abs(want).max())
+    via = conv_transpose1d(x, w, stride, padding, dilation, output_padding, C, b)
+    np.testing.assert_array_equal(np.array(via.astype(mx.float32)), np.array(got.astype(mx.float32)))
+    monkeypatch.setenv(gpu.GPU_KERNELS_ENV, "0")
+    assert not gpu_depthwise_transposed_fits(x, w, C)

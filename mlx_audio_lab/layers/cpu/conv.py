@@ -11,7 +11,12 @@ import mlx.core as mx
 import numpy as np
 
 from ..fast_math import fast_math_active
-from ..gpu.grouped_conv import gpu_grouped_conv_fits, grouped_conv1d
+from ..gpu.grouped_conv import (
+    depthwise_conv_transpose1d,
+    gpu_depthwise_transposed_fits,
+    gpu_grouped_conv_fits,
+    grouped_conv1d,
+)
 from . import native
 from .gemv import _NO_TRANS, _ROW_MAJOR, _TRANS, blas_gemm
 
@@ -316,6 +321,8 @@ def conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: in
     depthwise = groups == x.shape[-1] == O and c_per_group == 1
     # any size: MLX's CPU kernel is slow even for a short input when the weight is large (Mimi's, SNAC's first
     # upsampler: 50 frames x 1024 channels, 0.87 s vs 2 ms)
+    if depthwise and gpu_depthwise_transposed_fits(x, weight, groups):  # CUDA: one kernel, not a GEMM per channel
+        return depthwise_conv_transpose1d(x, weight, stride, padding, dilation, output_padding, bias)
     if not fast_math_active() or dilation != 1 or (groups != 1 and not depthwise):
         return _biased(mx.conv_transpose1d(x, weight, stride=stride, padding=padding, dilation=dilation,
                                            output_padding=output_padding, groups=groups), bias)

@@ -1,10 +1,12 @@
-"""Grouped conv1d with few channels per group (depthwise: one) as one CUDA kernel.
+"""Grouped conv1d with few channels per group (depthwise: one), and the depthwise transposed conv1d, as CUDA kernels.
 
 MLX's CUDA back end runs a grouped convolution as a batched GEMM per group; with one or two channels per group
 each product is a sliver (k x 1 by T), so SNAC's and Vocos's depthwise k7 convs ran at a fraction of cuDNN's
 speed. Here one thread computes one output (b, t, o) directly: K taps times the group's CG input channels, read
 along the channel axis (consecutive threads, consecutive channels: coalesced), accumulated in float32, the bias
-added as it is written. Channels-last like the rest of the package: x (B, T, C), weight (O, K, C / groups).
+added as it is written. The transposed depthwise conv (Kokoro's upsampling "pool") the same way: output t gathers
+the taps j whose input frame (t + padding - j dilation) / stride is whole and inside. Channels-last like the rest
+of the package: x (B, T, C), weight (O, K, C / groups).
 """
 
 from __future__ import annotations
@@ -38,7 +40,28 @@ _SOURCE = """
     out[idx] = (DT)acc;
 """
 
+_SOURCE_TRANSPOSED = """
+    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const int T = x_shape[1];
+    const size_t total = (size_t)x_shape[0] * TO * C;
+    if (idx >= total) return;
+    const int c = idx % C;
+    const size_t bt = idx / C;
+    const int t = bt % TO;
+    const size_t b = bt / TO;
+    const DT* xb = x + b * (size_t)T * C + c;
+    float acc = HAS_BIAS ? (float)bias[c] : 0.0f;
+    for (int j = 0; j < K; ++j) {
+        const int u = t + P - j * DIL;  // stride * (input frame) when this tap reaches output t
+        if (u < 0 || u % S != 0) continue;
+        const int i = u / S;
+        if (i < T) acc += (float)xb[(size_t)i * C] * (float)w[c * K + j];
+    }
+    out[idx] = (DT)acc;
+"""
+
 _kernel: list = []
+_kernel_transposed: list = []
 
 
 def gpu_grouped_conv_fits(x: mx.array, weight: mx.array, groups: int) -> bool:
@@ -67,3 +90,32 @@ def grouped_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int 
                   ("P", padding), ("DIL", dilation), ("TO", t_out), ("HAS_BIAS", int(bias is not None))],
         grid=(-(-n // threads) * threads, 1, 1), threadgroup=(threads, 1, 1),
         output_shapes=[(B, t_out, O)], output_dtypes=[x.dtype])[0]
+
+
+def gpu_depthwise_transposed_fits(x: mx.array, weight: mx.array, groups: int) -> bool:
+    """True when `depthwise_conv_transpose1d` takes this transposed conv: CUDA with the kernels on, float dtypes,
+    depthwise (groups = channels in = channels out)."""
+    O, _, cg = weight.shape
+    return (gpu_kernels_active() and x.ndim == 3 and groups == x.shape[-1] == O and cg == 1
+            and x.dtype in (mx.float32, mx.bfloat16, mx.float16) and x.size > 0)
+
+
+def depthwise_conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
+                               output_padding: int = 0, bias: mx.array | None = None) -> mx.array:
+    """`mx.conv_transpose1d(x, weight, stride, padding, dilation, output_padding, groups=C)` (+ bias (C,)) for x
+    (B, T, C), weight (C, K, 1); result in x's dtype."""
+    if not _kernel_transposed:
+        _kernel_transposed.append(mx.fast.cuda_kernel(
+            name="mal_depthwise_conv_transpose1d", input_names=["x", "w", "bias"], output_names=["out"],
+            source=_SOURCE_TRANSPOSED))
+    B, T, C = x.shape
+    K = weight.shape[1]
+    t_out = (T - 1) * stride - 2 * padding + dilation * (K - 1) + 1 + output_padding
+    threads = 256
+    n = B * t_out * C
+    return _kernel_transposed[0](
+        inputs=[x, weight.astype(x.dtype), (bias if bias is not None else mx.zeros((1,))).astype(mx.float32)],
+        template=[("DT", x.dtype), ("C", C), ("K", K), ("S", stride), ("P", padding), ("DIL", dilation),
+                  ("TO", t_out), ("HAS_BIAS", int(bias is not None))],
+        grid=(-(-n // threads) * threads, 1, 1), threadgroup=(threads, 1, 1),
+        output_shapes=[(B, t_out, C)], output_dtypes=[x.dtype])[0]
