@@ -151,3 +151,33 @@ def test_depthwise_transposed_kernel_equals_mlx(monkeypatch, k, stride, padding,
     np.testing.assert_array_equal(np.array(via.astype(mx.float32)), np.array(got.astype(mx.float32)))
     monkeypatch.setenv(gpu.GPU_KERNELS_ENV, "0")
     assert not gpu_depthwise_transposed_fits(x, w, C)
+
+
+def test_a_failing_kernel_is_turned_off_with_a_warning():
+    """`self_checked`: a kernel whose check raises (a CUDA build error) or disagrees is off for the process, once
+    warned; a passing one is on, the check run once."""
+    calls = []
+
+    def broken():
+        raise RuntimeError("nvrtc: error")
+
+    def passing():
+        calls.append(1)
+        return True
+
+    with pytest.warns(UserWarning, match="broken_kernel turned off.*nvrtc"):
+        assert not gpu.self_checked("broken_kernel", broken)
+    assert not gpu.self_checked("broken_kernel", passing)
+    with pytest.warns(UserWarning, match="wrong_kernel turned off"):
+        assert not gpu.self_checked("wrong_kernel", lambda: False)
+    assert gpu.self_checked("good_kernel", passing) and gpu.self_checked("good_kernel", passing)
+    assert calls == [1]
+
+    def inside_compile(x):  # a check reached while mx.compile traces: not decided, the plain op this time
+        assert not gpu.self_checked("traced_kernel", lambda: bool(mx.all(x > -1)))
+        return x
+
+    mx.compile(inside_compile)(mx.ones(3))
+    assert "traced_kernel" not in gpu._checked
+    for name in ("broken_kernel", "wrong_kernel", "good_kernel"):
+        gpu._checked.pop(name)

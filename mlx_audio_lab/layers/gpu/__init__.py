@@ -7,6 +7,8 @@ Used only where `gpu_kernels_active()` says so: the default device is a CUDA GPU
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Callable
 
 import mlx.core as mx
 
@@ -20,3 +22,23 @@ def gpu_kernels_active() -> bool:
     if os.environ.get(PLAIN_ENV) == "1" or os.environ.get(GPU_KERNELS_ENV) == "0":
         return False
     return mx.default_device() == mx.gpu and mx.cuda.is_available()
+
+
+_checked: dict[str, bool] = {}
+
+
+def self_checked(name: str, check: Callable[[], bool]) -> bool:
+    """Whether kernel `name` passed `check()` (run once per process: the kernel on a small input against the plain
+    MLX op). A kernel that fails to build or disagrees is turned off with a warning, and the plain op runs."""
+    if name not in _checked:
+        try:
+            ok = bool(check())
+            why = "its result differs from the plain MLX op"
+        except Exception as e:  # a CUDA build or launch error surfaces when the kernel's graph is evaluated
+            if "transformation" in str(e):  # called inside mx.compile / vmap, where nothing may be evaluated
+                return False  # the plain op this time, the check at the next call outside
+            ok, why = False, f"{type(e).__name__}: {e}"
+        if not ok:
+            warnings.warn(f"mlx_audio_lab: GPU kernel {name} turned off ({why}); the plain MLX op runs", stacklevel=2)
+        _checked[name] = ok
+    return _checked[name]

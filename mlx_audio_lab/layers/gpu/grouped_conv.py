@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 
-from . import gpu_kernels_active
+from . import gpu_kernels_active, self_checked
 
 MAX_GROUP_CHANNELS = 4  # input channels per group the kernel takes (more: the GEMM per group wins)
 
@@ -69,7 +69,30 @@ def gpu_grouped_conv_fits(x: mx.array, weight: mx.array, groups: int) -> bool:
     MAX_GROUP_CHANNELS input channels per group (depthwise included)."""
     C, (O, _, cg) = x.shape[-1], weight.shape
     return (gpu_kernels_active() and groups > 1 and x.ndim == 3 and C == cg * groups and O % groups == 0
-            and cg <= MAX_GROUP_CHANNELS and x.dtype in (mx.float32, mx.bfloat16, mx.float16) and x.size > 0)
+            and cg <= MAX_GROUP_CHANNELS and x.dtype in (mx.float32, mx.bfloat16, mx.float16) and x.size > 0
+            and self_checked("grouped_conv1d", _check_grouped))
+
+
+def _small_case(transposed: bool) -> tuple[mx.array, mx.array, mx.array]:
+    """A small seeded input, depthwise weight and bias for the kernels' self-checks."""
+    key = mx.random.key(7)
+    x = mx.random.normal((2, 37, 12), key=key)
+    w = mx.random.normal((12, 3 if transposed else 5, 1), key=mx.random.split(key)[0])
+    return x, w, mx.random.normal((12,), key=mx.random.split(key)[1])
+
+
+def _check_grouped() -> bool:
+    x, w, b = _small_case(False)
+    got = grouped_conv1d(x, w, 1, 4, 2, 12, b)
+    want = mx.conv1d(x, w, stride=1, padding=4, dilation=2, groups=12) + b
+    return got.shape == want.shape and bool(mx.allclose(got, want, rtol=1e-4, atol=1e-4))
+
+
+def _check_transposed() -> bool:
+    x, w, b = _small_case(True)
+    got = depthwise_conv_transpose1d(x, w, 2, 1, 1, 1, b)
+    want = mx.conv_transpose1d(x, w, stride=2, padding=1, output_padding=1, groups=12) + b
+    return got.shape == want.shape and bool(mx.allclose(got, want, rtol=1e-4, atol=1e-4))
 
 
 def grouped_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -97,7 +120,8 @@ def gpu_depthwise_transposed_fits(x: mx.array, weight: mx.array, groups: int) ->
     depthwise (groups = channels in = channels out)."""
     O, _, cg = weight.shape
     return (gpu_kernels_active() and x.ndim == 3 and groups == x.shape[-1] == O and cg == 1
-            and x.dtype in (mx.float32, mx.bfloat16, mx.float16) and x.size > 0)
+            and x.dtype in (mx.float32, mx.bfloat16, mx.float16) and x.size > 0
+            and self_checked("depthwise_conv_transpose1d", _check_transposed))
 
 
 def depthwise_conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
