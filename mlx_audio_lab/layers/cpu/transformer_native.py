@@ -1,5 +1,6 @@
-"""A pre-norm transformer decoder's one-token step with cross attention, and bias + GELU over large arrays
-(`transformer_kernels.c`), through ctypes.
+"""A pre-norm transformer decoder's one-token step with cross attention, a whole pre-norm encoder layer, bias +
+GELU over large arrays, and BLAS products split over the kernel's two threads (`transformer_kernels.c`), through
+ctypes.
 
 A NumPy step spends most of a small decoder's token in Python: ~30 tiny ops per layer at a few microseconds
 each. This kernel runs the whole stack (every layer, the final norm, the tied vocabulary projection) in one
