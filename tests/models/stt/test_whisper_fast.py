@@ -163,9 +163,9 @@ def test_native_step_is_the_same_on_one_or_two_threads(fixture_model):
     w = stepper.weights
     for pos, token in enumerate([220, 400, 1000, 50300], start=1):
         x = w.embed[token] + w.positions[pos]
-        one = stepper.native.step(x.copy(), pos, w.embed, threads=1)
+        one = stepper.native[0].step(x.copy(), pos, w.embed, threads=1)
         for _ in range(5):
-            np.testing.assert_array_equal(stepper.native.step(x.copy(), pos, w.embed, threads=2), one)
+            np.testing.assert_array_equal(stepper.native[0].step(x.copy(), pos, w.embed, threads=2), one)
 
 
 def test_encoder_mlp_kernel_equals_plain(fixture_model):

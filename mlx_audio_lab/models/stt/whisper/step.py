@@ -234,7 +234,7 @@ class Stepper:
         self._start_native()
         for token in prompt[:-1]:
             if self.native is not None:  # no logits before the last token
-                self.native.step(w.embed[token] + w.positions[self.pos], self.pos)
+                self.native[0].step(w.embed[token] + w.positions[self.pos], self.pos)
                 self.pos += 1
             else:
                 self([token])
@@ -259,21 +259,31 @@ class Stepper:
         self._start_native()
 
     def _start_native(self) -> None:
-        """One row: the C kernel steps the whole stack over the same caches (row 0 of each), when it is built."""
-        kernel = self.weights.kernel() if len(self.keys[0]) == 1 else None
-        self.native = None if kernel is None else DecoderRun(
-            kernel, [k[0] for k in self.keys], [v[0] for v in self.values], [c[0][0] for c in self.cross],
-            [c[1][0] for c in self.cross])
+        """The C kernel's runs, one per row over that row's caches (rows of one window share its cross keys and
+        values), when it is built: a row's step in one call (~2.5 ms for tiny.en) beats the NumPy step's batched
+        ops (~25 ms for 3 rows), so a batch or a beam steps its rows one after another."""
+        kernel = self.weights.kernel()
+        if kernel is None:
+            self.native = None
+            return
+
+        def row(a: np.ndarray, b: int) -> np.ndarray:
+            return a[b if len(a) > 1 else 0]
+
+        self.native = [DecoderRun(kernel, [k[b] for k in self.keys], [v[b] for v in self.values],
+                                  [row(c[0], b) for c in self.cross], [row(c[1], b) for c in self.cross])
+                       for b in range(len(self.keys[0]))]
 
     def __call__(self, tokens: list[int]) -> np.ndarray:
         """Logits (B, V) after feeding one token per row."""
         if not self.fast:
             return self._plain(mx.array([[t] for t in tokens]))
         w = self.weights
-        if self.native is not None:  # the C step, the vocabulary projection included
-            logits = self.native.step(w.embed[tokens[0]] + w.positions[self.pos], self.pos, w.embed)
+        if self.native is not None:  # the C step per row, the vocabulary projection included
+            logits = np.stack([run.step(w.embed[t] + w.positions[self.pos], self.pos, w.embed)
+                               for run, t in zip(self.native, tokens)])
             self.pos += 1
-            return logits[None]
+            return logits
         x = numpy_step(w, np.asarray(tokens, np.int64), self.pos, self.keys, self.values, self.cross)
         self.pos += 1
         if len(tokens) == 1:
