@@ -9,6 +9,9 @@ which BLAS libmlx binds is fixed at process start:
 - mlx (OpenBLAS):       the normal environment (`import mlx_audio_lab` first, .venv's .pth hook, LD_PRELOAD);
 - torch / numpy:        for comparison.
 
+`--dtype bfloat16` times the same product in bf16 (MLX OpenBLAS and torch; numpy has no bf16): MLX's CPU back
+end has no bf16 GEMM of its own, while torch's oneDNN runs bf16 on the CPU's AMX tiles where it has them.
+
 On a shared machine other processes inflate the times; the 1-minute load average is recorded.
 
     .venv/bin/python benchmarks/blas.py [--repeat 20] [--rounds 3] [--out benchmarks/results/blas-cpu.json]
@@ -54,11 +57,11 @@ def _time(fn, repeat: int, warmup: int) -> list[float]:
     return times
 
 
-def worker(backend: str, repeat: int, warmup: int, save: str) -> dict:
+def worker(backend: str, repeat: int, warmup: int, save: str, dtype: str = "float32") -> dict:
     """Runs inside a subprocess: time one back end, save its product, return a JSON-able record."""
     import numpy as np
 
-    info: dict = {"backend": backend}
+    info: dict = {"backend": backend, "dtype": dtype}
     if backend == "mlx":
         try:  # must come before mlx.core: it loads OpenBLAS unless MLX_AUDIO_LAB_NO_OPENBLAS=1
             import mlx_audio_lab._blas as blas
@@ -69,10 +72,10 @@ def worker(backend: str, repeat: int, warmup: int, save: str) -> dict:
 
         mx.set_default_device(mx.cpu)
         a_np, b_np = _inputs()
-        a, b = mx.array(a_np), mx.array(b_np)
+        a, b = mx.array(a_np).astype(getattr(mx, dtype)), mx.array(b_np).astype(getattr(mx, dtype))
         mx.eval(a, b)
         times = _time(lambda: mx.eval(mx.matmul(a, b)), repeat, warmup)
-        out = np.array(mx.matmul(a, b))
+        out = np.array(mx.matmul(a, b).astype(mx.float32))
         # Which library cblas_sgemm resolves to (on Linux); blas.status() says "not-needed" when
         # MLX_AUDIO_LAB_NO_OPENBLAS=1, so name the back end from the library itself.
         if platform.system() == "Linux":
@@ -86,10 +89,10 @@ def worker(backend: str, repeat: int, warmup: int, save: str) -> dict:
         import torch
 
         a_np, b_np = _inputs()
-        a, b = torch.from_numpy(a_np), torch.from_numpy(b_np)
+        a, b = torch.from_numpy(a_np).to(getattr(torch, dtype)), torch.from_numpy(b_np).to(getattr(torch, dtype))
         with torch.inference_mode():
             times = _time(lambda: torch.matmul(a, b), repeat, warmup)
-            out = torch.matmul(a, b).numpy()
+            out = torch.matmul(a, b).float().numpy()
         cfg = torch.__config__.show()
         words = cfg.replace(",", " ").split()
         blas_info = next((w.split("=", 1)[1] for w in words if w.startswith("BLAS_INFO=")), "?")
@@ -132,12 +135,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best round median kept")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_OUT} (bfloat16: blas-bf16-cpu.json)")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeat, args.warmup, args.save)))
+        print(json.dumps(worker(args.worker, args.repeat, args.warmup, args.save, args.dtype)))
         return
 
     import numpy as np
@@ -152,6 +156,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for rnd in range(args.rounds):
             for label, backend, changes in RUNS:
+                if args.dtype != "float32" and label in ("mlx (reference BLAS)", "numpy"):
+                    continue  # the reference BLAS is not in a bf16 product's path; numpy has no bf16
                 env = dict(os.environ)
                 for k, v in changes.items():
                     if v is None:
@@ -160,7 +166,7 @@ def main() -> None:
                         env[k] = v
                 save = str(Path(tmp) / f"{backend}-{rnd}-{len(best)}.npy")
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", backend, "--save", save,
-                       "--repeat", str(args.repeat), "--warmup", str(args.warmup)]
+                       "--repeat", str(args.repeat), "--warmup", str(args.warmup), "--dtype", args.dtype]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 if proc.returncode != 0:
                     print(f"{label}: failed\n{proc.stderr.strip()}", file=sys.stderr)
@@ -178,7 +184,7 @@ def main() -> None:
 
     base = next((r["median_ms"] for r in rows if r["label"] == "mlx (OpenBLAS)"
                  and r.get("blas_status") == "openblas"), None)
-    print(f"MLX CPU matmul ({M}x{K} @ {K}x{N} fp32), median of {args.repeat} after {args.warmup} warm-up,"
+    print(f"MLX CPU matmul ({M}x{K} @ {K}x{N} {args.dtype}), median of {args.repeat} after {args.warmup} warm-up,"
           f" best of {args.rounds} rounds, load {load_at_start}"
           f" | {_cpu_model()}, {os.cpu_count()} cores")
     print(f"{'back end':<22} {'BLAS':<62} {'median ms':>10} {'min ms':>8} {'vs MLX+OpenBLAS':>16}"
@@ -194,7 +200,8 @@ def main() -> None:
 
     result = {
         "benchmark": "blas-cpu",
-        "what": f"MLX CPU fp32 matmul ({M}x{K}) @ ({K}x{N}), median ms after warm-up, forced with mx.eval",
+        "what": f"MLX CPU {args.dtype} matmul ({M}x{K}) @ ({K}x{N}), median ms after warm-up, forced with mx.eval",
+        "dtype": args.dtype,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"platform": platform.platform(), "cpu": _cpu_model(), "cores": os.cpu_count(),
                     "python": platform.python_version(),
@@ -204,6 +211,8 @@ def main() -> None:
         "rounds": args.rounds,
         "results": rows,
     }
+    if args.out is None:
+        args.out = DEFAULT_OUT if args.dtype == "float32" else DEFAULT_OUT.with_name("blas-bf16-cpu.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
