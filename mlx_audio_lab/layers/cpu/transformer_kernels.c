@@ -14,8 +14,9 @@
  * and the vocabulary's row blocks are chunks that the calling thread and one helper thread claim from a shared
  * counter. The caller never waits for a chunk the helper has not claimed: on a busy machine where the helper is
  * not running, the caller does every chunk itself, and after waiting long for a chunk the helper took it runs
- * alone for a while (the core is busy elsewhere). The helper spins for a few milliseconds between phases (a token's
- * Python glue between steps never puts it to sleep), then sleeps. One caller at a time uses the helper; a second,
+ * alone for a while (the core is busy elsewhere). After a decoder step, an encoder layer or a split product the
+ * helper spins for a few milliseconds (a token's Python glue between steps never puts it to sleep), after attention
+ * or bias + GELU alone ~50 us (their callers' MLX products need the core), then sleeps. One caller at a time uses the helper; a second,
  * concurrent caller runs its chunks alone. The encoder's products run inside chunks on the BLAS at one thread each:
  * OpenBLAS's own worker, once woken by a product, spins ~0.1 s after it, and on two cores it then takes the helper's
  * core (Whisper tiny.en's encoder: 188 ms with the BLAS's threads, 130 ms on these two). */
@@ -37,8 +38,11 @@ void free(void *ptr);
 #define PER_LAYER 18 /* weight pointers per layer, in the order transformer_native.LAYER_WEIGHTS names them */
 #define VOCAB_ROWS 512 /* vocabulary rows per chunk (0.75 MB of Whisper's vocabulary: ~25 us on one core) */
 #define PHASE_SHIFT 24 /* ticket = phase << PHASE_SHIFT | next chunk */
-#define IDLE_NS 3000000L /* the helper spins this long for the next phase before it sleeps: a token's Python glue
-                          * between two steps (~0.2 ms) never puts it to sleep, a finished decode soon does */
+#define STEP_IDLE_NS 3000000L /* after a decoder step, an encoder layer or a split product the helper spins this
+                               * long for the next phase before it sleeps: a token's Python glue between two steps
+                               * (~0.2 ms) never puts it to sleep (their callers run no BLAS threads meanwhile) */
+#define IDLE_NS 50000L /* after attention or bias + GELU alone: their callers run MLX ops in between, whose BLAS
+                        * threads need the core */
 #define STALL_NS 2000000L /* the caller waits this long, plus 4x its own longest chunk of the phase (an encoder
                            * layer's MLP chunk takes ~3 ms), for a chunk the helper is inside before it yields its
                            * core: only a descheduled helper (a busy machine) takes that long */
@@ -67,6 +71,7 @@ static struct {
   atomic_long ticket;   /* phase << PHASE_SHIFT | the next unclaimed chunk */
   atomic_long finished; /* chunks of the current phase done */
   atomic_int sleeping;  /* the helper waits on cv */
+  atomic_long idle_ns;  /* how long the helper spins for the next phase: set by the entry point */
   _Atomic(chunk_fn) fn;
   _Atomic(const void *) arg;
   atomic_long n;
@@ -76,7 +81,8 @@ static struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   pthread_mutex_t caller; /* held by the one caller using the pool; another runs its chunks alone */
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .caller = PTHREAD_MUTEX_INITIALIZER};
+} pool = {.idle_ns = IDLE_NS, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+          .caller = PTHREAD_MUTEX_INITIALIZER};
 
 /* Claim the next chunk of `phase`; 0 when the phase is over or has no chunk left. */
 static int claim(long phase, long *chunk) {
@@ -121,7 +127,7 @@ static void *helper(void *unused) {
       spin_pause();
     } else if (idle_since < 0) {
       idle_since = now_ns(); /* the clock read only now and then: ~20 ns each */
-    } else if (now_ns() - idle_since > IDLE_NS) {
+    } else if (now_ns() - idle_since > atomic_load(&pool.idle_ns)) {
       pthread_mutex_lock(&pool.mu);
       atomic_store(&pool.sleeping, 1);
       while (atomic_load(&pool.ticket) >> PHASE_SHIFT == seen && atomic_load(&pool.sleeping))
@@ -391,6 +397,7 @@ void decoder_step_f32(const float *const *w, float *const *kv, float *const *cro
   float *p = m + padded(ffn);   /* H * max(L, S): scores */
   step_t s = {.H = H, .D = D, .L = L, .S = S, .pos = pos, .scale = scale, .a = a, .scores = p, .v_head = v_head,
               .v_row = v_row};
+  atomic_store(&pool.idle_ns, STEP_IDLE_NS);
   if (threads > 1) wake_helper();
   for (long l = 0; l < n_layers; ++l) {
     const float *const *lw = w + l * PER_LAYER;
@@ -485,6 +492,7 @@ static void gelu_chunk(const void *arg, long c) {
 /* x (rows, cols) = gelu(x + b) in place, b (cols), on `threads` (1 or 2) threads. */
 void bias_gelu_f32(float *x, const float *b, long rows, long cols, long threads) {
   gelu_t g = {x, b, rows, cols};
+  atomic_store(&pool.idle_ns, IDLE_NS);
   parallel(gelu_chunk, &g, (rows + GELU_ROWS - 1) / GELU_ROWS, threads);
 }
 
@@ -562,6 +570,7 @@ int attention_f32(const float *q, const float *k, const float *v, float *out, lo
   float *kt = malloc(B * H * D * S * sizeof(float));
   if (!kt) return -1;
   attention_t a = {q, k, v, kt, out, T, S, H, D, H * D, ld, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
+  atomic_store(&pool.idle_ns, IDLE_NS);
   atomic_store(&att_failed, 0);
   parallel(transpose_chunk, &a, B * H, threads);
   parallel(attention_chunk, &a, B * H * a.blocks, threads);
@@ -651,6 +660,7 @@ int encoder_layer_f32(float *x, long B, long T, long d, long H, long ffn, const 
   encoder_t e = {x, rows, d, ffn, w, eps, scale, qkv, qkv + rows * 3 * d, (sgemm_fn)sgemm};
   attention_t a = {qkv, qkv + d, qkv + 2 * d, kt, e.att, T, T, H, D, d, 3 * d, (T + ATT_ROWS - 1) / ATT_ROWS,
                    (sgemm_fn)sgemm};
+  atomic_store(&pool.idle_ns, STEP_IDLE_NS);
   atomic_store(&enc_failed, 0);
   atomic_store(&att_failed, 0);
   parallel(enc_qkv_chunk, &e, chunks, threads);
@@ -687,5 +697,6 @@ void sgemm_rows_f32(void *sgemm, int tb, long m, long n, long k, float alpha, co
   long parts = threads > 1 ? 4 * threads : 1, rows = (m + parts - 1) / parts;
   if (rows < 32) rows = 32;
   split_t g = {(sgemm_fn)sgemm, tb, m, n, k, lda, ldb, ldc, rows, alpha, beta, a, b, c};
+  atomic_store(&pool.idle_ns, STEP_IDLE_NS);
   parallel(split_chunk, &g, (m + rows - 1) / rows, threads);
 }
