@@ -17,19 +17,21 @@ from . import gpu_kernels_active, self_checked
 
 MAX_GROUP_CHANNELS = 4  # input channels per group the kernel takes (more: the GEMM per group wins)
 
-_SOURCE = """
+# one thread per output (b, t, o) of a (B, TO, O) result, o fastest; the input x (B, T, C)
+_OUTPUT = """
     const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     const int T = x_shape[1];
     const int C = x_shape[2];
-    const size_t total = (size_t)x_shape[0] * TO * O;
-    if (idx >= total) return;
+    if (idx >= (size_t)x_shape[0] * TO * O) return;
     const int o = idx % O;
-    const size_t bt = idx / O;
-    const int t = bt % TO;
-    const size_t b = bt / TO;
+    const int t = (idx / O) % TO;
+    const size_t b = idx / O / TO;
+    float acc = HAS_BIAS ? (float)bias[o] : 0.0f;
+"""
+
+_SOURCE = _OUTPUT + """
     const DT* xb = x + b * (size_t)T * C + (o / OG) * CG;  // this batch item, the group's first channel
     const DT* wo = w + (size_t)o * K * CG;
-    float acc = HAS_BIAS ? (float)bias[o] : 0.0f;
     const int start = t * S - P;
     for (int j = 0; j < K; ++j) {
         const int i = start + j * DIL;
@@ -40,22 +42,13 @@ _SOURCE = """
     out[idx] = (DT)acc;
 """
 
-_SOURCE_TRANSPOSED = """
-    const size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    const int T = x_shape[1];
-    const size_t total = (size_t)x_shape[0] * TO * C;
-    if (idx >= total) return;
-    const int c = idx % C;
-    const size_t bt = idx / C;
-    const int t = bt % TO;
-    const size_t b = bt / TO;
-    const DT* xb = x + b * (size_t)T * C + c;
-    float acc = HAS_BIAS ? (float)bias[c] : 0.0f;
+_SOURCE_TRANSPOSED = _OUTPUT + """
+    const DT* xb = x + b * (size_t)T * C + o;  // depthwise: output channel o reads input channel o
     for (int j = 0; j < K; ++j) {
         const int u = t + P - j * DIL;  // stride * (input frame) when this tap reaches output t
         if (u < 0 || u % S != 0) continue;
         const int i = u / S;
-        if (i < T) acc += (float)xb[(size_t)i * C] * (float)w[c * K + j];
+        if (i < T) acc += (float)xb[(size_t)i * C] * (float)w[o * K + j];
     }
     out[idx] = (DT)acc;
 """
@@ -139,7 +132,7 @@ def depthwise_conv_transpose1d(x: mx.array, weight: mx.array, stride: int = 1, p
     n = B * t_out * C
     return _kernel_transposed[0](
         inputs=[x, weight.astype(x.dtype), (bias if bias is not None else mx.zeros((1,))).astype(mx.float32)],
-        template=[("DT", x.dtype), ("C", C), ("K", K), ("S", stride), ("P", padding), ("DIL", dilation),
+        template=[("DT", x.dtype), ("O", C), ("K", K), ("S", stride), ("P", padding), ("DIL", dilation),
                   ("TO", t_out), ("HAS_BIAS", int(bias is not None))],
         grid=(-(-n // threads) * threads, 1, 1), threadgroup=(threads, 1, 1),
         output_shapes=[(B, t_out, C)], output_dtypes=[x.dtype])[0]
