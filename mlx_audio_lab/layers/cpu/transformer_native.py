@@ -338,10 +338,11 @@ def blas_on_own_threads() -> Iterator[None]:
     """Within the block MLX's OpenBLAS runs on one thread, and the products that `gemv.blas_gemm` serves (the
     conv kernels', `_matmul_t`'s) are split by rows over this kernel's two threads: a model whose fast path mixes
     both never has the BLAS's idle threads spinning beside the kernel's second thread. Nothing changes without
-    the kernel or the BLAS."""
+    the kernel or the BLAS, or off the CPU fast paths (plain math, another device: MLX's own products keep the
+    BLAS's threads)."""
     from .gemv import blas_gemm, gemm_override, one_thread_of_blas_gemm
 
-    if library() is None or blas_gemm(raw=True) is None:
+    if library() is None or blas_gemm(raw=True) is None or not fast_math_active():
         yield
         return
     with one_thread_of_blas_gemm(), gemm_override(_pooled_sgemm):

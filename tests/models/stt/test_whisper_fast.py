@@ -251,6 +251,8 @@ def test_products_on_the_kernels_threads_equal_the_blas():
         assert blas_gemm() is not blas_gemm(raw=True)
         got = tn._matmul_t(a, w, bias)
     assert blas_gemm() is blas_gemm(raw=True)
+    with plain_math(), tn.blas_on_own_threads():  # the plain path's products keep the BLAS's own threads
+        assert blas_gemm() is blas_gemm(raw=True)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(got, a @ w.T + bias, rtol=1e-4, atol=1e-4)
 
