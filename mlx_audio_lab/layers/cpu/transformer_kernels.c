@@ -514,9 +514,20 @@ typedef struct {
   sgemm_fn sgemm;
 } attention_t;
 
-static __thread float *att_scratch;
-static __thread long att_scratch_size;
-static atomic_int att_failed; /* a scratch buffer could not be allocated */
+static __thread float *chunk_scratch; /* each thread's buffer for its chunks' intermediates, grown as needed */
+static __thread long chunk_scratch_size;
+static atomic_int scratch_failed; /* a scratch buffer could not be allocated */
+
+/* This thread's scratch of at least n floats, or null (scratch_failed set) when memory ran out. */
+static float *thread_scratch(long n) {
+  if (chunk_scratch_size < n) {
+    free(chunk_scratch);
+    chunk_scratch = malloc(n * sizeof(float));
+    chunk_scratch_size = chunk_scratch ? n : 0;
+    if (!chunk_scratch) atomic_store(&scratch_failed, 1);
+  }
+  return chunk_scratch;
+}
 
 /* softmax(q k^T) v of one (batch, head, row block): the BLAS for both products (one thread each), one pass of
  * max, exp and row sums over the block's scores in between, the rows divided by their sums at the end. */
@@ -524,16 +535,8 @@ static void attention_chunk(const void *arg, long c) {
   const attention_t *a = arg;
   const long b = c / (a->H * a->blocks), h = c / a->blocks % a->H, r0 = c % a->blocks * ATT_ROWS;
   const long rows = r0 + ATT_ROWS < a->T ? ATT_ROWS : a->T - r0, S = a->S, D = a->D, C = a->C, ld = a->ld;
-  if (att_scratch_size < ATT_ROWS * S) {
-    free(att_scratch);
-    att_scratch = malloc(ATT_ROWS * S * sizeof(float));
-    att_scratch_size = att_scratch ? ATT_ROWS * S : 0;
-    if (!att_scratch) {
-      atomic_store(&att_failed, 1);
-      return;
-    }
-  }
-  float *s = att_scratch;
+  float *s = thread_scratch(ATT_ROWS * S);
+  if (!s) return;
   const float *q = a->q + (b * a->T + r0) * ld + h * D, *kt = a->kt + (b * a->H + h) * D * S;
   const float *v = a->v + b * S * ld + h * D;
   float *out = a->out + (b * a->T + r0) * C + h * D;
@@ -571,11 +574,11 @@ int attention_f32(const float *q, const float *k, const float *v, float *out, lo
   if (!kt) return -1;
   attention_t a = {q, k, v, kt, out, T, S, H, D, H * D, ld, (T + ATT_ROWS - 1) / ATT_ROWS, (sgemm_fn)sgemm};
   atomic_store(&pool.idle_ns, IDLE_NS);
-  atomic_store(&att_failed, 0);
+  atomic_store(&scratch_failed, 0);
   parallel(transpose_chunk, &a, B * H, threads);
   parallel(attention_chunk, &a, B * H * a.blocks, threads);
   free(kt);
-  return atomic_load(&att_failed) ? -1 : 0;
+  return atomic_load(&scratch_failed) ? -1 : 0;
 }
 
 /* ---- a whole pre-norm encoder layer (Whisper's): four phases over the two threads, one-thread BLAS products ---- */
@@ -592,20 +595,6 @@ typedef struct {
   sgemm_fn sgemm;
 } encoder_t;
 
-static __thread float *enc_scratch;
-static __thread long enc_scratch_size;
-static atomic_int enc_failed;
-
-static float *enc_buffer(long n) {
-  if (enc_scratch_size < n) {
-    free(enc_scratch);
-    enc_scratch = malloc(n * sizeof(float));
-    enc_scratch_size = enc_scratch ? n : 0;
-    if (!enc_scratch) atomic_store(&enc_failed, 1);
-  }
-  return enc_scratch;
-}
-
 /* rows [r0, r0 + n) of y (n, cols) = b, the bias a product then adds to (beta 1: the reference's order) */
 static void fill_rows(float *y, const float *b, long n, long cols) {
   for (long r = 0; r < n; ++r) memcpy(y + r * cols, b, cols * sizeof(float));
@@ -615,7 +604,7 @@ static void fill_rows(float *y, const float *b, long n, long cols) {
 static void enc_qkv_chunk(const void *arg, long c) {
   const encoder_t *e = arg;
   const long r0 = c * ENC_ROWS, n = r0 + ENC_ROWS < e->rows ? ENC_ROWS : e->rows - r0, d = e->d;
-  float *h = enc_buffer(n * d);
+  float *h = thread_scratch(n * d);
   if (!h) return;
   for (long r = 0; r < n; ++r) layer_norm(e->x + (r0 + r) * d, e->w[0], e->w[1], h + r * d, d, e->eps);
   float *y = e->qkv + r0 * 3 * d;
@@ -629,7 +618,7 @@ static void enc_qkv_chunk(const void *arg, long c) {
 static void enc_mlp_chunk(const void *arg, long c) {
   const encoder_t *e = arg;
   const long r0 = c * ENC_ROWS, n = r0 + ENC_ROWS < e->rows ? ENC_ROWS : e->rows - r0, d = e->d, f = e->ffn;
-  float *t = enc_buffer(n * (2 * d + f));
+  float *t = thread_scratch(n * (2 * d + f));
   if (!t) return;
   float *h = t + n * d, *m = h + n * d, *x = e->x + r0 * d;
   fill_rows(t, e->w[5], n, d);
@@ -661,15 +650,14 @@ int encoder_layer_f32(float *x, long B, long T, long d, long H, long ffn, const 
   attention_t a = {qkv, qkv + d, qkv + 2 * d, kt, e.att, T, T, H, D, d, 3 * d, (T + ATT_ROWS - 1) / ATT_ROWS,
                    (sgemm_fn)sgemm};
   atomic_store(&pool.idle_ns, STEP_IDLE_NS);
-  atomic_store(&enc_failed, 0);
-  atomic_store(&att_failed, 0);
+  atomic_store(&scratch_failed, 0);
   parallel(enc_qkv_chunk, &e, chunks, threads);
   parallel(transpose_chunk, &a, B * H, threads);
   parallel(attention_chunk, &a, B * H * a.blocks, threads);
   parallel(enc_mlp_chunk, &e, chunks, threads);
   free(qkv);
   free(kt);
-  return atomic_load(&enc_failed) || atomic_load(&att_failed) ? -1 : 0;
+  return atomic_load(&scratch_failed) ? -1 : 0;
 }
 
 /* ---- a large product split by rows over the two threads, each part a one-thread BLAS call ---- */

@@ -169,6 +169,11 @@ def gelu(x: mx.array) -> mx.array:
     return mx.array(h)
 
 
+def _bias(m: nn.Linear) -> np.ndarray:
+    """A projection's bias, or zeros where it has none (Whisper's key projection)."""
+    return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
+
+
 def fused_qkv(x: mx.array, q_proj: nn.Linear, k_proj: nn.Linear, v_proj: nn.Linear, scale: float) -> np.ndarray:
     """x (B, T, d) -> q * scale | k | v as one (B, T, 3 d) float32 product on the BLAS (evaluates x): the three
     weights stacked once per weight set, the biases as the product's starting value."""
@@ -176,12 +181,8 @@ def fused_qkv(x: mx.array, q_proj: nn.Linear, k_proj: nn.Linear, v_proj: nn.Line
     key = [p for m in (q_proj, k_proj, v_proj) for p in (m.weight, m.get("bias"))]  # held by the cache
     cached = q_proj.__dict__.get("_fused_qkv")
     if cached is None or any(a is not b for a, b in zip(cached[0], key)):
-
-        def bias(m: nn.Linear) -> np.ndarray:
-            return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
-
         w = np.concatenate([np.asarray(m.weight) for m in (q_proj, k_proj, v_proj)])
-        cached = (key, w, np.concatenate([bias(m) for m in (q_proj, k_proj, v_proj)]))
+        cached = (key, w, np.concatenate([_bias(m) for m in (q_proj, k_proj, v_proj)]))
         object.__setattr__(q_proj, "_fused_qkv", cached)
     _, w, b = cached
     h = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
@@ -293,16 +294,12 @@ def encoder_layer(x: mx.array, norms: tuple[nn.LayerNorm, nn.LayerNorm], linears
     key = [p for m in (*norms, *linears) for p in (m.weight, m.get("bias"))]  # held by the cache
     cached = q.__dict__.get("_encoder_layer")
     if cached is None or any(a is not b for a, b in zip(cached[0], key)):
-
-        def bias(m: nn.Linear) -> np.ndarray:
-            return np.asarray(m.bias) if "bias" in m else np.zeros(m.weight.shape[0], np.float32)
-
-        arrays = [np.asarray(norms[0].weight), np.asarray(norms[0].bias),
-                  np.concatenate([np.asarray(m.weight) for m in (q, k, v)]),
-                  np.concatenate([bias(m) for m in (q, k, v)]), np.asarray(o.weight), bias(o),
-                  np.asarray(norms[1].weight), np.asarray(norms[1].bias), np.asarray(fc1.weight), bias(fc1),
-                  np.asarray(fc2.weight), bias(fc2)]
-        arrays = [np.ascontiguousarray(a, np.float32) for a in arrays]
+        named = {"ln1_w": norms[0].weight, "ln1_b": norms[0].bias, "ln2_w": norms[1].weight, "ln2_b": norms[1].bias,
+                 "qkv": np.concatenate([np.asarray(m.weight) for m in (q, k, v)]),
+                 "qkv_b": np.concatenate([_bias(m) for m in (q, k, v)])}
+        for name, m in (("o", o), ("fc1", fc1), ("fc2", fc2)):
+            named[name], named[f"{name}_b"] = m.weight, _bias(m)
+        arrays = [np.ascontiguousarray(np.asarray(named[n]), np.float32) for n in ENCODER_WEIGHTS]
         cached = (key, arrays, (ctypes.c_void_p * len(arrays))(*(a.ctypes.data for a in arrays)))
         object.__setattr__(q, "_encoder_layer", cached)
     table = cached[2]
