@@ -153,6 +153,46 @@ def test_depthwise_transposed_kernel_equals_mlx(monkeypatch, k, stride, padding,
     assert not gpu_depthwise_transposed_fits(x, w, C)
 
 
+@pytest.mark.parametrize("device", [mx.cpu, mx.gpu] if mx.cuda.is_available() else [mx.cpu])
+def test_compiled_adain_chains_equal_the_plain_ops(device):
+    """Kokoro's AdaIN + Snake and AdaIN + LeakyReLU, compiled for the GPU, against AdaIN1d then the activation op
+    by op (on the CPU too: the compiled functions are plain MLX)."""
+    from mlx_audio_lab.layers.gpu.elementwise import adain_leaky, adain_snake
+    from mlx_audio_lab.models.tts.kokoro.modules import AdaIN1d
+
+    rng = np.random.default_rng(3)
+    norm = AdaIN1d(128, 96)
+    norm.norm.weight, norm.norm.bias = (mx.array(rng.standard_normal(96, np.float32)) for _ in range(2))
+    x = mx.array(3 * rng.standard_normal((2, 211, 96), np.float32) + 1)
+    s = mx.array(rng.standard_normal((2, 128), np.float32))
+    alpha = mx.array(rng.uniform(0.2, 2.0, 96).astype(np.float32))
+    with mx.stream(device):
+        y = norm(x, s)
+        want_snake = y + mx.sin(alpha * y) ** 2 / alpha
+        want_leaky = mx.where(y >= 0, y, 0.2 * y)
+        got_snake = adain_snake(x, *norm.style_affine(s), alpha, mx.reciprocal(alpha))
+        got_leaky = adain_leaky(x, *norm.style_affine(s), mx.array(0.2))
+        assert float(mx.abs(got_snake - want_snake).max()) <= 1e-5 * float(mx.abs(want_snake).max())
+        assert float(mx.abs(got_leaky - want_leaky).max()) <= 1e-5 * float(mx.abs(want_leaky).max())
+    assert float(mx.abs(want_leaky).max()) > 1 and float((want_leaky < 0).sum()) > 0  # both branches taken
+
+
+@cuda
+def test_kokoro_blocks_take_the_compiled_chain_on_cuda(monkeypatch):
+    """`adain_snake` / `adain_leaky` give the plain ops' result with the GPU kernels on and off."""
+    from mlx_audio_lab.models.tts.kokoro.modules import AdaIN1d, adain_leaky, adain_snake
+
+    rng = np.random.default_rng(4)
+    norm = AdaIN1d(64, 32)
+    x = mx.array(rng.standard_normal((1, 97, 32), np.float32))
+    s = mx.array(rng.standard_normal((1, 64), np.float32))
+    alpha = mx.array(rng.uniform(0.2, 2.0, 32).astype(np.float32))
+    fast = adain_snake(norm, x, s, alpha), adain_leaky(norm, x, s, 0.2)
+    plain = _plain(monkeypatch, lambda: (adain_snake(norm, x, s, alpha), adain_leaky(norm, x, s, 0.2)))
+    for f, p in zip(fast, plain):
+        assert float(mx.abs(f - p).max()) <= 1e-5 * float(mx.abs(p).max())
+
+
 def test_a_failing_kernel_is_turned_off_with_a_warning():
     """`self_checked`: a kernel whose check raises (a CUDA build error) or disagrees is off for the process, once
     warned; a passing one is on, the check run once."""

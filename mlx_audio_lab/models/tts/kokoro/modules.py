@@ -11,6 +11,8 @@ import numpy as np
 from ....layers.conv import Conv1d, ConvTranspose1d
 from ....layers.cpu.elementwise import affine_leaky, affine_snake, channel_moments, leaky_relu
 from ....layers.fast_math import fast_math_active
+from ....layers.gpu import elementwise as gpu_elementwise
+from ....layers.gpu import gpu_kernels_active
 from ....layers.lstm import LSTM
 from ....layers.snake import snake
 from ....taps import tap
@@ -43,8 +45,13 @@ class AdaIN1d(nn.Module):
 
     def __call__(self, x: mx.array, s: mx.array) -> mx.array:
         """x (B, T, C), s (B, S) -> (B, T, C)."""
+        gamma, beta, weight, bias = self.style_affine(s)
+        return (1 + gamma) * (instance_norm(x) * weight + bias) + beta
+
+    def style_affine(self, s: mx.array) -> tuple[mx.array, mx.array, mx.array, mx.array]:
+        """gamma, beta (B, 1, C) from the style s (B, S), and the norm's own weight and bias (C,)."""
         gamma, beta = mx.split(self.fc(s)[:, None, :], 2, axis=-1)
-        return (1 + gamma) * (instance_norm(x) * self.norm.weight + self.norm.bias) + beta
+        return gamma, beta, self.norm.weight, self.norm.bias
 
     def channel_affine(self, s: mx.array, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The whole map as (x - mean) * scale + shift per channel, from the style s (B, S) and x's statistics
@@ -62,7 +69,10 @@ def _fused(x: mx.array) -> bool:
 
 def adain_snake(norm: AdaIN1d, x: mx.array, s: mx.array, alpha: mx.array) -> mx.array:
     """snake(norm(x, s), alpha) without eps, (B, T, C) -> (B, T, C); on the CPU for large float32 inputs the
-    statistics and the normalise-scale-Snake chain each take one pass over x (`layers/cpu/elementwise.py`)."""
+    statistics and the normalise-scale-Snake chain each take one pass over x (`layers/cpu/elementwise.py`); on
+    a CUDA GPU the chain is one compiled function (`layers/gpu/elementwise.py`)."""
+    if gpu_kernels_active():
+        return gpu_elementwise.adain_snake(x, *norm.style_affine(s), alpha, mx.reciprocal(alpha))
     if not _fused(x):
         return snake(norm(x, s), alpha, eps=0.0)
     mean, var = channel_moments(x)
@@ -72,7 +82,9 @@ def adain_snake(norm: AdaIN1d, x: mx.array, s: mx.array, alpha: mx.array) -> mx.
 
 
 def adain_leaky(norm: AdaIN1d, x: mx.array, s: mx.array, slope: float) -> mx.array:
-    """leaky(norm(x, s), slope), (B, T, C) -> (B, T, C); fused on the CPU as `adain_snake`."""
+    """leaky(norm(x, s), slope), (B, T, C) -> (B, T, C); fused on the CPU and the GPU as `adain_snake`."""
+    if gpu_kernels_active():
+        return gpu_elementwise.adain_leaky(x, *norm.style_affine(s), mx.array(slope, x.dtype))
     if not _fused(x):
         return leaky(norm(x, s), slope)
     mean, var = channel_moments(x)
