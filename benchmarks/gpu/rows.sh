@@ -1,6 +1,6 @@
 # GPU: the rows of issue 24 still below PyTorch, re-measured, and a layer profile of each. Run on the lent machine
 # after the four staging calls of split.sh (MLX CUDA in /tmp/site, /tmp/setup.sh):
-#   carry .gpu_carry: bash benchmarks/gpu/rows.sh install kernels snac vocos kokoro
+#   carry .gpu_carry: bash benchmarks/gpu/rows.sh install kernels conv snac vocos kokoro
 #   no carry:         bash benchmarks/gpu/rows.sh wav2vec2 dac bigvgan parakeet
 #   no carry:         bash benchmarks/gpu/rows.sh prof:kokoro_82m prof:vocos_mel_24khz ...
 # Each step's output and JSON land under $OUT as they finish (a call cut short keeps what was done).
@@ -14,6 +14,8 @@ for step in "$@"; do
     install) . .gpu_carry/extra.sh && mkdir -p /tmp/gc && cp -r .gpu_carry/pkgs /tmp/gc/ ;;
     kernels) timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_gpu_kernels.py > "$OUT/kernels.log" 2>&1
              tail -3 "$OUT/kernels.log" ;;
+    conv) timeout 200 python3 -m benchmarks.gpu.conv_probe --json "$OUT/conv_probe.json" > "$OUT/conv_probe.log" 2>&1
+          tail -2 "$OUT/conv_probe.log" ;;
     snac) DTYPES=float32,bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh snac_24khz ;;
     vocos) DTYPES=float32 BENCH_TIMEOUT=100 bash benchmarks/gpu/each.sh vocos_mel_24khz ;;
     kokoro) DTYPES=float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh kokoro_82m ;;
