@@ -17,6 +17,9 @@ from collections.abc import Callable
 import mlx.core as mx
 import numpy as np
 
+import mlx_audio_lab  # noqa: F401 - sets MLX_ENABLE_TF32=0 before the first GPU op: float32 is float32 on both sides
+from mlx_audio_lab.layers.long_conv import chunked_conv1d
+
 # (model, C_in, C_out, frames, k, dilation): the decoders' dense convs (DAC 44 kHz, BigVGAN 24 kHz, SNAC 24 kHz)
 DENSE = [("dac", 1024, 1536, 862, 7, 1), ("dac", 768, 768, 6896, 7, 1), ("dac", 384, 384, 55168, 7, 3),
          ("dac", 192, 192, 220672, 7, 9), ("dac", 96, 96, 441344, 7, 1), ("dac", 96, 96, 441344, 1, 1),
@@ -165,6 +168,34 @@ def _transposed_row(rng, dtype: str, device: str, repeats: int, model: str, c_in
     return row
 
 
+# (C, frames, k, dilation): DAC 44 kHz decoder's long convs, which `layers/long_conv.py` runs in time chunks on the GPU
+CHUNKED = [(192, 220672, 7, 1), (192, 220672, 7, 3), (192, 220672, 7, 9), (384, 55168, 7, 3), (384, 55168, 7, 9)]
+
+
+def chunk_rows(dtype: str, repeats: int) -> list[dict]:
+    """Each long conv whole (`mx.conv1d`, padded first as the model does), in the default chunks and in chunks of
+    2^16 frames; a way whose cuDNN graph fails says so."""
+    rows = []
+    rng = np.random.default_rng(2)
+    for c, T, k, d in CHUNKED:
+        pad = d * (k - 1) // 2
+        x = mx.pad(mx.array(rng.standard_normal((1, T, c)).astype(np.float32)), [(0, 0), (pad, pad), (0, 0)])
+        w = mx.array((rng.standard_normal((c, k, c)) / np.sqrt(k * c)).astype(np.float32))
+        x, w = x.astype(getattr(mx, dtype)), w.astype(getattr(mx, dtype))
+        row = {"op": "long conv1d", "dtype": dtype, "c": c, "frames": T, "k": k, "dilation": d}
+        ways = {"whole": lambda x=x, w=w, d=d: mx.conv1d(x, w, dilation=d),
+                "chunks": lambda x=x, w=w, d=d: chunked_conv1d(x, w, dilation=d),
+                "chunks_65536": lambda x=x, w=w, d=d: chunked_conv1d(x, w, dilation=d, max_frames=65536)}
+        for name, fn in ways.items():
+            try:
+                row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
+            except Exception as e:  # noqa: BLE001 - cuDNN finds no plan: report it
+                row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--json")
@@ -172,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cpu", action="store_true", help="MLX and torch on the CPU (checks the script)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--dtypes", default="float32,bfloat16")
+    p.add_argument("--only", choices=["all", "chunks"], default="all")
     a = p.parse_args(argv)
     import torch
 
@@ -181,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.backends.cudnn.allow_tf32 = False
     rows = []
     for dtype in a.dtypes.split(","):
+        if a.only == "chunks":
+            rows += chunk_rows(dtype, a.repeats)
+            continue
         rows += dense_rows(dtype, a.scale, device, a.repeats)
         rows += transposed_rows(dtype, a.scale, device, a.repeats)
     if a.json:

@@ -16,6 +16,10 @@ for step in "$@"; do
              tail -3 "$OUT/kernels.log" ;;
     conv) timeout 200 python3 -m benchmarks.gpu.conv_probe --json "$OUT/conv_probe.json" > "$OUT/conv_probe.log" 2>&1
           tail -2 "$OUT/conv_probe.log" ;;
+    chunks) timeout 200 python3 -m benchmarks.gpu.conv_probe --only chunks --json "$OUT/chunks.json" \
+              > "$OUT/chunks.log" 2>&1; cat "$OUT/chunks.log" | grep -v Warn ;;
+    dac-nochunk) MLX_AUDIO_LAB_GPU_CONV_CHUNK=0 DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz
+                 mv "$OUT/dac_44khz-gpu.json" "$OUT/dac_44khz-gpu-nochunk.json" ;;
     snac) DTYPES=float32,bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh snac_24khz ;;
     vocos) DTYPES=float32 BENCH_TIMEOUT=100 bash benchmarks/gpu/each.sh vocos_mel_24khz ;;
     kokoro) DTYPES=float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh kokoro_82m ;;
@@ -25,7 +29,8 @@ for step in "$@"; do
     parakeet) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh parakeet-tdt-0.6b-v2 ;;
     prof:*) m=${step#prof:}; extra=""
             case $m in *@bf16) m=${m%@bf16}; extra="--set dtype=bfloat16" ;; esac
-            timeout "${PROF_TIMEOUT:-150}" python3 -m benchmarks.layer_profile --model "$m" --device gpu --depth 3 \
+            [ "$m" = kokoro_82m ] && extra="--set weights=random"  # the real ONNX weights are not staged
+            timeout "${PROF_TIMEOUT:-150}" python3 -m benchmarks.layer_profile --model "$m" --device gpu --depth "${PROF_DEPTH:-3}" \
               --top 25 $extra --json "$OUT/prof/$m${extra:+-bf16}.json" > "$OUT/prof/$m${extra:+-bf16}.log" 2>&1
             grep -v Warning "$OUT/prof/$m${extra:+-bf16}.log" | tail -4 ;;
     *) echo "rows.sh: unknown step $step" ;;
