@@ -168,6 +168,52 @@ def _transposed_row(rng, dtype: str, device: str, repeats: int, model: str, c_in
     return row
 
 
+# (model, C_out, samples, k, stride): first convs over the waveform (one input channel)
+WAVEFORM = [("wav2vec2", 512, 480000, 10, 5), ("dac", 64, 441000, 7, 1), ("encodec", 32, 240000, 7, 1)]
+
+
+def frames_conv(x: mx.array, w_mat: mx.array, k: int, stride: int) -> mx.array:
+    """A one-channel conv as the (frames, k) window view of the waveform times w_mat (k, C_out)."""
+    n = (x.shape[1] - k) // stride + 1
+    windows = mx.as_strided(x, (x.shape[0], n, k), (x.shape[1], stride, 1))
+    return windows @ w_mat
+
+
+def waveform_rows(dtype: str, repeats: int) -> list[dict]:
+    """The waveform convs by `mx.conv1d`, by a window view and one product, and by torch."""
+    import torch
+    import torch.nn.functional as F
+
+    rows = []
+    rng = np.random.default_rng(3)
+    mdt, tdt = getattr(mx, dtype), getattr(torch, dtype)
+    for model, c_out, n, k, stride in WAVEFORM:
+        x = rng.standard_normal((1, n, 1)).astype(np.float32)
+        w = (rng.standard_normal((c_out, k, 1)) / np.sqrt(k)).astype(np.float32)
+        xm, wm = mx.array(x).astype(mdt), mx.array(w).astype(mdt)
+        w_mat = mx.contiguous(wm[:, :, 0].T)
+        want = np.array(mx.conv1d(mx.array(x), mx.array(w), stride=stride))
+        row = {"model": model, "op": "waveform conv1d", "dtype": dtype, "c_out": c_out, "samples": n, "k": k,
+               "stride": stride}
+        ways = {"mx.conv1d": lambda xm=xm, wm=wm, stride=stride: mx.conv1d(xm, wm, stride=stride),
+                "frames": lambda xm=xm, w_mat=w_mat, k=k, stride=stride: frames_conv(xm[..., 0], w_mat, k, stride)}
+        for name, fn in ways.items():
+            try:
+                got = np.array(fn().astype(mx.float32))
+                row[f"{name}_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
+                row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
+            except Exception as e:  # noqa: BLE001
+                row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
+        xt = torch.from_numpy(x).cuda().to(tdt).transpose(1, 2).contiguous()
+        wt = torch.from_numpy(w).cuda().to(tdt).permute(0, 2, 1).contiguous()
+        with torch.inference_mode():
+            row["torch_ms"] = _best(lambda xt=xt, wt=wt, stride=stride: F.conv1d(xt, wt, stride=stride),
+                                    lambda _o: torch.cuda.synchronize(), repeats)
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 # (C, frames, k, dilation): DAC 44 kHz decoder's long convs, which `layers/long_conv.py` runs in time chunks on the GPU
 CHUNKED = [(192, 220672, 7, 1), (192, 220672, 7, 3), (192, 220672, 7, 9), (384, 55168, 7, 3), (384, 55168, 7, 9)]
 
@@ -214,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for dtype in a.dtypes.split(","):
         if a.only == "chunks":
-            rows += chunk_rows(dtype, a.repeats)
+            rows += chunk_rows(dtype, a.repeats) + waveform_rows(dtype, a.repeats)
             continue
         rows += dense_rows(dtype, a.scale, device, a.repeats)
         rows += transposed_rows(dtype, a.scale, device, a.repeats)
