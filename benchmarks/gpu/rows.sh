@@ -18,6 +18,9 @@ for step in "$@"; do
           tail -2 "$OUT/conv_probe.log" ;;
     chunks) timeout 200 python3 -m benchmarks.gpu.conv_probe --only chunks --json "$OUT/chunks.json" \
               > "$OUT/chunks.log" 2>&1; cat "$OUT/chunks.log" | grep -v Warn ;;
+    dac-chunk:*) n=${step#dac-chunk:}  # DAC bf16 + fp32 with long convs in chunks of n frames (0: whole)
+                 MLX_AUDIO_LAB_GPU_CONV_CHUNK=$n DTYPES=bfloat16,float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz
+                 mv "$OUT/dac_44khz-gpu.json" "$OUT/dac_44khz-gpu-chunk$n.json"; mv "$OUT/dac_44khz.log" "$OUT/dac-chunk$n.log" ;;
     dac-nochunk) MLX_AUDIO_LAB_GPU_CONV_CHUNK=0 DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz
                  mv "$OUT/dac_44khz-gpu.json" "$OUT/dac_44khz-gpu-nochunk.json" ;;
     snac) DTYPES=float32,bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh snac_24khz ;;

@@ -3,7 +3,8 @@
 On MLX's CUDA back end, cuDNN finds no execution plan for some long float32 convs inside a model (DAC 44 kHz's
 decoder at 10 s: (1, 220672, 192) through a 192 -> 192, k7, dilation 3 conv; half that length runs). Splitting
 the output frames into chunks, each reading only its receptive field, gives the same numbers and keeps each call
-small. Used on the GPU only (`MLX_AUDIO_LAB_GPU_CONV_CHUNK=0` turns it off); the CPU paths are in `cpu/conv.py`.
+small. Used on the GPU only (`MLX_AUDIO_LAB_GPU_CONV_CHUNK=0` turns it off, `=N` sets N output frames per chunk);
+the CPU paths are in `cpu/conv.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def chunked_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int 
         x = mx.pad(x, [(0, 0), (padding, padding), (0, 0)])
     frames = (x.shape[1] - span) // stride + 1
     if max_frames is None:
-        max_frames = max(1, MAX_ELEMENTS // max(1, x.shape[2]) // stride)
+        setting = os.environ.get(CHUNK_ENV, "")
+        max_frames = int(setting) if setting.isdigit() and int(setting) > 0 else max(
+            1, MAX_ELEMENTS // max(1, x.shape[2]) // stride)
     pieces = []
     for a in range(0, frames, max_frames):
         b = min(frames, a + max_frames)
