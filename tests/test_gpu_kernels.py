@@ -177,6 +177,18 @@ def test_compiled_adain_chains_equal_the_plain_ops(device):
     assert float(mx.abs(want_leaky).max()) > 1 and float((want_leaky < 0).sum()) > 0  # both branches taken
 
 
+@pytest.mark.parametrize("eps", [1e-5, 1e-6])
+def test_compiled_channel_group_norm_equals_the_plain_ops(eps):
+    """wav2vec2's per-channel GroupNorm, compiled for the GPU, against the op-by-op one (CPU: plain MLX)."""
+    from mlx_audio_lab.layers.groupnorm import _channel_norm, _channel_norm_compiled
+
+    rng = np.random.default_rng(5)
+    x = mx.array(3 * rng.standard_normal((2, 5000, 64), np.float32) + 2)
+    w, b = (mx.array(rng.standard_normal(64, np.float32)) for _ in range(2))
+    want = _channel_norm(x, w, b, eps)
+    assert float(mx.abs(_channel_norm_compiled(x, w, b, eps) - want).max()) <= 1e-5 * float(mx.abs(want).max())
+
+
 @cuda
 def test_kokoro_blocks_take_the_compiled_chain_on_cuda(monkeypatch):
     """`adain_snake` / `adain_leaky` give the plain ops' result with the GPU kernels on and off."""

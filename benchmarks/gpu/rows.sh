@@ -31,11 +31,12 @@ for step in "$@"; do
     bigvgan) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh bigvgan_v2_24khz_100band_256x ;;
     parakeet) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh parakeet-tdt-0.6b-v2 ;;
     prof:*) m=${step#prof:}; extra=""
-            case $m in *@bf16) m=${m%@bf16}; extra="--set dtype=bfloat16" ;; esac
+            name=$m; case $m in *@bf16) m=${m%@bf16}; name=$m-bf16; extra="--set dtype=bfloat16" ;; esac
             [ "$m" = kokoro_82m ] && extra="--set weights=random"  # the real ONNX weights are not staged
-            timeout "${PROF_TIMEOUT:-150}" python3 -m benchmarks.layer_profile --model "$m" --device gpu --depth "${PROF_DEPTH:-3}" \
-              --top 25 $extra --json "$OUT/prof/$m${extra:+-bf16}.json" > "$OUT/prof/$m${extra:+-bf16}.log" 2>&1
-            grep -v Warning "$OUT/prof/$m${extra:+-bf16}.log" | tail -4 ;;
+            timeout "${PROF_TIMEOUT:-150}" python3 -m benchmarks.layer_profile --model "$m" --device gpu \
+              --depth "${PROF_DEPTH:-3}" --top "${PROF_TOP:-25}" $extra --json "$OUT/prof/$name.json" \
+              > "$OUT/prof/$name.log" 2>&1
+            grep -v Warning "$OUT/prof/$name.log" | tail -4 ;;
     *) echo "rows.sh: unknown step $step" ;;
   esac
   echo "== $step: $(( $(date +%s) - s )) s"

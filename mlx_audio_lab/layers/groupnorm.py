@@ -9,6 +9,8 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from .gpu import gpu_kernels_active
+
 BLOCK = 64
 
 
@@ -32,13 +34,27 @@ class ChannelGroupNorm(nn.Module):
             self.bias = mx.zeros((dims,))
 
     def __call__(self, x: mx.array) -> mx.array:
-        T = x.shape[1]
-        xf = x.astype(mx.float32)
-        mean = blocked_sum(xf) / T
-        d = xf - mean
-        var = blocked_sum(d * d) / T
-        y = (d * mx.rsqrt(var + self.eps)).astype(x.dtype)
-        return y * self.weight + self.bias if "weight" in self else y
+        if gpu_kernels_active() and "weight" in self:  # one compiled function: ~10 launches -> the reductions + 1
+            return _channel_norm_compiled(x, self.weight, self.bias, self.eps)
+        return _channel_norm(x, self.weight if "weight" in self else None, self.bias if "weight" in self else None,
+                             self.eps)
+
+
+def _channel_norm(x: mx.array, weight: mx.array | None, bias: mx.array | None, eps: float) -> mx.array:
+    """Each channel of (B, T, C) normalised over time (float32 statistics, blocked sums), then the affine map."""
+    T = x.shape[1]
+    xf = x.astype(mx.float32)
+    mean = blocked_sum(xf) / T
+    d = xf - mean
+    var = blocked_sum(d * d) / T
+    y = (d * mx.rsqrt(var + eps)).astype(x.dtype)
+    return y if weight is None else y * weight + bias
+
+
+@mx.compile
+def _channel_norm_compiled(x: mx.array, weight: mx.array, bias: mx.array, eps: float) -> mx.array:
+    """`_channel_norm` compiled (the GPU's path: element-wise steps fused between the reductions)."""
+    return _channel_norm(x, weight, bias, eps)
 
 
 class TimeGroupNorm(ChannelGroupNorm):
