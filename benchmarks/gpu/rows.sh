@@ -27,7 +27,7 @@ for step in "$@"; do
     vocos) DTYPES=float32 BENCH_TIMEOUT=100 bash benchmarks/gpu/each.sh vocos_mel_24khz ;;
     kokoro) DTYPES=float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh kokoro_82m ;;
     wav2vec2) DTYPES=float32 BENCH_TIMEOUT=120 bash benchmarks/gpu/each.sh wav2vec2-base ;;
-    dac) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz ;;
+    dac) DTYPES=bfloat16,float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz ;;
     bigvgan) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh bigvgan_v2_24khz_100band_256x ;;
     parakeet) DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh parakeet-tdt-0.6b-v2 ;;
     prof:*) m=${step#prof:}; extra=""
