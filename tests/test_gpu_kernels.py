@@ -190,6 +190,27 @@ def test_compiled_channel_group_norm_equals_the_plain_ops(eps):
 
 
 @cuda
+@pytest.mark.parametrize("dtype, tol", [(mx.float32, 1e-5), (mx.bfloat16, 3e-2)])
+@pytest.mark.parametrize("dilation", [1, 3, 9])
+def test_snake_fused_residual_unit_equals_the_plain_ops(monkeypatch, dtype, tol, dilation):
+    """SNAC's residual unit (Snake, depthwise k7 conv, Snake, 1x1 conv, residual) with both Snakes fused into the
+    grouped conv kernel against the unit op by op (kernels off)."""
+    from mlx_audio_lab.layers.gpu.grouped_conv import snake_fusion_fits
+    from mlx_audio_lab.layers.snake import SnakeResidualUnit
+
+    rng = np.random.default_rng(dilation)
+    unit = SnakeResidualUnit(64, dilation=dilation, groups=64)
+    unit.snake1.alpha = mx.array(rng.uniform(0.2, 3.0, 64).astype(np.float32))
+    unit.snake2.alpha = mx.array(rng.uniform(0.2, 3.0, 64).astype(np.float32))
+    unit.set_dtype(dtype)
+    x = mx.array(rng.standard_normal((2, 999, 64), np.float32)).astype(dtype)
+    assert snake_fusion_fits(x, unit.conv1.weight, 64)
+    got = unit(x).astype(mx.float32)
+    want = _plain(monkeypatch, lambda: unit(x)).astype(mx.float32)
+    assert float(mx.abs(got - want).max()) <= tol * float(mx.abs(want).max())
+
+
+@cuda
 def test_kokoro_blocks_take_the_compiled_chain_on_cuda(monkeypatch):
     """`adain_snake` / `adain_leaky` give the plain ops' result with the GPU kernels on and off."""
     from mlx_audio_lab.models.tts.kokoro.modules import AdaIN1d, adain_leaky, adain_snake

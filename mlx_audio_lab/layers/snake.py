@@ -15,6 +15,7 @@ from .conv import Conv1d
 from .cpu import native
 from .gpu import elementwise as gpu_elementwise
 from .gpu import gpu_kernels_active
+from .gpu.grouped_conv import grouped_conv1d, snake_fusion_fits
 
 
 def snake(x: mx.array, alpha: mx.array, eps: float = 1e-9, beta: mx.array | None = None) -> mx.array:
@@ -40,6 +41,11 @@ class Snake1d(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         """(B, T, C) -> (B, T, C)."""
         return snake(x, mx.exp(self.alpha) if self.logscale else self.alpha)
+
+    def coefficients(self) -> tuple[mx.array, mx.array]:
+        """(alpha, 1 / (alpha + 1e-9)) per channel in float32, as `snake` uses them (for fused kernels)."""
+        alpha = (mx.exp(self.alpha) if self.logscale else self.alpha).astype(mx.float32)
+        return alpha, mx.reciprocal(alpha + 1e-9)
 
 
 class SnakeBeta(nn.Module):
@@ -69,8 +75,16 @@ class SnakeResidualUnit(nn.Module):
         self.conv2 = Conv1d(dim, dim, 1)
 
     def __call__(self, x: mx.array) -> mx.array:
-        """(B, T, dim) -> (B, T, dim); the input is centre-cropped if the convs shortened it (even kernels)."""
-        y = self.conv2(self.snake2(self.conv1(self.snake1(x))))
+        """(B, T, dim) -> (B, T, dim); the input is centre-cropped if the convs shortened it (even kernels).
+        On a CUDA GPU a grouped conv1 (SNAC's depthwise) runs with both Snakes fused into its kernel."""
+        c1 = self.conv1
+        if c1.groups > 1 and snake_fusion_fits(x, c1.weight, c1.groups):
+            h = grouped_conv1d(x, c1.weight, c1.stride, c1.padding, c1.dilation, c1.groups,
+                               c1.bias if "bias" in c1 else None, pre=self.snake1.coefficients(),
+                               post=self.snake2.coefficients())
+            y = self.conv2(h)
+        else:
+            y = self.conv2(self.snake2(self.conv1(self.snake1(x))))
         crop = (x.shape[1] - y.shape[1]) // 2
         if crop > 0:
             x = x[:, crop:-crop]

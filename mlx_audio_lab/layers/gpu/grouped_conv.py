@@ -1,4 +1,6 @@
 """Grouped conv1d with few channels per group (depthwise: one), and the depthwise transposed conv1d, as CUDA kernels.
+The grouped kernel can apply Snake to its input as it reads it and to its output before it writes it (SNAC's
+residual unit: Snake, depthwise conv, Snake in one pass over memory instead of three).
 
 MLX's CUDA back end runs a grouped convolution as a batched GEMM per group; with one or two channels per group
 each product is a sliver (k x 1 by T), so SNAC's and Vocos's depthwise k7 convs ran at a fraction of cuDNN's
@@ -37,7 +39,19 @@ _SOURCE = _OUTPUT + """
         const int i = start + j * DIL;
         if (i < 0 || i >= T) continue;
         const DT* xr = xb + (size_t)i * C;
-        for (int ci = 0; ci < CG; ++ci) acc += (float)xr[ci] * (float)wo[j * CG + ci];
+        for (int ci = 0; ci < CG; ++ci) {
+            float v = (float)xr[ci];
+            if (PRE) {  // Snake on the input as it is read: v + sin^2(a v) / a, per input channel
+                const int c = (o / OG) * CG + ci;
+                const float sn = sinf(pre_a[c] * v);
+                v += pre_inv[c] * sn * sn;
+            }
+            acc += v * (float)wo[j * CG + ci];
+        }
+    }
+    if (POST) {  // Snake on the output before it is written, per output channel
+        const float sn = sinf(post_a[o] * acc);
+        acc += post_inv[o] * sn * sn;
     }
     out[idx] = (DT)acc;
 """
@@ -81,6 +95,21 @@ def _check_grouped() -> bool:
     return got.shape == want.shape and bool(mx.allclose(got, want, rtol=1e-4, atol=1e-4))
 
 
+def _check_snake_fused() -> bool:
+    x, w, b = _small_case(False)
+    a1, a2 = mx.abs(x[0, :2]) + 0.2  # two (12,) frequency rows
+    i1, i2 = mx.reciprocal(a1), mx.reciprocal(a2)
+    got = grouped_conv1d(x, w, 1, 4, 2, 12, b, pre=(a1, i1), post=(a2, i2))
+    h = mx.conv1d(x + i1 * mx.sin(a1 * x) ** 2, w, stride=1, padding=4, dilation=2, groups=12) + b
+    want = h + i2 * mx.sin(a2 * h) ** 2
+    return got.shape == want.shape and bool(mx.allclose(got, want, rtol=1e-4, atol=1e-4))
+
+
+def snake_fusion_fits(x: mx.array, weight: mx.array, groups: int) -> bool:
+    """True when the grouped kernel takes this conv with Snake fused on both sides (and its self-check passed)."""
+    return gpu_grouped_conv_fits(x, weight, groups) and self_checked("grouped_conv1d_snake", _check_snake_fused)
+
+
 def _check_transposed() -> bool:
     x, w, b = _small_case(True)
     got = depthwise_conv_transpose1d(x, w, 2, 1, 1, 1, b)
@@ -89,21 +118,29 @@ def _check_transposed() -> bool:
 
 
 def grouped_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int = 0, dilation: int = 1,
-                   groups: int = 1, bias: mx.array | None = None) -> mx.array:
+                   groups: int = 1, bias: mx.array | None = None, pre: tuple[mx.array, mx.array] | None = None,
+                   post: tuple[mx.array, mx.array] | None = None) -> mx.array:
     """`mx.conv1d(x, weight, stride, padding, dilation, groups)` (+ bias (O,)) for x (B, T, C), weight
-    (O, K, C / groups), zero padding on both sides; result in x's dtype."""
+    (O, K, C / groups), zero padding on both sides; result in x's dtype. `pre` / `post`: Snake's (alpha, 1 / alpha)
+    per input / output channel, applied (in float32) to the input as read / to the output before it is written."""
     if not _kernel:
-        _kernel.append(mx.fast.cuda_kernel(name="mal_grouped_conv1d", input_names=["x", "w", "bias"],
-                                           output_names=["out"], source=_SOURCE))
+        _kernel.append(mx.fast.cuda_kernel(
+            name="mal_grouped_conv1d", input_names=["x", "w", "bias", "pre_a", "pre_inv", "post_a", "post_inv"],
+            output_names=["out"], source=_SOURCE))
+    none = mx.zeros((1,))
+    pre_a, pre_inv = (p.astype(mx.float32) for p in pre) if pre is not None else (none, none)
+    post_a, post_inv = (p.astype(mx.float32) for p in post) if post is not None else (none, none)
     B, T, _ = x.shape
     O, K, cg = weight.shape
     t_out = (T + 2 * padding - dilation * (K - 1) - 1) // stride + 1
     threads = 256
     n = B * t_out * O
     return _kernel[0](
-        inputs=[x, weight.astype(x.dtype), (bias if bias is not None else mx.zeros((1,))).astype(mx.float32)],
+        inputs=[x, weight.astype(x.dtype), (bias if bias is not None else none).astype(mx.float32),
+                pre_a, pre_inv, post_a, post_inv],
         template=[("DT", x.dtype), ("O", O), ("OG", O // groups), ("CG", cg), ("K", K), ("S", stride),
-                  ("P", padding), ("DIL", dilation), ("TO", t_out), ("HAS_BIAS", int(bias is not None))],
+                  ("P", padding), ("DIL", dilation), ("TO", t_out), ("HAS_BIAS", int(bias is not None)),
+                  ("PRE", int(pre is not None)), ("POST", int(post is not None))],
         grid=(-(-n // threads) * threads, 1, 1), threadgroup=(threads, 1, 1),
         output_shapes=[(B, t_out, O)], output_dtypes=[x.dtype])[0]
 
