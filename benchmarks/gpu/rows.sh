@@ -14,6 +14,11 @@ for step in "$@"; do
     install) . .gpu_carry/extra.sh && mkdir -p /tmp/gc && cp -r .gpu_carry/pkgs /tmp/gc/ ;;
     kernels) timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_gpu_kernels.py > "$OUT/kernels.log" 2>&1
              tail -3 "$OUT/kernels.log" ;;
+    kernels:*) timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_gpu_kernels.py -k "${step#kernels:}" \
+                 > "$OUT/kernels.log" 2>&1; tail -2 "$OUT/kernels.log" ;;  # a subset: kernels:"snake or grouped"
+    parity:*) m=${step#parity:}; mkdir -p /tmp/par  # the fixture built here by the reference, the port on the GPU
+              timeout 90 python3 -m mlx_audio_lab parity "$m" --weights fixture --json > "/tmp/par/$m.json" 2> "/tmp/par/$m.err"
+              echo "parity $m rc=$?"; (cd /tmp && tar czf "$OUT/parity.tgz" par) ;;
     conv) timeout 200 python3 -m benchmarks.gpu.conv_probe --json "$OUT/conv_probe.json" > "$OUT/conv_probe.log" 2>&1
           tail -2 "$OUT/conv_probe.log" ;;
     chunks) timeout 200 python3 -m benchmarks.gpu.conv_probe --only chunks --json "$OUT/chunks.json" \
