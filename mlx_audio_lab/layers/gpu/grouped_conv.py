@@ -31,7 +31,7 @@ _OUTPUT = """
     float acc = HAS_BIAS ? (float)bias[o] : 0.0f;
 """
 
-_SOURCE = _OUTPUT + """
+_TAPS = """
     const DT* xb = x + b * (size_t)T * C + (o / OG) * CG;  // this batch item, the group's first channel
     const DT* wo = w + (size_t)o * K * CG;
     const int start = t * S - P;
@@ -39,21 +39,26 @@ _SOURCE = _OUTPUT + """
         const int i = start + j * DIL;
         if (i < 0 || i >= T) continue;
         const DT* xr = xb + (size_t)i * C;
-        for (int ci = 0; ci < CG; ++ci) {
-            float v = (float)xr[ci];
-            if (PRE) {  // Snake on the input as it is read: v + sin^2(a v) / a, per input channel
-                const int c = (o / OG) * CG + ci;
-                const float sn = sinf(pre_a[c] * v);
-                v += pre_inv[c] * sn * sn;
-            }
-            acc += v * (float)wo[j * CG + ci];
-        }
-    }
-    if (POST) {  // Snake on the output before it is written, per output channel
-        const float sn = sinf(post_a[o] * acc);
-        acc += post_inv[o] * sn * sn;
+"""
+
+_SOURCE = _OUTPUT + _TAPS + """
+        for (int ci = 0; ci < CG; ++ci) acc += (float)xr[ci] * (float)wo[j * CG + ci];
     }
     out[idx] = (DT)acc;
+"""
+
+# the same with Snake (v + sin^2(a v) / a, float32) on the input as it is read, per input channel, and on the output
+# before it is written, per output channel. A kernel of its own: should it fail to build, the plain one stands.
+_SOURCE_SNAKE = _OUTPUT + _TAPS + """
+        for (int ci = 0; ci < CG; ++ci) {
+            const int c = (o / OG) * CG + ci;
+            const float v = (float)xr[ci];
+            const float sn = sinf(pre_a[c] * v);
+            acc += (v + pre_inv[c] * sn * sn) * (float)wo[j * CG + ci];
+        }
+    }
+    const float so = sinf(post_a[o] * acc);
+    out[idx] = (DT)(acc + post_inv[o] * so * so);
 """
 
 _SOURCE_TRANSPOSED = _OUTPUT + """
@@ -68,6 +73,7 @@ _SOURCE_TRANSPOSED = _OUTPUT + """
 """
 
 _kernel: list = []
+_kernel_snake: list = []
 _kernel_transposed: list = []
 
 
@@ -122,25 +128,28 @@ def grouped_conv1d(x: mx.array, weight: mx.array, stride: int = 1, padding: int 
                    post: tuple[mx.array, mx.array] | None = None) -> mx.array:
     """`mx.conv1d(x, weight, stride, padding, dilation, groups)` (+ bias (O,)) for x (B, T, C), weight
     (O, K, C / groups), zero padding on both sides; result in x's dtype. `pre` / `post`: Snake's (alpha, 1 / alpha)
-    per input / output channel, applied (in float32) to the input as read / to the output before it is written."""
-    if not _kernel:
-        _kernel.append(mx.fast.cuda_kernel(
-            name="mal_grouped_conv1d", input_names=["x", "w", "bias", "pre_a", "pre_inv", "post_a", "post_inv"],
-            output_names=["out"], source=_SOURCE))
+    per input / output channel, applied (in float32) to the input as read / to the output before it is written
+    (both or neither: a kernel of their own)."""
+    if (pre is None) != (post is None):
+        raise ValueError("Snake fuses on both sides or neither (pre and post)")
+    fused = pre is not None
+    cache = _kernel_snake if fused else _kernel
+    if not cache:
+        cache.append(mx.fast.cuda_kernel(
+            name="mal_grouped_conv1d_snake" if fused else "mal_grouped_conv1d",
+            input_names=["x", "w", "bias"] + (["pre_a", "pre_inv", "post_a", "post_inv"] if fused else []),
+            output_names=["out"], source=_SOURCE_SNAKE if fused else _SOURCE))
     none = mx.zeros((1,))
-    pre_a, pre_inv = (p.astype(mx.float32) for p in pre) if pre is not None else (none, none)
-    post_a, post_inv = (p.astype(mx.float32) for p in post) if post is not None else (none, none)
+    snakes = [p.astype(mx.float32) for p in (*pre, *post)] if fused else []
     B, T, _ = x.shape
     O, K, cg = weight.shape
     t_out = (T + 2 * padding - dilation * (K - 1) - 1) // stride + 1
     threads = 256
     n = B * t_out * O
-    return _kernel[0](
-        inputs=[x, weight.astype(x.dtype), (bias if bias is not None else none).astype(mx.float32),
-                pre_a, pre_inv, post_a, post_inv],
+    return cache[0](
+        inputs=[x, weight.astype(x.dtype), (bias if bias is not None else none).astype(mx.float32), *snakes],
         template=[("DT", x.dtype), ("O", O), ("OG", O // groups), ("CG", cg), ("K", K), ("S", stride),
-                  ("P", padding), ("DIL", dilation), ("TO", t_out), ("HAS_BIAS", int(bias is not None)),
-                  ("PRE", int(pre is not None)), ("POST", int(post is not None))],
+                  ("P", padding), ("DIL", dilation), ("TO", t_out), ("HAS_BIAS", int(bias is not None))],
         grid=(-(-n // threads) * threads, 1, 1), threadgroup=(threads, 1, 1),
         output_shapes=[(B, t_out, O)], output_dtypes=[x.dtype])[0]
 
