@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 
 import mlx.core as mx
@@ -19,6 +18,8 @@ import numpy as np
 
 import mlx_audio_lab  # noqa: F401 - sets MLX_ENABLE_TF32=0 before the first GPU op: float32 is float32 on both sides
 from mlx_audio_lab.layers.long_conv import chunked_conv1d
+
+from .kernels import _best, _mx_sync
 
 # (model, C_in, C_out, frames, k, dilation): the decoders' dense convs (DAC 44 kHz, BigVGAN 24 kHz, SNAC 24 kHz)
 DENSE = [("dac", 1024, 1536, 862, 7, 1), ("dac", 768, 768, 6896, 7, 1), ("dac", 384, 384, 55168, 7, 3),
@@ -33,21 +34,15 @@ TRANSPOSED = [("dac", 1536, 768, 862, 16, 8), ("dac", 384, 192, 55168, 8, 4), ("
               ("snac", 1024, 512, 469, 16, 8), ("snac", 128, 64, 120000, 4, 2)]
 
 
-def _best(fn: Callable, sync: Callable, repeats: int) -> float:
-    """Min wall ms over `repeats` after two warm-ups, synchronised around each run."""
-    for _ in range(2):
-        sync(fn())
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        sync(fn())
-        best = min(best, time.perf_counter() - t0)
-    return 1e3 * best
-
-
-def _mx_sync(out) -> None:
-    mx.eval(out)
-    mx.synchronize()
+def _time_ways(ways: dict[str, Callable], want: np.ndarray, repeats: int, row: dict) -> None:
+    """Each MLX way's error against `want` (max abs / max |want|) and its best ms, into `row`; a failure is noted."""
+    for name, fn in ways.items():
+        try:
+            got = np.array(fn().astype(mx.float32))
+            row[f"{name}_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
+            row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
+        except Exception as e:  # noqa: BLE001 - report the way that failed and go on
+            row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
 
 
 def taps_conv(x: mx.array, w_taps: mx.array, padding: int, dilation: int) -> mx.array:
@@ -106,13 +101,7 @@ def _dense_row(rng, dtype: str, device: str, repeats: int, model: str, c_in: int
     want = np.array(mx.conv1d(mx.array(x), mx.array(w), padding=pad, dilation=d))
     row = {"model": model, "op": "conv1d", "dtype": dtype, "c_in": c_in, "c_out": c_out, "frames": T, "k": k,
            "dilation": d}
-    for name, fn in ways.items():
-        try:
-            got = np.array(fn().astype(mx.float32))
-            row[f"{name}_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
-            row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
-        except Exception as e:  # noqa: BLE001 - report the way that failed and go on
-            row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
+    _time_ways(ways, want, repeats, row)
     xt = torch.from_numpy(x).to(device).to(tdt).transpose(1, 2).contiguous()
     wt = torch.from_numpy(w).to(device).to(tdt).permute(0, 2, 1).contiguous()
     with torch.inference_mode():
@@ -149,13 +138,7 @@ def _transposed_row(rng, dtype: str, device: str, repeats: int, model: str, c_in
     want = np.array(mx.conv_transpose1d(mx.array(x), mx.array(w), stride=s, padding=pad, output_padding=out_pad))
     row = {"model": model, "op": "conv_transpose1d", "dtype": dtype, "c_in": c_in, "c_out": c_out, "frames": T,
            "k": k, "stride": s}
-    for name, fn in ways.items():
-        try:
-            got = np.array(fn().astype(mx.float32))
-            row[f"{name}_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
-            row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
-        except Exception as e:  # noqa: BLE001
-            row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
+    _time_ways(ways, want, repeats, row)
     xt = torch.from_numpy(x).to(device).to(tdt).transpose(1, 2).contiguous()
     wt = torch.from_numpy(w).to(device).to(tdt).permute(2, 0, 1).contiguous()  # torch (C_in, C_out, k)
     with torch.inference_mode():
@@ -197,13 +180,7 @@ def waveform_rows(dtype: str, repeats: int) -> list[dict]:
                "stride": stride}
         ways = {"mx.conv1d": lambda xm=xm, wm=wm, stride=stride: mx.conv1d(xm, wm, stride=stride),
                 "frames": lambda xm=xm, w_mat=w_mat, k=k, stride=stride: frames_conv(xm[..., 0], w_mat, k, stride)}
-        for name, fn in ways.items():
-            try:
-                got = np.array(fn().astype(mx.float32))
-                row[f"{name}_max_rel"] = float(np.abs(got - want).max() / np.abs(want).max())
-                row[f"{name}_ms"] = _best(fn, _mx_sync, repeats)
-            except Exception as e:  # noqa: BLE001
-                row[f"{name}_error"] = f"{type(e).__name__}: {e}"[:200]
+        _time_ways(ways, want, repeats, row)
         xt = torch.from_numpy(x).cuda().to(tdt).transpose(1, 2).contiguous()
         wt = torch.from_numpy(w).cuda().to(tdt).permute(0, 2, 1).contiguous()
         with torch.inference_mode():
