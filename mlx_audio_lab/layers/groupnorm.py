@@ -34,10 +34,10 @@ class ChannelGroupNorm(nn.Module):
             self.bias = mx.zeros((dims,))
 
     def __call__(self, x: mx.array) -> mx.array:
-        if gpu_kernels_active() and "weight" in self:  # one compiled function: ~10 launches -> the reductions + 1
-            return _channel_norm_compiled(x, self.weight, self.bias, self.eps)
-        return _channel_norm(x, self.weight if "weight" in self else None, self.bias if "weight" in self else None,
-                             self.eps)
+        weight, bias = (self.weight, self.bias) if "weight" in self else (None, None)
+        if gpu_kernels_active() and weight is not None:  # one compiled function: ~10 launches -> the reductions + 1
+            return _channel_norm_compiled(x, weight, bias, self.eps)
+        return _channel_norm(x, weight, bias, self.eps)
 
 
 def _channel_norm(x: mx.array, weight: mx.array | None, bias: mx.array | None, eps: float) -> mx.array:
