@@ -26,8 +26,6 @@ for step in "$@"; do
     dac-chunk:*) n=${step#dac-chunk:}  # DAC bf16 + fp32 with long convs in chunks of n frames (0: whole)
                  MLX_AUDIO_LAB_GPU_CONV_CHUNK=$n DTYPES=bfloat16,float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz
                  mv "$OUT/dac_44khz-gpu.json" "$OUT/dac_44khz-gpu-chunk$n.json"; mv "$OUT/dac_44khz.log" "$OUT/dac-chunk$n.log" ;;
-    dac-nochunk) MLX_AUDIO_LAB_GPU_CONV_CHUNK=0 DTYPES=bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh dac_44khz
-                 mv "$OUT/dac_44khz-gpu.json" "$OUT/dac_44khz-gpu-nochunk.json" ;;
     snac) DTYPES=float32,bfloat16 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh snac_24khz ;;
     vocos) DTYPES=float32 BENCH_TIMEOUT=100 bash benchmarks/gpu/each.sh vocos_mel_24khz ;;
     kokoro) DTYPES=float32 BENCH_TIMEOUT=150 bash benchmarks/gpu/each.sh kokoro_82m ;;

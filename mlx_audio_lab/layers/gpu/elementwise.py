@@ -12,8 +12,9 @@ def snake(x: mx.array, alpha: mx.array, inv_scale: mx.array) -> mx.array:
     return x + inv_scale * (s * s)
 
 
-def _adain(x: mx.array, gamma: mx.array, beta: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """(1 + gamma) * (instance_norm(x) * weight + bias) + beta over time of (B, T, C) (StyleTTS 2's AdaIN, eps 1e-5)."""
+def adain(x: mx.array, gamma: mx.array, beta: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
+    """(1 + gamma) * (norm(x) * weight + bias) + beta, norm: each channel of (B, T, C) over time (StyleTTS 2's AdaIN,
+    torch's InstanceNorm1d, biased variance, eps 1e-5); plain ops, compiled into the chains below."""
     mean = x.mean(axis=1, keepdims=True)
     centred = x - mean
     var = (centred * centred).mean(axis=1, keepdims=True)
@@ -25,7 +26,7 @@ def adain_snake(x: mx.array, gamma: mx.array, beta: mx.array, weight: mx.array, 
                 alpha: mx.array, inv_alpha: mx.array) -> mx.array:
     """Snake(AdaIN(x)) compiled: the two moments' reductions and one fused pass for normalise, scale and Snake
     (about fourteen launches op by op)."""
-    y = _adain(x, gamma, beta, weight, bias)
+    y = adain(x, gamma, beta, weight, bias)
     s = mx.sin(alpha * y)
     return y + inv_alpha * (s * s)
 
@@ -34,5 +35,5 @@ def adain_snake(x: mx.array, gamma: mx.array, beta: mx.array, weight: mx.array, 
 def adain_leaky(x: mx.array, gamma: mx.array, beta: mx.array, weight: mx.array, bias: mx.array,
                 slope: mx.array) -> mx.array:
     """LeakyReLU(AdaIN(x)) compiled as `adain_snake` (`slope` a scalar array, so one trace serves every slope)."""
-    y = _adain(x, gamma, beta, weight, bias)
+    y = adain(x, gamma, beta, weight, bias)
     return mx.where(y >= 0, y, slope * y)
